@@ -1,0 +1,48 @@
+"""trustkit: measure how far a music-audio model can be trusted.
+
+Robustness, transferability and explainability meters with a scikit-learn
+API. This release provides the foundation: input validation, audio helpers,
+synthetic music and the perturbation library (:mod:`trustkit.perturbations`).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+
+from . import perturbations
+from .exceptions import InvalidAudioError, TrustkitWarning
+
+try:
+    __version__ = metadata.version("trustkit")
+except metadata.PackageNotFoundError:  # pragma: no cover - source tree without install
+    __version__ = "0.0.0"
+
+__all__ = ["InvalidAudioError", "TrustkitWarning", "__version__", "perturbations", "show_versions"]
+
+
+def show_versions() -> str:
+    """Print (and return) the versions of Python, trustkit and its dependencies.
+
+    Paste the output into bug reports.
+
+    Examples
+    --------
+    >>> "numpy" in show_versions()  # doctest: +ELLIPSIS
+    python...
+    True
+    """
+    deps = [
+        "numpy", "scipy", "scikit-learn", "pandas", "joblib", "librosa", "soundfile",
+        "soxr", "pyloudnorm", "fast-mp3-augment", "python-stretch", "matplotlib", "lime", "shap",
+    ]
+    lines = [f"python: {sys.version.split()[0]} ({platform.platform()})", f"trustkit: {__version__}"]
+    for dep in deps:
+        try:
+            lines.append(f"{dep}: {metadata.version(dep)}")
+        except metadata.PackageNotFoundError:
+            lines.append(f"{dep}: not installed")
+    text = "\n".join(lines)
+    print(text)
+    return text

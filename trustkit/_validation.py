@@ -1,0 +1,250 @@
+"""One place for input checks: audio arrays, sample rates and parameters.
+
+Every error names the argument, what was expected, what came, and the fix.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .exceptions import InvalidAudioError
+
+__all__ = ["check_audio", "check_choice", "check_number", "check_sr"]
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    integer: bool = False,
+) -> float | int:
+    """Check a scalar parameter and return it as a Python ``float`` or ``int``.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        Name of the parameter, used in error messages.
+    low, high : float or None
+        Bounds of the allowed interval; ``None`` means unbounded.
+    low_inclusive, high_inclusive : bool
+        Whether the bounds belong to the interval.
+    integer : bool
+        Require an integer.
+
+    Returns
+    -------
+    float or int
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (``bool`` is rejected).
+    ValueError
+        If ``value`` is outside the interval or not finite.
+
+    Examples
+    --------
+    >>> check_number(3, "bits", low=1, high=32, integer=True)
+    3
+    >>> check_number(True, "snr_db")
+    Traceback (most recent call last):
+    ...
+    TypeError: snr_db must be a real number, got True (bool).
+    """
+    kind = "an integer" if integer else "a real number"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {kind}, got {_describe(value)}.")
+    if integer:
+        if not float(value).is_integer():
+            raise TypeError(f"{name} must be {kind}, got {_describe(value)}.")
+        value = int(value)
+    else:
+        value = float(value)
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}.")
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    if too_low or too_high:
+        left = "-inf" if low is None else f"{low:g}"
+        right = "inf" if high is None else f"{high:g}"
+        lb = "[" if low_inclusive and low is not None else "("
+        rb = "]" if high_inclusive and high is not None else ")"
+        raise ValueError(f"{name} must be in {lb}{left}, {right}{rb}, got {value!r}.")
+    return value
+
+
+def check_choice(value: Any, name: str, options: Iterable[str]) -> str:
+    """Check that ``value`` is one of the string ``options``.
+
+    Examples
+    --------
+    >>> check_choice("pink", "color", ("white", "pink", "brown"))
+    'pink'
+    """
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        allowed = ", ".join(repr(o) for o in options)
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}.")
+    return value
+
+
+def check_sr(sr: Any, owner: str, *, example: str = "", name: str = "sr") -> int:
+    """Check a sample rate in Hz and return it as ``int``.
+
+    Parameters
+    ----------
+    sr : int
+        Sample rate in Hz.
+    owner : str
+        Name of the object that needs it (for the message).
+    example : str
+        Constructor arguments to show in the message when ``sr`` is missing.
+
+    Examples
+    --------
+    >>> check_sr(22050, "PitchShift")
+    22050
+    >>> check_sr(None, "PitchShift", example="n_steps=1")
+    Traceback (most recent call last):
+    ...
+    ValueError: PitchShift needs the sample rate: pass sr=<Hz>, e.g. PitchShift(n_steps=1, sr=22050).
+    """
+    if sr is None:
+        args = f"{example}, sr=22050" if example else "sr=22050"
+        raise ValueError(
+            f"{owner} needs the sample rate: pass {name}=<Hz>, e.g. {owner}({args})."
+        )
+    value = check_number(sr, name, low=0, low_inclusive=False)
+    if not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number of Hz, got {sr!r}.")
+    return int(value)
+
+
+def check_audio(
+    X: Any,
+    *,
+    name: str = "X",
+    min_samples: int = 1,
+    sr: int | None = None,
+    owner: str | None = None,
+    allow_silent: bool = True,
+) -> np.ndarray:
+    """Validate a batch of mono audio clips.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_clips, n_samples)
+        Floating-point audio, nominally in [-1, 1]. Never modified.
+    name : str
+        Name of the argument, used in error messages.
+    min_samples : int
+        Shortest clip length accepted.
+    sr : int or None
+        Sample rate, only used to state ``min_samples`` in seconds.
+    owner : str or None
+        Who needs ``min_samples`` (for the message).
+    allow_silent : bool
+        If False, clips whose samples are all zero are rejected.
+
+    Returns
+    -------
+    X : ndarray of shape (n_clips, n_samples)
+        ``X`` as a float32 or float64 array (no copy when it already is one).
+
+    Raises
+    ------
+    InvalidAudioError
+        For integer PCM, non-finite samples, too-short or silent clips.
+    ValueError
+        For a wrong number of dimensions or an empty batch.
+
+    Examples
+    --------
+    >>> check_audio(np.zeros((2, 100))).shape
+    (2, 100)
+    >>> check_audio(np.zeros(16000))
+    Traceback (most recent call last):
+    ...
+    ValueError: X must be 2-D (n_clips, n_samples); got shape (16000,). Use X[np.newaxis, :] for one clip.
+    """
+    if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
+        try:
+            arr = np.asarray(X)
+        except ValueError as exc:  # ragged lists
+            raise ValueError(
+                f"{name} must be a rectangular array (n_clips, n_samples); clips of "
+                "unequal length must be cropped or padded first "
+                "(trustkit.audio.fix_length)."
+            ) from exc
+    else:
+        raise TypeError(
+            f"{name} must be an array of shape (n_clips, n_samples), got "
+            f"{type(X).__name__}."
+        )
+    if arr.ndim != 2:
+        if arr.ndim == 1:
+            fix = f"Use {name}[np.newaxis, :] for one clip."
+        elif arr.ndim == 3:
+            fix = (
+                "For multichannel audio (n_clips, n_channels, n_samples), mix down "
+                f"with {name}.mean(axis=1) or pass each channel as a clip."
+            )
+        else:
+            fix = "Reshape to one row per clip."
+        raise ValueError(
+            f"{name} must be 2-D (n_clips, n_samples); got shape {arr.shape}. {fix}"
+        )
+    if arr.dtype.kind in "iu":
+        raise InvalidAudioError(
+            f"{name} must be floating-point audio in [-1, 1]; got {arr.dtype} "
+            "(integer PCM). Convert it with trustkit.audio.pcm_to_float(X)."
+        )
+    if arr.dtype.kind != "f":
+        raise InvalidAudioError(
+            f"{name} must be floating-point audio in [-1, 1]; got dtype {arr.dtype}. "
+            f"Convert it with np.asarray({name}, dtype=np.float32)."
+        )
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    n_clips, n_samples = arr.shape
+    if n_clips == 0:
+        raise ValueError(f"{name} holds no clip (shape {arr.shape}); pass at least one.")
+    if n_samples < max(min_samples, 1):
+        who = f"{owner} needs" if owner else "trustkit needs"
+        secs = f" ({min_samples / sr:.3g} s at {sr} Hz)" if sr else ""
+        raise InvalidAudioError(
+            f"{name} has clips of {n_samples} samples; {who} at least "
+            f"{min_samples} samples{secs}. Use longer clips or pad them with "
+            "trustkit.audio.fix_length."
+        )
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        clip, sample = bad[0]
+        raise InvalidAudioError(
+            f"{name} has {len(bad)} non-finite samples (first at clip {clip}, sample "
+            f"{sample}). Remove or repair them, e.g. np.nan_to_num({name})."
+        )
+    if not allow_silent:
+        silent = np.flatnonzero(~arr.any(axis=1))
+        if silent.size:
+            raise InvalidAudioError(
+                f"{name} has {silent.size} silent clips (all samples zero; first is "
+                f"clip {silent[0]}); {owner or 'this step'} is undefined on silence "
+                "(e.g. an SNR). Drop silent clips before calling."
+            )
+    return arr

@@ -1,0 +1,52 @@
+"""Audio perturbations as composable scikit-learn transformers.
+
+Every perturbation maps a batch ``X`` of shape ``(n_clips, n_samples)`` to a
+batch of the same shape (unless a length policy says otherwise), is seeded per
+clip, never modifies its input, and reports what it did clip by clip with
+``transform_with_params``.
+"""
+
+from ._base import BasePerturbation
+from .codec import Mp3Compression
+from .compose import Compose, Identity, OneOf, RandomApply, SomeOf
+from .distortion import Bitcrush, Clipping, Downsample
+from .filters import BandPass, Gain, HighPass, LowPass
+from .grid import STUDY_GRIDS, GridPoint, PerturbationGrid, study_grid
+from .loudness import LoudnessMatch
+from .noise import AddBackgroundNoise, AddNoise, colored_noise
+from .pitch_time import PitchShift, SpeedChange, TimeStretch
+from .presets import PRESETS, degradation
+from .reverb import Reverb, measure_rt60, synthetic_rir
+
+__all__ = [
+    "PRESETS",
+    "STUDY_GRIDS",
+    "AddBackgroundNoise",
+    "AddNoise",
+    "BandPass",
+    "BasePerturbation",
+    "Bitcrush",
+    "Clipping",
+    "Compose",
+    "Downsample",
+    "Gain",
+    "GridPoint",
+    "HighPass",
+    "Identity",
+    "LoudnessMatch",
+    "LowPass",
+    "Mp3Compression",
+    "OneOf",
+    "PerturbationGrid",
+    "PitchShift",
+    "RandomApply",
+    "Reverb",
+    "SomeOf",
+    "SpeedChange",
+    "TimeStretch",
+    "colored_noise",
+    "degradation",
+    "measure_rt60",
+    "study_grid",
+    "synthetic_rir",
+]

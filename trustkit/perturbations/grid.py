@@ -1,0 +1,215 @@
+"""Severity sweeps: named (perturbation, setting) pairs, and the study's grids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from .._validation import check_choice, check_sr
+from .codec import Mp3Compression
+from .noise import AddBackgroundNoise, AddNoise
+from .pitch_time import PitchShift, TimeStretch
+
+__all__ = ["STUDY_GRIDS", "GridPoint", "PerturbationGrid", "study_grid"]
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One setting of a sweep: a ready, configured perturbation and its label."""
+
+    name: str
+    family: str
+    param: str
+    value: Any
+    severity: str
+    perturbation: Any = field(repr=False, compare=False)
+
+
+class PerturbationGrid(Sequence):
+    """A sweep of one perturbation parameter over a list of values.
+
+    Iterating yields :class:`GridPoint` objects, each holding a clone of
+    ``perturbation`` with ``param`` set to one value (``set_params`` keys such as
+    ``"perturbation__n_steps"`` reach into wrappers). Grids concatenate with ``+``.
+
+    Parameters
+    ----------
+    perturbation : transformer
+        The template; it is cloned, never modified.
+    param : str
+        Parameter to sweep.
+    values : sequence
+        Settings, in order.
+    family : str or None, default=None
+        Label of the sweep (default: the class name in lower case).
+    severity : str, default="custom"
+        Label such as ``"imperceptible"`` or ``"graver"``.
+
+    Examples
+    --------
+    >>> from trustkit.perturbations import PitchShift, PerturbationGrid
+    >>> grid = PerturbationGrid(PitchShift(sr=22050), "n_steps", [-1, 1], family="pitch_shift")
+    >>> [p.name for p in grid]
+    ['pitch_shift(n_steps=-1)', 'pitch_shift(n_steps=1)']
+    >>> len(grid + grid)
+    4
+    """
+
+    def __init__(self, perturbation: Any = None, param: str | None = None, values: Sequence[Any] = (), *, family: str | None = None, severity: str = "custom") -> None:
+        self.perturbation = perturbation
+        self.param = param
+        self.values = values
+        self.family = family
+        self.severity = severity
+        self._parts: tuple[PerturbationGrid, ...] | None = None
+
+    @classmethod
+    def concat(cls, grids: Sequence[PerturbationGrid]) -> PerturbationGrid:
+        """Join several grids into one, in order."""
+        out = cls()
+        out._parts = tuple(grids)
+        return out
+
+    def __add__(self, other: PerturbationGrid) -> PerturbationGrid:
+        if not isinstance(other, PerturbationGrid):
+            return NotImplemented
+        return PerturbationGrid.concat([self, other])
+
+    def _points(self) -> list[GridPoint]:
+        if self._parts is not None:
+            return [p for part in self._parts for p in part._points()]
+        if self.perturbation is None or self.param is None:
+            raise ValueError("PerturbationGrid needs a perturbation and the name of the parameter to sweep.")
+        valid = clone(self.perturbation).get_params(deep=True)
+        if self.param not in valid:
+            raise ValueError(
+                f"param {self.param!r} is not a parameter of {type(self.perturbation).__name__}; "
+                f"valid: {sorted(valid)}."
+            )
+        family = self.family or type(self.perturbation).__name__.lower()
+        leaf = self.param.rsplit("__", 1)[-1]
+        points = []
+        for value in self.values:
+            est = clone(self.perturbation).set_params(**{self.param: value})
+            label = f"{value:g}" if isinstance(value, (int, float, np.number)) else repr(value)
+            points.append(GridPoint(f"{family}({leaf}={label})", family, self.param, value, self.severity, est))
+        names = [p.name for p in points]
+        if len(set(names)) != len(names):
+            raise ValueError(f"values of {family} repeat: {names}.")
+        return points
+
+    def __iter__(self) -> Iterator[GridPoint]:
+        return iter(self._points())
+
+    def __len__(self) -> int:
+        return len(self._points())
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._points()[index]
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the settings, in order."""
+        return [p.name for p in self]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per setting: name, family, parameter, value, severity."""
+        return pd.DataFrame(
+            [{"name": p.name, "family": p.family, "param": p.param, "value": p.value, "severity": p.severity} for p in self]
+        )
+
+    def __repr__(self) -> str:
+        fams = sorted({p.family for p in self})
+        return f"PerturbationGrid({len(self)} settings: {', '.join(fams)})"
+
+
+def _sym(values: Sequence[float]) -> list[float]:
+    return [-v for v in reversed(values)] + list(values)
+
+
+#: Settings of the robustness study (Kim et al., 2019), by family and severity.
+STUDY_GRIDS: dict[str, dict[str, list[float]]] = {
+    "pitch_shift": {
+        "imperceptible": _sym([0.25, 0.5, 0.75, 1.0]),
+        "graver": _sym([2.0, 4.0, 6.0, 8.0, 10.0, 12.0]),
+    },
+    "time_stretch": {
+        "imperceptible": [0.92, 0.94, 0.96, 0.98, 1.02, 1.04, 1.06, 1.08],
+        "graver": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.2, 1.3, 1.4, 1.5],
+    },
+    "pink_noise": {
+        "imperceptible": [27.5, 28.0, 28.5, 29.0, 29.5],
+        "graver": [-15.0, -10.0, -6.0, -3.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 21.0, 24.0, 27.0, 30.0],
+    },
+    "mp3": {
+        "imperceptible": [224, 256, 320],
+        "graver": [8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192],
+    },
+}
+STUDY_GRIDS["environmental_noise"] = STUDY_GRIDS["pink_noise"]
+
+
+def study_grid(
+    name: str = "imperceptible",
+    *,
+    sr: int,
+    noise: Any = None,
+    families: Sequence[str] | None = None,
+    random_state: int | None = None,
+) -> PerturbationGrid:
+    """The perturbation grids of the robustness study (Kim et al., 2019).
+
+    Parameters
+    ----------
+    name : {"imperceptible", "graver", "all"}, default="imperceptible"
+        Barely audible settings, clearly audible ones, or both.
+    sr : int
+        Sample rate in Hz.
+    noise : array-like, path or None, default=None
+        A background recording; adds the environmental-noise family.
+    families : list of str or None, default=None
+        Subset of ``"pitch_shift"``, ``"time_stretch"``, ``"pink_noise"``,
+        ``"mp3"``, ``"environmental_noise"``.
+    random_state : int or None, default=None
+        Seed of the noise families.
+
+    Returns
+    -------
+    PerturbationGrid
+
+    Examples
+    --------
+    >>> grid = study_grid("imperceptible", sr=22050)
+    >>> len(grid), grid[0].name
+    (24, 'pitch_shift(n_steps=-1)')
+    """
+    check_choice(name, "name", ("imperceptible", "graver", "all"))
+    sr = check_sr(sr, "study_grid", example="'imperceptible'")
+    severities = ("imperceptible", "graver") if name == "all" else (name,)
+    templates = {
+        "pitch_shift": (PitchShift(sr=sr), "n_steps"),
+        "time_stretch": (TimeStretch(sr=sr), "rate"),
+        "pink_noise": (AddNoise(color="pink", random_state=random_state), "snr_db"),
+        "mp3": (Mp3Compression(sr=sr), "bitrate"),
+    }
+    if noise is not None:
+        templates["environmental_noise"] = (
+            AddBackgroundNoise(noise, sr=sr, random_state=random_state),
+            "snr_db",
+        )
+    wanted = list(templates) if families is None else list(families)
+    for fam in wanted:
+        if fam not in templates:
+            hint = " (pass noise=<recording>)" if fam == "environmental_noise" else ""
+            raise ValueError(f"families must be among {sorted(STUDY_GRIDS)}{hint}; got {fam!r}.")
+    parts = [
+        PerturbationGrid(templates[fam][0], templates[fam][1], STUDY_GRIDS[fam][sev], family=fam, severity=sev)
+        for sev in severities
+        for fam in wanted
+    ]
+    return PerturbationGrid.concat(parts)

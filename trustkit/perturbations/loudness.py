@@ -1,0 +1,116 @@
+"""Loudness matching (ITU-R BS.1770 integrated loudness, via pyloudnorm)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import clone
+
+from .._validation import check_number
+from ..audio import LOUDNESS_MIN_SECONDS, check_loudness, integrated_loudness, loudness_gain_db
+from ._base import BasePerturbation
+
+__all__ = ["LoudnessMatch"]
+
+
+class LoudnessMatch(BasePerturbation):
+    """Scale clips to a reference integrated loudness (LUFS, ITU-R BS.1770-4).
+
+    Two uses:
+
+    - ``LoudnessMatch(perturbation, sr=sr)`` applies ``perturbation`` and then
+      scales each result back to the integrated loudness of its original, so
+      that loudness alone does not move an embedding (as in the robustness
+      study, which normalised loudness after every transform);
+    - ``LoudnessMatch(target_lufs=-23, sr=sr)`` normalises each clip to a fixed
+      loudness.
+
+    Parameters
+    ----------
+    perturbation : transformer or None, default=None
+        The step whose output is matched to its input's loudness.
+    sr : int
+        Sample rate in Hz (required).
+    target_lufs : float or None, default=None
+        Fixed target in LUFS instead of the original's loudness. With neither
+        ``perturbation`` nor ``target_lufs``, the step is the exact identity.
+    clip_policy : {"none", "clip", "rescale", "raise"}, default="none"
+    n_jobs : int or None, default=None
+
+    Notes
+    -----
+    Clips must last at least 0.4 s (one BS.1770 gating block) and must not be
+    silent after gating; both are reported as :class:`InvalidAudioError`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trustkit.perturbations import Gain
+    >>> sr = 16000
+    >>> X = np.random.default_rng(0).standard_normal((1, sr)) * 0.05
+    >>> _, p = LoudnessMatch(Gain(gain_db=-12), sr=sr).transform_with_params(X)
+    >>> abs(float(p["loudness_realised"][0] - p["loudness_reference"][0])) < 0.1
+    True
+    """
+
+    _needs_sr: ClassVar[bool] = True
+    _example: ClassVar[str] = "target_lufs=-23"
+
+    def __init__(self, perturbation=None, *, sr=None, target_lufs=None, clip_policy="none", n_jobs=None):
+        self.perturbation = perturbation
+        self.sr = sr
+        self.target_lufs = target_lufs
+        self.clip_policy = clip_policy
+        self.n_jobs = n_jobs
+
+    def _check_params(self, sr):
+        target = None
+        if self.target_lufs is not None:
+            target = check_number(self.target_lufs, "target_lufs", low=-70, high=0)
+        inner = None
+        if self.perturbation is not None:
+            if not hasattr(self.perturbation, "transform"):
+                raise TypeError(
+                    "perturbation must be a transformer with a transform method, got "
+                    f"{type(self.perturbation).__name__}."
+                )
+            inner = clone(self.perturbation)
+            if "sr" in inner.get_params() and inner.get_params()["sr"] is None:
+                inner.set_params(sr=sr)
+        return {"target": target, "inner": inner}
+
+    def _min_samples(self, sr):
+        return int(np.ceil(LOUDNESS_MIN_SECONDS * sr))
+
+    def _is_identity(self, params):
+        return params["inner"] is None and params["target"] is None
+
+    def _perturb(self, x, sr, rng, params):
+        info = {}
+        y = x
+        inner = params["inner"]
+        if inner is not None:
+            if hasattr(inner, "transform_with_params"):
+                yt, p = inner.transform_with_params(x[np.newaxis])
+                info.update({f"perturbation__{k}": v for k, v in p.iloc[0].items() if k != "clip"})
+            else:
+                yt = inner.transform(x[np.newaxis])
+            y = np.asarray(yt, dtype=np.float64)[0]
+        if params["target"] is None:
+            reference = float(integrated_loudness(x[np.newaxis], sr=sr)[0])
+            what = "the original clip"
+        else:
+            reference = params["target"]
+            what = "the clip"
+        before = float(integrated_loudness(y[np.newaxis], sr=sr)[0])
+        check_loudness(reference, what=what)
+        gain_db = loudness_gain_db(before, reference, what="the perturbed clip")
+        y = y * 10 ** (gain_db / 20)
+        info.update(
+            loudness_reference=reference,
+            loudness_before=before,
+            gain_db=gain_db,
+            loudness_realised=float(integrated_loudness(y[np.newaxis], sr=sr)[0]),
+        )
+        return y, info
