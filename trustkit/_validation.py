@@ -181,6 +181,11 @@ def check_audio(
     ...
     ValueError: X must be 2-D (n_clips, n_samples); got shape (16000,). Use X[np.newaxis, :] for one clip.
     """
+    if hasattr(X, "tocsr") or hasattr(X, "tocoo"):
+        raise TypeError(
+            f"{name} is a {type(X).__name__}, but sparse input is not supported: audio "
+            f"must be a dense array (n_clips, n_samples). Use {name}.toarray()."
+        )
     if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
         try:
             arr = np.asarray(X)
@@ -197,14 +202,14 @@ def check_audio(
         )
     if arr.ndim != 2:
         if arr.ndim == 1:
-            fix = f"Use {name}[np.newaxis, :] for one clip."
+            fix = f"Reshape your data: use {name}[np.newaxis, :] for one clip."
         elif arr.ndim == 3:
             fix = (
                 "For multichannel audio (n_clips, n_channels, n_samples), mix down "
                 f"with {name}.mean(axis=1) or pass each channel as a clip."
             )
         else:
-            fix = "Reshape to one row per clip."
+            fix = "Reshape your data to one row per clip."
         raise ValueError(
             f"{name} must be 2-D (n_clips, n_samples); got shape {arr.shape}. {fix}"
         )
@@ -212,6 +217,18 @@ def check_audio(
         raise InvalidAudioError(
             f"{name} must be floating-point audio in [-1, 1]; got {arr.dtype} "
             "(integer PCM). Convert it with trustkit.audio.pcm_to_float(X)."
+        )
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} holds objects that are not numbers ({exc}); pass float audio."
+            ) from exc
+    if arr.dtype.kind == "c":
+        raise InvalidAudioError(
+            f"Complex data not supported: {name} has dtype {arr.dtype}. Pass real audio, "
+            f"e.g. np.real({name}) or np.abs({name})."
         )
     if arr.dtype.kind != "f":
         raise InvalidAudioError(
@@ -228,16 +245,17 @@ def check_audio(
         secs = f" ({min_samples / sr:.3g} s at {sr} Hz)" if sr else ""
         raise InvalidAudioError(
             f"{name} has clips of {n_samples} samples; {who} at least "
-            f"{min_samples} samples{secs}. Use longer clips or pad them with "
-            "trustkit.audio.fix_length."
+            f"{min_samples} samples{secs} (found array with {n_samples} feature(s) "
+            f"(shape={arr.shape}) while a minimum of {max(min_samples, 1)} is required). "
+            "Use longer clips or pad them with trustkit.audio.fix_length."
         )
     finite = np.isfinite(arr)
     if not finite.all():
         bad = np.argwhere(~finite)
         clip, sample = bad[0]
         raise InvalidAudioError(
-            f"{name} has {len(bad)} non-finite samples (first at clip {clip}, sample "
-            f"{sample}). Remove or repair them, e.g. np.nan_to_num({name})."
+            f"{name} has {len(bad)} non-finite samples (NaN or infinity; first at clip "
+            f"{clip}, sample {sample}). Remove or repair them, e.g. np.nan_to_num({name})."
         )
     if not allow_silent:
         silent = np.flatnonzero(~arr.any(axis=1))

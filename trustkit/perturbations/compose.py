@@ -100,7 +100,8 @@ class _Composite(BasePerturbation):
     def set_params(self, **params: Any) -> _Composite:
         if not params:
             return self
-        own = {k: v for k, v in params.items() if "__" not in k and k in super().get_params(deep=False)}
+        valid = super().get_params(deep=False)
+        own = {k: v for k, v in params.items() if "__" not in k and k in valid}
         super().set_params(**own)
         rest = {k: v for k, v in params.items() if k not in own}
         if not rest:
@@ -113,7 +114,7 @@ class _Composite(BasePerturbation):
             if head not in names:
                 raise ValueError(
                     f"Invalid parameter {head!r} for {type(self).__name__}; valid step names "
-                    f"are {names} and parameters {sorted(super().get_params(deep=False))}."
+                    f"are {names} and parameters {sorted(valid)}."
                 )
             k = names.index(head)
             if tail:
@@ -206,8 +207,7 @@ class _Composite(BasePerturbation):
         return clip_generators(base, X, type(self).__name__)
 
     def __sklearn_tags__(self):
-        tags = BaseEstimator.__sklearn_tags__(self)
-        tags.requires_fit = False
+        tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
 

@@ -65,7 +65,7 @@ class _Butterworth(BasePerturbation):
         return {"sos": sos, "edges": edges, "order": order}
 
     def _min_samples(self, sr):
-        return 1 if not self.zero_phase else 64
+        return 1
 
     def _perturb(self, x, sr, rng, params):
         sos = params["sos"]
