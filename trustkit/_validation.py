@@ -179,7 +179,7 @@ def check_audio(
     >>> check_audio(np.zeros(16000))
     Traceback (most recent call last):
     ...
-    ValueError: X must be 2-D (n_clips, n_samples); got shape (16000,). Use X[np.newaxis, :] for one clip.
+    ValueError: X must be 2-D (n_clips, n_samples); got shape (16000,). Reshape your data: use X[np.newaxis, :] for one clip.
     """
     if hasattr(X, "tocsr") or hasattr(X, "tocoo"):
         raise TypeError(

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trustkit import InvalidAudioError
+from trustkit._validation import check_audio, check_number, check_sr
+from trustkit.audio import fix_length, integrated_loudness, load_audio, pcm_to_float, save_audio
+
+
+def test_fix_length_crops_and_pads_without_touching_input():
+    x = np.arange(6.0).reshape(2, 3)
+    assert fix_length(x, 2).shape == (2, 2)
+    padded = fix_length(x, 5)
+    assert padded.shape == (2, 5) and (padded[:, 3:] == 0).all()
+    assert x.shape == (2, 3)
+
+
+def test_pcm_to_float():
+    np.testing.assert_array_equal(pcm_to_float(np.array([[-128, 0, 64]], dtype=np.int8)), [[-1, 0, 0.5]])
+    np.testing.assert_array_equal(pcm_to_float(np.array([[0, 128]], dtype=np.uint8)), [[-1, 0]])
+
+
+def test_loudness_of_a_reference_tone():
+    # BS.1770: a 997 Hz sine at -20 dBFS RMS... reads -20 LUFS (within the K-weighting gain at 1 kHz)
+    sr = 48000
+    t = np.arange(3 * sr) / sr
+    x = 10 ** (-20 / 20) * np.sqrt(2) * np.sin(2 * np.pi * 997 * t)
+    assert integrated_loudness(x[np.newaxis], sr=sr)[0] == pytest.approx(-20.0, abs=0.1)
+    louder = integrated_loudness(2 * x[np.newaxis], sr=sr)[0]
+    assert louder - (-20.0) == pytest.approx(20 * np.log10(2), abs=0.1)
+
+
+def test_save_and_load_roundtrip(tmp_path):
+    x = np.random.default_rng(0).uniform(-1.5, 1.5, 16000).astype(np.float32)
+    save_audio(tmp_path / "x.wav", x, sr=16000)
+    np.testing.assert_array_equal(load_audio(tmp_path / "x.wav", sr=16000), x)  # nothing clipped
+    assert load_audio(tmp_path / "x.wav", sr=8000).shape == (8000,)
+    with pytest.raises(InvalidAudioError, match="is at 16000 Hz, not sr=8000"):
+        load_audio(tmp_path / "x.wav", sr=8000, resample=False)
+    with pytest.raises(InvalidAudioError, match="Could not read audio file"):
+        load_audio(tmp_path / "missing.wav", sr=8000)
+
+
+def test_check_audio_messages():
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        import scipy.sparse
+
+        check_audio(scipy.sparse.csr_matrix(np.ones((2, 3))))
+    with pytest.raises(ValueError, match="rectangular"):
+        check_audio([[0.1, 0.2], [0.3]])
+    with pytest.raises(TypeError, match="got str"):
+        check_audio("x.wav")
+    with pytest.raises(InvalidAudioError, match=r"Complex data not supported"):
+        check_audio(np.ones((1, 4), dtype=complex))
+    with pytest.raises(InvalidAudioError, match=r"at least 100 samples \(0.01 s at 10000 Hz\)"):
+        check_audio(np.ones((1, 10)), min_samples=100, sr=10000, owner="Thing")
+    with pytest.raises(InvalidAudioError, match="1 silent clips"):
+        check_audio(np.vstack([np.ones(4), np.zeros(4)]), allow_silent=False)
+    X = np.ones((2, 4), dtype=np.float32)
+    assert check_audio(X) is X  # no copy
+    assert check_audio(np.ones((1, 4), dtype=np.float16)).dtype == np.float64
+
+
+def test_check_number_and_sr():
+    assert check_number(2, "k", integer=True) == 2
+    with pytest.raises(TypeError, match=r"k must be an integer, got 2.5 \(float\)"):
+        check_number(2.5, "k", integer=True)
+    with pytest.raises(ValueError, match=r"x must be in \(0, 1\], got 0.0"):
+        check_number(0, "x", low=0, high=1, low_inclusive=False)
+    with pytest.raises(ValueError, match="needs the sample rate"):
+        check_sr(None, "Thing")

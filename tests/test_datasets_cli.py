@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from trustkit.cli import main, run_demo
+from trustkit.datasets import TIMBRES, make_music
+
+
+def test_make_music_is_deterministic_and_labelled():
+    X, y = make_music(10, duration=1.0, sr=16000, random_state=3)
+    X2, y2 = make_music(10, duration=1.0, sr=16000, random_state=3)
+    np.testing.assert_array_equal(X, X2)
+    assert y.equals(y2)
+    assert X.shape == (10, 16000) and X.dtype == np.float32
+    np.testing.assert_allclose(np.abs(X).max(axis=1), 0.5, rtol=1e-6)
+    assert set(y["timbre"]) == set(TIMBRES)
+    assert set(y["tempo_class"]) <= {"slow", "fast"}
+    assert ((y["tempo_bpm"] < 100) == (y["tempo_class"] == "slow")).all()
+    assert not np.allclose(X, make_music(10, duration=1.0, sr=16000, random_state=4)[0])
+
+
+def test_make_music_bad_input():
+    with pytest.raises(ValueError, match="duration must be in"):
+        make_music(2, duration=0.1)
+
+
+def test_demo_writes_audio_pictures_and_json(tmp_path, capsys):
+    result = run_demo(tmp_path, fast=True)
+    files = {p.name for p in tmp_path.iterdir()}
+    assert {"index.html", "spectrograms.png", "perturbations.json", "original_0.wav"} <= files
+    data = json.loads((tmp_path / "perturbations.json").read_text())
+    noise = data["perturbations"]["pink_noise_28.5dB"]["params"]
+    assert all(abs(row["snr_db_realised"] - 28.5) < 0.1 for row in noise)
+    assert "Open" in capsys.readouterr().out
+    assert result["index"].endswith("index.html")
+
+
+def test_cli_usage_errors_exit_2(tmp_path, capsys):
+    assert main(["demo", "--fast", "--sr", "-5", "--out", str(tmp_path)]) == 2
+    assert "trustkit: error: sr must be in" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["nonsense"])
+    assert exc.value.code == 2
