@@ -10,7 +10,14 @@ import pytest
 import scipy.signal
 
 from trustkit.audio import integrated_loudness, load_audio
-from trustkit.perturbations import AddBackgroundNoise, AddNoise, LoudnessMatch, Mp3Compression, PitchShift, study_grid
+from trustkit.perturbations import (
+    AddBackgroundNoise,
+    AddNoise,
+    LoudnessMatch,
+    Mp3Compression,
+    PitchShift,
+    study_grid,
+)
 
 SR = 22050
 DATA = Path(os.environ.get("LIBROSA_DATA_DIR", "/nonexistent"))

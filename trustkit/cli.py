@@ -18,9 +18,11 @@ __all__ = ["demo_perturbations", "main", "run_demo"]
 
 
 def demo_perturbations(sr: int, *, random_state: int = 0) -> list[tuple[str, Any]]:
-    """The perturbations shown by ``trustkit demo``: one barely audible and one
-    clearly audible setting per family of the robustness study, the other
-    steps, and two degradation presets."""
+    """List the perturbations shown by ``trustkit demo``.
+
+    One barely audible and one clearly audible setting per family of the
+    robustness study, the other steps, and two degradation presets.
+    """
     from . import perturbations as P
 
     return [

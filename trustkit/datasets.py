@@ -88,7 +88,7 @@ def make_music(
     duration = check_number(duration, "duration", low=0.5, high=60)
     sr = check_sr(sr, "make_music")
     rng = check_random_state(random_state)
-    n = int(round(duration * sr))
+    n = round(duration * sr)
     names = list(TIMBRES)
     X = np.zeros((n_clips, n), dtype=np.float32)
     rows = []

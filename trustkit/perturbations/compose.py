@@ -393,9 +393,11 @@ class RandomApply(_Composite):
         return _name_steps([self.perturbation], "perturbation")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters, with ``perturbation__*`` for the wrapped step."""
         return BaseEstimator.get_params(self, deep=deep)
 
     def set_params(self, **params: Any) -> RandomApply:
+        """Set parameters, ``perturbation__*`` reaching into the wrapped step."""
         return BaseEstimator.set_params(self, **params)
 
     def transform_with_params(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:

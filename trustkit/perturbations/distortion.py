@@ -97,8 +97,10 @@ class Bitcrush(BasePerturbation):
 
 
 class Downsample(BasePerturbation):
-    """Resample down to ``target_sr`` and back up (soxr): removes the band above
-    ``target_sr / 2``, as a low-sample-rate recording chain would.
+    """Resample down to ``target_sr`` and back up (soxr).
+
+    Removes the band above ``target_sr / 2``, as a low-sample-rate recording
+    chain would.
 
     Parameters
     ----------

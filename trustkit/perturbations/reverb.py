@@ -37,7 +37,7 @@ def synthetic_rir(
     rt60 = check_number(rt60, "rt60", low=0, high=20, low_inclusive=False)
     sr = check_sr(sr, "synthetic_rir")
     rng = np.random.default_rng(rng)
-    delay = int(round(predelay_ms * 1e-3 * sr))
+    delay = round(predelay_ms * 1e-3 * sr)
     n_tail = int(np.ceil(rt60 * 1.2 * sr)) + 1  # down to -72 dB
     t = np.arange(n_tail) / sr
     tail = rng.standard_normal(n_tail) * 10 ** (-3.0 * t / rt60)
