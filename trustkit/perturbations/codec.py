@@ -102,15 +102,14 @@ class Mp3Compression(BasePerturbation):
             import soxr
 
             z = soxr.resample(x, sr, codec_sr, quality="HQ")
-        peak = float(np.max(np.abs(z)))
+        peak = float(max(z.max(), -z.min()))
         pre = peak if peak > 1.0 else 1.0  # keep the encoder's input in full scale
+        z = np.ascontiguousarray(z if pre == 1.0 else z / pre, dtype=np.float32)
         y = fast_mp3_augment.compress_roundtrip(
-            np.ascontiguousarray(z / pre, dtype=np.float32),
-            codec_sr,
-            params["bitrate"],
-            preserve_delay=False,
-            quality=params["quality"],
-        ).astype(np.float64) * pre
+            z, codec_sr, params["bitrate"], preserve_delay=False, quality=params["quality"]
+        )
+        if pre != 1.0:
+            y = y * np.float32(pre)
         if codec_sr != sr:
             import soxr
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._validation import check_choice, check_number
-from ..audio import fix_length
+from ..audio import energy, fix_length
 from ._base import BasePerturbation
 
 __all__ = ["Bitcrush", "Clipping", "Downsample"]
@@ -53,7 +53,7 @@ class Clipping(BasePerturbation):
         return y, {
             "percent": params["percent"],
             "threshold": threshold,
-            "fraction_distorted": float(np.mean(mag > threshold)),
+            "fraction_distorted": np.count_nonzero(mag > threshold) / len(x),
         }
 
 
@@ -89,10 +89,12 @@ class Bitcrush(BasePerturbation):
 
     def _perturb(self, x, sr, rng, params):
         q = 2.0 ** (params["bits"] - 1)
-        y = np.round(x * q) / q
-        err = np.sqrt(np.mean((y - x) ** 2))
-        sig = np.sqrt(np.mean(x**2))
-        snr = np.inf if err == 0 else (20 * np.log10(sig / err) if sig > 0 else -np.inf)
+        y = x * q
+        np.round(y, out=y)
+        y /= q
+        e_err = energy(y - x)
+        e_sig = energy(x)
+        snr = np.inf if e_err == 0 else (10 * np.log10(e_sig / e_err) if e_sig > 0 else -np.inf)
         return y, {"bits": params["bits"], "snr_db_realised": float(snr)}
 
 

@@ -43,6 +43,9 @@ class Gain(BasePerturbation):
     def _perturb(self, x, sr, rng, params):
         return x * 10 ** (params["gain_db"] / 20), {"gain_db": params["gain_db"]}
 
+    def _perturb_batch(self, X, sr, params):
+        return X * 10 ** (params["gain_db"] / 20), [{"gain_db": params["gain_db"]} for _ in X]
+
 
 class _Butterworth(BasePerturbation):
     """Butterworth filter applied as second-order sections."""
@@ -66,16 +69,24 @@ class _Butterworth(BasePerturbation):
     def _min_samples(self, sr):
         return 1
 
-    def _perturb(self, x, sr, rng, params):
+    def _filter(self, X: np.ndarray, params) -> np.ndarray:
         sos = params["sos"]
         if self.zero_phase:
             # zero phase: no delay, magnitude response squared (order doubles)
-            y = scipy.signal.sosfiltfilt(sos, x, padlen=min(len(x) - 1, 3 * (2 * len(sos) + 1)))
-        else:
-            y = scipy.signal.sosfilt(sos, x)
+            padlen = min(X.shape[-1] - 1, 3 * (2 * len(sos) + 1))
+            return scipy.signal.sosfiltfilt(sos, X, axis=-1, padlen=padlen)
+        return scipy.signal.sosfilt(sos, X, axis=-1)
+
+    def _info(self, params):
         info = {f"edge_{k}_hz": e for k, e in enumerate(params["edges"])}
         info["order"] = params["order"]
-        return y, info
+        return info
+
+    def _perturb(self, x, sr, rng, params):
+        return self._filter(x, params), self._info(params)
+
+    def _perturb_batch(self, X, sr, params):
+        return self._filter(X, params), [self._info(params) for _ in X]
 
 
 class LowPass(_Butterworth):

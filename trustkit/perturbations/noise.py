@@ -9,7 +9,7 @@ import numpy as np
 import scipy.fft
 
 from .._validation import check_audio, check_choice, check_number, check_sr
-from ..audio import load_audio
+from ..audio import energy, load_audio
 from ..exceptions import InvalidAudioError
 from ._base import BasePerturbation
 
@@ -31,7 +31,7 @@ def colored_noise(n_samples: int, color: str = "pink", *, rng: Any = None) -> np
 
     Returns
     -------
-    ndarray of shape (n_samples,)
+    ndarray of shape (n_samples,), float32
 
     Examples
     --------
@@ -42,7 +42,7 @@ def colored_noise(n_samples: int, color: str = "pink", *, rng: Any = None) -> np
     check_choice(color, "color", NOISE_COLORS)
     n_samples = check_number(n_samples, "n_samples", low=1, integer=True)
     rng = np.random.default_rng(rng)
-    white = rng.standard_normal(n_samples)
+    white = rng.standard_normal(n_samples, dtype=np.float32)
     beta = NOISE_COLORS[color]
     if beta == 0.0 or n_samples < 2:
         noise = white
@@ -54,9 +54,9 @@ def colored_noise(n_samples: int, color: str = "pink", *, rng: Any = None) -> np
         spec *= f ** (-beta / 2.0)
         spec[0] = 0.0
         noise = scipy.fft.irfft(spec, n_fft)[:n_samples]
-    noise = noise - noise.mean() if beta != 0.0 else noise
-    level = np.sqrt(np.mean(noise**2))
-    return noise / level if level > 0 else noise
+        noise = noise - noise.mean()
+    level = np.sqrt(energy(noise) / n_samples)
+    return noise / np.float32(level) if level > 0 else noise
 
 
 def _check_snr(snr_db: Any) -> float:
@@ -66,11 +66,12 @@ def _check_snr(snr_db: Any) -> float:
 
 
 def _mix_at_snr(x: np.ndarray, noise: np.ndarray, snr_db: float) -> tuple[np.ndarray, dict[str, Any]]:
-    sig = np.sqrt(np.mean(x**2))
-    lvl = np.sqrt(np.mean(noise**2))
-    scaled = noise * (sig / (lvl * 10 ** (snr_db / 20.0)))
-    realised = 20 * np.log10(sig / np.sqrt(np.mean(scaled**2)))
-    return x + scaled, {"snr_db": snr_db, "snr_db_realised": float(realised)}
+    noise = np.asarray(noise, dtype=x.dtype)
+    e_sig, e_noise = energy(x), energy(noise)
+    scaled = noise * x.dtype.type(np.sqrt(e_sig / (e_noise * 10 ** (snr_db / 10.0))))
+    realised = 10 * np.log10(e_sig / energy(scaled))
+    scaled += x
+    return scaled, {"snr_db": snr_db, "snr_db_realised": float(realised)}
 
 
 class AddNoise(BasePerturbation):
@@ -189,11 +190,11 @@ class AddBackgroundNoise(BasePerturbation):
             paths = list(noise)
         if paths is not None:
             sr = check_sr(sr, "AddBackgroundNoise", example="noise='rain.wav', snr_db=10")
-            bank = [load_audio(p, sr=sr).astype(np.float64) for p in paths]
+            bank = [load_audio(p, sr=sr) for p in paths]
         else:
             arr = np.asarray(noise)
             arr = arr[np.newaxis] if arr.ndim == 1 else arr
-            bank = list(check_audio(arr, name="noise").astype(np.float64))
+            bank = list(check_audio(arr, name="noise"))
         for k, rec in enumerate(bank):
             if not np.any(rec):
                 raise InvalidAudioError(

@@ -25,7 +25,7 @@ def _signalsmith(x: np.ndarray, sr: int, *, semitones: float = 0.0, rate: float 
         stretch.setTransposeSemitones(float(semitones))
     if rate != 1.0:
         stretch.setTimeFactor(float(rate))
-    return stretch.process(np.ascontiguousarray(x, dtype=np.float32)[np.newaxis])[0]
+    return stretch.process(np.require(x, np.float32, ["C", "W"])[np.newaxis])[0]
 
 
 class PitchShift(BasePerturbation):
@@ -84,7 +84,7 @@ class PitchShift(BasePerturbation):
         else:
             import librosa
 
-            y = librosa.effects.pitch_shift(x, sr=sr, n_steps=n_steps, res_type="soxr_hq")
+            y = librosa.effects.pitch_shift(np.array(x), sr=sr, n_steps=n_steps, res_type="soxr_hq")
         return fix_length(y, len(x)), {"n_steps": n_steps, "ratio": 2 ** (n_steps / 12)}
 
 
@@ -145,7 +145,7 @@ class TimeStretch(BasePerturbation):
         else:
             import librosa
 
-            y = librosa.effects.time_stretch(x, rate=rate)
+            y = librosa.effects.time_stretch(np.array(x), rate=rate)
         y = fix_length(y, n_out)  # exactly n / rate whatever the backend rounding
         info = {"rate": rate, "stretched_length": n_out}
         if params["length"] == "preserve":

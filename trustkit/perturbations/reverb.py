@@ -124,7 +124,7 @@ class Reverb(BasePerturbation):
 
     def _perturb(self, x, sr, rng, params):
         h = synthetic_rir(params["rt60"], sr=sr, drr_db=params["drr_db"], predelay_ms=params["predelay_ms"], rng=rng)
-        y = scipy.signal.oaconvolve(x, h)[: len(x)]
+        y = scipy.signal.oaconvolve(x, h.astype(x.dtype))[: len(x)]
         return y, {
             "rt60": params["rt60"],
             "rt60_realised": measure_rt60(h, sr=sr),

@@ -1,0 +1,116 @@
+"""Throughput of every perturbation, and the ratio against audiomentations.
+
+Run with ``make bench`` (or ``python benchmarks/bench_perturbations.py``).
+A batch of 30-s clips of built-in music is perturbed by each trustkit step
+(whole batch) and by its audiomentations counterpart (clip by clip, p=1,
+min == max, the same parameters) in the same run. Reported:
+
+- ``x realtime``: seconds of audio processed per second of wall time;
+- ``ratio``: audiomentations time / trustkit time (> 1: trustkit is faster).
+
+Timings are the best of ``--repeat`` runs, single-threaded (n_jobs=None).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from trustkit import perturbations as P
+from trustkit.datasets import make_music
+from trustkit.perturbations import synthetic_rir
+
+
+def best_time(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def pairs(sr, tmp):
+    import audiomentations as A
+
+    noise_path = tmp / "noise.wav"
+    sf.write(noise_path, np.random.default_rng(0).standard_normal(sr * 10).astype(np.float32) * 0.1, sr)
+    ir_path = tmp / "ir.wav"
+    sf.write(ir_path, synthetic_rir(0.5, sr=sr, rng=0).astype(np.float32), sr)
+    return [
+        ("AddNoise(pink, 20 dB)", P.AddNoise(snr_db=20, color="pink", random_state=0),
+         A.AddColorNoise(min_snr_db=20, max_snr_db=20, min_f_decay=-3.01, max_f_decay=-3.01, p=1.0)),
+        ("AddBackgroundNoise(10 dB)", P.AddBackgroundNoise(str(noise_path), snr_db=10, sr=sr, random_state=0),
+         A.AddBackgroundNoise(sounds_path=str(noise_path), min_snr_db=10, max_snr_db=10, p=1.0)),
+        ("PitchShift(+2)", P.PitchShift(n_steps=2, sr=sr),
+         A.PitchShift(min_semitones=2, max_semitones=2, method="signalsmith_stretch", p=1.0)),
+        ("TimeStretch(1.1)", P.TimeStretch(rate=1.1, sr=sr),
+         A.TimeStretch(min_rate=1.1, max_rate=1.1, leave_length_unchanged=True, method="signalsmith_stretch", p=1.0)),
+        ("Mp3Compression(128 kbps, q=2)", P.Mp3Compression(bitrate=128, sr=sr, quality=2),
+         A.Mp3Compression(min_bitrate=128, max_bitrate=128, backend="fast-mp3-augment", quality=2, p=1.0)),
+        ("Gain(-6 dB)", P.Gain(gain_db=-6), A.Gain(min_gain_db=-6, max_gain_db=-6, p=1.0)),
+        ("LowPass(2 kHz, 24 dB/oct, zero phase)", P.LowPass(cutoff_hz=2000, sr=sr, order=4),
+         A.LowPassFilter(min_cutoff_freq=2000, max_cutoff_freq=2000, min_rolloff=24, max_rolloff=24, zero_phase=True, p=1.0)),
+        ("HighPass(200 Hz, 24 dB/oct, zero phase)", P.HighPass(cutoff_hz=200, sr=sr, order=4),
+         A.HighPassFilter(min_cutoff_freq=200, max_cutoff_freq=200, min_rolloff=24, max_rolloff=24, zero_phase=True, p=1.0)),
+        ("BandPass(500-1500 Hz, zero phase)", P.BandPass(low_hz=500, high_hz=1500, sr=sr, order=4),
+         A.BandPassFilter(min_center_freq=1000, max_center_freq=1000, min_bandwidth_fraction=1.0,
+                          max_bandwidth_fraction=1.0, min_rolloff=24, max_rolloff=24, zero_phase=True, p=1.0)),
+        ("Reverb(0.5 s) vs ApplyImpulseResponse", P.Reverb(rt60=0.5, sr=sr, random_state=0),
+         A.ApplyImpulseResponse(ir_path=str(ir_path), p=1.0)),
+        ("Clipping(5 %)", P.Clipping(percent=5),
+         A.ClippingDistortion(min_percentile_threshold=5, max_percentile_threshold=5, p=1.0)),
+        ("Bitcrush(8 bits)", P.Bitcrush(bits=8), A.BitCrush(min_bit_depth=8, max_bit_depth=8, p=1.0)),
+        ("LoudnessMatch(-23 LUFS)", P.LoudnessMatch(target_lufs=-23, sr=sr),
+         A.LoudnessNormalization(min_lufs=-23, max_lufs=-23, p=1.0)),
+        ("Downsample(8 kHz)", P.Downsample(target_sr=8000, sr=sr), None),
+        ("SpeedChange(1.05)", P.SpeedChange(factor=1.05, sr=sr), None),
+        ("LoudnessMatch(PitchShift(+2))", P.LoudnessMatch(P.PitchShift(n_steps=2), sr=sr), None),
+    ]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--sr", type=int, default=44100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", default="benchmarks/results/perturbations.json")
+    args = parser.parse_args(argv)
+
+    X, _ = make_music(args.clips, duration=args.seconds, sr=args.sr, random_state=0)
+    audio_seconds = args.clips * args.seconds
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, ours, theirs in pairs(args.sr, Path(tmp)):
+            ours.transform(X[:1, : args.sr])  # warm-up (imports, first calls)
+            t_ours = best_time(lambda o=ours: o.transform(X), args.repeat)
+            row = {"perturbation": name, "trustkit_s": t_ours, "trustkit_x_realtime": audio_seconds / t_ours}
+            if theirs is not None:
+                theirs(X[0, : args.sr], sample_rate=args.sr)
+                t_theirs = best_time(lambda a=theirs: [a(x, sample_rate=args.sr) for x in X], args.repeat)
+                row.update(audiomentations_s=t_theirs, audiomentations_x_realtime=audio_seconds / t_theirs,
+                           ratio=t_theirs / t_ours)
+            rows.append(row)
+            ratio = f"{row['ratio']:6.2f}" if "ratio" in row else "     -"
+            print(f"{name:<42s} {row['trustkit_x_realtime']:9.1f} x realtime   ratio vs audiomentations {ratio}", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"clips": args.clips, "seconds": args.seconds, "sr": args.sr, "repeat": args.repeat,
+            "machine": platform.platform(), "python": platform.python_version()}
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    slower = [r["perturbation"] for r in rows if r.get("ratio", np.inf) < 1]
+    print(f"\n{len(rows)} perturbations; slower than audiomentations: {slower or 'none'}; results in {out}")
+
+
+if __name__ == "__main__":
+    main()
