@@ -70,3 +70,21 @@ def test_check_number_and_sr():
         check_number(0, "x", low=0, high=1, low_inclusive=False)
     with pytest.raises(ValueError, match="needs the sample rate"):
         check_sr(None, "Thing")
+
+
+@pytest.mark.parametrize("sr", [11025, 16000, 22050, 44100, 48000])
+def test_loudness_agrees_with_pyloudnorm(sr):
+    import pyloudnorm
+
+    from trustkit.datasets import make_music
+
+    X, _ = make_music(2, duration=3.3, sr=sr, random_state=0)
+    gated = X[1].astype(np.float64).copy()
+    gated[: sr] *= 1e-4  # a quiet first second: exercises both gates
+    quiet = X[0] * 10 ** (-60 / 20)  # near the absolute gate
+    for x in (X[0], gated, quiet, np.random.default_rng(0).standard_normal(int(0.45 * sr)) * 0.1):
+        ours = integrated_loudness(np.asarray(x)[np.newaxis], sr=sr)[0]
+        ref = pyloudnorm.Meter(sr).integrated_loudness(np.asarray(x, dtype=np.float64))
+        assert ours == pytest.approx(ref, abs=1e-6)
+    with np.errstate(divide="ignore"):
+        assert integrated_loudness(np.zeros((1, sr)), sr=sr)[0] == -np.inf

@@ -387,3 +387,15 @@ def test_init_does_no_validation():
     # scikit-learn contract: bad values are only reported by fit/transform
     t = AddNoise(snr_db="loud", color=42)
     assert t.get_params()["snr_db"] == "loud"
+
+
+def test_seed_key_sees_a_one_ulp_change():
+    from trustkit.perturbations._base import _clip_key
+
+    x = np.random.default_rng(0).standard_normal(50000).astype(np.float32)
+    y = x.copy()
+    y[777] = np.nextafter(y[777], np.float32(10))
+    assert _clip_key(x) != _clip_key(y)
+    assert _clip_key(x) == _clip_key(x.astype(np.float64))
+    a = AddNoise(snr_db=0, random_state=0).transform(np.vstack([x, y]))
+    assert not np.allclose(a[0] - x, a[1] - y)

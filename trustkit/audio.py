@@ -12,7 +12,9 @@ from .exceptions import InvalidAudioError
 
 __all__ = [
     "fix_length",
+    "gated_loudness",
     "integrated_loudness",
+    "loudness_blocks",
     "load_audio",
     "check_loudness",
     "energy",
@@ -106,12 +108,82 @@ def rms(X: Any, *, axis: int = -1) -> np.ndarray:
     return np.sqrt(np.mean(np.square(X), axis=axis))
 
 
+def _k_weighting(sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """BS.1770 K-weighting (pre-filter shelf and RLB high-pass) as one IIR filter.
+
+    The two stages are pyloudnorm's own (``pyloudnorm.IIRfilter``), so loudness
+    values agree with ``pyloudnorm.Meter`` to floating-point precision.
+    """
+    from pyloudnorm import IIRfilter
+
+    shelf = IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sr, "high_shelf")
+    high_pass = IIRfilter(0.0, 0.5, 38.0, sr, "high_pass")
+    return np.polymul(shelf.b, high_pass.b), np.polymul(shelf.a, high_pass.a)
+
+
+def loudness_blocks(x: np.ndarray, *, sr: int) -> np.ndarray:
+    """Mean-square energy of the K-weighted signal in each 400 ms gating block.
+
+    Blocks overlap by 75 % and their bounds are those of ``pyloudnorm.Meter``.
+    The filter is linear, so scaling ``x`` by ``g`` scales every block by ``g**2``:
+    :func:`gated_loudness` of ``g**2 * z`` is the loudness of ``g * x``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_samples,)
+        At least 0.4 s of audio.
+    sr : int
+
+    Returns
+    -------
+    ndarray of shape (n_blocks,)
+    """
+    import scipy.signal
+
+    n = len(x)
+    block, step = 0.4, 0.25
+    n_blocks = int(np.round((n / sr - block) / (block * step))) + 1
+    j = np.arange(n_blocks)
+    lower = (block * (j * step) * sr).astype(np.int64)
+    upper = np.minimum((block * (j * step + 1) * sr).astype(np.int64), n)
+    b, a = _k_weighting(sr)
+    y = scipy.signal.lfilter(b, a, np.asarray(x, dtype=np.float64))
+    np.square(y, out=y)
+    edges = np.unique(np.concatenate([lower, upper, [n]]))
+    sums = np.concatenate([[0.0], np.cumsum(np.add.reduceat(y, edges[:-1]))])
+    pos = np.searchsorted(edges, [lower, upper])
+    return (sums[pos[1]] - sums[pos[0]]) / (block * sr)
+
+
+def gated_loudness(blocks: np.ndarray) -> float:
+    """Integrated loudness (LUFS) from block energies: BS.1770-4 two-stage gating.
+
+    Absolute gate at -70 LUFS, relative gate 10 LU below the loudness of the
+    blocks above it; ``-inf`` when no block passes.
+    """
+    blocks = np.asarray(blocks, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        level = -0.691 + 10 * np.log10(blocks)
+        above = level >= -70.0
+        if not above.any():
+            return -np.inf
+        relative = -0.691 + 10 * np.log10(blocks[above].mean()) - 10.0
+        keep = (level > relative) & (level > -70.0)
+        if not keep.any():
+            return -np.inf
+        return float(-0.691 + 10 * np.log10(blocks[keep].mean()))
+
+
 def integrated_loudness(X: Any, *, sr: int) -> np.ndarray:
-    """Integrated loudness of each clip in LUFS (ITU-R BS.1770-4, via pyloudnorm).
+    """Integrated loudness of each clip in LUFS (ITU-R BS.1770-4).
+
+    Matches ``pyloudnorm.Meter(sr).integrated_loudness`` (same filters, block
+    bounds and gates) with vectorised block energies, several times faster.
 
     Parameters
     ----------
     X : array-like of shape (n_clips, n_samples)
+        At least 0.4 s per clip.
     sr : int
         Sample rate in Hz.
 
@@ -128,8 +200,6 @@ def integrated_loudness(X: Any, *, sr: int) -> np.ndarray:
     >>> round(float(integrated_loudness(tone[np.newaxis], sr=sr)[0]), 1)
     -20.0
     """
-    import pyloudnorm
-
     sr = check_sr(sr, "integrated_loudness")
     X = check_audio(
         X,
@@ -137,12 +207,7 @@ def integrated_loudness(X: Any, *, sr: int) -> np.ndarray:
         sr=sr,
         owner="integrated_loudness",
     )
-    meter = pyloudnorm.Meter(sr)
-    out = np.empty(X.shape[0])
-    with np.errstate(divide="ignore"):
-        for i, x in enumerate(X):
-            out[i] = meter.integrated_loudness(np.asarray(x, dtype=np.float64))
-    return out
+    return np.array([gated_loudness(loudness_blocks(x, sr=sr)) for x in X])
 
 
 def loudness_gain_db(loudness: float, target: float, *, what: str = "clip") -> float:

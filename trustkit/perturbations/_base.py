@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import numbers
 import zlib
 from typing import Any, ClassVar
@@ -46,17 +45,19 @@ def resolve_entropy(random_state: Any) -> int:
 
 
 def _clip_key(x: np.ndarray) -> list[int]:
-    digest = hashlib.blake2b(
-        np.ascontiguousarray(x, dtype="<f8").tobytes(), digest_size=16
-    ).digest()
-    return np.frombuffer(digest, dtype="<u4").tolist()
+    """Fingerprint of a clip's samples for seeding: CRC-32 of the float32 bytes
+    (a float64 copy of float32 audio keys the same) and the length. Any change
+    of any bit of any sample changes the CRC.
+    """
+    x32 = np.ascontiguousarray(x, dtype="<f4")
+    return [zlib.crc32(x32), len(x32)]
 
 
 def clip_generators(entropy: int, X: np.ndarray, salt: str) -> list[np.random.Generator]:
     """One independent generator per clip, keyed by the clip's content.
 
     The seed of a clip depends on ``entropy``, ``salt`` (the perturbation's
-    name) and the clip's samples (as float64), never on its position in the
+    name) and the clip's samples (as float32), never on its position in the
     batch: results do not change with batch split, clip order, dtype or
     ``n_jobs``. Identical clips receive identical draws.
     """
@@ -148,7 +149,7 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
             Same dtype as ``X``; ``n_samples_out == n_samples`` unless a length
             policy allows otherwise.
         """
-        return self.transform_with_params(X)[0]
+        return self._run(X)[1]
 
     def transform_with_params(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
         """Perturb ``X`` and report what was done to each clip.
@@ -160,15 +161,18 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
             One row per clip: the requested and realised values, lengths in and
             out, output peak and the fraction of samples clipped.
         """
+        X, Y, infos = self._run(X)
+        return self._assemble(X, Y, infos)
+
+    def _run(self, X: Any) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
         context, X = self._validate(X)
-        sr = context["sr"]
         gens = (
             clip_generators(resolve_entropy(self.random_state), X, type(self).__name__)
             if self._random
             else [None] * len(X)
         )
-        Y, infos = self._transform_batch(X, sr, gens, context["params"])
-        return self._assemble(X, Y, infos)
+        Y, infos = self._transform_batch(X, context["sr"], gens, context["params"])
+        return X, Y, infos
 
     # -- machinery -------------------------------------------------------------
     def _validate(self, X: Any) -> tuple[dict[str, Any], np.ndarray]:

@@ -79,6 +79,10 @@ class _Composite(BasePerturbation):
     clip_policy = "none"
     n_jobs = None
 
+    def transform(self, X: Any) -> np.ndarray:
+        """Perturb every clip of ``X``; see ``transform_with_params``."""
+        return self.transform_with_params(X)[0]
+
     # -- nested parameters ---------------------------------------------------------
     def _named(self) -> list[tuple[str, Any]]:
         return _name_steps(getattr(self, self._steps_attr), self._steps_attr)

@@ -8,7 +8,8 @@ import numpy as np
 from sklearn.base import clone
 
 from .._validation import check_number
-from ..audio import LOUDNESS_MIN_SECONDS, check_loudness, integrated_loudness, loudness_gain_db
+from ..audio import LOUDNESS_MIN_SECONDS, check_loudness, gated_loudness, loudness_blocks, loudness_gain_db
+from ..exceptions import InvalidAudioError
 from ._base import BasePerturbation
 
 __all__ = ["LoudnessMatch"]
@@ -96,21 +97,26 @@ class LoudnessMatch(BasePerturbation):
                 info.update({f"perturbation__{k}": v for k, v in p.iloc[0].items() if k != "clip"})
             else:
                 yt = inner.transform(x[np.newaxis])
-            y = np.asarray(yt, dtype=np.float64)[0]
+            y = np.asarray(yt, dtype=x.dtype)[0]
+            if len(y) < self._min_samples(sr):
+                raise InvalidAudioError(
+                    f"LoudnessMatch: the perturbation shortened a clip to {len(y)} samples, "
+                    f"below the 0.4 s that loudness needs. Use length='preserve'."
+                )
         if params["target"] is None:
-            reference = float(integrated_loudness(x[np.newaxis], sr=sr)[0])
-            what = "the original clip"
+            reference = gated_loudness(loudness_blocks(x, sr=sr))
+            check_loudness(reference, what="the original clip")
         else:
             reference = params["target"]
-            what = "the clip"
-        before = float(integrated_loudness(y[np.newaxis], sr=sr)[0])
-        check_loudness(reference, what=what)
+        blocks = loudness_blocks(y, sr=sr)
+        before = gated_loudness(blocks)
         gain_db = loudness_gain_db(before, reference, what="the perturbed clip")
-        y = y * 10 ** (gain_db / 20)
+        gain = 10 ** (gain_db / 20)
         info.update(
             loudness_reference=reference,
             loudness_before=before,
             gain_db=gain_db,
-            loudness_realised=float(integrated_loudness(y[np.newaxis], sr=sr)[0]),
+            # the K-filter is linear: blocks of gain * y are gain**2 * blocks of y
+            loudness_realised=gated_loudness(blocks * gain**2),
         )
-        return y, info
+        return y * y.dtype.type(gain), info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, ClassVar
 
@@ -57,6 +58,19 @@ def colored_noise(n_samples: int, color: str = "pink", *, rng: Any = None) -> np
         noise = noise - noise.mean()
     level = np.sqrt(energy(noise) / n_samples)
     return noise / np.float32(level) if level > 0 else noise
+
+
+def _load_cached(path: str | os.PathLike[str], sr: int) -> np.ndarray:
+    """Load a noise file once per (path, modification time, size, sr)."""
+    stat = os.stat(path)
+    return _load_keyed(os.fspath(path), stat.st_mtime_ns, stat.st_size, sr)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_keyed(path: str, mtime_ns: int, size: int, sr: int) -> np.ndarray:
+    x = load_audio(path, sr=sr)
+    x.flags.writeable = False
+    return x
 
 
 def _check_snr(snr_db: Any) -> float:
@@ -190,7 +204,7 @@ class AddBackgroundNoise(BasePerturbation):
             paths = list(noise)
         if paths is not None:
             sr = check_sr(sr, "AddBackgroundNoise", example="noise='rain.wav', snr_db=10")
-            bank = [load_audio(p, sr=sr) for p in paths]
+            bank = [_load_cached(p, sr) for p in paths]
         else:
             arr = np.asarray(noise)
             arr = arr[np.newaxis] if arr.ndim == 1 else arr
