@@ -45,9 +45,10 @@ def resolve_entropy(random_state: Any) -> int:
 
 
 def _clip_key(x: np.ndarray) -> list[int]:
-    """Fingerprint of a clip's samples for seeding: CRC-32 of the float32 bytes
-    (a float64 copy of float32 audio keys the same) and the length. Any change
-    of any bit of any sample changes the CRC.
+    """Fingerprint a clip's samples for seeding.
+
+    CRC-32 of the float32 bytes (a float64 copy of float32 audio keys the same)
+    and the length: any change of any bit of any sample changes the key.
     """
     x32 = np.ascontiguousarray(x, dtype="<f4")
     return [zlib.crc32(x32), len(x32)]
