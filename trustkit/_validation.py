@@ -13,7 +13,7 @@ import numpy as np
 
 from .exceptions import InvalidAudioError
 
-__all__ = ["check_audio", "check_choice", "check_number", "check_sr"]
+__all__ = ["check_audio", "check_choice", "check_embeddings", "check_number", "check_sr"]
 
 
 def _describe(value: Any) -> str:
@@ -266,3 +266,42 @@ def check_audio(
                 "(e.g. an SNR). Drop silent clips before calling."
             )
     return arr
+
+
+def check_embeddings(Z: Any, *, n_clips: int, owner: str) -> np.ndarray:
+    """Check what an encoder returned: a finite float array ``(n_clips, dim)``.
+
+    Examples
+    --------
+    >>> check_embeddings(np.ones((2, 3)), n_clips=2, owner="enc").shape
+    (2, 3)
+    >>> check_embeddings(np.ones((3, 3)), n_clips=2, owner="enc")
+    Traceback (most recent call last):
+    ...
+    ValueError: enc returned 3 embeddings for 2 clips; an encoder must return one row per clip, shape (n_clips, dim).
+    """
+    try:
+        Z = np.asarray(Z, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{owner} returned {type(Z).__name__}, not a numeric array (n_clips, dim): {exc}") from exc
+    if Z.ndim != 2:
+        raise ValueError(
+            f"{owner} returned an array of shape {Z.shape}; an encoder must return 2-D "
+            "embeddings (n_clips, dim). Pool frame-wise outputs over time (e.g. "
+            "trustkit.encoders.pool_frames)."
+        )
+    if Z.shape[0] != n_clips:
+        raise ValueError(
+            f"{owner} returned {Z.shape[0]} embeddings for {n_clips} clips; an encoder "
+            "must return one row per clip, shape (n_clips, dim)."
+        )
+    if Z.shape[1] == 0:
+        raise ValueError(f"{owner} returned embeddings of dimension 0 (shape {Z.shape}).")
+    finite = np.isfinite(Z)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        raise InvalidAudioError(
+            f"{owner} returned non-finite embeddings (NaN or inf) for {rows.size} clips "
+            f"(first: clip {rows[0]}). Check the encoder on those clips, e.g. silent input."
+        )
+    return Z

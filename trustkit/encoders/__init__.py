@@ -1,0 +1,23 @@
+"""Encoders: anything that maps audio ``(n_clips, n_samples)`` to ``(n_clips, dim)``.
+
+``as_encoder`` adapts a callable, a fitted scikit-learn transformer or a torch
+module; :class:`MFCCEncoder` is the robustness study's baseline;
+:class:`CrepeEncoder` and :class:`BasicPitchEncoder` are real pre-trained
+networks that run offline.
+"""
+
+from ._base import BaseEncoder, FunctionEncoder, TorchEncoder, TransformerEncoder, as_encoder, pool_frames
+from .mfcc import MFCCEncoder
+from .pretrained import BasicPitchEncoder, CrepeEncoder
+
+__all__ = [
+    "BaseEncoder",
+    "BasicPitchEncoder",
+    "CrepeEncoder",
+    "FunctionEncoder",
+    "MFCCEncoder",
+    "TorchEncoder",
+    "TransformerEncoder",
+    "as_encoder",
+    "pool_frames",
+]

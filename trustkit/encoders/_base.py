@@ -1,0 +1,316 @@
+"""The encoder protocol and adapters: callables, fitted transformers, torch modules."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .._validation import check_audio, check_choice, check_embeddings, check_sr
+
+__all__ = ["BaseEncoder", "FunctionEncoder", "TorchEncoder", "TransformerEncoder", "as_encoder", "pool_frames"]
+
+POOLING = ("meanstd", "mean", "max")
+
+
+def pool_frames(frames: Any, how: str = "meanstd") -> np.ndarray:
+    """Pool frame-wise features ``(n_frames, dim)`` to one clip vector.
+
+    Parameters
+    ----------
+    frames : array-like of shape (n_frames, dim)
+    how : {"meanstd", "mean", "max"}, default="meanstd"
+        ``"meanstd"`` concatenates the mean and the standard deviation over time
+        (``2 * dim`` values).
+
+    Examples
+    --------
+    >>> pool_frames(np.array([[1.0, 2.0], [3.0, 2.0]]))
+    array([2., 2., 1., 0.])
+    """
+    check_choice(how, "pool", POOLING)
+    frames = np.asarray(frames, dtype=np.float64)
+    frames = frames.reshape(len(frames), -1)
+    if how == "mean":
+        return frames.mean(axis=0)
+    if how == "max":
+        return frames.max(axis=0)
+    return np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
+
+
+class BaseEncoder(TransformerMixin, BaseEstimator):
+    """Base of trustkit encoders: audio ``(n_clips, n_samples)`` at ``sr`` -> ``(n_clips, dim)``.
+
+    Subclasses implement ``_embed(x, sr) -> 1-D vector`` for one clip already
+    resampled to ``_model_sr`` (when set). Every clip is embedded on its own,
+    so a clip's embedding never depends on the other clips of its batch.
+    """
+
+    #: sample rate the model needs (None: any)
+    _model_sr: ClassVar[int | None] = None
+    #: shortest clip (in samples at the model's rate)
+    _min_model_samples: ClassVar[int] = 1
+
+    def fit(self, X: Any, y: Any = None) -> BaseEncoder:
+        """Validate ``X``; pre-trained encoders learn nothing.
+
+        Returns
+        -------
+        self
+        """
+        X = self._check_X(X)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _input_sr(self) -> int:
+        return check_sr(getattr(self, "sr", None), type(self).__name__)
+
+    def _min_samples(self, sr: int) -> int:
+        model_sr = self._model_sr or sr
+        return int(np.ceil(self._min_model_samples * sr / model_sr))
+
+    def _check_X(self, X: Any) -> np.ndarray:
+        sr = self._input_sr()
+        return check_audio(X, min_samples=self._min_samples(sr), sr=sr, owner=type(self).__name__)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embed each clip.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            Float audio at ``sr`` Hz.
+
+        Returns
+        -------
+        ndarray of shape (n_clips, dim)
+        """
+        X = self._check_X(X)
+        sr = self._input_sr()
+        model_sr = self._model_sr or sr
+        rows = []
+        for x in X:
+            if model_sr != sr:
+                import soxr
+
+                x = soxr.resample(x, sr, model_sr, quality="HQ")
+            rows.append(np.asarray(self._embed(x, model_sr), dtype=np.float64).ravel())
+        dims = {len(r) for r in rows}
+        if len(dims) != 1:
+            raise ValueError(f"{type(self).__name__} returned embeddings of different sizes {sorted(dims)} for clips of one batch.")
+        return check_embeddings(np.vstack(rows), n_clips=len(X), owner=type(self).__name__)
+
+    def _embed(self, x: np.ndarray, sr: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
+
+def _accepts_sr(func: Any) -> bool:
+    try:
+        return "sr" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class FunctionEncoder(BaseEncoder):
+    """Adapt a callable ``func(X) -> (n_clips, dim)`` (or ``func(X, sr=...)``).
+
+    Parameters
+    ----------
+    func : callable
+        Called on one clip at a time, ``X`` of shape ``(1, n_samples)``, unless
+        ``per_clip=False``. If it accepts an ``sr`` keyword, the rate is passed.
+    sr : int
+        Sample rate of the audio in Hz.
+    per_clip : bool, default=True
+        Call ``func`` clip by clip, so a function that normalises over its batch
+        cannot make embeddings depend on batch company.
+
+    Examples
+    --------
+    >>> enc = FunctionEncoder(lambda X: X[:, :4], sr=8000)
+    >>> enc.fit_transform(np.arange(10.0).reshape(2, 5))
+    array([[0., 1., 2., 3.],
+           [5., 6., 7., 8.]])
+    """
+
+    def __init__(self, func=None, *, sr=None, per_clip=True):
+        self.func = func
+        self.sr = sr
+        self.per_clip = per_clip
+
+    def _call(self, X: np.ndarray, sr: int) -> Any:
+        return self.func(X, sr=sr) if _accepts_sr(self.func) else self.func(X)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embed each clip with ``func``.
+
+        Returns
+        -------
+        ndarray of shape (n_clips, dim)
+        """
+        if not callable(self.func):
+            raise TypeError(f"func must be callable, got {type(self.func).__name__}.")
+        X = self._check_X(X)
+        sr = self._input_sr()
+        name = f"encoder {getattr(self.func, '__name__', type(self.func).__name__)}"
+        if not self.per_clip:
+            return check_embeddings(self._call(X, sr), n_clips=len(X), owner=name)
+        rows = [check_embeddings(self._call(X[i : i + 1], sr), n_clips=1, owner=name) for i in range(len(X))]
+        if len({r.shape[1] for r in rows}) != 1:
+            raise ValueError(f"{name} returned embeddings of different sizes for clips of one batch.")
+        return np.vstack(rows)
+
+
+class TransformerEncoder(BaseEncoder):
+    """Adapt a fitted scikit-learn transformer (e.g. a pipeline on raw audio).
+
+    The estimator is treated as a fixed model: ``clone`` keeps the fitted
+    object instead of refitting it.
+
+    Parameters
+    ----------
+    estimator : fitted transformer
+    sr : int or None, default=None
+        Sample rate, for information and checks.
+    """
+
+    def __init__(self, estimator=None, *, sr=None):
+        self.estimator = estimator
+        self.sr = sr
+
+    def _input_sr(self):
+        return check_sr(self.sr, "TransformerEncoder") if self.sr is not None else None
+
+    def _check_X(self, X):
+        return check_audio(X, owner="TransformerEncoder")
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embed with ``estimator.transform`` (one clip per row).
+
+        Returns
+        -------
+        ndarray of shape (n_clips, dim)
+        """
+        if not hasattr(self.estimator, "transform"):
+            raise TypeError(f"estimator must have a transform method, got {type(self.estimator).__name__}.")
+        X = self._check_X(X)
+        return check_embeddings(self.estimator.transform(X), n_clips=len(X), owner=type(self.estimator).__name__)
+
+    def __sklearn_clone__(self):
+        return TransformerEncoder(self.estimator, sr=self.sr)
+
+
+class TorchEncoder(BaseEncoder):
+    """Adapt a torch module mapping ``(batch, n_samples)`` to embeddings.
+
+    The module is run in eval mode under ``torch.no_grad()`` on one clip at a
+    time; a ``(1, dim)`` output is used as it is, a ``(1, n_frames, dim)``
+    output is pooled over frames.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    sr : int
+        Sample rate of the audio in Hz.
+    model_sr : int or None, default=None
+        Rate the module expects; clips are resampled (soxr) when it differs.
+    pool : {"meanstd", "mean", "max"}, default="meanstd"
+    device : str, default="cpu"
+    """
+
+    def __init__(self, module=None, *, sr=None, model_sr=None, pool="meanstd", device="cpu"):
+        self.module = module
+        self.sr = sr
+        self.model_sr = model_sr
+        self.pool = pool
+        self.device = device
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embed each clip with the module.
+
+        Returns
+        -------
+        ndarray of shape (n_clips, dim)
+        """
+        import torch
+
+        if not isinstance(self.module, torch.nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(self.module).__name__}.")
+        check_choice(self.pool, "pool", POOLING)
+        X = self._check_X(X)
+        sr = self._input_sr()
+        target = sr if self.model_sr is None else check_sr(self.model_sr, "TorchEncoder", name="model_sr")
+        self.module.eval()
+        rows = []
+        with torch.no_grad():
+            for x in X:
+                if target != sr:
+                    import soxr
+
+                    x = soxr.resample(x, sr, target, quality="HQ")
+                t = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)[np.newaxis], device=self.device)
+                out = self.module(t).detach().cpu().numpy()
+                if out.ndim == 2:
+                    rows.append(out[0])
+                elif out.ndim == 3:
+                    rows.append(pool_frames(out[0], self.pool))
+                else:
+                    raise ValueError(
+                        f"module returned shape {out.shape} for one clip; expected (1, dim) "
+                        "or (1, n_frames, dim)."
+                    )
+        return check_embeddings(np.vstack(rows), n_clips=len(X), owner="TorchEncoder")
+
+    def __sklearn_clone__(self):
+        new = copy.copy(self)  # keep the (trained) module; parameters are plain values
+        return new
+
+
+def as_encoder(obj: Any, *, sr: int | None = None) -> BaseEncoder:
+    """Adapt ``obj`` to trustkit's encoder protocol.
+
+    Parameters
+    ----------
+    obj : encoder, fitted transformer, torch module or callable
+    sr : int or None
+        Sample rate, given to adapters that need it (and to encoders whose own
+        ``sr`` is unset).
+
+    Returns
+    -------
+    BaseEncoder
+
+    Examples
+    --------
+    >>> enc = as_encoder(lambda X: X.mean(axis=1, keepdims=True), sr=8000)
+    >>> type(enc).__name__, enc.transform(np.ones((3, 100))).shape
+    ('FunctionEncoder', (3, 1))
+    """
+    if isinstance(obj, BaseEncoder):
+        if sr is not None and "sr" in obj.get_params() and obj.get_params()["sr"] is None:
+            obj = copy.copy(obj)
+            obj.set_params(sr=sr)
+        return obj
+    try:
+        import torch
+
+        if isinstance(obj, torch.nn.Module):
+            return TorchEncoder(obj, sr=sr)
+    except ImportError:
+        pass
+    if hasattr(obj, "transform") and hasattr(obj, "fit"):
+        return TransformerEncoder(obj, sr=sr)
+    if callable(obj):
+        return FunctionEncoder(obj, sr=sr)
+    raise TypeError(
+        "encoder must be a trustkit encoder, a fitted scikit-learn transformer, a torch "
+        f"module or a callable mapping (n_clips, n_samples) to (n_clips, dim); got {type(obj).__name__}."
+    )
