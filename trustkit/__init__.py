@@ -11,15 +11,25 @@ import platform
 import sys
 from importlib import metadata
 
-from . import perturbations
+from . import encoders, perturbations
 from .exceptions import InvalidAudioError, TrustkitWarning
+from .sensitivity import SensitivityMeter, SensitivityReport
 
 try:
     __version__ = metadata.version("trustkit")
 except metadata.PackageNotFoundError:  # pragma: no cover - source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["InvalidAudioError", "TrustkitWarning", "__version__", "perturbations", "show_versions"]
+__all__ = [
+    "InvalidAudioError",
+    "SensitivityMeter",
+    "SensitivityReport",
+    "TrustkitWarning",
+    "__version__",
+    "encoders",
+    "perturbations",
+    "show_versions",
+]
 
 
 def show_versions() -> str:

@@ -81,6 +81,31 @@ def child_seed(entropy: int, index: int) -> int:
     return int(np.random.SeedSequence([entropy, index]).generate_state(1, np.uint32)[0])
 
 
+def configure_step(step: Any, *, entropy: int | None, index: int, sr: int | None) -> Any:
+    """A clone of ``step`` with derived seeds and the shared sample rate.
+
+    Every nested ``random_state`` gets a seed derived from ``entropy`` and the
+    step's ``index`` (when ``entropy`` is not None); every nested ``sr`` that is
+    None gets ``sr``. The caller's object is never modified.
+    """
+    from sklearn.base import clone
+
+    step = clone(step)
+    if not hasattr(step, "get_params"):
+        return step
+    params = step.get_params(deep=True)
+    update = {}
+    for j, key in enumerate(sorted(params)):
+        leaf = key.rsplit("__", 1)[-1]
+        if leaf == "random_state" and entropy is not None:
+            update[key] = child_seed(entropy, 1000 * index + j)
+        elif leaf == "sr" and params[key] is None and sr is not None:
+            update[key] = sr
+    for key in sorted(update, key=lambda k: -k.count("__")):  # deepest first
+        step.set_params(**{key: update[key]})
+    return step
+
+
 class BasePerturbation(TransformerMixin, BaseEstimator):
     """Base of trustkit's audio perturbations.
 

@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 
 from .._validation import check_audio, check_number, check_sr
-from ._base import BasePerturbation, child_seed, clip_generators, resolve_entropy
+from ._base import BasePerturbation, clip_generators, configure_step, resolve_entropy
 
 __all__ = ["Compose", "Identity", "OneOf", "RandomApply", "SomeOf"]
 
@@ -135,23 +135,10 @@ class _Composite(BasePerturbation):
     # -- preparation ------------------------------------------------------------------
     def _prepare(self, entropy: int | None, sr: int | None) -> list[tuple[str, Any]]:
         """Clones of the steps, each with its own derived seed and the shared ``sr``."""
-        prepared = []
-        for k, (name, step) in enumerate(self._named()):
-            step = clone(step)
-            if hasattr(step, "get_params"):
-                params = step.get_params(deep=True)
-                update = {}
-                for j, key in enumerate(sorted(params)):
-                    leaf = key.rsplit("__", 1)[-1]
-                    if leaf == "random_state" and entropy is not None:
-                        update[key] = child_seed(entropy, 1000 * k + j)
-                    elif leaf == "sr" and params[key] is None and sr is not None:
-                        update[key] = sr
-                # set nested keys deepest first so replacing a step cannot lose them
-                for key in sorted(update, key=lambda s: -s.count("__")):
-                    step.set_params(**{key: update[key]})
-            prepared.append((name, step))
-        return prepared
+        return [
+            (name, configure_step(step, entropy=entropy, index=k, sr=sr))
+            for k, (name, step) in enumerate(self._named())
+        ]
 
     def _start(self, X: Any) -> tuple[np.ndarray, list[tuple[str, Any]], int | None]:
         sr = check_sr(self.sr, type(self).__name__) if self.sr is not None else None

@@ -1,0 +1,108 @@
+"""The shared report base: table, JSON, HTML with embedded plot, summary."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Report"]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, pd.DataFrame):
+        return json.loads(value.to_json(orient="records"))
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """Base of every meter's result.
+
+    Subclasses are frozen dataclasses with a ``table`` field (a tidy
+    DataFrame), a ``config`` dict, ``higher_is_better`` and ``headline``.
+    ``float(report)`` is the headline number.
+    """
+
+    higher_is_better: ClassVar[bool] = True
+    #: what ``float(report)`` means, in words
+    headline: ClassVar[str] = ""
+
+    def __float__(self) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy results table (a copy)."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as JSON-ready Python objects, plus the headline."""
+        out = {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+        out["headline"] = {"value": _jsonable(float(self)), "meaning": self.headline, "higher_is_better": self.higher_is_better}
+        out["report"] = type(self).__name__
+        return out
+
+    def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 1) -> str:
+        """Serialise :meth:`to_dict`; also write it to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return text
+
+    def summary(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def plot(self, ax: Any = None) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _plot_png(self) -> str:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        fig = self.plot()
+        fig = fig if hasattr(fig, "savefig") else fig.figure
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        return base64.b64encode(buf.getvalue()).decode()
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """A self-contained HTML page: summary, plot (embedded PNG) and table."""
+        page = (
+            "<!doctype html><meta charset='utf-8'>"
+            f"<title>trustkit {type(self).__name__}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
+            "td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}</style>"
+            f"<h1>{type(self).__name__}</h1><pre>{html.escape(self.summary())}</pre>"
+            f"<img alt='plot' src='data:image/png;base64,{self._plot_png()}'>"
+            f"{self.to_frame().to_html(index=False, float_format=lambda v: f'{v:.4g}')}"
+        )
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(page)
+        return page
+
+    def __str__(self) -> str:
+        return self.summary()

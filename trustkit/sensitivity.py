@@ -1,0 +1,538 @@
+"""SensitivityMeter: does a small change of the audio keep a clip next to its original?
+
+Within-space consistency (Kim, Urbano, Liem & Hanjalic, 2019): embed the
+originals ``z_i = f(x_i)`` and a perturbed copy ``z'_i = f(tau(x_i))``; clip i
+is consistent when ``z'_i`` is strictly nearer its own original than any other
+original. Sensitivity = 1 - consistency.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.spatial.distance
+import scipy.stats
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_memory
+
+from ._validation import check_audio, check_choice, check_number, check_sr
+from .encoders import as_encoder
+from .exceptions import TrustkitWarning
+from .perturbations import GridPoint, Identity, LoudnessMatch, PerturbationGrid, study_grid
+from .perturbations._base import child_seed, configure_step, resolve_entropy
+from .reports import Report
+from .stats import bootstrap_estimate, paired_difference
+
+__all__ = ["SensitivityGateError", "SensitivityMeter", "SensitivityReport", "dtw_audio_distance", "neighbour_outcomes"]
+
+METRICS = ("cosine", "euclidean", "sqeuclidean", "cityblock", "correlation", "chebyshev")
+GRID_NAMES = ("imperceptible", "graver", "all")
+
+
+class SensitivityGateError(AssertionError):
+    """Raised by :meth:`SensitivityReport.check` when the gate fails."""
+
+
+def neighbour_outcomes(D: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-clip outcomes from a distance matrix ``D[i, j] = d(perturbed i, original j)``.
+
+    Returns
+    -------
+    dict with arrays of shape (n,)
+        ``consistent`` (own original strictly nearest; ties fail), ``rank`` of the
+        own original (1 = nearest; ties count against), ``reciprocal_rank`` and
+        ``distance_ratio`` = own distance / median distance to the other originals.
+
+    Examples
+    --------
+    >>> D = np.array([[0.1, 0.5, 0.9], [0.4, 0.4, 0.2], [0.3, 0.8, 0.2]])
+    >>> out = neighbour_outcomes(D)
+    >>> out["consistent"].tolist(), out["rank"].tolist()
+    [True, False, True]
+    """
+    D = np.asarray(D, dtype=np.float64)
+    own = np.diag(D).copy()
+    others = D.copy()
+    np.fill_diagonal(others, np.inf)
+    consistent = own < others.min(axis=1)
+    rank = 1 + np.sum(others <= own[:, None], axis=1)
+    n = len(D)
+    off = others[~np.eye(n, dtype=bool)].reshape(n, n - 1)
+    med = np.median(off, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(med > 0, own / np.where(med > 0, med, 1.0), np.where(own > 0, np.inf, 1.0))
+    return {"consistent": consistent, "rank": rank, "reciprocal_rank": 1.0 / rank, "distance_ratio": ratio}
+
+
+def _row_spearman(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Spearman correlation between matching rows of ``A`` and ``B``."""
+    ra = scipy.stats.rankdata(A, axis=1)
+    rb = scipy.stats.rankdata(B, axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    den = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (ra * rb).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
+
+
+def _mfcc_frames(X: np.ndarray, sr: int) -> list[np.ndarray]:
+    import librosa
+
+    return [
+        librosa.feature.mfcc(y=np.asarray(x, dtype=np.float32), sr=sr, n_mfcc=20, hop_length=512)
+        for x in X
+    ]
+
+
+def _dtw_cost(F: np.ndarray, G: np.ndarray) -> float:
+    import librosa
+
+    D, path = librosa.sequence.dtw(X=F, Y=G, metric="euclidean")
+    return float(D[-1, -1] / len(path))
+
+
+def dtw_audio_distance(A: np.ndarray, B: np.ndarray, *, sr: int) -> np.ndarray:
+    """Audio-space distances: DTW between MFCC frame sequences.
+
+    Parameters
+    ----------
+    A, B : ndarray of shape (n_a, n_samples) and (n_b, n_samples)
+    sr : int
+
+    Returns
+    -------
+    ndarray of shape (n_a, n_b)
+        Accumulated euclidean cost of the optimal alignment of 20-MFCC frame
+        sequences (hop 512), divided by the path length.
+    """
+    FA, FB = _mfcc_frames(A, sr), _mfcc_frames(B, sr)
+    return np.array([[_dtw_cost(f, g) for g in FB] for f in FA])
+
+
+@dataclass(frozen=True, eq=False)
+class SensitivityReport(Report):
+    """Result of :meth:`SensitivityMeter.score`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per perturbation setting and encoder: n, consistency,
+        sensitivity, mean reciprocal rank, median distance ratio (each with a
+        bootstrap interval) and, with an audio distance, the agreement of the
+        outcome in audio and embedding space and the mean per-clip Spearman
+        correlation of the two distance profiles.
+    per_clip : pandas.DataFrame
+        One row per clip, setting and encoder.
+    comparison : pandas.DataFrame
+        With a baseline: consistency of encoder minus baseline per setting,
+        with a paired bootstrap interval.
+    headline_estimate : Estimate
+        ``float(report)`` with its interval over clips.
+    config : dict
+    """
+
+    table: pd.DataFrame
+    per_clip: pd.DataFrame = field(repr=False)
+    comparison: pd.DataFrame = field(repr=False)
+    headline_estimate: Any
+    config: dict
+    higher_is_better: ClassVar[bool] = False
+    headline: ClassVar[str] = "mean sensitivity (1 - within-space consistency) over the imperceptible settings, identity excluded"
+
+    def __float__(self) -> float:
+        return float(self.headline_estimate.value)
+
+    def summary_by_family(self) -> pd.DataFrame:
+        """Mean sensitivity per encoder, family and severity (identity excluded)."""
+        t = self.table[self.table["family"] != "identity"]
+        return t.groupby(["role", "encoder", "severity", "family"], sort=False)["sensitivity"].agg(["mean", "min", "max", "count"]).reset_index()
+
+    def summary(self) -> str:
+        """A short readable account of the results."""
+        c = self.config
+        main = self.table[self.table["role"] == "encoder"]
+        ident = main[main["family"] == "identity"].iloc[0]
+        lines = [
+            f"SensitivityMeter: {c['encoder']} on {c['n_clips']} clips, {c['n_settings']} settings, "
+            f"metric={c['metric']}, loudness_match={c['loudness_match']}",
+            f"Sensitivity ({c['headline_scope']}): {self.headline_estimate:.3f} (lower is better; "
+            f"{int(100 * self.headline_estimate.confidence)} % bootstrap interval over clips)",
+            f"Identity sanity row: consistency {ident['consistency']:.3f} (must be 1.000)",
+            "",
+            "Mean sensitivity by family:",
+        ]
+        fam = self.summary_by_family()
+        for _, r in fam.iterrows():
+            lines.append(f"  {r['role']:<8s} {r['severity']:<13s} {r['family']:<20s} {r['mean']:.3f}  (range {r['min']:.3f}-{r['max']:.3f}, {int(r['count'])} settings)")
+        comp = self.comparison[self.comparison["family"] != "identity"] if len(self.comparison) else self.comparison
+        if len(comp):
+            worse = comp[comp["high"] < 0]
+            better = comp[comp["low"] > 0]
+            lines += ["", f"Encoder vs baseline ({c['baseline']}), paired bootstrap over clips: consistency "
+                      f"lower on {len(worse)}, higher on {len(better)}, not distinguishable on "
+                      f"{len(comp) - len(worse) - len(better)} of {len(comp)} settings."]
+        return "\n".join(lines)
+
+    def check(self, max_sensitivity: float, *, per_setting: bool = False) -> None:
+        """Gate: raise :class:`SensitivityGateError` if the sensitivity is too high.
+
+        Parameters
+        ----------
+        max_sensitivity : float
+            Highest acceptable ``float(report)`` (or, with ``per_setting``, of
+            every setting in the headline's scope).
+        per_setting : bool, default=False
+
+        Raises
+        ------
+        SensitivityGateError
+            Listing the settings above ``max_sensitivity``.
+        """
+        limit = check_number(max_sensitivity, "max_sensitivity", low=0, high=1)
+        scope = self.table[(self.table["role"] == "encoder") & self.table["in_headline"]]
+        failing = scope[scope["sensitivity"] > limit]
+        failed = len(failing) > 0 if per_setting else float(self) > limit
+        if not failed:
+            return
+        what = (
+            f"{len(failing)} of {len(scope)} settings exceed max_sensitivity={limit:g}"
+            if per_setting
+            else f"sensitivity {float(self):.3f} of {self.config['encoder']} exceeds max_sensitivity={limit:g}"
+        )
+        listed = ", ".join(f"{n} ({v:.3f})" for n, v in zip(failing["name"], failing["sensitivity"]))
+        raise SensitivityGateError(f"{what}; settings above it: {listed or 'none individually'}.")
+
+    def plot(self, ax: Any = None) -> Any:
+        """Consistency against severity, one panel per family, with interval bands."""
+        import matplotlib.pyplot as plt
+
+        t = self.table[self.table["family"] != "identity"]
+        families = list(dict.fromkeys(t["family"]))
+        if ax is None:
+            fig, axes = plt.subplots(1, max(len(families), 1), figsize=(4 * max(len(families), 1), 3.2), squeeze=False)
+            axes = axes[0]
+        else:
+            axes = np.atleast_1d(ax)
+            fig = axes[0].figure
+        for a, fam in zip(axes, families):
+            sub = t[t["family"] == fam]
+            for (role, enc), g in sub.groupby(["role", "encoder"], sort=False):
+                g = g.sort_values("value")
+                x = g["value"].to_numpy(dtype=float) if g["value"].notna().all() else np.arange(len(g))
+                a.plot(x, g["consistency"], marker="o", label=f"{enc} ({role})")
+                a.fill_between(x, g["consistency_low"], g["consistency_high"], alpha=0.2)
+            a.set_title(fam)
+            a.set_ylim(-0.02, 1.02)
+            a.set_xlabel(str(sub["param"].iloc[0]) if "param" in sub else "setting")
+        if len(axes):
+            axes[0].set_ylabel("within-space consistency")
+            axes[0].legend(fontsize=8)
+        fig.tight_layout()
+        return fig
+
+
+class SensitivityMeter(BaseEstimator):
+    """Measure how far perturbations move clips away from their own originals.
+
+    Parameters
+    ----------
+    encoder : encoder, fitted transformer, torch module or callable
+        Maps audio ``(n_clips, n_samples)`` to embeddings ``(n_clips, dim)``
+        (adapted with :func:`trustkit.encoders.as_encoder`). Kept as it is by
+        ``clone``: the meter never refits it.
+    perturbations : {"imperceptible", "graver", "all"}, PerturbationGrid or list, default="imperceptible"
+        A grid of the robustness study by name, a grid, or a list of
+        transformers (or ``(name, transformer)`` pairs).
+    sr : int
+        Sample rate in Hz (required).
+    metric : str or callable, default="cosine"
+        Distance in embedding space, any :func:`scipy.spatial.distance.cdist`
+        metric name among "cosine", "euclidean", "sqeuclidean", "cityblock",
+        "correlation", "chebyshev", or a callable ``(A, B) -> (n_a, n_b)``.
+    baseline : encoder or None, default=None
+        E.g. ``MFCCEncoder()``: measured the same way, and compared with the
+        encoder clip by clip (paired bootstrap).
+    audio_distance : {"dtw"}, callable or None, default=None
+        Audio-space distance for between-space consistency: ``"dtw"`` (DTW on
+        MFCC frames) or ``f(A, B) -> (n_a, n_b)``.
+    loudness_match : bool, default=True
+        Scale every perturbed clip to its original's integrated loudness, as
+        in the study, so that loudness alone does not move the embedding.
+    n_bootstrap : int, default=1000
+    confidence : float, default=0.95
+    n_jobs : int or None, default=None
+        Settings evaluated in parallel (joblib, threads by default).
+    random_state : int, RandomState or None, default=None
+        Seeds every perturbation (one derived seed per setting) and the
+        bootstrap; results do not depend on ``n_jobs``.
+    verbose : bool, default=False
+        Print progress to stderr.
+    memory : str, joblib.Memory or None, default=None
+        Cache the embeddings of the originals.
+
+    Examples
+    --------
+    >>> from trustkit.datasets import make_music
+    >>> from trustkit.encoders import MFCCEncoder
+    >>> X, _ = make_music(6, duration=1.0, sr=16000, random_state=0)
+    >>> meter = SensitivityMeter(MFCCEncoder(sr=16000), [("copy", Identity())], sr=16000, random_state=0)
+    >>> float(meter.score(X))
+    0.0
+    """
+
+    def __init__(
+        self, encoder=None, perturbations="imperceptible", *, sr=None, metric="cosine", baseline=None,
+        audio_distance=None, loudness_match=True, n_bootstrap=1000, confidence=0.95, n_jobs=None,
+        random_state=None, verbose=False, memory=None,
+    ):
+        self.encoder = encoder
+        self.perturbations = perturbations
+        self.sr = sr
+        self.metric = metric
+        self.baseline = baseline
+        self.audio_distance = audio_distance
+        self.loudness_match = loudness_match
+        self.n_bootstrap = n_bootstrap
+        self.confidence = confidence
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.memory = memory
+
+    def __sklearn_clone__(self):
+        # encoders are fixed, possibly fitted models: keep them, clone the rest
+        params = {k: (v if k in ("encoder", "baseline") else clone(v, safe=False)) for k, v in self.get_params(deep=False).items()}
+        return type(self)(**params)
+
+    # -- resolution -----------------------------------------------------------------
+    def _points(self, sr: int) -> list[GridPoint]:
+        spec = self.perturbations
+        if isinstance(spec, str):
+            if spec not in GRID_NAMES:
+                raise ValueError(
+                    f"perturbations must be one of {', '.join(map(repr, GRID_NAMES))}, a PerturbationGrid "
+                    f"or a list of transformers; got {spec!r}."
+                )
+            points = list(study_grid(spec, sr=sr))
+        elif isinstance(spec, PerturbationGrid):
+            points = list(spec)
+        elif isinstance(spec, (list, tuple)) and spec:
+            points = []
+            for k, item in enumerate(spec):
+                name, step = item if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) else (f"{k}:{type(item).__name__}", item)
+                if not hasattr(step, "transform"):
+                    raise TypeError(f"perturbations[{k}] must be a transformer, got {type(step).__name__}.")
+                points.append(GridPoint(name, type(step).__name__.lower(), "", np.nan, "custom", step))
+        else:
+            raise ValueError(
+                "perturbations must be a grid name, a PerturbationGrid or a non-empty list of transformers; "
+                f"got {spec!r}."
+            )
+        names = [p.name for p in points]
+        if len(set(names)) != len(names) or "identity" in names:
+            raise ValueError(f"perturbation names must be unique and not 'identity'; got {names}.")
+        return [GridPoint("identity", "identity", "", np.nan, "identity", Identity()), *points]
+
+    def _distance(self, A: np.ndarray, B: np.ndarray, owner: str) -> np.ndarray:
+        if callable(self.metric):
+            D = np.asarray(self.metric(A, B), dtype=np.float64)
+            if D.shape != (len(A), len(B)):
+                raise ValueError(f"metric returned shape {D.shape}; expected ({len(A)}, {len(B)}).")
+        else:
+            D = scipy.spatial.distance.cdist(A, B, metric=self.metric)
+        if not np.isfinite(D).all():
+            bad = np.argwhere(~np.isfinite(D))[0]
+            raise ValueError(
+                f"{owner}: the {self.metric if isinstance(self.metric, str) else 'metric'} distance is undefined "
+                f"between perturbed clip {bad[0]} and original {bad[1]} (e.g. cosine of an all-zero "
+                "embedding). Use metric='euclidean' or fix the encoder."
+            )
+        return D
+
+    # -- the work ---------------------------------------------------------------------
+    def score(self, X: Any, y: Any = None) -> SensitivityReport:
+        """Perturb, embed and measure within-space (and between-space) consistency.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            At least 2 distinct clips; originals are never modified.
+        y : ignored
+
+        Returns
+        -------
+        SensitivityReport
+        """
+        t_start = time.perf_counter()
+        sr = check_sr(self.sr, "SensitivityMeter", example="MFCCEncoder(), 'imperceptible'")
+        if self.encoder is None:
+            raise ValueError("SensitivityMeter needs an encoder, e.g. SensitivityMeter(MFCCEncoder(), sr=22050).")
+        if isinstance(self.metric, str):
+            check_choice(self.metric, "metric", METRICS)
+        elif not callable(self.metric):
+            raise TypeError(f"metric must be a metric name or a callable, got {type(self.metric).__name__}.")
+        if self.audio_distance is not None and not (self.audio_distance == "dtw" or callable(self.audio_distance)):
+            raise ValueError(f"audio_distance must be 'dtw', a callable or None; got {self.audio_distance!r}.")
+        n_boot = check_number(self.n_bootstrap, "n_bootstrap", low=10, integer=True)
+        X = check_audio(X, sr=sr, owner="SensitivityMeter")
+        if len(X) < 2:
+            raise ValueError(
+                f"SensitivityMeter needs at least 2 clips (a clip is consistent when it stays nearer its own "
+                f"original than any other); got {len(X)}."
+            )
+        encoders = {"encoder": as_encoder(self.encoder, sr=sr)}
+        if self.baseline is not None:
+            encoders["baseline"] = as_encoder(self.baseline, sr=sr)
+        points = self._points(sr)
+        entropy = resolve_entropy(self.random_state)
+        memory = check_memory(self.memory)
+        embed = memory.cache(_embed_originals)
+        originals = {role: embed(enc, X) for role, enc in encoders.items()}
+        for role, Z in originals.items():
+            dup = _duplicate_rows(Z)
+            if dup is not None:
+                warnings.warn(
+                    f"the {role} gives clips {dup[0]} and {dup[1]} the same embedding: they can never be "
+                    "consistent (ties fail). Drop duplicate clips or check the encoder.",
+                    TrustkitWarning,
+                    stacklevel=2,
+                )
+        audio_feats = None
+        if self.audio_distance == "dtw":
+            audio_feats = _mfcc_frames(X, sr)
+        t_setup = time.perf_counter() - t_start
+
+        def run(k: int, point: GridPoint) -> dict[str, Any]:
+            t0 = time.perf_counter()
+            step = configure_step(point.perturbation, entropy=entropy, index=k, sr=sr)
+            if self.loudness_match and point.family != "identity":
+                step = LoudnessMatch(step, sr=sr)
+            Xp = np.asarray(step.fit_transform(X), dtype=X.dtype)
+            if Xp.shape != X.shape:
+                raise ValueError(f"perturbation {point.name!r} changed the clip length ({X.shape} -> {Xp.shape}); use length='preserve'.")
+            out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0}
+            D_audio = None
+            if self.audio_distance is not None:
+                if audio_feats is not None:
+                    feats = _mfcc_frames(Xp, sr)
+                    D_audio = np.array([[_dtw_cost(f, g) for g in audio_feats] for f in feats])
+                else:
+                    D_audio = np.asarray(self.audio_distance(Xp, X), dtype=np.float64)
+            for role, enc in encoders.items():
+                t1 = time.perf_counter()
+                Zp = enc.transform(Xp)
+                out[f"seconds_{role}"] = time.perf_counter() - t1
+                D = self._distance(Zp, originals[role], f"{role} on {point.name}")
+                res = neighbour_outcomes(D)
+                if D_audio is not None:
+                    audio = neighbour_outcomes(D_audio)
+                    res["audio_consistent"] = audio["consistent"]
+                    res["agreement"] = audio["consistent"] == res["consistent"]
+                    res["spearman"] = _row_spearman(D_audio, D)
+                out[role] = res
+            if self.verbose:
+                print(f"[SensitivityMeter] {k:3d}/{len(points) - 1} {point.name:<40s} {time.perf_counter() - t0:6.2f} s", file=sys.stderr)
+            return out
+
+        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(run)(k, p) for k, p in enumerate(points))
+        report = self._report(X, points, encoders, results, entropy, n_boot)
+        timing = {
+            "setup_s": t_setup,
+            "total_s": time.perf_counter() - t_start,
+            "perturb_s": sum(r["seconds_perturb"] for r in results),
+            **{f"encode_{role}_s": sum(r[f"seconds_{role}"] for r in results) for role in encoders},
+        }
+        report.config["timing"] = timing
+        return report
+
+    def _report(self, X, points, encoders, results, entropy, n_boot) -> SensitivityReport:
+        rows, clips, comp = [], [], []
+        has_scope = any(p.severity == "imperceptible" for p in points)
+        names = {role: type(enc).__name__ for role, enc in encoders.items()}
+        for k, (point, res) in enumerate(zip(points, results)):
+            param = point.param if point.param else ""
+            for r_idx, role in enumerate(encoders):
+                o = res[role]
+                seed = child_seed(entropy, 100_000 + 10 * k + r_idx)
+
+                def est(values, statistic=None, seed=seed):
+                    kw = {"statistic": statistic} if statistic is not None else {}
+                    return bootstrap_estimate(values, n_bootstrap=n_boot, confidence=self.confidence, random_state=seed, **kw)
+
+                cons = est(o["consistent"].astype(float))
+                mrr = est(o["reciprocal_rank"])
+                ratio = est(np.where(np.isfinite(o["distance_ratio"]), o["distance_ratio"], np.nan), statistic=_nanmedian)
+                in_headline = point.family != "identity" and (point.severity == "imperceptible" or not has_scope)
+                row = {
+                    "name": point.name, "family": point.family, "param": param, "value": point.value,
+                    "severity": point.severity, "role": role, "encoder": names[role], "n": len(X),
+                    "consistency": cons.value, "consistency_low": cons.low, "consistency_high": cons.high,
+                    "sensitivity": 1 - cons.value, "sensitivity_low": 1 - cons.high, "sensitivity_high": 1 - cons.low,
+                    "mrr": mrr.value, "mrr_low": mrr.low, "mrr_high": mrr.high,
+                    "distance_ratio": ratio.value, "distance_ratio_low": ratio.low, "distance_ratio_high": ratio.high,
+                    "in_headline": in_headline,
+                }
+                if "agreement" in o:
+                    agree = est(o["agreement"].astype(float))
+                    rho = est(o["spearman"])
+                    aud = est(o["audio_consistent"].astype(float))
+                    row.update(
+                        audio_consistency=aud.value, agreement=agree.value, agreement_low=agree.low, agreement_high=agree.high,
+                        spearman=rho.value, spearman_low=rho.low, spearman_high=rho.high,
+                    )
+                rows.append(row)
+                clips.append(pd.DataFrame({
+                    "name": point.name, "role": role, "clip": np.arange(len(X)),
+                    **{key: val for key, val in o.items()},
+                }))
+            if "baseline" in encoders:
+                d = paired_difference(
+                    res["encoder"]["consistent"].astype(float), res["baseline"]["consistent"].astype(float),
+                    n_bootstrap=n_boot, confidence=self.confidence, random_state=child_seed(entropy, 200_000 + k),
+                )
+                comp.append({"name": point.name, "family": point.family, "severity": point.severity,
+                             "difference": d.value, "low": d.low, "high": d.high})
+        table = pd.DataFrame(rows)
+        per_clip = pd.concat(clips, ignore_index=True)
+        scope = table[(table["role"] == "encoder") & table["in_headline"]]["name"].tolist()
+        fails = per_clip[(per_clip["role"] == "encoder") & per_clip["name"].isin(scope)]
+        per_clip_failure = 1.0 - fails.groupby("clip")["consistent"].mean().to_numpy(dtype=float)
+        headline = bootstrap_estimate(per_clip_failure, n_bootstrap=n_boot, confidence=self.confidence,
+                                      random_state=child_seed(entropy, 300_000))
+        config = {
+            "encoder": names["encoder"], "baseline": names.get("baseline"), "n_clips": len(X),
+            "n_samples": X.shape[1], "sr": self.sr, "n_settings": len(points) - 1,
+            "metric": self.metric if isinstance(self.metric, str) else getattr(self.metric, "__name__", "callable"),
+            "loudness_match": self.loudness_match, "audio_distance": self.audio_distance if isinstance(self.audio_distance, (str, type(None))) else "callable",
+            "headline_scope": "imperceptible settings" if has_scope else "all settings",
+            "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else "RandomState",
+            "n_bootstrap": n_boot, "confidence": self.confidence,
+        }
+        return SensitivityReport(table=table, per_clip=per_clip, comparison=pd.DataFrame(comp), headline_estimate=headline, config=config)
+
+
+def _nanmedian(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.nanmedian(x, axis=axis)
+
+
+def _embed_originals(encoder: Any, X: np.ndarray) -> np.ndarray:
+    return encoder.transform(X)
+
+
+def _duplicate_rows(Z: np.ndarray) -> tuple[int, int] | None:
+    _, first, inverse = np.unique(Z, axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(Z):
+        return None
+    inverse = np.ravel(inverse)
+    for i in range(len(Z)):
+        j = first[inverse[i]]
+        if j != i:
+            return int(j), int(i)
+    return None  # pragma: no cover
