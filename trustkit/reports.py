@@ -70,9 +70,11 @@ class Report:
         return text
 
     def summary(self) -> str:  # pragma: no cover - abstract
+        """A short readable account of the results."""
         raise NotImplementedError
 
     def plot(self, ax: Any = None) -> Any:  # pragma: no cover - abstract
+        """Plot the results; returns the matplotlib figure."""
         raise NotImplementedError
 
     def _plot_png(self) -> str:

@@ -1,4 +1,4 @@
-"""SensitivityMeter: does a small change of the audio keep a clip next to its original?
+"""SensitivityMeter: does a small change of the audio keep a clip next to its original.
 
 Within-space consistency (Kim, Urbano, Liem & Hanjalic, 2019): embed the
 originals ``z_i = f(x_i)`` and a perturbed copy ``z'_i = f(tau(x_i))``; clip i
@@ -55,7 +55,7 @@ def neighbour_outcomes(D: np.ndarray) -> dict[str, np.ndarray]:
     >>> D = np.array([[0.1, 0.5, 0.9], [0.4, 0.4, 0.2], [0.3, 0.8, 0.2]])
     >>> out = neighbour_outcomes(D)
     >>> out["consistent"].tolist(), out["rank"].tolist()
-    [True, False, True]
+    ([True, False, True], [1, 3, 1])
     """
     D = np.asarray(D, dtype=np.float64)
     own = np.diag(D).copy()
@@ -151,14 +151,14 @@ class SensitivityReport(Report):
 
     def summary_by_family(self) -> pd.DataFrame:
         """Mean sensitivity per encoder, family and severity (identity excluded)."""
-        t = self.table[self.table["family"] != "identity"]
+        t = self.table[self.table["severity"] != "identity"]
         return t.groupby(["role", "encoder", "severity", "family"], sort=False)["sensitivity"].agg(["mean", "min", "max", "count"]).reset_index()
 
     def summary(self) -> str:
         """A short readable account of the results."""
         c = self.config
         main = self.table[self.table["role"] == "encoder"]
-        ident = main[main["family"] == "identity"].iloc[0]
+        ident = main[main["severity"] == "identity"].iloc[0]
         lines = [
             f"SensitivityMeter: {c['encoder']} on {c['n_clips']} clips, {c['n_settings']} settings, "
             f"metric={c['metric']}, loudness_match={c['loudness_match']}",
@@ -171,7 +171,7 @@ class SensitivityReport(Report):
         fam = self.summary_by_family()
         for _, r in fam.iterrows():
             lines.append(f"  {r['role']:<8s} {r['severity']:<13s} {r['family']:<20s} {r['mean']:.3f}  (range {r['min']:.3f}-{r['max']:.3f}, {int(r['count'])} settings)")
-        comp = self.comparison[self.comparison["family"] != "identity"] if len(self.comparison) else self.comparison
+        comp = self.comparison[self.comparison["severity"] != "identity"] if len(self.comparison) else self.comparison
         if len(comp):
             worse = comp[comp["high"] < 0]
             better = comp[comp["low"] > 0]
@@ -213,7 +213,7 @@ class SensitivityReport(Report):
         """Consistency against severity, one panel per family, with interval bands."""
         import matplotlib.pyplot as plt
 
-        t = self.table[self.table["family"] != "identity"]
+        t = self.table[self.table["severity"] != "identity"]
         families = list(dict.fromkeys(t["family"]))
         if ax is None:
             fig, axes = plt.subplots(1, max(len(families), 1), figsize=(4 * max(len(families), 1), 3.2), squeeze=False)
@@ -412,7 +412,7 @@ class SensitivityMeter(BaseEstimator):
         def run(k: int, point: GridPoint) -> dict[str, Any]:
             t0 = time.perf_counter()
             step = configure_step(point.perturbation, entropy=entropy, index=k, sr=sr)
-            if self.loudness_match and point.family != "identity":
+            if self.loudness_match and point.severity != "identity":
                 step = LoudnessMatch(step, sr=sr)
             Xp = np.asarray(step.fit_transform(X), dtype=X.dtype)
             if Xp.shape != X.shape:
@@ -469,7 +469,7 @@ class SensitivityMeter(BaseEstimator):
                 cons = est(o["consistent"].astype(float))
                 mrr = est(o["reciprocal_rank"])
                 ratio = est(np.where(np.isfinite(o["distance_ratio"]), o["distance_ratio"], np.nan), statistic=_nanmedian)
-                in_headline = point.family != "identity" and (point.severity == "imperceptible" or not has_scope)
+                in_headline = point.severity != "identity" and (point.severity == "imperceptible" or not has_scope)
                 row = {
                     "name": point.name, "family": point.family, "param": param, "value": point.value,
                     "severity": point.severity, "role": role, "encoder": names[role], "n": len(X),
@@ -490,7 +490,7 @@ class SensitivityMeter(BaseEstimator):
                 rows.append(row)
                 clips.append(pd.DataFrame({
                     "name": point.name, "role": role, "clip": np.arange(len(X)),
-                    **{key: val for key, val in o.items()},
+                    **dict(o.items()),
                 }))
             if "baseline" in encoders:
                 d = paired_difference(

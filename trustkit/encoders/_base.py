@@ -256,7 +256,7 @@ class TorchEncoder(BaseEncoder):
                     import soxr
 
                     x = soxr.resample(x, sr, target, quality="HQ")
-                t = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)[np.newaxis], device=self.device)
+                t = torch.as_tensor(np.require(x, np.float32, ["C", "W"])[np.newaxis], device=self.device)
                 out = self.module(t).detach().cpu().numpy()
                 if out.ndim == 2:
                     rows.append(out[0])

@@ -78,9 +78,9 @@ class CrepeEncoder(BaseEncoder):
             raise _missing("CrepeEncoder", 'pip install "torch==2.13.0" "torchcrepe==0.0.22"') from exc
         check_choice(self.model, "model", ("tiny", "full"))
         check_choice(self.pool, "pool", POOLING)
-        hop = int(round(check_number(self.hop_ms, "hop_ms", low=1, high=1000) * sr / 1000))
+        hop = round(check_number(self.hop_ms, "hop_ms", low=1, high=1000) * sr / 1000)
         batch = check_number(self.batch_size, "batch_size", low=1, integer=True)
-        audio = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)[np.newaxis])
+        audio = torch.as_tensor(np.require(x, np.float32, ["C", "W"])[np.newaxis])
         with torch.no_grad():
             frames = torchcrepe.embed(audio, sr, hop_length=hop, model=self.model, batch_size=batch, device="cpu")
         frames = frames.reshape(frames.shape[1], -1).numpy()

@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from conftest import SR
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from trustkit import InvalidAudioError, SensitivityMeter, TrustkitWarning
+from trustkit.encoders import FunctionEncoder, MFCCEncoder
+from trustkit.perturbations import AddNoise, Gain, PerturbationGrid
+from trustkit.sensitivity import SensitivityGateError, neighbour_outcomes
+
+
+def raw(X):
+    """The identity encoder: the waveform itself (decimated)."""
+    return X[:, ::8]
+
+
+class NoiseOnSecondHalf(TransformerMixin, BaseEstimator):
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        rng = np.random.default_rng(self.random_state)
+        out = np.array(X, copy=True)
+        half = X.shape[1] // 2
+        out[:, half:] += rng.standard_normal((len(X), X.shape[1] - half)).astype(X.dtype)
+        return out
+
+
+@pytest.fixture(scope="module")
+def clips():
+    from trustkit.datasets import make_music
+
+    X, _ = make_music(12, duration=1.0, sr=SR, random_state=1)
+    return X
+
+
+def meter(encoder, perturbations, **kw):
+    kw.setdefault("sr", SR)
+    kw.setdefault("random_state", 0)
+    kw.setdefault("n_bootstrap", 200)
+    return SensitivityMeter(encoder, perturbations, **kw)
+
+
+def test_neighbour_outcomes_known_answer():
+    D = np.array([[0.0, 1.0, 2.0], [1.0, 1.0, 3.0], [5.0, 4.0, 4.5]])
+    out = neighbour_outcomes(D)
+    assert out["consistent"].tolist() == [True, False, False]  # a tie fails
+    assert out["rank"].tolist() == [1, 2, 2]
+    np.testing.assert_allclose(out["distance_ratio"], [0.0, 1 / 2, 4.5 / 4.5])
+
+
+def test_identity_encoder_identity_perturbation_is_fully_consistent(clips):
+    report = meter(raw, [("quieter", Gain(gain_db=-6))], loudness_match=False).score(clips)
+    ident = report.table[report.table["name"] == "identity"].iloc[0]
+    assert ident["consistency"] == 1.0 and ident["n"] == len(clips)
+    assert ident["consistency_low"] == 1.0 == ident["consistency_high"]
+    assert ident["mrr"] == 1.0 and ident["distance_ratio"] == 0.0
+
+
+def test_constant_encoder_is_never_consistent(clips):
+    const = FunctionEncoder(lambda X: np.ones((len(X), 4)), sr=SR)
+    with pytest.warns(TrustkitWarning, match="same embedding"):
+        report = meter(const, [("noise", AddNoise(snr_db=20))], metric="euclidean").score(clips)
+    assert (report.table["consistency"] == 0.0).all()
+    assert float(report) == 1.0
+
+
+def test_encoder_blind_to_the_perturbed_part(clips):
+    first_half = FunctionEncoder(lambda X: X[:, : X.shape[1] // 2 : 4], sr=SR)
+    report = meter(first_half, [("late noise", NoiseOnSecondHalf())], loudness_match=False).score(clips)
+    row = report.table[report.table["name"] == "late noise"].iloc[0]
+    assert row["consistency"] == 1.0 and row["distance_ratio"] == 0.0
+    full = meter(raw, [("late noise", NoiseOnSecondHalf())], loudness_match=False).score(clips)
+    assert full.table[full.table["name"] == "late noise"]["distance_ratio"].iloc[0] > 0
+
+
+def test_loudness_match_makes_gain_invisible(clips):
+    report = meter(raw, [("louder", Gain(gain_db=12))]).score(clips)
+    row = report.table[report.table["name"] == "louder"].iloc[0]
+    assert row["consistency"] == 1.0 and row["distance_ratio"] < 1e-3
+
+
+def test_same_seed_same_report_whatever_n_jobs(clips):
+    grid = PerturbationGrid(AddNoise(), "snr_db", [0, -5, -10], family="noise")
+    a = meter(MFCCEncoder(sr=SR), grid, n_jobs=1).score(clips)
+    b = meter(MFCCEncoder(sr=SR), grid, n_jobs=2).score(clips)
+    cols = list(a.table.columns)
+    assert a.table[cols].equals(b.table[cols])
+    assert a.per_clip.equals(b.per_clip)
+    assert float(a) == float(b)
+
+
+def test_baseline_comparison_and_audio_distance(clips):
+    grid = PerturbationGrid(AddNoise(), "snr_db", [20, -10], family="noise")
+    report = meter(raw, grid, baseline=MFCCEncoder(sr=SR), audio_distance="dtw").score(clips[:6])
+    assert set(report.table["role"]) == {"encoder", "baseline"}
+    assert len(report.comparison) == 3
+    for col in ("agreement", "spearman", "audio_consistency"):
+        assert report.table[col].between(-1, 1).all()
+    # identity: audio distance of a clip to itself is 0, so audio and embedding agree fully
+    ident = report.table[report.table["name"] == "identity"]
+    assert (ident["agreement"] == 1.0).all()
+
+
+def test_custom_audio_distance_and_metric(clips):
+    def l2(A, B):
+        return np.sqrt(((A[:, None, ::16] - B[None, :, ::16]) ** 2).sum(-1))
+
+    report = meter(raw, [("n", AddNoise(snr_db=10))], audio_distance=l2, metric=l2).score(clips[:5])
+    row = report.table[report.table["name"] == "n"].iloc[0]
+    assert row["agreement"] == 1.0  # the same distance in both spaces
+
+
+def test_report_outputs(clips, tmp_path):
+    grid = PerturbationGrid(AddNoise(), "snr_db", [10, -10], family="noise", severity="imperceptible")
+    report = meter(MFCCEncoder(sr=SR), grid).score(clips)
+    assert report.higher_is_better is False
+    scope = report.table[(report.table["in_headline"])]
+    assert set(scope["name"]) == {"noise(snr_db=10)", "noise(snr_db=-10)"}
+    assert float(report) == pytest.approx(1 - report.per_clip[report.per_clip["name"].isin(scope["name"])]["consistent"].mean())
+    data = json.loads(report.to_json(tmp_path / "r.json"))
+    assert data["headline"]["higher_is_better"] is False and len(data["table"]) == 3
+    assert (tmp_path / "r.json").exists()
+    page = report.to_html(tmp_path / "r.html")
+    assert "data:image/png;base64," in page and "noise(snr_db=-10)" in page
+    assert "Identity sanity row: consistency 1.000" in report.summary()
+    assert report.to_frame() is not report.table
+    assert report.config["timing"]["total_s"] > 0
+
+
+def test_gate(clips):
+    grid = PerturbationGrid(AddNoise(), "snr_db", [30, -15], family="noise")
+    report = meter(MFCCEncoder(sr=SR), grid).score(clips)
+    report.check(max_sensitivity=1.0)
+    with pytest.raises(SensitivityGateError, match=r"exceeds max_sensitivity=0; settings above it: noise\(snr_db=-15\)"):
+        report.check(max_sensitivity=0.0)
+    assert isinstance(SensitivityGateError("x"), AssertionError)
+
+
+CALLS: list[int] = []
+
+
+def counting(X):
+    CALLS.append(len(X))
+    return X[:, ::8]
+
+
+def test_memory_caches_the_originals(clips, tmp_path):
+    calls = CALLS
+    calls.clear()
+    enc = FunctionEncoder(counting, sr=SR, per_clip=False)
+    m = meter(enc, [("n", AddNoise(snr_db=10))], memory=joblib.Memory(tmp_path, verbose=0))
+    m.score(clips)
+    first = list(calls)
+    m.score(clips)
+    assert first == [12, 12, 12] and calls[3:] == [12, 12]  # originals not embedded again
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "X_slice", "error", "match"),
+    [
+        ({}, slice(0, 1), ValueError, "needs at least 2 clips"),
+        ({"perturbations": "mild"}, slice(None), ValueError, "perturbations must be one of 'imperceptible'"),
+        ({"metric": "hamming"}, slice(None), ValueError, "metric must be one of 'cosine'"),
+        ({"sr": None}, slice(None), ValueError, "SensitivityMeter needs the sample rate"),
+        ({"encoder": None}, slice(None), ValueError, "needs an encoder"),
+        ({"audio_distance": "euclid"}, slice(None), ValueError, "audio_distance must be 'dtw'"),
+        ({"perturbations": []}, slice(None), ValueError, "non-empty list"),
+    ],
+)
+def test_bad_meter_input(kwargs, X_slice, error, match, clips):
+    kw = {"encoder": raw, "perturbations": [("g", Gain(gain_db=-3))], **kwargs}
+    enc = kw.pop("encoder")
+    pert = kw.pop("perturbations")
+    with pytest.raises(error, match=match):
+        meter(enc, pert, **kw).score(clips[X_slice])
+
+
+def test_bad_encoders_in_the_meter(clips):
+    with pytest.raises(InvalidAudioError, match="MFCCEncoder needs at least"):
+        meter(MFCCEncoder(sr=SR), [("g", Gain())]).score(clips[:, :2000])
+    with pytest.raises(InvalidAudioError, match="non-finite embeddings"):
+        meter(lambda X: np.full((len(X), 2), np.nan), [("g", Gain())]).score(clips)
+    with pytest.raises(ValueError, match="must return 2-D"):
+        meter(lambda X: X.sum(axis=1), [("g", Gain())]).score(clips)
+    with pytest.raises(ValueError, match="one row per clip"):
+        meter(FunctionEncoder(lambda X: np.ones((3, 2)), sr=SR, per_clip=False), [("g", Gain())]).score(clips)
+    zero = FunctionEncoder(lambda X: np.zeros((len(X), 2)) if X[0, 0] == 0 else np.ones((len(X), 2)), sr=SR)
+    with pytest.raises(ValueError, match="cosine distance is undefined"), pytest.warns(TrustkitWarning):
+        meter(zero, [("g", Gain())]).score(clips)
+
+
+DATA = Path(os.environ.get("LIBROSA_DATA_DIR", "/nonexistent"))
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="librosa's example recordings are not available")
+def test_mfcc_consistency_falls_with_noise_on_real_music():
+    import scipy.stats
+
+    from trustkit.audio import load_audio
+
+    clips = []
+    for path in sorted(DATA.glob("*.ogg")):
+        if ".hq." in path.name or any(s in path.name for s in ("198-209", "3436-", "5703-", "robin")):
+            continue
+        x = load_audio(path, sr=SR)
+        for start in range(5, 20, 5):
+            seg = x[start * SR : start * SR + 2 * SR]
+            if len(seg) == 2 * SR and np.std(seg) > 1e-3:
+                clips.append(seg)
+    X = np.vstack(clips)
+    snrs = [30, 10, 0, -10, -15]
+    grid = PerturbationGrid(AddNoise(color="pink"), "snr_db", snrs, family="pink_noise")
+    report = meter(MFCCEncoder(sr=SR), grid).score(X)
+    t = report.table[report.table["family"] == "pink_noise"].set_index("value").loc[snrs]
+    assert scipy.stats.kendalltau(snrs, t["consistency"]).statistic > 0.6
+    assert t["consistency_low"].iloc[0] > t["consistency_high"].iloc[-1]  # intervals separate
