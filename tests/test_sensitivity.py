@@ -90,10 +90,18 @@ def test_loudness_match_makes_gain_invisible(clips):
     assert row["consistency"] == 1.0 and row["distance_ratio"] < 1e-3
 
 
-def test_same_seed_same_report_whatever_n_jobs(clips):
+@pytest.mark.parametrize("name", ["mfcc", "crepe"])
+def test_same_seed_same_report_whatever_n_jobs(name, clips):
+    if name == "crepe":
+        pytest.importorskip("torchcrepe")
+        from trustkit.encoders import CrepeEncoder
+
+        enc, clips = CrepeEncoder(sr=SR), clips[:6]
+    else:
+        enc = MFCCEncoder(sr=SR)
     grid = PerturbationGrid(AddNoise(), "snr_db", [0, -5, -10], family="noise")
-    a = meter(MFCCEncoder(sr=SR), grid, n_jobs=1).score(clips)
-    b = meter(MFCCEncoder(sr=SR), grid, n_jobs=2).score(clips)
+    a = meter(enc, grid, n_jobs=1).score(clips)
+    b = meter(enc, grid, n_jobs=2).score(clips)
     cols = list(a.table.columns)
     assert a.table[cols].equals(b.table[cols])
     assert a.per_clip.equals(b.per_clip)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .exceptions import InvalidAudioError
 
-__all__ = ["demo_perturbations", "main", "run_demo"]
+__all__ = ["demo_perturbations", "load_encoder", "main", "run_demo", "run_sensitivity"]
 
 
 def demo_perturbations(sr: int, *, random_state: int = 0) -> list[tuple[str, Any]]:
@@ -139,6 +139,84 @@ def run_demo(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: in
     return {"out": str(out), "index": str(out / "index.html"), "results": results}
 
 
+BUILTIN_ENCODERS = {
+    "mfcc": "trustkit.encoders:MFCCEncoder",
+    "crepe": "trustkit.encoders:CrepeEncoder",
+    "basicpitch": "trustkit.encoders:BasicPitchEncoder",
+}
+
+
+class UsageError(ValueError):
+    """A mistake on the command line (exit code 2)."""
+
+
+def load_encoder(spec: str, *, sr: int) -> Any:
+    """Resolve ``mfcc``/``crepe``/``basicpitch`` or ``MODULE:OBJECT`` to an encoder.
+
+    ``OBJECT`` may be an encoder, a fitted transformer, a callable, or a class
+    (instantiated with ``sr=`` when it takes it).
+    """
+    import importlib
+    import inspect
+
+    from .encoders import as_encoder
+
+    target = BUILTIN_ENCODERS.get(spec, spec)
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(
+            f"--encoder must be one of {', '.join(BUILTIN_ENCODERS)} or MODULE:OBJECT "
+            f"(e.g. mypackage.models:encoder); got {spec!r}."
+        )
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"--encoder {spec!r}: cannot import module {module_name!r} ({exc}).") from exc
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UsageError(f"--encoder {spec!r}: module {module_name!r} has no attribute {attr!r}.")
+        obj = getattr(obj, part)
+    if inspect.isclass(obj):
+        obj = obj(sr=sr) if "sr" in inspect.signature(obj).parameters else obj()
+    return as_encoder(obj, sr=sr)
+
+
+def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
+    """``trustkit sensitivity``: score an encoder, print a summary, gate, write JSON/HTML."""
+    from .datasets import load_audio_folder, make_music
+    from .sensitivity import SensitivityGateError, SensitivityMeter
+
+    stream = stream or sys.stdout
+    if args.audio:
+        X, _ = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset)
+    else:
+        X, _ = make_music(args.clips, duration=args.duration, sr=args.sr, random_state=args.seed)
+    encoder = load_encoder(args.encoder, sr=args.sr)
+    baseline = load_encoder(args.baseline, sr=args.sr) if args.baseline else None
+    meter = SensitivityMeter(
+        encoder, args.perturbations, sr=args.sr, metric=args.metric, baseline=baseline,
+        loudness_match=not args.no_loudness_match, n_jobs=args.n_jobs, random_state=args.seed,
+        verbose=args.verbose,
+    )
+    report = meter.score(X)
+    print(report.summary(), file=stream)
+    if args.json:
+        report.to_json(args.json)
+        print(f"\nWrote {args.json}", file=stream)
+    if args.html:
+        report.to_html(args.html)
+        print(f"Wrote {args.html}", file=stream)
+    if args.fail_above is None:
+        return 0
+    try:
+        report.check(args.fail_above, per_setting=args.per_setting)
+    except SensitivityGateError as exc:
+        print(f"\nGATE FAILED: {exc}", file=stream)
+        return 1
+    print(f"\nGATE PASSED: sensitivity {float(report):.3f} <= {args.fail_above:g}", file=stream)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trustkit", description="How far can a music-audio model be trusted?")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +231,35 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--fast", action="store_true", help="2 clips of 1 s, for smoke tests")
+    sens = sub.add_parser(
+        "sensitivity",
+        help="how far do perturbations move clips away from their originals in an encoder's space",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  trustkit sensitivity --encoder mfcc --clips 12\n"
+            "  trustkit sensitivity --encoder mypkg.models:encoder --audio clips/ --sr 22050 \\\n"
+            "      --baseline mfcc --fail-above 0.2 --json sensitivity.json\n"
+            "exit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error"
+        ),
+    )
+    sens.add_argument("--encoder", required=True, help="mfcc, crepe, basicpitch or MODULE:OBJECT")
+    sens.add_argument("--baseline", help="encoder to compare with (same forms), e.g. mfcc")
+    sens.add_argument("--audio", help="folder of audio files (default: built-in make_music clips)")
+    sens.add_argument("--clips", type=int, default=12, help="number of built-in clips without --audio (default: 12)")
+    sens.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
+    sens.add_argument("--duration", type=float, default=5.0, help="seconds per clip (default: 5)")
+    sens.add_argument("--offset", type=float, default=0.0, help="start of the excerpt in seconds (with --audio)")
+    sens.add_argument("--perturbations", default="imperceptible", choices=["imperceptible", "graver", "all"])
+    sens.add_argument("--metric", default="cosine")
+    sens.add_argument("--no-loudness-match", action="store_true", help="do not match loudness after each perturbation")
+    sens.add_argument("--fail-above", type=float, help="gate: exit 1 when the sensitivity exceeds this")
+    sens.add_argument("--per-setting", action="store_true", help="gate every setting, not the mean")
+    sens.add_argument("--json", help="write the report as JSON here")
+    sens.add_argument("--html", help="write the report as HTML here")
+    sens.add_argument("--n-jobs", type=int, default=None)
+    sens.add_argument("--seed", type=int, default=0)
+    sens.add_argument("--verbose", action="store_true", help="progress on stderr")
     sub.add_parser("versions", help="print versions for bug reports")
     return parser
 
@@ -164,11 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             run_demo(args.out, n_clips=args.clips, duration=args.duration, sr=args.sr,
                      random_state=args.seed, fast=args.fast)
+        elif args.command == "sensitivity":
+            return run_sensitivity(args)
         elif args.command == "versions":
             from . import show_versions
 
             show_versions()
-    except (InvalidAudioError, ValueError, TypeError) as exc:
+    except (InvalidAudioError, ValueError, TypeError, ImportError) as exc:
         print(f"trustkit: error: {exc}", file=sys.stderr)
         return 2
     return 0

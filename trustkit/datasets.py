@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +12,7 @@ from sklearn.utils import check_random_state
 
 from ._validation import check_number, check_sr
 
-__all__ = ["TIMBRES", "make_music"]
+__all__ = ["AUDIO_EXTENSIONS", "TIMBRES", "load_audio_folder", "make_music"]
 
 #: Additive-synthesis recipes: harmonic amplitude law, attack and decay (s),
 #: vibrato depth (semitones) and breath noise.
@@ -117,3 +119,101 @@ def make_music(
         X[i] = 0.5 * y / np.max(np.abs(y))
         rows.append({"timbre": timbre, "mode": mode, "tempo_bpm": round(tempo, 1), "tempo_class": "slow" if tempo < 100 else "fast"})
     return X, pd.DataFrame(rows)
+
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+
+def load_audio_folder(
+    path: str | os.PathLike[str],
+    *,
+    sr: int,
+    duration: float | None = None,
+    offset: float = 0.0,
+    labels: str | os.PathLike[str] | None = "folders",
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Load every audio file under ``path`` as clips of one length.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Folder, searched recursively for .wav, .flac, .ogg, .mp3, .aiff files.
+    sr : int
+        Sample rate wanted; files at other rates are resampled (soxr HQ).
+    duration : float or None, default=None
+        Seconds per clip, cut from ``offset``; shorter files are zero-padded
+        (with a :class:`TrustkitWarning` naming them). None: the shortest file's
+        length.
+    offset : float, default=0.0
+        Start of the excerpt in seconds.
+    labels : "folders", path to a CSV or None, default="folders"
+        ``"folders"``: the sub-folder of each file is its label; a CSV with
+        columns ``file`` (path relative to ``path``) and ``label``; None: no labels.
+
+    Returns
+    -------
+    X : ndarray of shape (n_files, n_samples), float32
+    y : pandas.DataFrame
+        Columns ``file`` (relative path) and ``label``.
+
+    Raises
+    ------
+    InvalidAudioError
+        Naming every file that could not be read (none is silently dropped).
+    """
+    import warnings
+
+    from .audio import load_audio
+    from .exceptions import InvalidAudioError, TrustkitWarning
+
+    sr = check_sr(sr, "load_audio_folder")
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"path must be a folder of audio files; {os.fspath(path)!r} is not a folder.")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+    if not files:
+        raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {os.fspath(path)!r}.")
+    clips, failed = [], []
+    for f in files:
+        try:
+            clips.append(load_audio(f, sr=sr))
+        except InvalidAudioError as exc:
+            failed.append(str(exc))
+    if failed:
+        raise InvalidAudioError(f"{len(failed)} of {len(files)} files could not be read: " + "; ".join(failed))
+    start = int(round(check_number(offset, "offset", low=0) * sr))
+    if duration is None:
+        n = min(len(c) for c in clips) - start
+        if n <= 0:
+            raise InvalidAudioError(f"offset={offset} s is past the end of the shortest file.")
+    else:
+        n = int(round(check_number(duration, "duration", low=0, low_inclusive=False) * sr))
+    X = np.zeros((len(clips), n), dtype=np.float32)
+    padded = []
+    for i, c in enumerate(clips):
+        seg = c[start : start + n]
+        X[i, : len(seg)] = seg
+        if len(seg) < n:
+            padded.append(str(files[i].relative_to(root)))
+    if padded:
+        warnings.warn(
+            f"{len(padded)} files are shorter than {n / sr:.3g} s after offset and were zero-padded: "
+            + ", ".join(padded[:5]) + (" ..." if len(padded) > 5 else ""),
+            TrustkitWarning,
+            stacklevel=2,
+        )
+    rel = [str(f.relative_to(root)) for f in files]
+    if labels is None:
+        lab = [None] * len(files)
+    elif isinstance(labels, str) and labels == "folders":
+        lab = [str(Path(r).parent) if str(Path(r).parent) != "." else "" for r in rel]
+    else:
+        table = pd.read_csv(labels)
+        if not {"file", "label"} <= set(table.columns):
+            raise ValueError(f"labels CSV {os.fspath(labels)!r} needs columns 'file' and 'label'; has {list(table.columns)}.")
+        mapping = dict(zip(table["file"].astype(str), table["label"]))
+        missing = [r for r in rel if r not in mapping]
+        if missing:
+            raise ValueError(f"labels CSV has no label for {len(missing)} files, e.g. {missing[:3]}.")
+        lab = [mapping[r] for r in rel]
+    return X, pd.DataFrame({"file": rel, "label": lab})

@@ -21,6 +21,7 @@ import scipy.stats
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_memory
+from threadpoolctl import threadpool_limits
 
 from ._validation import check_audio, check_choice, check_number, check_sr
 from .encoders import as_encoder
@@ -268,7 +269,8 @@ class SensitivityMeter(BaseEstimator):
     n_bootstrap : int, default=1000
     confidence : float, default=0.95
     n_jobs : int or None, default=None
-        Settings evaluated in parallel (joblib, threads by default).
+        Settings evaluated in parallel through joblib (processes by default;
+        choose another backend with ``joblib.parallel_backend``).
     random_state : int, RandomState or None, default=None
         Seeds every perturbation (one derived seed per setting) and the
         bootstrap; results do not depend on ``n_jobs``.
@@ -427,7 +429,8 @@ class SensitivityMeter(BaseEstimator):
                     D_audio = np.asarray(self.audio_distance(Xp, X), dtype=np.float64)
             for role, enc in encoders.items():
                 t1 = time.perf_counter()
-                Zp = enc.transform(Xp)
+                with threadpool_limits(limits=1):  # same BLAS/OpenMP reductions in every worker
+                    Zp = enc.transform(Xp)
                 out[f"seconds_{role}"] = time.perf_counter() - t1
                 D = self._distance(Zp, originals[role], f"{role} on {point.name}")
                 res = neighbour_outcomes(D)
@@ -441,7 +444,7 @@ class SensitivityMeter(BaseEstimator):
                 print(f"[SensitivityMeter] {k:3d}/{len(points) - 1} {point.name:<40s} {time.perf_counter() - t0:6.2f} s", file=sys.stderr)
             return out
 
-        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(run)(k, p) for k, p in enumerate(points))
+        results = Parallel(n_jobs=self.n_jobs)(delayed(run)(k, p) for k, p in enumerate(points))
         report = self._report(X, points, encoders, results, entropy, n_boot)
         timing = {
             "setup_s": t_setup,
@@ -523,7 +526,8 @@ def _nanmedian(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def _embed_originals(encoder: Any, X: np.ndarray) -> np.ndarray:
-    return encoder.transform(X)
+    with threadpool_limits(limits=1):
+        return encoder.transform(X)
 
 
 def _duplicate_rows(Z: np.ndarray) -> tuple[int, int] | None:

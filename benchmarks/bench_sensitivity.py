@@ -1,0 +1,95 @@
+"""SensitivityMeter overhead against the bare cost of its work, peak memory, DTW.
+
+In one run:
+
+1. ``bare``: perturb every clip for every setting of the imperceptible grid
+   (loudness-matched, as the meter does) and encode it, plus encoding the
+   originals once -- the work any robustness test must do;
+2. ``meter``: ``SensitivityMeter(...).score(X)`` on the same data, n_jobs=1;
+   overhead = meter / bare - 1 (target: at most 10 %);
+3. the same meter with n_jobs=2;
+4. peak traced memory of the meter against the size of the audio: it must not
+   hold the perturbed audio of all settings at once;
+5. the built-in DTW audio distance against a plain librosa loop over the
+   same pairs (MFCC computed per pair, as a naive loop would).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+
+from trustkit import SensitivityMeter
+from trustkit.datasets import make_music
+from trustkit.encoders import MFCCEncoder
+from trustkit.perturbations import LoudnessMatch, study_grid
+from trustkit.perturbations._base import configure_step, resolve_entropy
+from trustkit.sensitivity import dtw_audio_distance
+
+
+def bare(X, sr, encoder, seed):
+    t0 = time.perf_counter()
+    encoder.transform(X)
+    entropy = resolve_entropy(seed)
+    for k, point in enumerate(study_grid("imperceptible", sr=sr), start=1):
+        step = LoudnessMatch(configure_step(point.perturbation, entropy=entropy, index=k, sr=sr), sr=sr)
+        encoder.transform(step.fit_transform(X))
+    return time.perf_counter() - t0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--sr", type=int, default=22050)
+    args = parser.parse_args(argv)
+    X, _ = make_music(args.clips, duration=args.seconds, sr=args.sr, random_state=0)
+    enc = MFCCEncoder(sr=args.sr)
+    enc.transform(X[:1])  # warm-up: imports, numba
+
+    t_bare = bare(X, args.sr, enc, 0)
+    t0 = time.perf_counter()
+    report = SensitivityMeter(enc, "imperceptible", sr=args.sr, random_state=0).score(X)
+    t_meter = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    SensitivityMeter(enc, "imperceptible", sr=args.sr, random_state=0, n_jobs=2).score(X)
+    t_par = time.perf_counter() - t0
+    print(f"{args.clips} clips x {args.seconds:g} s, {report.config['n_settings']} settings + identity, MFCC encoder")
+    print(f"bare perturb + encode     {t_bare:7.2f} s")
+    print(f"SensitivityMeter n_jobs=1 {t_meter:7.2f} s   overhead {100 * (t_meter / t_bare - 1):+.1f} %")
+    print(f"SensitivityMeter n_jobs=2 {t_par:7.2f} s   speed-up {t_meter / t_par:.2f}x")
+
+    tracemalloc.start()
+    SensitivityMeter(enc, "imperceptible", sr=args.sr, random_state=0).score(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"peak traced memory {peak / 2**20:7.1f} MiB; audio {X.nbytes / 2**20:.1f} MiB; "
+          f"all settings at once would be {X.nbytes * (report.config['n_settings'] + 1) / 2**20:.0f} MiB")
+
+    n = min(args.clips, 8)
+    A = X[:n]
+    B = report and X[:n] * 0.9
+    t0 = time.perf_counter()
+    ours = dtw_audio_distance(A, B, sr=args.sr)
+    t_ours = time.perf_counter() - t0
+    import librosa
+
+    t0 = time.perf_counter()
+    naive = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            F = librosa.feature.mfcc(y=A[i], sr=args.sr, n_mfcc=20, hop_length=512)
+            G = librosa.feature.mfcc(y=B[j], sr=args.sr, n_mfcc=20, hop_length=512)
+            D, path = librosa.sequence.dtw(X=F, Y=G, metric="euclidean")
+            naive[i, j] = D[-1, -1] / len(path)
+    t_naive = time.perf_counter() - t0
+    assert np.allclose(ours, naive)
+    print(f"DTW {n}x{n} pairs: trustkit {t_ours:.2f} s, plain librosa loop {t_naive:.2f} s "
+          f"({t_naive / t_ours:.1f}x), same values")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from trustkit import InvalidAudioError, TrustkitWarning
+from trustkit.cli import main
+from trustkit.datasets import load_audio_folder, make_music
+
+SR = 16000
+
+
+@pytest.fixture
+def folder(tmp_path):
+    X, y = make_music(6, duration=1.2, sr=SR, random_state=0)
+    for i, (x, timbre) in enumerate(zip(X, y["timbre"])):
+        (tmp_path / timbre).mkdir(exist_ok=True)
+        sf.write(tmp_path / timbre / f"clip{i}.wav", x, SR)
+    return tmp_path
+
+
+def test_load_audio_folder_labels_and_lengths(folder):
+    X, y = load_audio_folder(folder, sr=SR, duration=1.0)
+    assert X.shape == (6, SR) and X.dtype == np.float32
+    assert set(y["label"]) == {"strings", "keys", "plucked", "reed", "flute"}
+    assert y["file"].str.endswith(".wav").all()
+    with pytest.warns(TrustkitWarning, match="6 files are shorter than 2 s"):
+        X2, _ = load_audio_folder(folder, sr=SR, duration=2.0)
+    assert (X2[:, int(1.2 * SR) :] == 0).all()
+    X3, _ = load_audio_folder(folder, sr=8000)  # shortest length, resampled
+    assert X3.shape == (6, int(1.2 * 8000))
+
+
+def test_load_audio_folder_reports_unreadable_files_by_name(folder):
+    (folder / "broken.wav").write_bytes(b"not audio at all")
+    with pytest.raises(InvalidAudioError, match=r"1 of 7 files could not be read: .*broken\.wav"):
+        load_audio_folder(folder, sr=SR)
+
+
+def test_load_audio_folder_csv_labels(folder, tmp_path_factory):
+    X, y = load_audio_folder(folder, sr=SR, labels=None)
+    csv = tmp_path_factory.mktemp("csv") / "labels.csv"
+    csv.write_text("file,label\n" + "\n".join(f"{f},{i % 2}" for i, f in enumerate(y["file"])))
+    _, y2 = load_audio_folder(folder, sr=SR, labels=csv)
+    assert y2["label"].tolist() == [i % 2 for i in range(6)]
+    with pytest.raises(ValueError, match="not a folder"):
+        load_audio_folder(folder / "nope", sr=SR)
+
+
+def test_cli_sensitivity_gate_and_json(folder, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    args = ["sensitivity", "--encoder", "mfcc", "--audio", str(folder), "--sr", str(SR), "--duration", "1",
+            "--perturbations", "graver", "--json", str(out)]
+    assert main([*args, "--fail-above", "1.0"]) == 0
+    assert "GATE PASSED" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["report"] == "SensitivityReport" and data["config"]["n_clips"] == 6
+    assert main([*args, "--fail-above", "0.0"]) == 1
+    assert "GATE FAILED: sensitivity" in capsys.readouterr().out
+
+
+def test_cli_sensitivity_encoder_spec(capsys, tmp_path):
+    base = ["sensitivity", "--clips", "4", "--duration", "1", "--sr", str(SR)]
+    assert main([*base, "--encoder", "nope"]) == 2
+    assert "--encoder must be one of mfcc, crepe, basicpitch or MODULE:OBJECT" in capsys.readouterr().err
+    assert main([*base, "--encoder", "numpy:does_not_exist"]) == 2
+    assert "has no attribute" in capsys.readouterr().err
+    assert main([*base, "--encoder", "trustkit.encoders:MFCCEncoder", "--audio", str(tmp_path)]) == 2
+    assert "no audio files" in capsys.readouterr().err
