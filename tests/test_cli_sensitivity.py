@@ -41,7 +41,7 @@ def test_load_audio_folder_reports_unreadable_files_by_name(folder):
 
 
 def test_load_audio_folder_csv_labels(folder, tmp_path_factory):
-    X, y = load_audio_folder(folder, sr=SR, labels=None)
+    _X, y = load_audio_folder(folder, sr=SR, labels=None)
     csv = tmp_path_factory.mktemp("csv") / "labels.csv"
     csv.write_text("file,label\n" + "\n".join(f"{f},{i % 2}" for i, f in enumerate(y["file"])))
     _, y2 = load_audio_folder(folder, sr=SR, labels=csv)

@@ -181,13 +181,13 @@ def load_audio_folder(
             failed.append(str(exc))
     if failed:
         raise InvalidAudioError(f"{len(failed)} of {len(files)} files could not be read: " + "; ".join(failed))
-    start = int(round(check_number(offset, "offset", low=0) * sr))
+    start = round(check_number(offset, "offset", low=0) * sr)
     if duration is None:
         n = min(len(c) for c in clips) - start
         if n <= 0:
             raise InvalidAudioError(f"offset={offset} s is past the end of the shortest file.")
     else:
-        n = int(round(check_number(duration, "duration", low=0, low_inclusive=False) * sr))
+        n = round(check_number(duration, "duration", low=0, low_inclusive=False) * sr)
     X = np.zeros((len(clips), n), dtype=np.float32)
     padded = []
     for i, c in enumerate(clips):
