@@ -1,0 +1,296 @@
+"""Training-free transferability estimators.
+
+All take embeddings ``F`` of shape ``(n, d)`` and target labels ``y``; higher
+means "transfers better" for every one of them.
+
+- :func:`logme` -- LogME, You et al. (ICML 2021): log marginal evidence of a
+  Bayesian linear model, the authors' fixed-point algorithm.
+- :func:`h_score` -- H-score, Bao et al. (ICIP 2019), and its shrinkage form
+  (Ibrahim et al., ICLR 2023), ``shrinkage=True``.
+- :func:`knn_loo_accuracy` -- leave-one-out k-nearest-neighbour accuracy.
+- :func:`gbc` -- Gaussian Bhattacharyya coefficient, Pandy et al. (CVPR 2022).
+- :func:`transrate` -- TransRate, Huang et al. (ICML 2022).
+- :func:`leep` -- LEEP, Nguyen et al. (ICML 2020), from source-task probabilities.
+- :func:`nce` -- NCE, Tran et al. (ICCV 2019), from source-task labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_choice, check_number
+from ..exceptions import InvalidAudioError
+
+__all__ = ["ESTIMATORS", "gbc", "h_score", "knn_loo_accuracy", "leep", "logme", "nce", "transrate"]
+
+
+def _features(F: Any, name: str = "F") -> np.ndarray:
+    F = np.asarray(F, dtype=np.float64)
+    if F.ndim != 2:
+        raise ValueError(f"{name} must be 2-D embeddings (n_items, dim); got shape {F.shape}.")
+    if not np.isfinite(F).all():
+        bad = np.argwhere(~np.isfinite(F))[0]
+        raise InvalidAudioError(f"{name} has non-finite values (NaN or inf; first at item {bad[0]}, column {bad[1]}).")
+    return F
+
+
+def _labels(y: Any, n: int) -> tuple[np.ndarray, int]:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"y must hold one class label per item, shape ({n},); got shape {y.shape}.")
+    classes, codes = np.unique(y, return_inverse=True)
+    return codes.ravel(), len(classes)
+
+
+def logme(F: Any, y: Any, *, regression: bool = False) -> float:
+    """LogME: mean over target columns of the maximum log evidence per item.
+
+    The fixed-point algorithm of You et al. (2021), as in the authors'
+    implementation: per target column (one-hot class indicator, or regression
+    column) alpha = beta = 1 to start, at most 11 iterations, stop when
+    alpha/beta changes by at most 1e-3 relative, 1e-5 added to the denominators
+    of the updates. One SVD (through the d x d Gram matrix when n > d) serves
+    every column, and all columns iterate together.
+
+    Parameters
+    ----------
+    F : array-like of shape (n, d)
+    y : array-like of shape (n,) or (n, c)
+        Class labels, or regression targets with ``regression=True``.
+    regression : bool, default=False
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 3, 200)
+    >>> informative = np.eye(3)[y] + 0.1 * rng.standard_normal((200, 3))
+    >>> logme(informative, y) > logme(rng.standard_normal((200, 3)), y)
+    True
+    """
+    F = _features(F)
+    n, d = F.shape
+    if regression:
+        Y = np.asarray(y, dtype=np.float64)
+        Y = Y[:, None] if Y.ndim == 1 else Y
+        if len(Y) != n or not np.isfinite(Y).all():
+            raise ValueError(f"y must be finite regression targets with {n} rows; got shape {Y.shape}.")
+    else:
+        codes, n_classes = _labels(y, n)
+        Y = (codes[:, None] == np.arange(n_classes)[None, :]).astype(np.float64)
+    if n > d:
+        u_, s2, vt = np.linalg.svd(F.T @ F)  # Gram route, as the authors' truncated_svd
+        s = np.sqrt(s2)
+        k = int(np.sum(s > 1e-10))
+        s, vt = s[:k], vt[:k]
+        u = (F @ vt.T) / s[None, :]
+    else:
+        u, s, vt = np.linalg.svd(F, full_matrices=False)
+    sigma = (s**2)[:, None]  # (k, 1)
+    x = u.T @ Y  # (k, c)
+    x2 = x**2
+    res_x2 = (Y**2).sum(axis=0) - x2.sum(axis=0)  # (c,)
+    c = Y.shape[1]
+    alpha = np.ones(c)
+    beta = np.ones(c)
+    active = np.ones(c, dtype=bool)
+    m2 = np.zeros(c)
+    res2 = np.zeros(c)
+    for _ in range(11):
+        t = alpha / beta
+        gamma = (sigma / (sigma + t)).sum(axis=0)
+        m2_new = (sigma * x2 / (t + sigma) ** 2).sum(axis=0)
+        res2_new = (x2 / (1 + sigma / t) ** 2).sum(axis=0) + res_x2
+        alpha_new = gamma / (m2_new + 1e-5)
+        beta_new = (n - gamma) / (res2_new + 1e-5)
+        # columns that converged keep the values of their last iteration
+        m2 = np.where(active, m2_new, m2)
+        res2 = np.where(active, res2_new, res2)
+        alpha = np.where(active, alpha_new, alpha)
+        beta = np.where(active, beta_new, beta)
+        active &= ~(np.abs(alpha / beta - t) / t <= 1e-3)
+        if not active.any():
+            break
+    evidence = (
+        d / 2.0 * np.log(alpha)
+        + n / 2.0 * np.log(beta)
+        - 0.5 * np.sum(np.log(alpha[None, :] + beta[None, :] * sigma), axis=0)
+        - beta / 2.0 * res2
+        - alpha / 2.0 * m2
+        - n / 2.0 * np.log(2 * np.pi)
+    ) / n
+    return float(np.mean(evidence))
+
+
+def _class_means(F: np.ndarray, codes: np.ndarray, n_classes: int) -> np.ndarray:
+    sums = np.zeros((n_classes, F.shape[1]))
+    np.add.at(sums, codes, F)
+    return sums / np.bincount(codes, minlength=n_classes)[:, None]
+
+
+def h_score(F: Any, y: Any, *, shrinkage: bool = False) -> float:
+    """H-score: ``tr(cov(F)^+ cov(E[F | y]))`` (Bao et al., 2019).
+
+    With ``shrinkage=True``, the shrinkage H-score of Ibrahim, Ponomareva &
+    Mazumder (2023): ``cov(F)`` is replaced by its Ledoit-Wolf estimate
+    (sklearn) and the between-class covariance is scaled by ``1 - shrinkage``,
+    which keeps the score stable when ``d`` approaches ``n``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 50)
+    >>> F = np.c_[y + 0.1 * rng.standard_normal(100), rng.standard_normal(100)]
+    >>> round(h_score(F, y), 2)
+    0.99
+    """
+    F = _features(F)
+    codes, n_classes = _labels(y, len(F))
+    g = _class_means(F, codes, n_classes)[codes]
+    cov_g = np.cov(g, rowvar=False).reshape(F.shape[1], F.shape[1])
+    if shrinkage:
+        from sklearn.covariance import LedoitWolf
+
+        lw = LedoitWolf().fit(F)
+        return float(np.trace(np.linalg.pinv(lw.covariance_, rcond=1e-15) @ ((1 - lw.shrinkage_) * cov_g)))
+    cov_f = np.cov(F, rowvar=False).reshape(F.shape[1], F.shape[1])
+    return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-15) @ cov_g))
+
+
+def knn_loo_correct(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cosine") -> np.ndarray:
+    """Per-item correctness of leave-one-out k-NN classification (majority vote,
+    ties to the class of the nearest neighbour among the tied)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    F = _features(F)
+    codes, n_classes = _labels(y, len(F))
+    k = check_number(n_neighbors, "n_neighbors", low=1, high=len(F) - 1, integer=True)
+    nn = NearestNeighbors(n_neighbors=k + 1, metric=metric).fit(F)
+    _, idx = nn.kneighbors(F)
+    # drop the item itself (it may not be first when duplicates exist)
+    neigh = np.array([[j for j in row if j != i][:k] for i, row in enumerate(idx)])
+    votes = np.zeros((len(F), n_classes))
+    for rank in range(k):  # nearer neighbours get a tiny tie-breaking bonus
+        np.add.at(votes, (np.arange(len(F)), codes[neigh[:, rank]]), 1.0 + 1e-6 * (k - rank))
+    return votes.argmax(axis=1) == codes
+
+
+def knn_loo_accuracy(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cosine") -> float:
+    """Leave-one-out k-nearest-neighbour accuracy.
+
+    Examples
+    --------
+    >>> F = np.array([[0.0, 1], [0.1, 1], [0.0, 1.1], [1, 0.0], [1, 0.1], [1.1, 0]])
+    >>> knn_loo_accuracy(F, [0, 0, 0, 1, 1, 1], n_neighbors=1)
+    1.0
+    """
+    return float(np.mean(knn_loo_correct(F, y, n_neighbors=n_neighbors, metric=metric)))
+
+
+def gbc(F: Any, y: Any, *, gaussian: str = "spherical") -> float:
+    """Gaussian Bhattacharyya coefficient (Pandy et al., 2022).
+
+    Each class is a Gaussian with the class mean and a diagonal (or, with
+    ``"spherical"``, scalar) variance (unbiased, ddof=1);
+    ``GBC = -sum_{i != j} exp(-D_B(c_i, c_j))`` with the Bhattacharyya distance
+    ``D_B = 1/8 sum (mu_i - mu_j)^2 / s + 1/2 sum log(s / sqrt(s_i s_j))``,
+    ``s = (s_i + s_j) / 2``. Zero is perfect separation. The paper reduces
+    features with PCA first; pass reduced features for that.
+    """
+    check_choice(gaussian, "gaussian", ("spherical", "diagonal"))
+    F = _features(F)
+    codes, n_classes = _labels(y, len(F))
+    counts = np.bincount(codes, minlength=n_classes)
+    if counts.min() < 2:
+        raise ValueError("gbc needs at least 2 items per class (a class variance).")
+    mu = _class_means(F, codes, n_classes)
+    var = np.vstack([F[codes == c].var(axis=0, ddof=1) for c in range(n_classes)])
+    if gaussian == "spherical":
+        var = np.repeat(var.mean(axis=1, keepdims=True), F.shape[1], axis=1)
+    var = np.maximum(var, 1e-12)
+    total = 0.0
+    for i in range(n_classes):
+        for j in range(n_classes):
+            if i == j:
+                continue
+            s = (var[i] + var[j]) / 2
+            db = np.sum((mu[i] - mu[j]) ** 2 / s) / 8 + 0.5 * (
+                np.sum(np.log(s)) - 0.5 * np.sum(np.log(var[i])) - 0.5 * np.sum(np.log(var[j]))
+            )
+            total += np.exp(-db)
+    return float(-total)
+
+
+def _coding_rate(Z: np.ndarray, eps: float) -> float:
+    n, d = Z.shape
+    _, rate = np.linalg.slogdet(np.eye(d) + (1.0 / (n * eps)) * (Z.T @ Z))
+    return 0.5 * float(rate)
+
+
+def transrate(F: Any, y: Any, *, eps: float = 1e-4) -> float:
+    """TransRate (Huang et al., 2022): coding rate of all features minus the
+    mean coding rate within classes, on centred features."""
+    F = _features(F)
+    codes, n_classes = _labels(y, len(F))
+    eps = check_number(eps, "eps", low=0, low_inclusive=False)
+    Z = F - F.mean(axis=0, keepdims=True)
+    within = sum(_coding_rate(Z[codes == c], eps) for c in range(n_classes))
+    return _coding_rate(Z, eps) - within / n_classes
+
+
+def _source_proba(P: Any, n: int) -> np.ndarray:
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2 or len(P) != n:
+        raise ValueError(f"source_proba must have shape ({n}, n_source_classes); got {P.shape}.")
+    if not np.isfinite(P).all() or (P < 0).any() or not np.allclose(P.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError("source_proba rows must be probabilities (non-negative, summing to 1).")
+    return P
+
+
+def leep(source_proba: Any, y: Any) -> float:
+    """LEEP (Nguyen et al., 2020): log expected empirical prediction.
+
+    ``P(y, z) = 1/n sum_i theta_i(z) [y_i = y]``, ``P(y | z) = P(y, z) / P(z)``,
+    ``LEEP = 1/n sum_i log sum_z P(y_i | z) theta_i(z)``.
+    """
+    y = np.asarray(y)
+    P = _source_proba(source_proba, len(y))
+    codes, n_classes = _labels(y, len(P))
+    joint = np.zeros((n_classes, P.shape[1]))
+    np.add.at(joint, codes, P)
+    joint /= len(P)
+    cond = joint / np.maximum(joint.sum(axis=0, keepdims=True), 1e-300)
+    return float(np.mean(np.log(np.sum(P * cond[codes], axis=1))))
+
+
+def nce(source_labels: Any, y: Any) -> float:
+    """NCE (Tran et al., 2019): negative conditional entropy ``-H(Y | Z)`` of the
+    target labels given source labels (pass ``argmax`` of source probabilities)."""
+    z = np.asarray(source_labels)
+    y = np.asarray(y)
+    if z.shape != y.shape or z.ndim != 1:
+        raise ValueError(f"source_labels and y must both have shape (n,); got {z.shape} and {y.shape}.")
+    _, zc = np.unique(z, return_inverse=True)
+    yc, n_classes = _labels(y, len(y))
+    joint = np.zeros((n_classes, zc.max() + 1))
+    np.add.at(joint, (yc, zc.ravel()), 1.0)
+    joint /= len(y)
+    pz = joint.sum(axis=0, keepdims=True)
+    mask = joint > 0
+    return float(np.sum(joint[mask] * np.log((joint / pz)[mask])))
+
+
+#: estimators available by name inside TransferabilityProbe
+ESTIMATORS = {
+    "logme": logme,
+    "hscore": h_score,
+    "hscore_shrinkage": lambda F, y: h_score(F, y, shrinkage=True),
+    "knn": knn_loo_accuracy,
+    "gbc": gbc,
+    "transrate": transrate,
+}
