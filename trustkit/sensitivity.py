@@ -20,11 +20,9 @@ import scipy.spatial.distance
 import scipy.stats
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils.validation import check_memory
-from threadpoolctl import threadpool_limits
 
 from ._validation import check_audio, check_choice, check_number, check_sr
-from .encoders import as_encoder
+from .encoders import as_encoder, embed
 from .exceptions import TrustkitWarning
 from .perturbations import GridPoint, Identity, LoudnessMatch, PerturbationGrid, study_grid
 from .perturbations._base import child_seed, configure_step, resolve_entropy
@@ -394,9 +392,7 @@ class SensitivityMeter(BaseEstimator):
             encoders["baseline"] = as_encoder(self.baseline, sr=sr)
         points = self._points(sr)
         entropy = resolve_entropy(self.random_state)
-        memory = check_memory(self.memory)
-        embed = memory.cache(_embed_originals)
-        originals = {role: embed(enc, X) for role, enc in encoders.items()}
+        originals = {role: embed(enc, X, memory=self.memory) for role, enc in encoders.items()}
         for role, Z in originals.items():
             dup = _duplicate_rows(Z)
             if dup is not None:
@@ -429,8 +425,7 @@ class SensitivityMeter(BaseEstimator):
                     D_audio = np.asarray(self.audio_distance(Xp, X), dtype=np.float64)
             for role, enc in encoders.items():
                 t1 = time.perf_counter()
-                with threadpool_limits(limits=1):  # same BLAS/OpenMP reductions in every worker
-                    Zp = enc.transform(Xp)
+                Zp = embed(enc, Xp)
                 out[f"seconds_{role}"] = time.perf_counter() - t1
                 D = self._distance(Zp, originals[role], f"{role} on {point.name}")
                 res = neighbour_outcomes(D)
@@ -523,11 +518,6 @@ class SensitivityMeter(BaseEstimator):
 
 def _nanmedian(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.nanmedian(x, axis=axis)
-
-
-def _embed_originals(encoder: Any, X: np.ndarray) -> np.ndarray:
-    with threadpool_limits(limits=1):
-        return encoder.transform(X)
 
 
 def _duplicate_rows(Z: np.ndarray) -> tuple[int, int] | None:

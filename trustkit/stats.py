@@ -11,7 +11,16 @@ import scipy.stats
 
 from ._validation import check_number
 
-__all__ = ["Estimate", "bootstrap_estimate", "paired_difference"]
+__all__ = [
+    "Estimate",
+    "bootstrap_estimate",
+    "corrected_paired_ttest",
+    "friedman_nemenyi",
+    "holm",
+    "jackknife_interval",
+    "nadeau_bengio_interval",
+    "paired_difference",
+]
 
 
 @dataclass(frozen=True)
@@ -115,3 +124,152 @@ def paired_difference(
     if a.shape != b.shape:
         raise ValueError(f"paired samples must have the same shape; got {a.shape} and {b.shape}.")
     return bootstrap_estimate(a - b, n_bootstrap=n_bootstrap, confidence=confidence, random_state=random_state)
+
+
+def nadeau_bengio_interval(
+    fold_scores: Any, *, n_train: int, n_test: int, confidence: float = 0.95
+) -> Estimate:
+    """Mean of cross-validation fold scores with the Nadeau & Bengio (2003)
+    corrected resampled-t interval.
+
+    The fold scores are correlated (the training sets overlap), so the naive
+    variance ``s^2 / k`` is replaced by ``(1 / k + n_test / n_train) s^2``.
+
+    Examples
+    --------
+    >>> e = nadeau_bengio_interval([0.8, 0.82, 0.78, 0.81, 0.79], n_train=80, n_test=20)
+    >>> round(e.value, 3), round(e.high - e.value, 3)
+    (0.8, 0.029)
+    """
+    s = np.asarray(fold_scores, dtype=np.float64)
+    k = len(s)
+    mean = float(s.mean())
+    if k < 2:
+        return Estimate(mean, np.nan, np.nan, k, confidence)
+    se = np.sqrt((1.0 / k + n_test / n_train) * s.var(ddof=1))
+    half = float(scipy.stats.t.ppf(0.5 + confidence / 2, k - 1) * se)
+    return Estimate(mean, mean - half, mean + half, k, confidence)
+
+
+def corrected_paired_ttest(a: Any, b: Any, *, n_train: int, n_test: int) -> tuple[float, float]:
+    """Nadeau-Bengio corrected resampled paired t-test on fold scores.
+
+    Returns
+    -------
+    (t statistic, two-sided p-value). Identical fold scores give (0, 1).
+
+    Examples
+    --------
+    >>> t, p = corrected_paired_ttest([0.9, 0.91, 0.92], [0.5, 0.52, 0.49], n_train=80, n_test=20)
+    >>> p < 0.01
+    True
+    """
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    k = len(d)
+    var = d.var(ddof=1) if k > 1 else 0.0
+    if var == 0:
+        return (0.0, 1.0) if d.mean() == 0 else (float(np.sign(d.mean()) * np.inf), 0.0)
+    t = d.mean() / np.sqrt((1.0 / k + n_test / n_train) * var)
+    return float(t), float(2 * scipy.stats.t.sf(abs(t), k - 1))
+
+
+def holm(pvalues: Any) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1).
+
+    Examples
+    --------
+    >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    m = len(p)
+    order = np.argsort(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (m - rank) * p[i])
+        adjusted[i] = min(running, 1.0)
+    return adjusted
+
+
+def friedman_nemenyi(scores: Any, *, alpha: float = 0.05) -> dict[str, Any]:
+    """Friedman test across tasks and the Nemenyi critical difference.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_tasks, n_methods)
+        Higher is better.
+    alpha : float, default=0.05
+
+    Returns
+    -------
+    dict
+        ``statistic``, ``pvalue`` (Friedman chi-square; NaN with fewer than 3
+        methods or 2 tasks), ``mean_ranks`` (1 = best), ``critical_difference``
+        (Nemenyi, Demsar 2006: ``q_alpha sqrt(k (k + 1) / (6 N))`` with the
+        studentized range quantile / sqrt(2)) and ``significant`` (k x k boolean,
+        mean ranks differ by more than the critical difference).
+    """
+    S = np.asarray(scores, dtype=np.float64)
+    n_tasks, k = S.shape
+    ranks = scipy.stats.rankdata(-S, axis=1)
+    mean_ranks = ranks.mean(axis=0)
+    if k >= 3 and n_tasks >= 2:
+        stat, p = scipy.stats.friedmanchisquare(*S.T)
+    else:
+        stat, p = np.nan, np.nan
+    q = scipy.stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2) if k >= 2 else np.nan
+    cd = float(q * np.sqrt(k * (k + 1) / (6.0 * n_tasks))) if k >= 2 else np.nan
+    sig = np.abs(mean_ranks[:, None] - mean_ranks[None, :]) > cd
+    return {"statistic": float(stat), "pvalue": float(p), "mean_ranks": mean_ranks, "critical_difference": cd, "significant": sig}
+
+
+def jackknife_interval(
+    statistic: Callable[[np.ndarray], float],
+    n: int,
+    *,
+    n_groups: int = 20,
+    confidence: float = 0.95,
+    random_state: Any = None,
+) -> Estimate:
+    """Delete-a-group jackknife interval for a statistic of a whole sample.
+
+    For statistics that resampling with replacement would bias (duplicated
+    items change LogME, coding rates or class variances), the items are split
+    at random into ``n_groups`` groups; the statistic is recomputed without
+    each group and ``SE^2 = (G - 1) / G * sum (theta_(g) - mean)^2``; the
+    interval is ``theta +- t_{G-1} SE``.
+
+    Parameters
+    ----------
+    statistic : callable
+        ``statistic(index)`` evaluates the statistic on the items ``index``.
+    n : int
+        Number of items.
+
+    Examples
+    --------
+    >>> x = np.arange(100.0)
+    >>> e = jackknife_interval(lambda i: x[i].mean(), 100, random_state=0)
+    >>> e.value, e.low < 49.5 < e.high
+    (49.5, True)
+    """
+    value = float(statistic(np.arange(n)))
+    g = min(int(n_groups), n)
+    if g < 2:
+        return Estimate(value, np.nan, np.nan, n, confidence)
+    labels = np.random.default_rng(random_state).permutation(n) % g
+    thetas = []
+    for k in range(g):
+        try:
+            thetas.append(float(statistic(np.flatnonzero(labels != k))))
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+    thetas = np.asarray(thetas)
+    thetas = thetas[np.isfinite(thetas)]
+    if len(thetas) < 2:
+        return Estimate(value, np.nan, np.nan, n, confidence)
+    m = len(thetas)
+    se = np.sqrt((m - 1) / m * np.sum((thetas - thetas.mean()) ** 2))
+    half = float(scipy.stats.t.ppf(0.5 + confidence / 2, m - 1) * se)
+    return Estimate(value, value - half, value + half, n, confidence)

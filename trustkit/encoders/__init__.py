@@ -6,7 +6,15 @@ module; :class:`MFCCEncoder` is the robustness study's baseline;
 networks that run offline.
 """
 
-from ._base import BaseEncoder, FunctionEncoder, TorchEncoder, TransformerEncoder, as_encoder, pool_frames
+from ._base import (
+    BaseEncoder,
+    FunctionEncoder,
+    TorchEncoder,
+    TransformerEncoder,
+    as_encoder,
+    embed,
+    pool_frames,
+)
 from .mfcc import MFCCEncoder
 from .pretrained import BasicPitchEncoder, CrepeEncoder
 
@@ -19,5 +27,6 @@ __all__ = [
     "TorchEncoder",
     "TransformerEncoder",
     "as_encoder",
+    "embed",
     "pool_frames",
 ]

@@ -11,7 +11,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._validation import check_audio, check_choice, check_embeddings, check_sr
 
-__all__ = ["BaseEncoder", "FunctionEncoder", "TorchEncoder", "TransformerEncoder", "as_encoder", "pool_frames"]
+__all__ = [
+    "BaseEncoder",
+    "FunctionEncoder",
+    "TorchEncoder",
+    "TransformerEncoder",
+    "as_encoder",
+    "embed",
+    "pool_frames",
+]
 
 POOLING = ("meanstd", "mean", "max")
 
@@ -314,3 +322,32 @@ def as_encoder(obj: Any, *, sr: int | None = None) -> BaseEncoder:
         "encoder must be a trustkit encoder, a fitted scikit-learn transformer, a torch "
         f"module or a callable mapping (n_clips, n_samples) to (n_clips, dim); got {type(obj).__name__}."
     )
+
+
+def _embed_single_threaded(encoder: Any, X: np.ndarray) -> np.ndarray:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # same BLAS/OpenMP reductions in every process
+        return encoder.transform(X)
+
+
+def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
+    """Embed ``X`` with BLAS/OpenMP pinned to one thread, cached by ``memory``.
+
+    Pinning the thread count makes embeddings bit-identical in the parent and
+    in joblib workers, so meters give the same numbers for any ``n_jobs``.
+
+    Parameters
+    ----------
+    encoder : BaseEncoder
+    X : ndarray of shape (n_clips, n_samples)
+    memory : str, joblib.Memory or None
+        Cache of the embeddings (keyed by the encoder's parameters and ``X``).
+
+    Returns
+    -------
+    ndarray of shape (n_clips, dim)
+    """
+    from sklearn.utils.validation import check_memory
+
+    return check_memory(memory).cache(_embed_single_threaded)(encoder, X)

@@ -164,7 +164,8 @@ def h_score(F: Any, y: Any, *, shrinkage: bool = False) -> float:
 
 def knn_loo_correct(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cosine") -> np.ndarray:
     """Per-item correctness of leave-one-out k-NN classification (majority vote,
-    ties to the class of the nearest neighbour among the tied)."""
+    ties to the class of the nearest neighbour among the tied).
+    """
     from sklearn.neighbors import NearestNeighbors
 
     F = _features(F)
@@ -234,7 +235,8 @@ def _coding_rate(Z: np.ndarray, eps: float) -> float:
 
 def transrate(F: Any, y: Any, *, eps: float = 1e-4) -> float:
     """TransRate (Huang et al., 2022): coding rate of all features minus the
-    mean coding rate within classes, on centred features."""
+    mean coding rate within classes, on centred features.
+    """
     F = _features(F)
     codes, n_classes = _labels(y, len(F))
     eps = check_number(eps, "eps", low=0, low_inclusive=False)
@@ -270,7 +272,8 @@ def leep(source_proba: Any, y: Any) -> float:
 
 def nce(source_labels: Any, y: Any) -> float:
     """NCE (Tran et al., 2019): negative conditional entropy ``-H(Y | Z)`` of the
-    target labels given source labels (pass ``argmax`` of source probabilities)."""
+    target labels given source labels (pass ``argmax`` of source probabilities).
+    """
     z = np.asarray(source_labels)
     y = np.asarray(y)
     if z.shape != y.shape or z.ndim != 1:

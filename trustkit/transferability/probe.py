@@ -1,0 +1,586 @@
+"""TransferabilityProbe: how well does a frozen representation serve a target task?"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+from joblib import Parallel, delayed
+from sklearn import metrics as skm
+from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import type_of_target
+from threadpoolctl import threadpool_limits
+
+from .._validation import check_audio, check_choice, check_number
+from ..encoders import as_encoder, embed
+from ..perturbations._base import child_seed, resolve_entropy
+from ..reports import Report
+from ..stats import Estimate, bootstrap_estimate, jackknife_interval, nadeau_bengio_interval
+from .estimators import ESTIMATORS, _features, knn_loo_correct, leep, logme, nce
+
+__all__ = ["TransferReport", "TransferabilityProbe"]
+
+PROBES = ("logistic", "ridge", "svm", "knn", "mlp")
+TASKS = ("auto", "multiclass", "multilabel", "regression")
+MAIN_METRIC = {"multiclass": "accuracy", "multilabel": "roc_auc", "regression": "r2"}
+METRICS = {
+    "multiclass": ("accuracy", "macro_f1"),
+    "multilabel": ("roc_auc", "map"),
+    "regression": ("r2", "pearson_r"),
+}
+CLASS_ONLY_ESTIMATORS = ("hscore", "hscore_shrinkage", "knn", "gbc", "transrate")
+
+
+# -- targets ---------------------------------------------------------------------------
+def detect_task(y: Any) -> str:
+    """Task of a target: ``"multiclass"``, ``"multilabel"`` or ``"regression"``."""
+    arr = np.asarray(y, dtype=object) if not hasattr(y, "dtype") else np.asarray(y)
+    if arr.ndim == 2 and arr.dtype.kind in "OUS":
+        raise ValueError(
+            "multilabel targets must be a binary indicator matrix (n_items, n_labels), not strings; "
+            "convert lists of tags with sklearn.preprocessing.MultiLabelBinarizer."
+        )
+    kind = type_of_target(arr)
+    if kind in ("binary", "multiclass"):
+        return "multiclass"
+    if kind == "multilabel-indicator":
+        return "multilabel"
+    if kind in ("continuous", "continuous-multioutput"):
+        return "regression"
+    raise ValueError(
+        f"y looks like {kind!r}; expected class labels (n,), a binary indicator matrix (n, n_labels) "
+        "or real-valued targets."
+    )
+
+
+def _probe_and_grid(probe: Any, task: str, seed: int) -> tuple[Any, dict[str, list]]:
+    from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.svm import LinearSVC, LinearSVR
+
+    if isinstance(probe, tuple) and len(probe) == 2:
+        return probe[0], dict(probe[1])
+    if not isinstance(probe, str):
+        if not hasattr(probe, "fit"):
+            raise TypeError(f"probe must be a name in {PROBES}, an estimator or (estimator, param_grid); got {type(probe).__name__}.")
+        return probe, {}
+    check_choice(probe, "probe", PROBES)
+    C = list(np.logspace(-3, 2, 6))
+    if task == "regression":
+        model, grid = {
+            "logistic": (Ridge(), {"alpha": list(np.logspace(-2, 4, 7))}),
+            "ridge": (Ridge(), {"alpha": list(np.logspace(-2, 4, 7))}),
+            "svm": (LinearSVR(max_iter=5000, random_state=seed), {"C": C}),
+            "knn": (KNeighborsRegressor(), {"n_neighbors": [1, 3, 5, 9, 15]}),
+            "mlp": (MLPRegressor((128,), max_iter=500, random_state=seed), {"alpha": [1e-4, 1e-2, 1.0]}),
+        }[probe]
+    else:
+        model, grid = {
+            "logistic": (LogisticRegression(max_iter=2000), {"C": C}),
+            "ridge": (RidgeClassifier(), {"alpha": list(np.logspace(-2, 4, 7))}),
+            "svm": (LinearSVC(max_iter=5000, random_state=seed), {"C": C}),
+            "knn": (KNeighborsClassifier(), {"n_neighbors": [1, 3, 5, 9, 15]}),
+            "mlp": (MLPClassifier((128,), max_iter=500, random_state=seed), {"alpha": [1e-4, 1e-2, 1.0]}),
+        }[probe]
+        if task == "multilabel" and probe in ("logistic", "ridge", "svm"):
+            model = OneVsRestClassifier(model)
+            grid = {f"estimator__{k}": v for k, v in grid.items()}
+    return Pipeline([("scale", StandardScaler()), ("probe", model)]), {f"probe__{k}": v for k, v in grid.items()}
+
+
+# -- metrics -----------------------------------------------------------------------------
+def _scores(est: Any, F: np.ndarray, task: str) -> np.ndarray | None:
+    """Continuous scores: class probabilities, decision values, or None."""
+    if task == "regression":
+        return None
+    if hasattr(est, "predict_proba"):
+        try:
+            P = est.predict_proba(F)
+        except AttributeError:
+            P = None
+        if P is not None:
+            if isinstance(P, list):  # multilabel k-NN: one (n, 2) array per label
+                P = np.column_stack([p[:, -1] for p in P])
+            return np.asarray(P, dtype=np.float64)
+    if hasattr(est, "decision_function"):
+        D = np.asarray(est.decision_function(F), dtype=np.float64)
+        return D[:, None] if D.ndim == 1 else D
+    return None
+
+
+def _metric(name: str, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None) -> float:
+    if name == "accuracy":
+        return float(np.mean(y == pred))
+    if name == "macro_f1":
+        return float(skm.f1_score(y, pred, average="macro", zero_division=0))
+    if name in ("roc_auc", "map"):
+        keep = (y.min(axis=0) != y.max(axis=0))  # labels with both values present
+        if not keep.any():
+            return np.nan
+        s = score if score is not None else pred.astype(float)
+        fn = skm.roc_auc_score if name == "roc_auc" else skm.average_precision_score
+        return float(fn(y[:, keep], s[:, keep], average="macro"))
+    if name == "r2":
+        return float(skm.r2_score(y, pred))
+    if name == "pearson_r":
+        Y = y.reshape(len(y), -1)
+        P = pred.reshape(len(pred), -1)
+        rs = [scipy.stats.pearsonr(Y[:, j], P[:, j]).statistic if np.std(P[:, j]) > 0 else 0.0 for j in range(Y.shape[1])]
+        return float(np.mean(rs))
+    raise ValueError(name)  # pragma: no cover
+
+
+# -- the report ----------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class TransferReport(Report):
+    """Result of :meth:`TransferabilityProbe.score`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per metric: value on the out-of-fold predictions, bootstrap
+        interval over items, mean over folds with the Nadeau-Bengio corrected
+        interval, chance and majority baselines, and the score normalised
+        against chance.
+    folds : pandas.DataFrame
+        Scores and chosen hyper-parameters per outer fold.
+    per_class : pandas.DataFrame
+        Precision, recall, F1 and support per class (multiclass), or
+        ROC-AUC / AP per label (multilabel).
+    oof : pandas.DataFrame
+        Out-of-fold prediction for every item, with its fold.
+    estimators : pandas.DataFrame
+        Training-free estimators with bootstrap intervals.
+    config : dict
+    """
+
+    table: pd.DataFrame
+    folds: pd.DataFrame = field(repr=False)
+    per_class: pd.DataFrame = field(repr=False)
+    oof: pd.DataFrame = field(repr=False)
+    estimators: pd.DataFrame
+    config: dict
+    higher_is_better: ClassVar[bool] = True
+    headline: ClassVar[str] = "main probe metric on out-of-fold predictions (accuracy, macro ROC-AUC or R2)"
+
+    def __float__(self) -> float:
+        return float(self.table.loc[self.table["metric"] == self.config["main_metric"], "value"].iloc[0])
+
+    def summary(self) -> str:
+        """A short readable account of the results."""
+        c = self.config
+        classes = f", {c['n_classes']} classes" if c.get("n_classes") else ""
+        lines = [
+            f"TransferabilityProbe: {c['encoder']} -> {c['task']} task, {c['n_items']} items{classes}, dim {c['dim']}",
+            f"probe={c['probe']}, {c['n_folds']}-fold outer CV (groups: {c['groups']}), inner {c['inner_cv']}-fold tuning",
+            "",
+        ]
+        for r in self.table.itertuples():
+            lines.append(
+                f"{r.metric:<10s} {r.value:.3f} [{r.low:.3f}, {r.high:.3f}] bootstrap; folds {r.fold_mean:.3f} "
+                f"[{r.nb_low:.3f}, {r.nb_high:.3f}] Nadeau-Bengio; chance {r.chance:.3f}, majority {r.majority:.3f}, "
+                f"normalised {r.normalised:.3f}"
+            )
+        if len(self.estimators):
+            lines += ["", "training-free estimators (grouped-jackknife interval; kNN: bootstrap):"]
+            for r in self.estimators.itertuples():
+                lines.append(f"  {r.estimator:<17s} {r.value: .4f} [{r.low: .4f}, {r.high: .4f}]")
+        return "\n".join(lines)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Metrics with bootstrap intervals against chance and majority; fold scores as dots."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(self.table), 3.2))
+        else:
+            fig = ax.figure
+        x = np.arange(len(self.table))
+        t = self.table
+        ax.bar(x, t["value"], color="#4c72b0", alpha=0.8, label="probe (out-of-fold)")
+        ax.errorbar(x, t["value"], yerr=[t["value"] - t["low"], t["high"] - t["value"]], fmt="none", color="k", capsize=4)
+        ax.scatter(x - 0.25, t["chance"], marker="_", s=400, color="#c44e52", label="chance")
+        ax.scatter(x + 0.25, t["majority"], marker="_", s=400, color="#8172b2", label="majority")
+        for i, m in enumerate(t["metric"]):
+            ax.scatter(np.full(len(self.folds), x[i]) + 0.12, self.folds[m], s=10, color="k", alpha=0.5)
+        ax.set_xticks(x, t["metric"])
+        ax.set_title(f"{self.config['encoder']}: {self.config['task']}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        return fig
+
+
+# -- the probe -------------------------------------------------------------------------------
+class TransferabilityProbe(BaseEstimator):
+    """Probe a frozen representation on a target task, with intervals that hold.
+
+    Parameters
+    ----------
+    encoder : encoder, fitted transformer, torch module, callable or "precomputed"
+        With ``"precomputed"``, ``X`` is an embedding matrix ``(n_items, dim)``.
+    probe : {"logistic", "ridge", "svm", "knn", "mlp"}, estimator or (estimator, param_grid), default="logistic"
+        Standardisation lives inside the pipeline; the named probes tune their
+        regularisation by an inner CV inside every outer fold (nested: the test
+        fold never takes part). For regression, "logistic" means ridge.
+    task : {"auto", "multiclass", "multilabel", "regression"}, default="auto"
+    cv : int or iterable of (train, test), default=5
+        Outer folds (stratified for classes; grouped with ``groups``).
+    metrics : "auto"
+        Accuracy and macro-F1; macro ROC-AUC and mAP; R2 and Pearson r.
+    estimators : tuple of str, default=("logme", "hscore", "knn")
+        Training-free estimators among "logme", "hscore", "hscore_shrinkage",
+        "knn", "gbc", "transrate" (class estimators are skipped for other tasks);
+        LEEP and NCE when ``source_proba`` is passed to :meth:`score`.
+    n_bootstrap : int, default=1000
+        Resamples for the bootstrap intervals over items. Training-free
+        estimators get a delete-a-group jackknife interval instead (20 groups):
+        resampling with replacement duplicates items, which biases them.
+    sr : int or None, default=None
+        Sample rate of audio ``X``.
+    inner_cv : int, default=3
+        Folds of the inner tuning CV.
+    n_jobs : int or None, default=None
+        Outer folds in parallel (joblib); numbers do not depend on it.
+    random_state : int, RandomState or None, default=None
+    verbose : bool, default=False
+    memory : str, joblib.Memory or None, default=None
+        Cache of the embeddings.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat(["a", "b", "c"], 30)
+    >>> F = np.eye(3)[np.repeat([0, 1, 2], 30)] + 0.3 * rng.standard_normal((90, 3))
+    >>> report = TransferabilityProbe("precomputed", cv=3, n_bootstrap=100, random_state=0).score(F, y)
+    >>> float(report) > 0.9
+    True
+    """
+
+    def __init__(
+        self, encoder=None, probe="logistic", *, task="auto", cv=5, metrics="auto",
+        estimators=("logme", "hscore", "knn"), n_bootstrap=1000, sr=None, inner_cv=3,
+        n_jobs=None, random_state=None, verbose=False, memory=None,
+    ):
+        self.encoder = encoder
+        self.probe = probe
+        self.task = task
+        self.cv = cv
+        self.metrics = metrics
+        self.estimators = estimators
+        self.n_bootstrap = n_bootstrap
+        self.sr = sr
+        self.inner_cv = inner_cv
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.memory = memory
+
+    def __sklearn_clone__(self):
+        params = {k: (v if k == "encoder" else clone(v, safe=False)) for k, v in self.get_params(deep=False).items()}
+        return type(self)(**params)
+
+    # -- inputs -------------------------------------------------------------------------
+    def _embeddings(self, X: Any) -> tuple[np.ndarray, str]:
+        if isinstance(self.encoder, str) and self.encoder == "precomputed":
+            return _features(X, "X (precomputed embeddings)"), "precomputed"
+        if self.encoder is None:
+            raise ValueError("TransferabilityProbe needs an encoder, or encoder='precomputed' with embeddings as X.")
+        enc = as_encoder(self.encoder, sr=self.sr)
+        X = check_audio(X, owner="TransferabilityProbe")
+        return _features(embed(enc, X, memory=self.memory), f"embeddings of {type(enc).__name__}"), type(enc).__name__
+
+    def _targets(self, y: Any, n: int) -> tuple[np.ndarray, str, np.ndarray | None]:
+        check_choice(self.task, "task", TASKS)
+        if hasattr(y, "to_numpy"):
+            y = y.to_numpy()
+        arr = np.asarray(y) if not isinstance(y, list) or not y or not isinstance(y[0], (list, tuple, set)) else None
+        if arr is None:
+            raise ValueError(
+                "multilabel targets must be a binary indicator matrix (n_items, n_labels), not lists of tags; "
+                "convert them with sklearn.preprocessing.MultiLabelBinarizer."
+            )
+        if len(arr) != n:
+            raise ValueError(f"y has {len(arr)} targets but X has {n} items; pass one target per item.")
+        task = detect_task(arr) if self.task == "auto" else self.task
+        classes = None
+        if task == "multiclass":
+            if arr.ndim != 1:
+                raise ValueError(f"multiclass targets must have shape (n,); got {arr.shape}.")
+            classes, codes = np.unique(arr, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(f"y holds a single class ({classes[0]!r}); a probe needs at least two.")
+            arr = codes.ravel()
+        elif task == "multilabel":
+            if arr.ndim != 2 or not np.isin(arr, (0, 1)).all():
+                raise ValueError("multilabel targets must be a 0/1 indicator matrix (n_items, n_labels).")
+            arr = arr.astype(int)
+        else:
+            arr = np.asarray(arr, dtype=np.float64)
+            if not np.isfinite(arr).all():
+                raise ValueError("regression targets must be finite.")
+        return arr, task, classes
+
+    def _splits(self, F: np.ndarray, y: np.ndarray, task: str, groups: Any, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (len(F),):
+                raise ValueError(f"groups must hold one group per item, shape ({len(F)},); got {groups.shape}.")
+        if not isinstance(self.cv, (int, np.integer)) or isinstance(self.cv, bool):
+            splits = [(np.asarray(tr), np.asarray(te)) for tr, te in (self.cv.split(F, y, groups) if hasattr(self.cv, "split") else self.cv)]
+            if len(splits) < 2:
+                raise ValueError("cv must provide at least 2 (train, test) splits.")
+            return splits
+        k = check_number(self.cv, "cv", low=2, integer=True)
+        if task == "multiclass":
+            counts = np.bincount(y)
+            if counts.min() < k:
+                raise ValueError(
+                    f"class {int(np.argmin(counts))} has {counts.min()} members, fewer than cv={k} folds; "
+                    "lower cv, merge or drop rare classes."
+                )
+            splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed) if groups is not None else StratifiedKFold(k, shuffle=True, random_state=seed)
+        else:
+            splitter = GroupKFold(k, shuffle=True, random_state=seed) if groups is not None else KFold(k, shuffle=True, random_state=seed)
+        if groups is not None and len(np.unique(groups)) < k:
+            raise ValueError(f"groups has {len(np.unique(groups))} distinct groups, fewer than cv={k} folds.")
+        return list(splitter.split(F, y, groups))
+
+    # -- work --------------------------------------------------------------------------------
+    def score(self, X: Any, y: Any, groups: Any = None, *, source_proba: Any = None) -> TransferReport:
+        """Embed, probe with nested cross-validation, and estimate transferability.
+
+        Parameters
+        ----------
+        X : array-like
+            Audio ``(n_clips, n_samples)``, or embeddings with ``encoder="precomputed"``.
+        y : array-like
+            Class labels ``(n,)``, a 0/1 indicator matrix ``(n, n_labels)`` or
+            real targets.
+        groups : array-like of shape (n,) or None
+            E.g. artist: no group is on both sides of any split (outer or inner).
+        source_proba : array-like of shape (n, n_source_classes) or None
+            Source-task class probabilities, for LEEP and NCE.
+
+        Returns
+        -------
+        TransferReport
+        """
+        t0 = time.perf_counter()
+        F, enc_name = self._embeddings(X)
+        t_embed = time.perf_counter() - t0
+        y_arr, task, classes = self._targets(y, len(F))
+        entropy = resolve_entropy(self.random_state)
+        splits = self._splits(F, y_arr, task, groups, child_seed(entropy, 0))
+        return self._evaluate(F, y_arr, task, classes, splits, groups, entropy, enc_name, source_proba, t_embed)
+
+    def _evaluate(self, F, y, task, classes, splits, groups, entropy, enc_name, source_proba=None, t_embed=0.0) -> TransferReport:
+        n_boot = check_number(self.n_bootstrap, "n_bootstrap", low=10, integer=True)
+        inner = check_number(self.inner_cv, "inner_cv", low=2, integer=True)
+        if self.metrics != "auto":
+            raise ValueError(f"metrics must be 'auto' (task-dependent metrics); got {self.metrics!r}.")
+        groups = None if groups is None else np.asarray(groups)
+        t1 = time.perf_counter()
+        folds = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_fold)(self.probe, F, y, task, tr, te, groups, inner, child_seed(entropy, 1 + k))
+            for k, (tr, te) in enumerate(splits)
+        )
+        t_probe = time.perf_counter() - t1
+        # out-of-fold predictions
+        pred = np.empty(y.shape, dtype=np.float64 if task == "regression" else int)
+        fold_of = np.full(len(y), -1)
+        score_dim = None
+        oof_scores = None
+        for k, ((_, te), res) in enumerate(zip(splits, folds)):
+            pred[te] = res["pred"]
+            fold_of[te] = k
+            if res["scores"] is not None:
+                if oof_scores is None:
+                    score_dim = res["scores"].shape[1]
+                    oof_scores = np.full((len(y), score_dim), np.nan)
+                oof_scores[te] = res["scores"]
+        covered = fold_of >= 0
+        names = METRICS[task]
+        rows = []
+        n_train = int(np.mean([len(tr) for tr, _ in splits]))
+        n_test = int(np.mean([len(te) for _, te in splits]))
+        chance, majority = _baselines(y[covered], task, splits)
+        for m_i, name in enumerate(names):
+            yc, pc = y[covered], pred[covered]
+            sc = None if oof_scores is None else oof_scores[covered]
+            value = _metric(name, yc, pc, sc)
+            boot = _bootstrap_metric(name, yc, pc, sc, n_boot, self._boot_seed(entropy, m_i))
+            fold_scores = [f["scores_by_metric"][name] for f in folds]
+            nb = nadeau_bengio_interval(fold_scores, n_train=n_train, n_test=n_test)
+            ch, mj = chance[name], majority[name]
+            norm = (value - ch) / (1 - ch) if ch < 1 else np.nan
+            rows.append({
+                "metric": name, "value": value, "low": boot.low, "high": boot.high,
+                "fold_mean": nb.value, "nb_low": nb.low, "nb_high": nb.high, "fold_std": float(np.std(fold_scores, ddof=1)),
+                "chance": ch, "majority": mj, "normalised": norm, "main": name == MAIN_METRIC[task],
+            })
+        folds_table = pd.DataFrame([
+            {"fold": k, "n_train": len(tr), "n_test": len(te), **f["scores_by_metric"], **{f"param:{p}": v for p, v in f["best_params"].items()},
+             "convergence_warnings": f["n_warnings"], "fit_seconds": f["seconds"]}
+            for k, ((tr, te), f) in enumerate(zip(splits, folds))
+        ])
+        t2 = time.perf_counter()
+        est_table = self._estimators(F, y, task, source_proba, n_boot, entropy)
+        t_est = time.perf_counter() - t2
+        oof = pd.DataFrame({"item": np.arange(len(y)), "fold": fold_of})
+        if task == "multiclass":
+            oof["true"] = classes[y]
+            oof["pred"] = np.where(covered, classes[np.where(covered, pred, 0)], None)
+            per_class = pd.DataFrame(skm.precision_recall_fscore_support(y[covered], pred[covered], labels=np.arange(len(classes)), zero_division=0)).T
+            per_class.columns = ["precision", "recall", "f1", "support"]
+            per_class.insert(0, "class", classes)
+        elif task == "multilabel":
+            for j in range(y.shape[1]):
+                oof[f"true_{j}"] = y[:, j]
+                oof[f"score_{j}"] = oof_scores[:, j] if oof_scores is not None else pred[:, j]
+            per_class = pd.DataFrame([
+                {"label": j, "prevalence": float(y[covered, j].mean()),
+                 "roc_auc": _metric("roc_auc", y[covered][:, [j]], pred[covered][:, [j]], None if oof_scores is None else oof_scores[covered][:, [j]]),
+                 "ap": _metric("map", y[covered][:, [j]], pred[covered][:, [j]], None if oof_scores is None else oof_scores[covered][:, [j]])}
+                for j in range(y.shape[1])
+            ])
+        else:
+            Y = y.reshape(len(y), -1)
+            P = pred.reshape(len(y), -1)
+            for j in range(Y.shape[1]):
+                oof[f"true_{j}"] = Y[:, j]
+                oof[f"pred_{j}"] = P[:, j]
+            per_class = pd.DataFrame()
+        config = {
+            "encoder": enc_name, "task": task, "n_items": len(y), "probe": self.probe if isinstance(self.probe, str) else type(self.probe).__name__,
+            "n_folds": len(splits), "inner_cv": inner, "groups": groups is not None, "main_metric": MAIN_METRIC[task],
+            "n_classes": len(classes) if classes is not None else None, "dim": F.shape[1],
+            "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else "RandomState",
+            "timing": {"embed_s": t_embed, "probe_s": t_probe, "estimators_s": t_est},
+        }
+        return TransferReport(table=pd.DataFrame(rows), folds=folds_table, per_class=per_class, oof=oof, estimators=est_table, config=config)
+
+    @staticmethod
+    def _boot_seed(entropy: int, k: int) -> int:
+        return child_seed(entropy, 10_000 + k)
+
+    def _estimators(self, F, y, task, source_proba, n_boot, entropy) -> pd.DataFrame:
+        names = list(self.estimators or ())
+        for name in names:
+            if name not in ESTIMATORS:
+                raise ValueError(f"estimators must be among {sorted(ESTIMATORS)}; got {name!r}.")
+        rows = []
+        seed = child_seed(entropy, 20_000)
+        for name in names:
+            if task != "multiclass" and name in CLASS_ONLY_ESTIMATORS:
+                continue
+            if name == "knn":
+                correct = knn_loo_correct(F, y)
+                est = bootstrap_estimate(correct.astype(float), n_bootstrap=n_boot, random_state=child_seed(entropy, 20_001))
+            else:
+                fn = (lambda G, t: logme(G, t, regression=task != "multiclass")) if name == "logme" else ESTIMATORS[name]
+                est = jackknife_interval(lambda i, fn=fn: fn(F[i], y[i]), len(F), random_state=seed)
+            rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high})
+        if source_proba is not None and task == "multiclass":
+            P = np.asarray(source_proba, dtype=np.float64)
+            for name, fn in (("leep", lambda G, t: leep(G, t)), ("nce", lambda G, t: nce(G.argmax(axis=1), t))):
+                est = jackknife_interval(lambda i, fn=fn: fn(P[i], y[i]), len(P), random_state=seed)
+                rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high})
+        return pd.DataFrame(rows, columns=["estimator", "value", "low", "high"])
+
+
+def _bootstrap_metric(name, y, pred, scores, n_boot, seed) -> Estimate:
+    rng = np.random.default_rng(seed)
+    value = _metric(name, y, pred, scores)
+    if name == "accuracy":
+        return bootstrap_estimate((y == pred).astype(float), n_bootstrap=n_boot, random_state=seed)
+    vals = np.empty(n_boot)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for b in range(n_boot):
+            i = rng.integers(0, len(y), len(y))
+            vals[b] = _metric(name, y[i], pred[i], None if scores is None else scores[i])
+    vals = vals[np.isfinite(vals)]
+    low, high = np.percentile(vals, [2.5, 97.5]) if len(vals) else (np.nan, np.nan)
+    return Estimate(value, float(low), float(high), len(y), 0.95)
+
+
+def _baselines(y: np.ndarray, task: str, splits) -> tuple[dict[str, float], dict[str, float]]:
+    if task == "multiclass":
+        p = np.bincount(y) / len(y)
+        chance = {"accuracy": float(np.sum(p**2)), "macro_f1": 1.0 / len(p)}
+        pred = np.empty_like(y)
+        for tr, te in splits:  # majority class of each training fold
+            pred[te] = np.bincount(y[tr], minlength=len(p)).argmax()
+        majority = {m: _metric(m, y, pred, None) for m in METRICS[task]}
+    elif task == "multilabel":
+        prev = y.mean(axis=0)
+        chance = {"roc_auc": 0.5, "map": float(prev[(prev > 0) & (prev < 1)].mean())}
+        majority = dict(chance)
+    else:
+        chance = {"r2": 0.0, "pearson_r": 0.0}
+        pred = np.empty(y.shape)
+        for tr, te in splits:
+            pred[te] = y[tr].mean(axis=0)
+        majority = {"r2": _metric("r2", y, pred, None), "pearson_r": 0.0}
+    return chance, majority
+
+
+def _multilabel_auc_scorer(est: Any, X: np.ndarray, y: np.ndarray) -> float:
+    value = _metric("roc_auc", y, est.predict(X), _scores(est, X, "multilabel"))
+    return value if np.isfinite(value) else 0.5
+
+
+def _fit_fold(probe, F, y, task, tr, te, groups, inner, seed) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    model, grid = _probe_and_grid(probe, task, seed)
+    model = clone(model)
+    g_tr = None if groups is None else groups[tr]
+    if task == "multiclass":
+        inner_cv = StratifiedGroupKFold(inner, shuffle=True, random_state=seed) if g_tr is not None else StratifiedKFold(inner, shuffle=True, random_state=seed)
+        scoring = "accuracy"
+    elif task == "multilabel":
+        inner_cv = GroupKFold(inner, shuffle=True, random_state=seed) if g_tr is not None else KFold(inner, shuffle=True, random_state=seed)
+        scoring = _multilabel_auc_scorer
+    else:
+        inner_cv = GroupKFold(inner, shuffle=True, random_state=seed) if g_tr is not None else KFold(inner, shuffle=True, random_state=seed)
+        scoring = "r2"
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=1):
+        warnings.simplefilter("always", ConvergenceWarning)
+        if grid:
+            search = GridSearchCV(model, grid, cv=inner_cv, scoring=scoring, n_jobs=1, refit=True, error_score="raise")
+            search.fit(F[tr], y[tr], groups=g_tr)
+            est, best = search.best_estimator_, search.best_params_
+        else:
+            est, best = model.fit(F[tr], y[tr]), {}
+        pred = est.predict(F[te])
+        scores = _scores(est, F[te], task) if (is_classifier(est) or task != "regression") else None
+    n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if task == "multiclass" and scores is not None and scores.shape[1] == 1:
+        scores = np.column_stack([-scores[:, 0], scores[:, 0]])
+    by_metric = {m: _metric(m, y[te], np.asarray(pred), scores) for m in METRICS[task]}
+    return {"pred": np.asarray(pred), "scores": scores, "best_params": {k: _plain(v) for k, v in best.items()},
+            "scores_by_metric": by_metric, "n_warnings": n_warn, "seconds": time.perf_counter() - t0}
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
