@@ -129,8 +129,9 @@ def paired_difference(
 def nadeau_bengio_interval(
     fold_scores: Any, *, n_train: int, n_test: int, confidence: float = 0.95
 ) -> Estimate:
-    """Mean of cross-validation fold scores with the Nadeau & Bengio (2003)
-    corrected resampled-t interval.
+    """Mean of cross-validation fold scores with the Nadeau-Bengio interval.
+
+    The corrected resampled-t interval of Nadeau & Bengio (2003).
 
     The fold scores are correlated (the training sets overlap), so the naive
     variance ``s^2 / k`` is replaced by ``(1 / k + n_test / n_train) s^2``.

@@ -84,7 +84,7 @@ def logme(F: Any, y: Any, *, regression: bool = False) -> float:
         codes, n_classes = _labels(y, n)
         Y = (codes[:, None] == np.arange(n_classes)[None, :]).astype(np.float64)
     if n > d:
-        u_, s2, vt = np.linalg.svd(F.T @ F)  # Gram route, as the authors' truncated_svd
+        _, s2, vt = np.linalg.svd(F.T @ F)  # Gram route, as the authors' truncated_svd
         s = np.sqrt(s2)
         k = int(np.sum(s > 1e-10))
         s, vt = s[:k], vt[:k]
@@ -163,8 +163,10 @@ def h_score(F: Any, y: Any, *, shrinkage: bool = False) -> float:
 
 
 def knn_loo_correct(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cosine") -> np.ndarray:
-    """Per-item correctness of leave-one-out k-NN classification (majority vote,
-    ties to the class of the nearest neighbour among the tied).
+    """Per-item correctness of leave-one-out k-NN classification.
+
+    Majority vote of the ``n_neighbors`` nearest other items; ties go to the
+    class of the nearest neighbour among the tied.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -234,8 +236,10 @@ def _coding_rate(Z: np.ndarray, eps: float) -> float:
 
 
 def transrate(F: Any, y: Any, *, eps: float = 1e-4) -> float:
-    """TransRate (Huang et al., 2022): coding rate of all features minus the
-    mean coding rate within classes, on centred features.
+    """TransRate (Huang et al., 2022).
+
+    The coding rate of all (centred) features minus the mean coding rate
+    within classes, ``R(Z) = 1/2 logdet(I + Z^T Z / (n eps))``.
     """
     F = _features(F)
     codes, n_classes = _labels(y, len(F))
@@ -271,8 +275,10 @@ def leep(source_proba: Any, y: Any) -> float:
 
 
 def nce(source_labels: Any, y: Any) -> float:
-    """NCE (Tran et al., 2019): negative conditional entropy ``-H(Y | Z)`` of the
-    target labels given source labels (pass ``argmax`` of source probabilities).
+    """NCE (Tran et al., 2019): negative conditional entropy ``-H(Y | Z)``.
+
+    Of the target labels given source labels (pass the ``argmax`` of source
+    probabilities).
     """
     z = np.asarray(source_labels)
     y = np.asarray(y)

@@ -1,4 +1,4 @@
-"""TransferabilityProbe: how well does a frozen representation serve a target task?"""
+"""TransferabilityProbe: how well a frozen representation serves a target task."""
 
 from __future__ import annotations
 
