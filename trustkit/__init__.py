@@ -14,6 +14,7 @@ from importlib import metadata
 from . import encoders, perturbations
 from .exceptions import InvalidAudioError, TrustkitWarning
 from .sensitivity import SensitivityMeter, SensitivityReport
+from .transferability import ComparisonReport, TransferabilityProbe, TransferReport, compare_encoders
 
 try:
     __version__ = metadata.version("trustkit")
@@ -21,11 +22,15 @@ except metadata.PackageNotFoundError:  # pragma: no cover - source tree without 
     __version__ = "0.0.0"
 
 __all__ = [
+    "ComparisonReport",
     "InvalidAudioError",
     "SensitivityMeter",
     "SensitivityReport",
+    "TransferReport",
+    "TransferabilityProbe",
     "TrustkitWarning",
     "__version__",
+    "compare_encoders",
     "encoders",
     "perturbations",
     "show_versions",

@@ -135,8 +135,8 @@ class FunctionEncoder(BaseEncoder):
     func : callable
         Called on one clip at a time, ``X`` of shape ``(1, n_samples)``, unless
         ``per_clip=False``. If it accepts an ``sr`` keyword, the rate is passed.
-    sr : int
-        Sample rate of the audio in Hz.
+    sr : int or None, default=None
+        Sample rate of the audio in Hz, passed to ``func`` when it takes ``sr``.
     per_clip : bool, default=True
         Call ``func`` clip by clip, so a function that normalises over its batch
         cannot make embeddings depend on batch company.
@@ -154,7 +154,13 @@ class FunctionEncoder(BaseEncoder):
         self.sr = sr
         self.per_clip = per_clip
 
-    def _call(self, X: np.ndarray, sr: int) -> Any:
+    def _input_sr(self):
+        return check_sr(self.sr, "FunctionEncoder") if self.sr is not None else None
+
+    def _check_X(self, X):
+        return check_audio(X, owner="FunctionEncoder")
+
+    def _call(self, X: np.ndarray, sr: int | None) -> Any:
         return self.func(X, sr=sr) if _accepts_sr(self.func) else self.func(X)
 
     def transform(self, X: Any) -> np.ndarray:

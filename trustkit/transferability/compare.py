@@ -1,0 +1,254 @@
+"""compare_encoders: several encoders on several tasks, on the same folds, with tests."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from .._validation import check_audio, check_number
+from ..encoders import as_encoder, embed
+from ..perturbations._base import child_seed, resolve_entropy
+from ..reports import Report
+from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
+from .estimators import _features
+from .probe import MAIN_METRIC, TransferabilityProbe, TransferReport
+
+__all__ = ["ComparisonReport", "compare_encoders"]
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonReport(Report):
+    """Result of :func:`compare_encoders`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per encoder and task: the main metric on out-of-fold
+        predictions with its bootstrap interval, the fold mean with its
+        Nadeau-Bengio interval, and the score normalised against chance.
+    pairwise : pandas.DataFrame
+        Per task and pair of encoders: mean fold difference, corrected
+        resampled t-test, Holm-adjusted p-value (within the task).
+    friedman : dict
+        Across tasks: Friedman statistic and p-value, mean ranks, Nemenyi
+        critical difference.
+    agreement : pandas.DataFrame
+        Per task and training-free estimator: Kendall tau between the
+        estimator's ranking of the encoders and the probe's.
+    estimators : pandas.DataFrame
+        Every estimator value per encoder and task, with intervals.
+    reports : dict
+        The full :class:`TransferReport` of every (encoder, task).
+    config : dict
+    """
+
+    table: pd.DataFrame
+    pairwise: pd.DataFrame
+    friedman: dict
+    agreement: pd.DataFrame
+    estimators: pd.DataFrame
+    reports: dict = field(repr=False)
+    config: dict = field(repr=False)
+    higher_is_better: ClassVar[bool] = True
+    headline: ClassVar[str] = "mean normalised main probe score of the best-ranked encoder across tasks"
+
+    def __float__(self) -> float:
+        best = self.ranking().index[0]
+        return float(self.table[self.table["encoder"] == best]["normalised"].mean())
+
+    def ranking(self) -> pd.Series:
+        """Mean rank of each encoder across tasks (1 = best), best first."""
+        return pd.Series(self.friedman["mean_ranks"], index=self.config["encoders"]).sort_values()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready results (the per-pair reports summarised by their tables)."""
+        out = super().to_dict()
+        out["reports"] = {f"{e} | {t}": r.table.to_dict(orient="records") for (e, t), r in self.reports.items()}
+        return out
+
+    def summary(self) -> str:
+        """Encoder x task table, tests and estimator agreement, in words."""
+        pivot = self.table.assign(cell=[f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in zip(self.table["value"], self.table["low"], self.table["high"])])
+        pivot = pivot.pivot(index="encoder", columns="task", values="cell").loc[self.config["encoders"]]
+        f = self.friedman
+        lines = [
+            f"compare_encoders: {len(self.config['encoders'])} encoders x {len(self.config['tasks'])} tasks, "
+            f"probe={self.config['probe']}, same {self.config['cv']}-fold splits for every encoder",
+            "",
+            "main metric, out-of-fold, 95 % bootstrap interval:",
+            pivot.to_string(),
+            "",
+            f"Friedman across tasks: chi2={f['statistic']:.3f}, p={f['pvalue']:.3g}; Nemenyi CD={f['critical_difference']:.3f}",
+            "mean ranks: " + ", ".join(f"{k} {v:.2f}" for k, v in self.ranking().items()),
+        ]
+        sig = self.pairwise[self.pairwise["significant"]]
+        lines.append(f"pairwise (corrected resampled t, Holm within task): {len(sig)} of {len(self.pairwise)} differ at alpha={self.config['alpha']}")
+        for r in sig.itertuples():
+            lines.append(f"  {r.task}: {r.a} vs {r.b}: diff {r.mean_difference:+.3f}, p_holm={r.p_holm:.3g}")
+        if len(self.agreement):
+            lines.append("estimator vs probe ranking (Kendall tau): " + ", ".join(
+                f"{r.task}/{r.estimator} {r.kendall_tau:+.2f}" for r in self.agreement.itertuples()))
+        return "\n".join(lines)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Critical-difference diagram of the mean ranks across tasks."""
+        import matplotlib.pyplot as plt
+
+        ranks = self.ranking()
+        k = len(ranks)
+        cd = self.friedman["critical_difference"]
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * k))
+        else:
+            fig = ax.figure
+        ax.set_xlim(0.5, k + 0.5)
+        ax.set_ylim(-(k + 1), 2)
+        ax.invert_xaxis()
+        ax.hlines(0, 1, k, color="k")
+        for r in range(1, k + 1):
+            ax.vlines(r, -0.1, 0.1, color="k")
+            ax.text(r, 0.3, str(r), ha="center", fontsize=8)
+        for i, (name, rank) in enumerate(ranks.items()):
+            y = -(i + 1)
+            ax.vlines(rank, y, 0, color="#4c72b0")
+            ax.text(rank, y, f" {name} ({rank:.2f})", va="center", ha="right" if rank < (k + 1) / 2 else "left", fontsize=8)
+        if np.isfinite(cd):
+            ax.hlines(1.2, 1, 1 + cd, color="#c44e52", lw=2)
+            ax.text(1 + cd / 2, 1.4, f"CD = {cd:.2f}", ha="center", fontsize=8)
+            values = ranks.to_numpy()
+            for i in range(k):  # bars over groups whose ranks are within CD
+                j = max(j for j in range(i, k) if values[j] - values[i] <= cd)
+                if j > i and (i == 0 or values[j] - values[i - 1] > cd):
+                    ax.hlines(-0.5 - 0.25 * i, values[i] - 0.05, values[j] + 0.05, color="k", lw=3)
+        ax.axis("off")
+        ax.set_title("mean rank across tasks (1 = best); bars join encoders not significantly different")
+        fig.tight_layout()
+        return fig
+
+
+def _unpack_task(name: str, spec: Any) -> tuple[Any, Any, Any, Any]:
+    if isinstance(spec, dict):
+        return spec["X"], spec["y"], spec.get("groups"), spec.get("source_proba")
+    if isinstance(spec, (tuple, list)) and len(spec) in (2, 3):
+        return (*spec, None, None)[:4] if len(spec) == 3 else (spec[0], spec[1], None, None)
+    raise ValueError(f"tasks[{name!r}] must be (X, y), (X, y, groups) or a dict with 'X', 'y' and optional 'groups'.")
+
+
+def compare_encoders(
+    encoders: dict[str, Any],
+    tasks: dict[str, Any],
+    *,
+    probe: Any = "logistic",
+    cv: int = 5,
+    estimators: tuple[str, ...] = ("logme", "hscore", "knn"),
+    concatenations: Any = None,
+    n_bootstrap: int = 1000,
+    sr: int | None = None,
+    alpha: float = 0.05,
+    n_jobs: int | None = None,
+    random_state: Any = None,
+    memory: Any = None,
+) -> ComparisonReport:
+    """Compare encoders across tasks, every encoder on the same folds and items.
+
+    Parameters
+    ----------
+    encoders : dict of name -> encoder
+        Anything :func:`trustkit.encoders.as_encoder` adapts.
+    tasks : dict of name -> (X, y) or (X, y, groups)
+        Audio and targets per task.
+    probe, cv, estimators, n_bootstrap, n_jobs, memory
+        As in :class:`TransferabilityProbe`.
+    concatenations : "pairs", list of tuples of names, or None
+        Also evaluate concatenated embeddings (the study's multi-source
+        representations); each block is z-scored before concatenation.
+    sr : int or None
+    alpha : float, default=0.05
+        Level of the pairwise tests and of the Nemenyi critical difference.
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    ComparisonReport
+    """
+    if not isinstance(encoders, dict) or len(encoders) < 2:
+        raise ValueError("encoders must be a dict of at least 2 named encoders, e.g. {'mfcc': MFCCEncoder(), ...}.")
+    if not isinstance(tasks, dict) or not tasks:
+        raise ValueError("tasks must be a non-empty dict of name -> (X, y) or (X, y, groups).")
+    alpha = check_number(alpha, "alpha", low=0, high=1, low_inclusive=False, high_inclusive=False)
+    combos: list[tuple[str, ...]] = []
+    if concatenations == "pairs":
+        combos = list(itertools.combinations(encoders, 2))
+    elif concatenations:
+        combos = [tuple(c) for c in concatenations]
+        for c in combos:
+            missing = [m for m in c if m not in encoders]
+            if missing or len(c) < 2:
+                raise ValueError(f"concatenation {c} must name at least 2 encoders among {list(encoders)}.")
+    names = list(encoders) + ["+".join(c) for c in combos]
+    adapted = {n: as_encoder(e, sr=sr) for n, e in encoders.items()}
+    entropy = resolve_entropy(random_state)
+    reports: dict[tuple[str, str], TransferReport] = {}
+    rows, pair_rows, agree_rows, est_rows = [], [], [], []
+    score_matrix = []
+    t_start = time.perf_counter()
+    for t_idx, (task_name, spec) in enumerate(tasks.items()):
+        X, y, groups, source_proba = _unpack_task(task_name, spec)
+        X = check_audio(X, owner=f"compare_encoders task {task_name!r}")
+        seed = child_seed(entropy, t_idx)
+        prober = TransferabilityProbe("precomputed", probe, cv=cv, estimators=estimators, n_bootstrap=n_bootstrap,
+                                      n_jobs=n_jobs, random_state=seed)
+        feats = {n: _features(embed(enc, X, memory=memory), f"embeddings of {n}") for n, enc in adapted.items()}
+        for c in combos:
+            feats["+".join(c)] = np.hstack([_zscore(feats[m]) for m in c])
+        y_arr, task, classes = prober._targets(y, len(X))
+        splits = prober._splits(feats[names[0]], y_arr, task, groups, child_seed(seed, 0))
+        n_train = int(np.mean([len(tr) for tr, _ in splits]))
+        n_test = int(np.mean([len(te) for _, te in splits]))
+        main = MAIN_METRIC[task]
+        task_scores = {}
+        for n in names:
+            rep = prober._evaluate(feats[n], y_arr, task, classes, splits, groups, seed, n, source_proba)
+            reports[(n, task_name)] = rep
+            r = rep.table[rep.table["metric"] == main].iloc[0]
+            rows.append({"encoder": n, "task": task_name, "metric": main, "value": r["value"], "low": r["low"], "high": r["high"],
+                         "fold_mean": r["fold_mean"], "nb_low": r["nb_low"], "nb_high": r["nb_high"], "normalised": r["normalised"],
+                         "chance": r["chance"], "dim": feats[n].shape[1]})
+            task_scores[n] = rep.folds[main].to_numpy()
+            for e in rep.estimators.itertuples():
+                est_rows.append({"encoder": n, "task": task_name, "estimator": e.estimator, "value": e.value, "low": e.low, "high": e.high})
+        score_matrix.append([np.mean(task_scores[n]) for n in names])
+        tests = []
+        for a, b in itertools.combinations(names, 2):
+            t, p = corrected_paired_ttest(task_scores[a], task_scores[b], n_train=n_train, n_test=n_test)
+            tests.append({"task": task_name, "a": a, "b": b, "mean_difference": float(np.mean(task_scores[a] - task_scores[b])), "t": t, "p": p})
+        adjusted = holm([r["p"] for r in tests])
+        for r, p_adj in zip(tests, adjusted):
+            pair_rows.append({**r, "p_holm": float(p_adj), "significant": bool(p_adj < alpha)})
+        probe_values = [np.mean(task_scores[n]) for n in names]
+        task_est = pd.DataFrame([r for r in est_rows if r["task"] == task_name])
+        for e_name in dict.fromkeys(task_est["estimator"]) if len(task_est) else []:
+            vals = task_est[task_est["estimator"] == e_name].set_index("encoder").loc[names, "value"].to_numpy()
+            res = scipy.stats.kendalltau(vals, probe_values)
+            agree_rows.append({"task": task_name, "estimator": e_name, "kendall_tau": float(res.statistic), "p": float(res.pvalue), "n_encoders": len(names)})
+    friedman = friedman_nemenyi(np.asarray(score_matrix), alpha=alpha)
+    friedman["mean_ranks"] = friedman["mean_ranks"].tolist()
+    friedman["significant"] = friedman["significant"].tolist()
+    config = {"encoders": names, "tasks": list(tasks), "probe": probe if isinstance(probe, str) else type(probe).__name__,
+              "cv": cv, "alpha": alpha, "concatenations": ["+".join(c) for c in combos],
+              "random_state": random_state if isinstance(random_state, (int, type(None))) else "RandomState",
+              "timing": {"total_s": time.perf_counter() - t_start}}
+    return ComparisonReport(table=pd.DataFrame(rows), pairwise=pd.DataFrame(pair_rows), friedman=friedman,
+                            agreement=pd.DataFrame(agree_rows, columns=["task", "estimator", "kendall_tau", "p", "n_encoders"]),
+                            estimators=pd.DataFrame(est_rows), reports=reports, config=config)
+
+
+def _zscore(F: np.ndarray) -> np.ndarray:
+    sd = F.std(axis=0)
+    return (F - F.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
