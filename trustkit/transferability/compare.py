@@ -208,7 +208,7 @@ def compare_encoders(
         for c in combos:
             feats["+".join(c)] = np.hstack([_zscore(feats[m]) for m in c])
         y_arr, task, classes = prober._targets(y, len(X))
-        splits = prober._splits(feats[names[0]], y_arr, task, groups, child_seed(seed, 0))
+        splits = prober._splits(feats[names[0]], y_arr, task, groups, child_seed(seed, 0), classes)
         n_train = int(np.mean([len(tr) for tr, _ in splits]))
         n_test = int(np.mean([len(te) for _, te in splits]))
         main = MAIN_METRIC[task]

@@ -337,7 +337,9 @@ class TransferabilityProbe(BaseEstimator):
                 raise ValueError("regression targets must be finite.")
         return arr, task, classes
 
-    def _splits(self, F: np.ndarray, y: np.ndarray, task: str, groups: Any, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _splits(
+        self, F: np.ndarray, y: np.ndarray, task: str, groups: Any, seed: int, classes: Any = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape != (len(F),):
@@ -351,8 +353,10 @@ class TransferabilityProbe(BaseEstimator):
         if task == "multiclass":
             counts = np.bincount(y)
             if counts.min() < k:
+                rare = int(np.argmin(counts))
+                label = classes[rare] if classes is not None else rare
                 raise ValueError(
-                    f"class {int(np.argmin(counts))} has {counts.min()} members, fewer than cv={k} folds; "
+                    f"class {label!r} has {counts.min()} members, fewer than cv={k} folds; "
                     "lower cv, merge or drop rare classes."
                 )
             splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed) if groups is not None else StratifiedKFold(k, shuffle=True, random_state=seed)
@@ -387,7 +391,7 @@ class TransferabilityProbe(BaseEstimator):
         t_embed = time.perf_counter() - t0
         y_arr, task, classes = self._targets(y, len(F))
         entropy = resolve_entropy(self.random_state)
-        splits = self._splits(F, y_arr, task, groups, child_seed(entropy, 0))
+        splits = self._splits(F, y_arr, task, groups, child_seed(entropy, 0), classes)
         return self._evaluate(F, y_arr, task, classes, splits, groups, entropy, enc_name, source_proba, t_embed)
 
     def _evaluate(self, F, y, task, classes, splits, groups, entropy, enc_name, source_proba=None, t_embed=0.0) -> TransferReport:

@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.covariance import LedoitWolf
+
+from trustkit import InvalidAudioError, TransferabilityProbe, compare_encoders
+from trustkit.transferability import gbc, h_score, knn_loo_accuracy, leep, logme, nce, transrate
+
+REF = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "reference" / "transfer_reference.npz"
+
+
+@pytest.fixture(scope="module")
+def informative():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    good = np.eye(3)[y] * 2.0 + 0.7 * rng.standard_normal((120, 3))
+    good = np.c_[good, rng.standard_normal((120, 5))]
+    noise = rng.standard_normal((120, 8))
+    return good, noise, y
+
+
+# -- estimators against references -------------------------------------------------------
+@pytest.mark.skipif(not REF.exists(), reason="reference values not available")
+@pytest.mark.parametrize("case", range(5))
+def test_estimators_match_the_authors_reference_values(case):
+    d = np.load(REF)
+    F, y, kind = d[f"case{case}_F"], d[f"case{case}_y"], str(d[f"case{case}_kind"])
+    assert logme(F, y, regression=kind == "reg") == pytest.approx(float(d[f"case{case}_logme"]), abs=1e-6)
+    if kind == "cls":
+        P = d[f"case{case}_source_proba"]
+        assert leep(P, y) == pytest.approx(float(d[f"case{case}_leep"]), abs=1e-6)
+        assert nce(P.argmax(axis=1), y) == pytest.approx(float(d[f"case{case}_nce"]), abs=1e-6)
+
+
+def test_logme_equals_a_direct_per_column_evidence_maximisation():
+    # independent check: maximise the evidence over alpha, beta numerically
+    import scipy.optimize
+
+    rng = np.random.default_rng(3)
+    F = rng.standard_normal((60, 4))
+    y = (F[:, 0] + 0.5 * rng.standard_normal(60) > 0).astype(int)
+    n, d = F.shape
+
+    def neg_evidence(log_ab, t):
+        a, b = np.exp(log_ab)
+        A = a * np.eye(d) + b * F.T @ F
+        m = b * np.linalg.solve(A, F.T @ t)
+        e = (d / 2 * np.log(a) + n / 2 * np.log(b) - 0.5 * np.linalg.slogdet(A)[1]
+             - b / 2 * np.sum((t - F @ m) ** 2) - a / 2 * m @ m - n / 2 * np.log(2 * np.pi))
+        return -e / n
+
+    best = np.mean([-scipy.optimize.minimize(neg_evidence, [0.0, 0.0], args=((y == c).astype(float),)).fun for c in (0, 1)])
+    assert logme(F, y) == pytest.approx(best, abs=2e-3)  # the fixed point stops at 1e-3 relative
+
+
+def test_h_score_and_shrinkage_by_formula(informative):
+    F, _, y = informative
+    Fc = F - F.mean(0)
+    cov_f = Fc.T @ Fc / (len(F) - 1)
+    G = np.vstack([F[y == c].mean(0) for c in range(3)])[y]
+    Gc = G - G.mean(0)
+    cov_g = Gc.T @ Gc / (len(F) - 1)
+    assert h_score(F, y) == pytest.approx(np.trace(np.linalg.pinv(cov_f) @ cov_g), rel=1e-9)
+    lw = LedoitWolf().fit(F)
+    expected = np.trace(np.linalg.inv(lw.covariance_) @ ((1 - lw.shrinkage_) * cov_g))
+    assert h_score(F, y, shrinkage=True) == pytest.approx(expected, rel=1e-9)
+
+
+def test_gbc_transrate_knn_by_formula(informative):
+    from sklearn.model_selection import LeaveOneOut, cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+
+    F, _, y = informative
+    F2, y2 = F[y < 2], y[y < 2]
+    mu = [F2[y2 == c].mean(0) for c in (0, 1)]
+    var = [F2[y2 == c].var(0, ddof=1).mean() for c in (0, 1)]  # spherical
+    s = (var[0] + var[1]) / 2
+    d = F2.shape[1]
+    db = np.sum((mu[0] - mu[1]) ** 2) / (8 * s) + 0.5 * d * (np.log(s) - 0.5 * np.log(var[0]) - 0.5 * np.log(var[1]))
+    assert gbc(F2, y2) == pytest.approx(-2 * np.exp(-db), rel=1e-9)
+
+    Z = F - F.mean(0)
+
+    def rate(A):
+        return 0.5 * np.linalg.slogdet(np.eye(A.shape[1]) + A.T @ A / (len(A) * 1e-4))[1]
+
+    assert transrate(F, y) == pytest.approx(rate(Z) - np.mean([rate(Z[y == c]) for c in range(3)]), rel=1e-9)
+    for k in (1, 3):
+        ref = cross_val_predict(KNeighborsClassifier(k, metric="cosine"), F, y, cv=LeaveOneOut())
+        assert knn_loo_accuracy(F, y, n_neighbors=k) == pytest.approx(np.mean(ref == y))
+
+
+def test_every_metric_and_estimator_ranks_signal_above_noise(informative):
+    good, noise, y = informative
+    P = np.eye(3)[y] * 0.8 + 0.2 / 3  # a source model that knows the classes
+    for fn in (logme, h_score, knn_loo_accuracy, gbc, transrate):
+        assert fn(good, y) > fn(noise, y), fn.__name__
+    kw = {"cv": 5, "n_bootstrap": 200, "random_state": 0,
+          "estimators": ("logme", "hscore", "hscore_shrinkage", "knn", "gbc", "transrate")}
+    a = TransferabilityProbe("precomputed", **kw).score(good, y, source_proba=P)
+    b = TransferabilityProbe("precomputed", **kw).score(noise, y)
+    for metric in ("accuracy", "macro_f1"):
+        ra = a.table.set_index("metric").loc[metric]
+        rb = b.table.set_index("metric").loc[metric]
+        assert ra["low"] > rb["high"]
+    ea, eb = a.estimators.set_index("estimator"), b.estimators.set_index("estimator")
+    for name in eb.index:
+        assert ea.loc[name, "value"] > eb.loc[name, "value"], name
+    assert {"leep", "nce"} <= set(ea.index)
+
+
+def test_pairwise_test_separates_signal_from_noise_but_not_twins(informative):
+    good, noise, y = informative
+    X = np.c_[good, noise].astype(np.float32)  # "audio" from which encoders slice
+    encs = {"good": lambda X: X[:, :8], "noise": lambda X: X[:, 8:], "twin": lambda X: X[:, :8].copy()}
+    report = compare_encoders(encs, {"task": (X, y)}, cv=5, n_bootstrap=200, random_state=0)
+    pw = report.pairwise.set_index(["a", "b"])
+    assert pw.loc[("good", "noise"), "significant"]
+    assert not pw.loc[("good", "twin"), "significant"] and pw.loc[("good", "twin"), "p"] == 1.0
+    # every encoder was evaluated on the same folds
+    folds = [report.reports[(n, "task")].oof["fold"].to_numpy() for n in encs]
+    assert all(np.array_equal(folds[0], f) for f in folds)
+
+
+class Spy(ClassifierMixin, BaseEstimator):
+    """A probe that records which items (ids in column 0) every fit sees."""
+
+    seen: list = []
+
+    def __init__(self, c=1.0):
+        self.c = c
+
+    def fit(self, X, y):
+        Spy.seen.append(set(X[:, 0].astype(int)))
+        self.classes_ = np.unique(y)
+        self.majority_ = np.bincount(y).argmax()
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+
+
+def test_nested_cv_never_shows_a_test_fold_to_tuning(informative):
+    _, noise, y = informative
+    F = np.c_[np.arange(len(y)), noise]
+    Spy.seen.clear()
+    report = TransferabilityProbe("precomputed", probe=(Spy(), {"c": [1.0, 2.0]}), cv=4, n_bootstrap=50,
+                                  estimators=(), random_state=0).score(F, y)
+    trains = [set(np.flatnonzero(report.oof["fold"].to_numpy() != k)) for k in range(4)]
+    assert len(Spy.seen) == 4 * (2 * 3 + 1)  # per outer fold: 2 settings x 3 inner folds + refit
+    for ids in Spy.seen:
+        assert any(ids <= tr for tr in trains)  # a leaky search (tuning on all items) fails here
+
+
+def test_groups_never_straddle_a_split(informative):
+    good, _, y = informative
+    groups = np.arange(len(y)) // 4
+    report = TransferabilityProbe("precomputed", cv=5, n_bootstrap=50, random_state=0).score(good, y, groups)
+    fold = report.oof["fold"].to_numpy()
+    for g in np.unique(groups):
+        assert len(set(fold[groups == g])) == 1
+
+
+def test_same_report_whatever_n_jobs(informative):
+    good, _, y = informative
+    kw = {"cv": 4, "n_bootstrap": 100, "random_state": 3, "probe": "mlp"}
+    a = TransferabilityProbe("precomputed", n_jobs=1, **kw).score(good, y)
+    b = TransferabilityProbe("precomputed", n_jobs=2, **kw).score(good, y)
+    assert a.table.equals(b.table) and a.estimators.equals(b.estimators)
+    assert a.folds.drop(columns="fit_seconds").equals(b.folds.drop(columns="fit_seconds"))
+
+
+def test_multilabel_and_regression(informative):
+    rng = np.random.default_rng(1)
+    Y = (rng.random((120, 3)) < 0.4).astype(int)
+    F = np.c_[Y + 0.4 * rng.standard_normal((120, 3)), rng.standard_normal((120, 4))]
+    r = TransferabilityProbe("precomputed", cv=4, n_bootstrap=100, random_state=0).score(F, Y)
+    assert r.config["task"] == "multilabel" and float(r) > 0.8 and len(r.per_class) == 3
+    t = 2 * F[:, 0] + 0.1 * rng.standard_normal(120)
+    r = TransferabilityProbe("precomputed", cv=4, n_bootstrap=100, random_state=0).score(F, t)
+    assert r.config["task"] == "regression" and float(r) > 0.9
+    assert r.table.set_index("metric").loc["r2", "majority"] < 0.05
+
+
+def test_report_outputs(informative, tmp_path):
+    good, _, y = informative
+    labels = np.array(["jig", "reel", "air"])[y]
+    r = TransferabilityProbe("precomputed", cv=5, n_bootstrap=100, random_state=0).score(good, labels)
+    assert set(r.per_class["class"]) == {"jig", "reel", "air"}
+    assert r.oof["pred"].isin(["jig", "reel", "air"]).all()
+    assert "param:probe__C" in r.folds.columns
+    assert "Nadeau-Bengio" in r.summary()
+    assert "data:image/png;base64," in r.to_html(tmp_path / "r.html")
+    assert r.to_dict()["headline"]["higher_is_better"] is True
+    acc = r.table.set_index("metric").loc["accuracy"]
+    assert acc["chance"] == pytest.approx(1 / 3) and acc["low"] <= acc["value"] <= acc["high"]
+
+
+@pytest.mark.parametrize(
+    ("F_fn", "y_fn", "kw", "error", "match"),
+    [
+        (lambda F: F, lambda y: y[:-1], {}, ValueError, "y has 119 targets but X has 120 items"),
+        (lambda F: F, lambda y: np.r_[y[:-3], [5, 5, 5]], {}, ValueError, "class np.int64\\(5\\) has 3 members, fewer than cv=5|class 5 has 3 members"),
+        (lambda F: F, lambda y: np.zeros_like(y), {}, ValueError, "single class"),
+        (lambda F: np.where(np.arange(F.size).reshape(F.shape) == 7, np.nan, F), lambda y: y, {}, InvalidAudioError, "non-finite"),
+        (lambda F: F, lambda y: [["jig", "reel"]] * len(y), {}, ValueError, "MultiLabelBinarizer"),
+        (lambda F: F, lambda y: y, {"groups": np.arange(5)}, ValueError, "groups must hold one group per item"),
+        (lambda F: F, lambda y: y, {"probe": "forest"}, ValueError, "probe must be one of"),
+    ],
+    ids=["length", "rare class", "single class", "nan", "string multilabel", "groups", "probe"],
+)
+def test_bad_input(F_fn, y_fn, kw, error, match, informative):
+    good, _, y = informative
+    groups = kw.pop("groups", None)
+    with pytest.raises(error, match=match):
+        TransferabilityProbe("precomputed", n_bootstrap=50, random_state=0, **kw).score(F_fn(good), y_fn(y), groups)
