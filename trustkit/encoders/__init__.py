@@ -15,7 +15,7 @@ from ._base import (
     embed,
     pool_frames,
 )
-from .mfcc import MFCCEncoder
+from .mfcc import MFCCEncoder, RandomProjectionEncoder
 from .pretrained import BasicPitchEncoder, CrepeEncoder
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "CrepeEncoder",
     "FunctionEncoder",
     "MFCCEncoder",
+    "RandomProjectionEncoder",
     "TorchEncoder",
     "TransformerEncoder",
     "as_encoder",

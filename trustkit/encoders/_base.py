@@ -354,6 +354,24 @@ def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
     -------
     ndarray of shape (n_clips, dim)
     """
+    import pickle
+    import warnings
+
     from sklearn.utils.validation import check_memory
 
-    return check_memory(memory).cache(_embed_single_threaded)(encoder, X)
+    from ..exceptions import TrustkitWarning
+
+    if memory is None:
+        return _embed_single_threaded(encoder, X)
+    try:
+        return check_memory(memory).cache(_embed_single_threaded)(encoder, X)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        if "pickle" not in str(exc).lower():
+            raise
+        warnings.warn(
+            f"embeddings of {type(encoder).__name__} are not cached: the encoder cannot be hashed "
+            f"({exc.__class__.__name__}; e.g. a lambda). Use a module-level function or class to cache it.",
+            TrustkitWarning,
+            stacklevel=2,
+        )
+        return _embed_single_threaded(encoder, X)

@@ -7,7 +7,7 @@ import numpy as np
 from .._validation import check_number
 from ._base import BaseEncoder
 
-__all__ = ["MFCCEncoder"]
+__all__ = ["MFCCEncoder", "RandomProjectionEncoder"]
 
 
 class MFCCEncoder(BaseEncoder):
@@ -68,3 +68,51 @@ class MFCCEncoder(BaseEncoder):
             feats += [librosa.feature.delta(mfcc, order=1), librosa.feature.delta(mfcc, order=2)]
         F = np.vstack(feats)
         return np.concatenate([F.mean(axis=1), F.std(axis=1)])
+
+
+class RandomProjectionEncoder(BaseEncoder):
+    """A learning-free baseline: log-mel frames through a fixed random projection.
+
+    Each frame of a ``n_mels``-band log-mel spectrogram is multiplied by a
+    Gaussian random matrix ``(n_mels, n_components)`` drawn from
+    ``random_state`` (scaled by ``1 / sqrt(n_mels)``); the projected frames are
+    pooled (mean and standard deviation). What a representation learns has to
+    beat this.
+
+    Parameters
+    ----------
+    sr : int, default=22050
+    n_components : int, default=128
+    n_mels : int, default=128
+    n_fft : int, default=2048
+    hop_length : int, default=512
+    random_state : int, default=0
+        Seed of the projection (an int, so that the encoder is a fixed function).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).standard_normal((2, 8000)).astype(np.float32)
+    >>> RandomProjectionEncoder(sr=8000, n_components=16).fit_transform(X).shape
+    (2, 32)
+    """
+
+    def __init__(self, sr=22050, *, n_components=128, n_mels=128, n_fft=2048, hop_length=512, random_state=0):
+        self.sr = sr
+        self.n_components = n_components
+        self.n_mels = n_mels
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.random_state = random_state
+
+    def _embed(self, x, sr):
+        import librosa
+
+        k = check_number(self.n_components, "n_components", low=1, integer=True)
+        seed = check_number(self.random_state, "random_state", low=0, integer=True)
+        W = np.random.default_rng(seed).standard_normal((self.n_mels, k)) / np.sqrt(self.n_mels)
+        mel = librosa.feature.melspectrogram(
+            y=np.asarray(x, dtype=np.float32), sr=sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels
+        )
+        P = librosa.power_to_db(mel).T @ W
+        return np.concatenate([P.mean(axis=0), P.std(axis=0)])
