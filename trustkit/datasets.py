@@ -12,7 +12,16 @@ from sklearn.utils import check_random_state
 
 from ._validation import check_choice, check_number, check_sr
 
-__all__ = ["AUDIO_EXTENSIONS", "FOLK_INSTRUMENTS", "TIMBRES", "load_audio_folder", "load_folk_tunes", "make_music"]
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "EXAMPLE_RECORDINGS",
+    "FOLK_INSTRUMENTS",
+    "TIMBRES",
+    "load_audio_folder",
+    "load_example_recordings",
+    "load_folk_tunes",
+    "make_music",
+]
 
 #: Additive-synthesis recipes: harmonic amplitude law, attack and decay (s),
 #: vibrato depth (semitones) and breath noise.
@@ -412,3 +421,67 @@ def load_folk_tunes(
         np.savez_compressed(cache_dir / f"folk_{key}.npz", X=X, columns=np.array(list(y.columns), dtype=str),
                             **{f"y_{col}": y[col].to_numpy() if pd.api.types.is_numeric_dtype(y[col]) else y[col].to_numpy(dtype=str) for col in y.columns})
     return X, y[[label, *[col for col in y.columns if col != label]]]
+
+
+#: librosa's example recordings by kind (keys of ``librosa.ex``)
+EXAMPLE_RECORDINGS = {
+    "music": ("brahms", "nutcracker", "vibeace", "choice", "trumpet", "fishin", "sweetwaltz", "pistachio"),
+    "speech": ("libri1", "libri2", "libri3"),
+    "animal": ("humpback", "robin", "pibble"),
+}
+
+
+def load_example_recordings(
+    *,
+    duration: float = 3.0,
+    sr: int = 22050,
+    max_clips_per_recording: int = 8,
+    kinds: tuple[str, ...] = ("music", "speech", "animal"),
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """librosa's example recordings cut into labelled clips (real music, speech, animals).
+
+    Recordings are fetched through ``librosa.ex``: offline when they are in
+    ``LIBROSA_DATA_DIR`` (or librosa's cache), downloaded where a network
+    exists. Each recording gives consecutive, non-overlapping clips (at most
+    ``max_clips_per_recording``; near-silent clips are left out). Use the
+    ``recording`` column as ``groups`` so that no recording is on both sides of
+    a split.
+
+    Returns
+    -------
+    X : ndarray of shape (n_clips, round(duration * sr)), float32
+    y : pandas.DataFrame
+        Columns ``kind`` (music, speech, animal), ``recording`` and ``offset_s``.
+    """
+    import librosa
+
+    duration = check_number(duration, "duration", low=0.5, high=60)
+    sr = check_sr(sr, "load_example_recordings")
+    per = check_number(max_clips_per_recording, "max_clips_per_recording", low=1, integer=True)
+    n = int(round(duration * sr))
+    X, rows = [], []
+    for kind in kinds:
+        if kind not in EXAMPLE_RECORDINGS:
+            raise ValueError(f"kinds must be among {sorted(EXAMPLE_RECORDINGS)}; got {kind!r}.")
+        for key in EXAMPLE_RECORDINGS[kind]:
+            try:
+                path = librosa.ex(key)
+            except Exception as exc:  # pooch raises network errors of several types
+                raise OSError(
+                    f"librosa example {key!r} is not available offline and could not be downloaded ({exc}); "
+                    "set LIBROSA_DATA_DIR to a folder holding librosa's example recordings."
+                ) from exc
+            from .audio import load_audio
+
+            x = load_audio(path, sr=sr)
+            count = 0
+            for start in range(0, len(x) - n + 1, n):
+                seg = x[start : start + n]
+                if np.sqrt(np.mean(seg.astype(np.float64) ** 2)) < 1e-3:
+                    continue
+                X.append(seg)
+                rows.append({"kind": kind, "recording": key, "offset_s": start / sr})
+                count += 1
+                if count >= per:
+                    break
+    return np.vstack(X).astype(np.float32), pd.DataFrame(rows)
