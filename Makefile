@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_perturbations.py
 	$(BIN)/python benchmarks/bench_sensitivity.py
+	$(BIN)/python benchmarks/bench_transfer.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check trustkit tests benchmarks examples
