@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -129,7 +130,7 @@ def test_pairwise_test_separates_signal_from_noise_but_not_twins(informative):
 class Spy(ClassifierMixin, BaseEstimator):
     """A probe that records which items (ids in column 0) every fit sees."""
 
-    seen: list = []
+    seen: ClassVar[list] = []
 
     def __init__(self, c=1.0):
         self.c = c

@@ -369,7 +369,7 @@ def load_folk_tunes(
         raise ValueError(f"no tunes of type {empty} in Ryan's Mammoth Collection; e.g. reel, hornpipe, jig, strathspey, clog.")
     draw = np.random.RandomState(seed)
     order = {c: list(draw.permutation(fs)) for c, fs in by_class.items()}
-    n = int(round(duration * sr))
+    n = round(duration * sr)
     X, rows, skipped = [], [], []
     turn = 0
     while len(X) < n_clips and any(order.values()):
@@ -438,7 +438,7 @@ def load_example_recordings(
     max_clips_per_recording: int = 8,
     kinds: tuple[str, ...] = ("music", "speech", "animal"),
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """librosa's example recordings cut into labelled clips (real music, speech, animals).
+    """Librosa's example recordings cut into labelled clips (real music, speech, animals).
 
     Recordings are fetched through ``librosa.ex``: offline when they are in
     ``LIBROSA_DATA_DIR`` (or librosa's cache), downloaded where a network
@@ -458,7 +458,7 @@ def load_example_recordings(
     duration = check_number(duration, "duration", low=0.5, high=60)
     sr = check_sr(sr, "load_example_recordings")
     per = check_number(max_clips_per_recording, "max_clips_per_recording", low=1, integer=True)
-    n = int(round(duration * sr))
+    n = round(duration * sr)
     X, rows = [], []
     for kind in kinds:
         if kind not in EXAMPLE_RECORDINGS:

@@ -219,7 +219,8 @@ def compare_encoders(
             r = rep.table[rep.table["metric"] == main].iloc[0]
             rows.append({"encoder": n, "task": task_name, "metric": main, "value": r["value"], "low": r["low"], "high": r["high"],
                          "fold_mean": r["fold_mean"], "nb_low": r["nb_low"], "nb_high": r["nb_high"], "normalised": r["normalised"],
-                         "chance": r["chance"], "dim": feats[n].shape[1]})
+                         "chance": r["chance"], "majority": r["majority"], "above_majority": r["above_majority"],
+                         "dim": feats[n].shape[1]})
             task_scores[n] = rep.folds[main].to_numpy()
             for e in rep.estimators.itertuples():
                 est_rows.append({"encoder": n, "task": task_name, "estimator": e.estimator, "value": e.value, "low": e.low, "high": e.high})

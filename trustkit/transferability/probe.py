@@ -437,7 +437,8 @@ class TransferabilityProbe(BaseEstimator):
             rows.append({
                 "metric": name, "value": value, "low": boot.low, "high": boot.high,
                 "fold_mean": nb.value, "nb_low": nb.low, "nb_high": nb.high, "fold_std": float(np.std(fold_scores, ddof=1)),
-                "chance": ch, "majority": mj, "normalised": norm, "main": name == MAIN_METRIC[task],
+                "chance": ch, "majority": mj, "normalised": norm, "above_majority": value - mj,
+                "main": name == MAIN_METRIC[task],
             })
         folds_table = pd.DataFrame([
             {"fold": k, "n_train": len(tr), "n_test": len(te), **f["scores_by_metric"], **{f"param:{p}": v for p, v in f["best_params"].items()},
