@@ -13,6 +13,7 @@ from importlib import metadata
 
 from . import encoders, perturbations
 from .exceptions import InvalidAudioError, TrustkitWarning
+from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
 from .sensitivity import SensitivityMeter, SensitivityReport
 from .transferability import ComparisonReport, TransferabilityProbe, TransferReport, compare_encoders
 
@@ -23,6 +24,8 @@ except metadata.PackageNotFoundError:  # pragma: no cover - source tree without 
 
 __all__ = [
     "ComparisonReport",
+    "FidelityComplexityReport",
+    "FidelityComplexityScorer",
     "InvalidAudioError",
     "SensitivityMeter",
     "SensitivityReport",
