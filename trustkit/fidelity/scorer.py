@@ -442,7 +442,7 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
         top = order[:k]
         surrogate = r_base + neigh[:, top].astype(float) @ w[top]
         row[f"surrogate_r2@{k}"] = float(1 - np.sum((r_nb - surrogate) ** 2) / ss_tot) if ss_tot > 0 else np.nan
-        row[f"spearman@{k}"] = float(scipy.stats.spearmanr(r_nb, surrogate).statistic) if np.std(surrogate) > 0 and ss_tot > 0 else 0.0
+        row[f"spearman@{k}"] = _spearman(r_nb, surrogate)
     curves = pd.DataFrame({
         "mode": np.repeat(["keep", "remove"], g), "k": np.tile(grid, 2), "fraction": np.tile(frac, 2),
         "value": np.r_[keep_f, rem_f], "fidelity": np.r_[keep_q, rem_q],
@@ -451,6 +451,16 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
     if "remove" not in scorer.modes:
         curves = curves[curves["mode"] == "keep"]
     return {"row": row, "curves": curves, "calls": calls, "rows": len(inputs)}
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman correlation; 0 when either side is constant (no ranking to agree with)."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
+        rho = scipy.stats.spearmanr(a, b).statistic
+    return float(rho) if np.isfinite(rho) else 0.0
 
 
 def _summary_table(per: pd.DataFrame, budgets: list[int], seed: int) -> pd.DataFrame:

@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from trustkit import FidelityComplexityScorer, InvalidAudioError, TrustkitWarning
+from trustkit.fidelity import TimeFrequencySegments, TimeSegments, complexity, explain_with_lime, explain_with_shap
+
+COEF = np.array([3.0, -2.0, 1.0, 0.5, 0.0, 0.0])
+
+
+@pytest.fixture(scope="module")
+def linear():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 6))
+    model = LinearRegression().fit(X, X @ COEF + 1.0)
+    return X, model
+
+
+def scorer(model, X, **kw):
+    kw.setdefault("random_state", 0)
+    kw.setdefault("budgets", (1, 2, 3, "all"))
+    return FidelityComplexityScorer(model, **kw).fit(X)
+
+
+def bounded(share):
+    return np.clip(1 - np.abs(1 - share), 0, 1)
+
+
+def test_linear_model_closed_form(linear):
+    X, model = linear
+    s = scorer(model, X, tau=0.8)
+    x = X[:12]
+    phi = (x - s.baseline_) * model.coef_
+    report = s.score(x, phi)
+    per = report.per_instance
+    for i in range(len(x)):
+        order = np.argsort(-np.abs(phi[i]), kind="stable")
+        total = phi[i].sum()
+        for k in (1, 2, 3, 6):
+            share = phi[i, order[:k]].sum() / total
+            assert per.loc[i, f"keep@{k}"] == pytest.approx(share, rel=1e-9, abs=1e-9)
+            assert per.loc[i, f"remove@{k}"] == pytest.approx(share, rel=1e-9, abs=1e-9)
+        shares = np.array([phi[i, order[:k]].sum() / total for k in range(7)])
+        reached = np.flatnonzero(bounded(shares) >= 0.8)
+        assert per.loc[i, "k_star"] == reached[0]
+    np.testing.assert_allclose(per["surrogate_r2@6"], 1.0, atol=1e-9)
+    assert (per["spearman@6"] > 0.999).all()  # exact up to ties among the two zero-coefficient units
+    assert (per["surrogate_r2@1"] < per["surrogate_r2@6"]).all()
+
+
+def test_shap_on_a_linear_model_is_additive(linear):
+    shap = pytest.importorskip("shap")
+    X, model = linear
+    s = scorer(model, X)
+    explainer = shap.KernelExplainer(model.predict, s.baseline_[None, :], seed=0)
+    values = explainer.shap_values(X[:6], nsamples=200, silent=True)
+    report = s.score(X[:6], shap.Explanation(values=np.asarray(values)))
+    np.testing.assert_allclose(report.per_instance["surrogate_r2@6"], 1.0, atol=1e-6)
+
+
+def test_lime_with_enough_samples_ranks_the_true_features_first(linear):
+    lime_tabular = pytest.importorskip("lime.lime_tabular")
+    X, model = linear
+    explainer = lime_tabular.LimeTabularExplainer(X, mode="regression", discretize_continuous=False, random_state=0)
+    exps = [explainer.explain_instance(x, model.predict, num_features=6, num_samples=4000) for x in X[:4]]
+    for e in exps:
+        top = [j for j, _ in sorted(e.as_map()[next(iter(e.as_map()))], key=lambda p: -abs(p[1]))]
+        assert set(top[:4]) == {0, 1, 2, 3}
+    report = scorer(model, X).score(X[:4], exps)
+    assert report.config["n_truncated"] == 0 and float(report) > 0.3
+
+
+def test_truncated_lime_explanations_are_counted(linear):
+    lime_tabular = pytest.importorskip("lime.lime_tabular")
+    X, model = linear
+    explainer = lime_tabular.LimeTabularExplainer(X, mode="regression", discretize_continuous=False, random_state=0)
+    exps = [explainer.explain_instance(x, model.predict, num_features=2, num_samples=500) for x in X[:3]]
+    with pytest.warns(TrustkitWarning, match="3 explanations cover fewer than the 6 units"):
+        report = scorer(model, X).score(X[:3], exps)
+    assert report.config["n_truncated"] == 3 and (report.per_instance["n_explained"] == 2).all()
+
+
+def test_random_explanation_has_no_skill_and_reversal_is_worse(linear):
+    X, model = linear
+    s = scorer(model, X, n_random=20)
+    x = X[:60]
+    phi = (x - s.baseline_) * model.coef_
+    rng = np.random.default_rng(5)
+    random_report = s.score(x, rng.standard_normal(phi.shape))
+    row = random_report.table.set_index("measure").loc["skill_keep"]
+    assert row["low"] < 0 < row["high"]
+    true = s.score(x, phi)
+    order = np.argsort(-np.abs(phi), axis=1)
+    reversed_phi = np.empty_like(phi)
+    for i in range(len(phi)):  # same magnitudes, ranking reversed
+        reversed_phi[i, order[i]] = np.abs(phi[i, order[i][::-1]]) * np.sign(phi[i, order[i]])
+    worse = s.score(x, reversed_phi)
+    assert float(worse) < float(random_report) < float(true)
+    cmp = true.compare(worse).table.set_index("measure")
+    assert cmp.loc["skill_keep", "pvalue"] < 0.01 and cmp.loc["skill_keep", "mean_difference"] > 0
+
+
+def test_same_report_whatever_n_jobs_or_batch_size(linear):
+    X, model = linear
+    phi = (X[:8] - X.mean(0)) * model.coef_
+    a = scorer(model, X, n_jobs=1, batch_size=256).score(X[:8], phi)
+    b = scorer(model, X, n_jobs=2, batch_size=7).score(X[:8], phi)
+    assert a.per_instance.equals(b.per_instance) and a.table.equals(b.table)
+    assert b.config["n_model_calls"] > a.config["n_model_calls"]  # smaller batches, more calls
+    rows_per_instance = (a.config["n_model_rows"] - 8) // 8
+    assert a.config["n_model_calls"] == 1 + 8 * int(np.ceil(rows_per_instance / 256))
+
+
+def test_classifier_label_agreement_and_complexity():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 5))
+    clf = LogisticRegression().fit(X, (X[:, 0] - X[:, 1] > 0).astype(int))
+    s = scorer(clf, X, budgets=(1, 2, "all"))
+    report = s.score(X[:10], (X[:10] - s.baseline_) * clf.coef_[0])
+    assert report.config["response"] == "predict_proba"
+    assert (report.per_instance["agree@5"] == 1.0).all()
+    assert complexity(np.array([1.0, 0, 0, 0]))["entropy"] == 0.0
+    c = complexity(np.ones(4))
+    assert c["entropy"] == pytest.approx(1.0) and c["gini"] == pytest.approx(0.0) and c["effective_complexity"] == 4
+
+
+def test_all_zero_attributions_warn_and_stay_defined(linear):
+    X, model = linear
+    with pytest.warns(TrustkitWarning, match="2 explanations are all zero"):
+        report = scorer(model, X).score(X[:2], np.zeros((2, 6)))
+    assert np.isfinite(report.per_instance["skill_keep"]).all()
+    assert (report.per_instance["n_nonzero"] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda X, m: (scorer(m, X), X[:3], np.ones((3, 5))), ValueError, r"shape \(3, 5\); expected \(3, 6\)"),
+        (lambda X, m: (scorer(object(), X), X[:3], np.ones((3, 6))), TypeError, "model must be callable or have predict_proba"),
+        (lambda X, m: (FidelityComplexityScorer(m, baseline=np.zeros(4)), X, None), ValueError, r"baseline must have one value per feature, shape \(6,\)"),
+        (lambda X, m: (scorer(m, X, budgets=(1, 9)), X[:3], np.ones((3, 6))), ValueError, "budget 9 exceeds the 6 units"),
+        (lambda X, m: (scorer(m, X), X[:3], np.full((3, 6), np.nan)), InvalidAudioError, "non-finite attributions"),
+        (lambda X, m: (FidelityComplexityScorer(m), X[:3], np.ones((3, 6))), ValueError, r"call fit\(X_background\) first"),
+    ],
+    ids=["shape", "no response", "baseline length", "budget", "nan", "not fitted"],
+)
+def test_bad_input(make, error, match, linear):
+    X, model = linear
+    with pytest.raises(error, match=match):
+        s, x, W = make(X, model)
+        if W is None:
+            s.fit(x)
+        else:
+            s.score(x, W)
+
+
+def test_segmenters_compose():
+    x = np.sin(np.linspace(0, 200, 8000))
+    seg = TimeSegments(4)
+    out = seg.compose(x, np.array([[1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 0, 0]], dtype=bool))
+    np.testing.assert_array_equal(out[0], x)
+    assert not out[1].any() and np.array_equal(out[2, :2000], x[:2000]) and not out[2, 2000:].any()
+    tf = TimeFrequencySegments(n_time=3, n_freq=2)
+    assert tf.n_units(8000) == 6
+    full, empty = tf.compose(x, np.array([[1] * 6, [0] * 6], dtype=bool))
+    assert np.max(np.abs(full - x)) < 1e-4 and np.max(np.abs(empty)) < 1e-6
+
+
+def _audio_task():
+    import os
+    from pathlib import Path
+
+    data = Path(os.environ.get("LIBROSA_DATA_DIR", "/nonexistent"))
+    if data.is_dir():
+        from trustkit.datasets import load_example_recordings
+
+        X, y = load_example_recordings(duration=1.0, sr=16000, max_clips_per_recording=6, kinds=("music", "speech"))
+        return X, y["kind"].to_numpy()
+    from trustkit.datasets import make_music
+
+    X, y = make_music(40, duration=1.0, sr=16000, random_state=0)
+    return X, y["mode"].to_numpy()
+
+
+@pytest.mark.slow
+def test_audio_classifier_explained_with_lime_and_shap_end_to_end():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from trustkit.encoders import MFCCEncoder
+
+    X, y = _audio_task()
+    mfcc = MFCCEncoder(sr=16000)
+    clf = make_pipeline(FunctionTransformer(mfcc.transform), StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
+    seg = TimeSegments(8)
+    clips = X[:: max(1, len(X) // 6)][:6]
+    W_lime = explain_with_lime(clf, clips, seg, num_samples=300, random_state=0)
+    W_shap = explain_with_shap(clf, clips, seg, nsamples=256, random_state=0)
+    s = FidelityComplexityScorer(clf, segmenter=seg, budgets=(1, 2, 4, "all"), n_neighbourhood=128, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrustkitWarning)
+        lime_report = s.score(clips, W_lime)
+        shap_report = s.score(clips, W_shap)
+    for r in (lime_report, shap_report):
+        assert r.config["n_units"] == 8 and np.isfinite(float(r))
+    # SHAP values add up to f(x) - f(all absent): the surrogate at k = all reproduces the full clip
+    assert (shap_report.per_instance["surrogate_r2@8"] > lime_report.per_instance["surrogate_r2@8"] - 1).all()
+    assert len(lime_report.compare(shap_report).table) >= 3
