@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_perturbations.py
 	$(BIN)/python benchmarks/bench_sensitivity.py
 	$(BIN)/python benchmarks/bench_transfer.py
+	$(BIN)/python benchmarks/bench_fidelity.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check trustkit tests benchmarks examples

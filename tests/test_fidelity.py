@@ -7,7 +7,13 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from trustkit import FidelityComplexityScorer, InvalidAudioError, TrustkitWarning
-from trustkit.fidelity import TimeFrequencySegments, TimeSegments, complexity, explain_with_lime, explain_with_shap
+from trustkit.fidelity import (
+    TimeFrequencySegments,
+    TimeSegments,
+    complexity,
+    explain_with_lime,
+    explain_with_shap,
+)
 
 COEF = np.array([3.0, -2.0, 1.0, 0.5, 0.0, 0.0])
 
