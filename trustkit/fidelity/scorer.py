@@ -1,4 +1,4 @@
-"""FidelityComplexityScorer: are explanations faithful to the black box, and how long are they?"""
+"""FidelityComplexityScorer: how faithful explanations are to the black box, and how long."""
 
 from __future__ import annotations
 
