@@ -216,3 +216,16 @@ def test_audio_classifier_explained_with_lime_and_shap_end_to_end():
     # SHAP values add up to f(x) - f(all absent): the surrogate at k = all reproduces the full clip
     assert (shap_report.per_instance["surrogate_r2@8"] > lime_report.per_instance["surrogate_r2@8"] - 1).all()
     assert len(lime_report.compare(shap_report).table) >= 3
+
+
+def test_explainer_callable_is_run_and_timed(linear):
+    X, model = linear
+    s = scorer(model, X)
+
+    def explainer(A):
+        return (A - s.baseline_) * model.coef_
+
+    report = s.score(X[:4], explainer)
+    assert report.config["explainer_seconds"] is not None and report.config["explainer_seconds"] >= 0
+    direct = s.score(X[:4], explainer(X[:4]))
+    assert report.per_instance.equals(direct.per_instance)
