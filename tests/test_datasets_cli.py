@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from trustkit.cli import main, run_demo
+from trustkit.cli import main, run_listen
 from trustkit.datasets import TIMBRES, make_music
 
 
@@ -27,8 +27,8 @@ def test_make_music_bad_input():
         make_music(2, duration=0.1)
 
 
-def test_demo_writes_audio_pictures_and_json(tmp_path, capsys):
-    result = run_demo(tmp_path, fast=True)
+def test_listen_writes_audio_pictures_and_json(tmp_path, capsys):
+    result = run_listen(tmp_path, fast=True)
     files = {p.name for p in tmp_path.iterdir()}
     assert {"index.html", "spectrograms.png", "perturbations.json", "original_0.wav"} <= files
     data = json.loads((tmp_path / "perturbations.json").read_text())
@@ -39,8 +39,35 @@ def test_demo_writes_audio_pictures_and_json(tmp_path, capsys):
 
 
 def test_cli_usage_errors_exit_2(tmp_path, capsys):
-    assert main(["demo", "--fast", "--sr", "-5", "--out", str(tmp_path)]) == 2
+    assert main(["listen", "--fast", "--sr", "-5", "--out", str(tmp_path)]) == 2
     assert "trustkit: error: sr must be in" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["nonsense"])
+    assert exc.value.code == 2
+
+
+def test_demo_writes_the_trust_report_and_report_rerenders_it(tmp_path, capsys):
+    import json
+
+    assert main(["demo", "--fast", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Robustness of mfcc" in out and "Transferability" in out and "Explanations: SHAP" in out
+    data = json.loads((tmp_path / "trust_report.json").read_text())
+    assert data["report"] == "TrustReport" and len(data["sections"]) >= 4
+    page = (tmp_path / "trust_report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(data["sections"]) and "<table" in page
+    assert main(["report", str(tmp_path / "trust_report.json"), "--out", str(tmp_path / "again.html")]) == 0
+    assert (tmp_path / "again.html").read_text() == page
+
+
+def test_cli_input_errors_are_one_line_exit_2(tmp_path, capsys):
+    assert main(["demo", "--fast", "--data", str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["report", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert "is not valid JSON" in err and len(err.strip().splitlines()) == 1
+    assert main(["report", str(tmp_path / "nope.json")]) == 2
+    with pytest.raises(SystemExit) as exc:  # unknown grid: argparse's one-line usage error
+        main(["sensitivity", "--encoder", "mfcc", "--perturbations", "mild"])
     assert exc.value.code == 2

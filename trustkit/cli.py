@@ -14,7 +14,7 @@ import numpy as np
 
 from .exceptions import InvalidAudioError
 
-__all__ = ["demo_perturbations", "load_encoder", "main", "run_demo", "run_sensitivity"]
+__all__ = ["demo_perturbations", "load_encoder", "main", "run_demo", "run_listen", "run_sensitivity"]
 
 
 def demo_perturbations(sr: int, *, random_state: int = 0) -> list[tuple[str, Any]]:
@@ -72,8 +72,8 @@ def _spectrogram_grid(path: Path, x: np.ndarray, outputs: list[tuple[str, np.nda
     plt.close(fig)
 
 
-def run_demo(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: int = 22050,
-             random_state: int = 0, fast: bool = False, stream: Any = None) -> dict[str, Any]:
+def run_listen(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: int = 22050,
+               random_state: int = 0, fast: bool = False, stream: Any = None) -> dict[str, Any]:
     """Perturb built-in music and write something to look at and listen to.
 
     Writes, under ``out``: the original clips and every perturbed version as
@@ -217,20 +217,97 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     return 0
 
 
+def _demo_data(args: argparse.Namespace) -> tuple[np.ndarray, Any, str]:
+    from .datasets import load_audio_folder, load_example_recordings, make_music
+
+    fast = args.fast
+    if args.data == "make_music":
+        n = args.clips or (20 if fast else 30)
+        X, y = make_music(n, duration=args.duration or (1.5 if fast else 3.0), sr=args.sr, random_state=args.seed)
+        return X, y[["timbre", "mode", "tempo_class"]], f"{n} generated music clips (trustkit.datasets.make_music)"
+    if args.data == "examples":
+        X, y = load_example_recordings(duration=args.duration or 2.0, sr=args.sr, max_clips_per_recording=3 if fast else 8)
+        return X, y[["kind"]], f"{len(X)} clips of librosa's example recordings (music, speech, animals)"
+    X, y = load_audio_folder(args.data, sr=args.sr, duration=args.duration or 5.0)
+    if y["label"].nunique() < 2:
+        raise UsageError(f"--data {args.data!r}: put the files in at least two sub-folders (one per label).")
+    return X, y[["label"]], f"{len(X)} clips from {args.data} (labels from sub-folders)"
+
+
+def run_demo(args: argparse.Namespace, stream: Any = None) -> int:
+    """``trustkit demo``: the full trust report on built-in (or given) data."""
+    import importlib.util
+
+    from .encoders import CrepeEncoder, MFCCEncoder, RandomProjectionEncoder
+    from .trust import run_trust_report
+
+    stream = stream or sys.stdout
+    X, labels, description = _demo_data(args)
+    encoders: dict[str, Any] = {"mfcc": MFCCEncoder(sr=args.sr), "random_projection": RandomProjectionEncoder(sr=args.sr)}
+    if importlib.util.find_spec("torchcrepe"):
+        encoders["crepe"] = CrepeEncoder(sr=args.sr)
+    report = run_trust_report(X, labels, sr=args.sr, encoders=encoders, fast=args.fast, random_state=args.seed,
+                              n_jobs=args.n_jobs, description=description)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report.to_json(out / "trust_report.json")
+    report.to_html(out / "trust_report.html")
+    print(report.summary(), file=stream)
+    print(f"\nWrote {out / 'trust_report.html'} and {out / 'trust_report.json'}", file=stream)
+    return 0
+
+
+def run_report(args: argparse.Namespace, stream: Any = None) -> int:
+    """``trustkit report``: render the HTML page from a saved JSON report."""
+    import json
+
+    from .trust import render_html
+
+    src = Path(args.json)
+    if not src.is_file():
+        raise UsageError(f"{args.json!r} is not a file; pass the trust_report.json written by `trustkit demo`.")
+    try:
+        data = json.loads(src.read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{args.json!r} is not valid JSON ({exc.msg} at line {exc.lineno}).") from exc
+    out = Path(args.out) if args.out else src.with_suffix(".html")
+    out.write_text(render_html(data))
+    print(f"Wrote {out}", file=stream or sys.stdout)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trustkit", description="How far can a music-audio model be trusted?")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
-        help="perturb built-in music and write audio, spectrograms and an HTML page",
-        epilog="example: trustkit demo --out trustkit-demo",
+        help="the full trust report (robustness, transferability, explanations) on built-in data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  trustkit demo\n  trustkit demo --fast --out report/\n  trustkit demo --data examples\n  trustkit demo --data my_clips/",
     )
     demo.add_argument("--out", default="trustkit-demo", help="output folder (default: trustkit-demo)")
-    demo.add_argument("--clips", type=int, default=3, help="number of clips (default: 3)")
-    demo.add_argument("--duration", type=float, default=4.0, help="seconds per clip (default: 4)")
+    demo.add_argument("--data", default="make_music", help="make_music (default), examples (librosa's recordings) or a folder with one sub-folder per label")
+    demo.add_argument("--clips", type=int, default=None, help="number of generated clips")
+    demo.add_argument("--duration", type=float, default=None, help="seconds per clip")
     demo.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    demo.add_argument("--fast", action="store_true", help="2 clips of 1 s, for smoke tests")
+    demo.add_argument("--n-jobs", type=int, default=None)
+    demo.add_argument("--fast", action="store_true", help="small and quick (smoke tests, CI)")
+    report = sub.add_parser("report", help="render the HTML trust report from a saved JSON",
+                            epilog="example: trustkit report trustkit-demo/trust_report.json --out report.html")
+    report.add_argument("json", help="trust_report.json written by trustkit demo")
+    report.add_argument("--out", help="HTML file (default: next to the JSON)")
+    listen = sub.add_parser(
+        "listen",
+        help="perturb built-in music and write audio, spectrograms and an HTML page to listen to",
+        epilog="example: trustkit listen --out perturbations",
+    )
+    listen.add_argument("--out", default="trustkit-listen", help="output folder (default: trustkit-listen)")
+    listen.add_argument("--clips", type=int, default=3, help="number of clips (default: 3)")
+    listen.add_argument("--duration", type=float, default=4.0, help="seconds per clip (default: 4)")
+    listen.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
+    listen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    listen.add_argument("--fast", action="store_true", help="2 clips of 1 s, for smoke tests")
     sens = sub.add_parser(
         "sensitivity",
         help="how far do perturbations move clips away from their originals in an encoder's space",
@@ -269,15 +346,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            run_demo(args.out, n_clips=args.clips, duration=args.duration, sr=args.sr,
-                     random_state=args.seed, fast=args.fast)
+            return run_demo(args)
+        elif args.command == "report":
+            return run_report(args)
+        elif args.command == "listen":
+            run_listen(args.out, n_clips=args.clips, duration=args.duration, sr=args.sr,
+                       random_state=args.seed, fast=args.fast)
         elif args.command == "sensitivity":
             return run_sensitivity(args)
         elif args.command == "versions":
             from . import show_versions
 
             show_versions()
-    except (InvalidAudioError, ValueError, TypeError, ImportError) as exc:
+    except (InvalidAudioError, ValueError, TypeError, ImportError, OSError) as exc:
         print(f"trustkit: error: {exc}", file=sys.stderr)
         return 2
     return 0

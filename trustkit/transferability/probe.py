@@ -255,7 +255,8 @@ class TransferabilityProbe(BaseEstimator):
     sr : int or None, default=None
         Sample rate of audio ``X``.
     inner_cv : int, default=3
-        Folds of the inner tuning CV.
+        Folds of the inner tuning CV (fewer when a training fold holds fewer
+        members of a class; untuned defaults when not even 2 fit).
     n_jobs : int or None, default=None
         Outer folds in parallel (joblib); numbers do not depend on it.
     random_state : int, RandomState or None, default=None
@@ -558,7 +559,13 @@ def _fit_fold(probe, F, y, task, tr, te, groups, inner, seed) -> dict[str, Any]:
     model = clone(model)
     g_tr = None if groups is None else groups[tr]
     if task == "multiclass":
-        inner_cv = StratifiedGroupKFold(inner, shuffle=True, random_state=seed) if g_tr is not None else StratifiedKFold(inner, shuffle=True, random_state=seed)
+        # a training fold may hold fewer members of a rare class than inner folds: shrink the
+        # inner CV to fit, and leave the probe untuned (its defaults) when not even 2 folds fit
+        inner = min(inner, int(np.bincount(y[tr]).min()))
+        if inner < 2:
+            grid = {}
+        inner_cv = (StratifiedGroupKFold(max(inner, 2), shuffle=True, random_state=seed) if g_tr is not None
+                    else StratifiedKFold(max(inner, 2), shuffle=True, random_state=seed))
         scoring = "accuracy"
     elif task == "multilabel":
         inner_cv = GroupKFold(inner, shuffle=True, random_state=seed) if g_tr is not None else KFold(inner, shuffle=True, random_state=seed)
