@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression
+
+from trustkit.datasets import make_music
+from trustkit.encoders import FunctionEncoder, MFCCEncoder
+from trustkit.perturbations import AddNoise, PerturbationGrid
+from trustkit.testing import assert_explanations_faithful, assert_sensitivity_below, assert_transfer_above
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return make_music(15, duration=1.0, sr=SR, random_state=0)
+
+
+def test_sensitivity_gate(clips):
+    X, _ = clips
+    grid = PerturbationGrid(AddNoise(), "snr_db", [30, -15], family="noise")
+    report = assert_sensitivity_below(MFCCEncoder(sr=SR), X, SR, max_sensitivity=1.0, perturbations=grid, n_bootstrap=100)
+    assert float(report) <= 1.0
+    with pytest.raises(AssertionError, match=r"exceeds max_sensitivity=0(.|\n)*SensitivityMeter: MFCCEncoder"):
+        assert_sensitivity_below(MFCCEncoder(sr=SR), X, SR, max_sensitivity=0.0, perturbations=grid, n_bootstrap=100)
+
+
+def test_transfer_gate(clips):
+    X, y = clips
+    report = assert_transfer_above(MFCCEncoder(sr=SR), X, y["timbre"], min_score=0.3, cv=3, n_bootstrap=100)
+    assert float(report) >= 0.3
+    with pytest.raises(AssertionError, match="lower bound of the interval"):
+        assert_transfer_above(FunctionEncoder(lambda A: A[:, :1] * 0 + np.arange(len(A))[:, None] % 2, sr=SR), X,
+                              y["timbre"], min_score=0.99, use_lower_bound=True, cv=3, n_bootstrap=100, estimators=())
+
+
+def test_explanation_gate():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    model = LinearRegression().fit(X, X @ [3.0, -2.0, 1.0, 0.0])
+    exact = (X[:20] - X.mean(0)) * model.coef_
+    assert_explanations_faithful(model, X, X[:20], exact, min_skill=0.2, budgets=(1, "all"))
+    with pytest.raises(AssertionError, match="keep skill"):
+        assert_explanations_faithful(model, X, X[:20], rng.standard_normal((20, 4)), min_skill=0.5, budgets=(1, "all"))

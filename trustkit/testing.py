@@ -1,0 +1,79 @@
+"""Assertions for a project's own test suite: gate a model on trust in CI.
+
+Each helper runs a meter and raises ``AssertionError`` (so pytest reports a
+failure, with the meter's summary in the message) when the model does not
+meet the bar; it returns the report otherwise.
+
+Examples
+--------
+In ``tests/test_model_trust.py`` of your project::
+
+    from trustkit.testing import assert_sensitivity_below
+    from mypackage import load_encoder, load_clips
+
+    def test_encoder_is_robust_to_imperceptible_changes():
+        X = load_clips(sr=22050)
+        assert_sensitivity_below(load_encoder(), X, sr=22050, max_sensitivity=0.2)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
+from .sensitivity import SensitivityGateError, SensitivityMeter, SensitivityReport
+from .transferability import TransferabilityProbe, TransferReport
+
+__all__ = ["assert_explanations_faithful", "assert_sensitivity_below", "assert_transfer_above"]
+
+
+def assert_sensitivity_below(
+    encoder: Any, X: Any, sr: int, *, max_sensitivity: float, perturbations: Any = "imperceptible",
+    per_setting: bool = False, random_state: int = 0, **meter_params: Any,
+) -> SensitivityReport:
+    """Fail unless the encoder's sensitivity is at most ``max_sensitivity``.
+
+    Runs :class:`~trustkit.SensitivityMeter` (seeded, so the gate is
+    reproducible) and :meth:`~trustkit.SensitivityReport.check`.
+
+    Raises
+    ------
+    AssertionError
+        Listing the settings above the limit, followed by the report's summary.
+    """
+    report = SensitivityMeter(encoder, perturbations, sr=sr, random_state=random_state, **meter_params).score(X)
+    try:
+        report.check(max_sensitivity, per_setting=per_setting)
+    except SensitivityGateError as exc:
+        raise SensitivityGateError(f"{exc}\n\n{report.summary()}") from None
+    return report
+
+
+def assert_transfer_above(
+    encoder: Any, X: Any, y: Any, *, min_score: float, use_lower_bound: bool = False, random_state: int = 0,
+    **probe_params: Any,
+) -> TransferReport:
+    """Fail unless the probe's main metric reaches ``min_score``.
+
+    With ``use_lower_bound=True`` the lower end of the bootstrap interval must
+    reach it (a stricter gate that accounts for the sample size).
+    """
+    report = TransferabilityProbe(encoder, random_state=random_state, **probe_params).score(X, y)
+    row = report.table[report.table["main"]].iloc[0]
+    value = row["low"] if use_lower_bound else row["value"]
+    if not value >= min_score:
+        what = "lower bound of the interval" if use_lower_bound else row["metric"]
+        raise AssertionError(f"{what} {value:.3f} is below min_score={min_score:g}.\n\n{report.summary()}")
+    return report
+
+
+def assert_explanations_faithful(
+    model: Any, X_background: Any, X: Any, explanations: Any, *, min_skill: float, random_state: int = 0,
+    **scorer_params: Any,
+) -> FidelityComplexityReport:
+    """Fail unless the explanations' mean keep skill reaches ``min_skill``."""
+    scorer = FidelityComplexityScorer(model, random_state=random_state, **scorer_params).fit(X_background)
+    report = scorer.score(X, explanations)
+    if not float(report) >= min_skill:
+        raise AssertionError(f"keep skill {float(report):.3f} is below min_skill={min_skill:g}.\n\n{report.summary()}")
+    return report
