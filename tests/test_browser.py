@@ -1,0 +1,41 @@
+"""The HTML trust report renders in a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_trust_report_renders_in_headless_chromium(tmp_path):
+    from trustkit.datasets import make_music
+    from trustkit.encoders import MFCCEncoder, RandomProjectionEncoder
+    from trustkit.trust import run_trust_report
+
+    X, y = make_music(20, duration=1.0, sr=16000, random_state=0)
+    report = run_trust_report(X, y[["timbre", "mode"]], sr=16000, encoders={"mfcc": MFCCEncoder(sr=16000), "rp": RandomProjectionEncoder(sr=16000)}, fast=True,
+                              stream=open("/dev/null", "w"))  # noqa: SIM115
+    page = tmp_path / "trust_report.html"
+    report.to_html(page)
+    profile = tmp_path / "profile"
+    common = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}"]
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+    n_sections = len(report.sections)
+    assert dom.count("<img") == n_sections and dom.count("<table") == n_sections
+    assert "Robustness of mfcc" in dom and "Transferability" in dom and "Explanations: SHAP" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*common, f"--screenshot={shot}", "--window-size=1200,2400", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] == 2400 and pixels.shape[1] == 1200
+    assert np.std(pixels[..., :3]) > 0.05  # not a blank page: text and figures were drawn
