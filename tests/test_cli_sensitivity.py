@@ -70,3 +70,23 @@ def test_cli_sensitivity_encoder_spec(capsys, tmp_path):
     assert "has no attribute" in capsys.readouterr().err
     assert main([*base, "--encoder", "trustkit.encoders:MFCCEncoder", "--audio", str(tmp_path)]) == 2
     assert "no audio files" in capsys.readouterr().err
+
+
+def test_cli_transfer_and_explain(tmp_path, capsys):
+    X, _ = make_music(8, duration=1.0, sr=SR, random_state=2)
+    folder = tmp_path / "clips"
+    for i, x in enumerate(X):
+        (folder / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        sf.write(folder / "ab"[i % 2] / f"{i}.wav", x, SR)
+    out = tmp_path / "t.json"
+    args = ["transfer", "--encoder", "mfcc", "--audio", str(folder), "--sr", str(SR), "--duration", "1", "--cv", "2"]
+    assert main([*args, "--json", str(out), "--fail-below", "0.0"]) == 0
+    assert "GATE PASSED" in capsys.readouterr().out and json.loads(out.read_text())["report"] == "TransferReport"
+    assert main([*args, "--fail-below", "1.01"]) == 1
+    assert "GATE FAILED" in capsys.readouterr().out
+    args = ["explain", "--clips", "20", "--duration", "1", "--sr", str(SR), "--instances", "2", "--segments", "4",
+            "--explainer", "lime", "--json", str(tmp_path / "e.json")]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "e.json").read_text())["report"] == "FidelityComplexityReport"
+    assert main(["explain", "--model", "nope", "--clips", "20"]) == 2
+    assert "--model must be MODULE:OBJECT" in capsys.readouterr().err

@@ -14,7 +14,17 @@ import numpy as np
 
 from .exceptions import InvalidAudioError
 
-__all__ = ["demo_perturbations", "load_encoder", "main", "run_demo", "run_listen", "run_sensitivity"]
+__all__ = [
+    "demo_perturbations",
+    "load_encoder",
+    "main",
+    "run_demo",
+    "run_explain",
+    "run_listen",
+    "run_report",
+    "run_sensitivity",
+    "run_transfer",
+]
 
 
 def demo_perturbations(sr: int, *, random_state: int = 0) -> list[tuple[str, Any]]:
@@ -217,6 +227,102 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     return 0
 
 
+def _labelled_audio(args: argparse.Namespace) -> tuple[np.ndarray, Any]:
+    from .datasets import load_audio_folder, make_music
+
+    if args.audio:
+        X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration)
+        if y["label"].nunique() < 2:
+            raise UsageError(f"--audio {args.audio!r}: put the files in at least two sub-folders (one per label).")
+        return X, y["label"]
+    X, y = make_music(args.clips, duration=args.duration, sr=args.sr, random_state=args.seed)
+    return X, y[args.label]
+
+
+def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
+    """``trustkit transfer``: probe an encoder on labelled audio, print, gate, write JSON/HTML."""
+    from .transferability import TransferabilityProbe
+
+    stream = stream or sys.stdout
+    X, y = _labelled_audio(args)
+    encoder = load_encoder(args.encoder, sr=args.sr)
+    report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed).score(X, y)
+    print(report.summary(), file=stream)
+    _write(report, args, stream)
+    if args.fail_below is None:
+        return 0
+    if float(report) < args.fail_below:
+        print(f"\nGATE FAILED: {report.config['main_metric']} {float(report):.3f} < {args.fail_below:g}", file=stream)
+        return 1
+    print(f"\nGATE PASSED: {report.config['main_metric']} {float(report):.3f} >= {args.fail_below:g}", file=stream)
+    return 0
+
+
+def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
+    """``trustkit explain``: explain a classifier of MFCC statistics (or a given model) over time segments."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from .encoders import MFCCEncoder
+    from .exceptions import TrustkitWarning
+    from .fidelity import FidelityComplexityScorer, TimeSegments, explain_with_lime, explain_with_shap
+
+    stream = stream or sys.stdout
+    X, y = _labelled_audio(args)
+    if args.model:
+        model = _import_object(args.model, "--model")
+    else:
+        mfcc = MFCCEncoder(sr=args.sr)
+        model = make_pipeline(FunctionTransformer(mfcc.transform), StandardScaler(), LogisticRegression(max_iter=2000))
+        model.fit(X, np.asarray(y))
+    seg = TimeSegments(args.segments)
+    clips = X[: args.instances]
+    explain = explain_with_lime if args.explainer == "lime" else explain_with_shap
+    W = explain(model, clips, seg, random_state=args.seed)
+    scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"), n_jobs=args.n_jobs, random_state=args.seed).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrustkitWarning)
+        report = scorer.score(clips, W)
+    print(report.summary(), file=stream)
+    _write(report, args, stream)
+    if args.fail_below is None:
+        return 0
+    if float(report) < args.fail_below:
+        print(f"\nGATE FAILED: keep skill {float(report):.3f} < {args.fail_below:g}", file=stream)
+        return 1
+    print(f"\nGATE PASSED: keep skill {float(report):.3f} >= {args.fail_below:g}", file=stream)
+    return 0
+
+
+def _write(report: Any, args: argparse.Namespace, stream: Any) -> None:
+    if args.json:
+        report.to_json(args.json)
+        print(f"\nWrote {args.json}", file=stream)
+    if args.html:
+        report.to_html(args.html)
+        print(f"Wrote {args.html}", file=stream)
+
+
+def _import_object(spec: str, flag: str) -> Any:
+    import importlib
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"{flag} must be MODULE:OBJECT (e.g. mypackage.models:classifier); got {spec!r}.")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"{flag} {spec!r}: cannot import module {module_name!r} ({exc}).") from exc
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UsageError(f"{flag} {spec!r}: module {module_name!r} has no attribute {attr!r}.")
+        obj = getattr(obj, part)
+    return obj
+
+
 def _demo_data(args: argparse.Namespace) -> tuple[np.ndarray, Any, str]:
     from .datasets import load_audio_folder, load_example_recordings, make_music
 
@@ -337,6 +443,41 @@ def _parser() -> argparse.ArgumentParser:
     sens.add_argument("--n-jobs", type=int, default=None)
     sens.add_argument("--seed", type=int, default=0)
     sens.add_argument("--verbose", action="store_true", help="progress on stderr")
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--audio", help="folder with one sub-folder of audio files per label (default: built-in clips)")
+        p.add_argument("--clips", type=int, default=40, help="number of built-in clips without --audio (default: 40)")
+        p.add_argument("--label", default="timbre", choices=["timbre", "mode", "tempo_class"], help="label of the built-in clips")
+        p.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
+        p.add_argument("--duration", type=float, default=3.0, help="seconds per clip (default: 3)")
+        p.add_argument("--json", help="write the report as JSON here")
+        p.add_argument("--html", help="write the report as HTML here")
+        p.add_argument("--n-jobs", type=int, default=None)
+        p.add_argument("--seed", type=int, default=0)
+
+    transfer = sub.add_parser(
+        "transfer", help="probe how well an encoder's embeddings serve a labelled task",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  trustkit transfer --encoder mfcc\n  trustkit transfer --encoder mypkg.models:encoder --audio genres/ "
+               "--fail-below 0.6 --json transfer.json\nexit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error",
+    )
+    transfer.add_argument("--encoder", required=True, help="mfcc, crepe, basicpitch or MODULE:OBJECT")
+    transfer.add_argument("--probe", default="logistic", choices=["logistic", "ridge", "svm", "knn", "mlp"])
+    transfer.add_argument("--cv", type=int, default=5)
+    transfer.add_argument("--fail-below", type=float, help="gate: exit 1 when the main metric is below this")
+    common(transfer)
+    explain = sub.add_parser(
+        "explain", help="explain an audio classifier with LIME or SHAP over time segments and score the explanations",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  trustkit explain --explainer shap\n  trustkit explain --model mypkg.models:classifier --audio clips/ "
+               "--fail-below 0.1\nwithout --model, a logistic regression on MFCC statistics is trained on the labels.\n"
+               "exit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error",
+    )
+    explain.add_argument("--model", help="MODULE:OBJECT, a fitted classifier of raw audio (default: MFCC + logistic regression)")
+    explain.add_argument("--explainer", default="shap", choices=["lime", "shap"])
+    explain.add_argument("--segments", type=int, default=8, help="time segments per clip (default: 8)")
+    explain.add_argument("--instances", type=int, default=8, help="clips to explain (default: 8)")
+    explain.add_argument("--fail-below", type=float, help="gate: exit 1 when the keep skill is below this")
+    common(explain)
     sub.add_parser("versions", help="print versions for bug reports")
     return parser
 
@@ -352,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "listen":
             run_listen(args.out, n_clips=args.clips, duration=args.duration, sr=args.sr,
                        random_state=args.seed, fast=args.fast)
+        elif args.command == "transfer":
+            return run_transfer(args)
+        elif args.command == "explain":
+            return run_explain(args)
         elif args.command == "sensitivity":
             return run_sensitivity(args)
         elif args.command == "versions":
