@@ -7,7 +7,8 @@ is on both sides of a split) when LIBROSA_DATA_DIR holds them. Encoders: MFCC,
 a random projection of log-mel frames, and the installed pre-trained networks
 (CREPE, Basic Pitch). Every encoder sees the same folds.
 
-    python examples/compare_encoders_real.py [out_dir]
+    python examples/compare_encoders_real.py [out_dir]             # about a minute
+    TRUSTKIT_FULL=1 python examples/compare_encoders_real.py      # the project notes' run (minutes)
 """
 
 from __future__ import annotations
@@ -23,29 +24,31 @@ from trustkit.datasets import load_example_recordings, load_folk_tunes
 from trustkit.encoders import BasicPitchEncoder, CrepeEncoder, MFCCEncoder, RandomProjectionEncoder
 
 SR = 22050
-SMOKE = bool(os.environ.get("TRUSTKIT_SMOKE"))
+SMOKE = bool(os.environ.get("TRUSTKIT_SMOKE"))  # the test suite runs a tiny version
+FULL = bool(os.environ.get("TRUSTKIT_FULL"))  # the larger run quoted in the project notes (minutes)
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "compare-example")
 out.mkdir(parents=True, exist_ok=True)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", TrustkitWarning)  # tunes music21 cannot expand are listed, then skipped
-    X_folk, folk = load_folk_tunes(16 if SMOKE else 160, duration=2.0 if SMOKE else 8.0, sr=SR, random_state=0)
+    X_folk, folk = load_folk_tunes(16 if SMOKE else (160 if FULL else 48), duration=2.0 if SMOKE else (8.0 if FULL else 4.0),
+                                   sr=SR, random_state=0)
 tasks = {
     "tune_type": (X_folk, folk["tune_type"]),
     "mode": (X_folk, folk["mode"]),
 }
 if Path(os.environ.get("LIBROSA_DATA_DIR", "/nonexistent")).is_dir() and not SMOKE:
-    X_ex, ex = load_example_recordings(duration=2.0, sr=SR, max_clips_per_recording=10)
+    X_ex, ex = load_example_recordings(duration=2.0, sr=SR, max_clips_per_recording=10 if FULL else 4)
     tasks["music_speech_animal"] = (X_ex, ex["kind"], ex["recording"])
 
 encoders = {"mfcc": MFCCEncoder(sr=SR), "random_projection": RandomProjectionEncoder(sr=SR)}
 if importlib.util.find_spec("torchcrepe") and not SMOKE:
     encoders["crepe"] = CrepeEncoder(sr=SR)
-if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("basic_pitch") and not SMOKE:
+if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("basic_pitch") and FULL:
     encoders["basic_pitch"] = BasicPitchEncoder(sr=SR)
 
 report = compare_encoders(
-    encoders, tasks, cv=3 if SMOKE else 5, n_bootstrap=200 if SMOKE else 1000, random_state=0,
+    encoders, tasks, cv=3 if SMOKE else 5, n_bootstrap=200 if SMOKE else (1000 if FULL else 300), random_state=0,
     estimators=("logme", "hscore", "knn"), memory=str(out / "cache"),
     concatenations=[("mfcc", "crepe")] if "crepe" in encoders else None,
 )

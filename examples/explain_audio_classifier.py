@@ -6,7 +6,8 @@ otherwise major vs minor on generated music). LIME and Kernel SHAP explain its
 predictions over 8 time segments (an absent segment is silence), and
 FidelityComplexityScorer judges both explanations on the same clips.
 
-    python examples/explain_audio_classifier.py [out_dir]
+    python examples/explain_audio_classifier.py [out_dir]          # under a minute
+    TRUSTKIT_FULL=1 python examples/explain_audio_classifier.py   # the project notes' run
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from trustkit.encoders import MFCCEncoder
 from trustkit.fidelity import TimeSegments, explain_with_lime, explain_with_shap
 
 SR = 16000
-SMOKE = bool(os.environ.get("TRUSTKIT_SMOKE"))
+SMOKE = bool(os.environ.get("TRUSTKIT_SMOKE"))  # the test suite runs a tiny version
+FULL = bool(os.environ.get("TRUSTKIT_FULL"))  # the larger run quoted in the project notes
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "explain-example")
 out.mkdir(parents=True, exist_ok=True)
 
@@ -44,10 +46,10 @@ else:
 mfcc = MFCCEncoder(sr=SR)
 model = make_pipeline(FunctionTransformer(mfcc.transform), StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
 rng = np.random.default_rng(0)
-clips = X[rng.choice(len(X), 3 if SMOKE else 12, replace=False)]
+clips = X[rng.choice(len(X), 3 if SMOKE else (12 if FULL else 6), replace=False)]
 segments = TimeSegments(8)
-lime_W = explain_with_lime(model, clips, segments, num_samples=100 if SMOKE else 1000, random_state=0)
-shap_W = explain_with_shap(model, clips, segments, nsamples=64 if SMOKE else 512, random_state=0)
+lime_W = explain_with_lime(model, clips, segments, num_samples=100 if SMOKE else (1000 if FULL else 500), random_state=0)
+shap_W = explain_with_shap(model, clips, segments, nsamples=64 if SMOKE else (512 if FULL else 256), random_state=0)
 
 scorer = FidelityComplexityScorer(model, segmenter=segments, budgets=(1, 2, 4, "all"),
                                   n_neighbourhood=64 if SMOKE else 256, random_state=0).fit(X)
