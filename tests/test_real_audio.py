@@ -81,7 +81,7 @@ def test_mfcc_and_deep_encoders_over_the_imperceptible_grid(real):
     if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("basic_pitch"):
         encoders.append(BasicPitchEncoder(sr=SR))
     for enc in encoders:
-        report = SensitivityMeter(enc, "imperceptible", sr=SR, random_state=0, n_bootstrap=200, n_jobs=2).score(X)
+        report = SensitivityMeter(enc, "imperceptible", sr=SR, random_state=0, n_bootstrap=200).score(X)
         table = report.table
         assert table.loc[table["name"] == "identity", "consistency"].item() == 1.0
         assert len(table) == 25 and table["consistency"].between(0, 1).all()
