@@ -20,6 +20,7 @@ import scipy.spatial.distance
 import scipy.stats
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
+from threadpoolctl import threadpool_limits
 
 from ._validation import check_audio, check_choice, check_number, check_sr
 from .encoders import as_encoder, embed
@@ -267,8 +268,9 @@ class SensitivityMeter(BaseEstimator):
     n_bootstrap : int, default=1000
     confidence : float, default=0.95
     n_jobs : int or None, default=None
-        Settings evaluated in parallel through joblib (processes by default;
-        choose another backend with ``joblib.parallel_backend``).
+        Settings evaluated in parallel through joblib (threads by default;
+        choose another backend, e.g. processes or Dask, with
+        ``joblib.parallel_backend``).
     random_state : int, RandomState or None, default=None
         Seeds every perturbation (one derived seed per setting) and the
         bootstrap; results do not depend on ``n_jobs``.
@@ -439,7 +441,11 @@ class SensitivityMeter(BaseEstimator):
                 print(f"[SensitivityMeter] {k:3d}/{len(points) - 1} {point.name:<40s} {time.perf_counter() - t0:6.2f} s", file=sys.stderr)
             return out
 
-        results = Parallel(n_jobs=self.n_jobs)(delayed(run)(k, p) for k, p in enumerate(points))
+        # threads by default: no pickling of audio and models, and no loky worker recycling (its
+        # memory-leak guard restarts workers that load a network, which once deadlocked a run);
+        # BLAS stays at one thread for every encoder call, so numbers do not depend on n_jobs
+        with threadpool_limits(limits=1):
+            results = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(run)(k, p) for k, p in enumerate(points))
         report = self._report(X, points, encoders, results, entropy, n_boot)
         timing = {
             "setup_s": t_setup,

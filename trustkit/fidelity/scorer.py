@@ -355,11 +355,12 @@ class FidelityComplexityScorer(BaseEstimator):
             )
         entropy = resolve_entropy(self.random_state)
         grid = np.unique(np.r_[np.round(np.linspace(0, n_units, min(n_units, 40) + 1)).astype(int), budgets])
-        results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_score_instance)(self, f, X[i], W[i], int(targets[i]), out0.ndim == 2, grid, budgets, n_units,
-                                     n_nb, n_rand, tau, batch, child_seed(entropy, i))
-            for i in range(len(X))
-        )
+        with threadpool_limits(limits=1):
+            results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(_score_instance)(self, f, X[i], W[i], int(targets[i]), out0.ndim == 2, grid, budgets, n_units,
+                                         n_nb, n_rand, tau, batch, child_seed(entropy, i))
+                for i in range(len(X))
+            )
         per_instance = pd.DataFrame([{"instance": i, "n_explained": int(explained[i]), **r["row"]} for i, r in enumerate(results)])
         curves = pd.concat([r["curves"].assign(instance=i) for i, r in enumerate(results)], ignore_index=True)
         table = _summary_table(per_instance, budgets, child_seed(entropy, 99_999))

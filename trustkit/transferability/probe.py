@@ -402,10 +402,11 @@ class TransferabilityProbe(BaseEstimator):
             raise ValueError(f"metrics must be 'auto' (task-dependent metrics); got {self.metrics!r}.")
         groups = None if groups is None else np.asarray(groups)
         t1 = time.perf_counter()
-        folds = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_fold)(self.probe, F, y, task, tr, te, groups, inner, child_seed(entropy, 1 + k))
-            for k, (tr, te) in enumerate(splits)
-        )
+        with threadpool_limits(limits=1):  # threads share the process: one BLAS thread each
+            folds = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(_fit_fold)(self.probe, F, y, task, tr, te, groups, inner, child_seed(entropy, 1 + k))
+                for k, (tr, te) in enumerate(splits)
+            )
         t_probe = time.perf_counter() - t1
         # out-of-fold predictions
         pred = np.empty(y.shape, dtype=np.float64 if task == "regression" else int)
