@@ -166,26 +166,17 @@ def load_encoder(spec: str, *, sr: int) -> Any:
     ``OBJECT`` may be an encoder, a fitted transformer, a callable, or a class
     (instantiated with ``sr=`` when it takes it).
     """
-    import importlib
     import inspect
 
     from .encoders import as_encoder
 
     target = BUILTIN_ENCODERS.get(spec, spec)
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
+    if ":" not in target:
         raise UsageError(
             f"--encoder must be one of {', '.join(BUILTIN_ENCODERS)} or MODULE:OBJECT "
             f"(e.g. mypackage.models:encoder); got {spec!r}."
         )
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"--encoder {spec!r}: cannot import module {module_name!r} ({exc}).") from exc
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UsageError(f"--encoder {spec!r}: module {module_name!r} has no attribute {attr!r}.")
-        obj = getattr(obj, part)
+    obj = _import_object(target, "--encoder")
     if inspect.isclass(obj):
         obj = obj(sr=sr) if "sr" in inspect.signature(obj).parameters else obj()
     return as_encoder(obj, sr=sr)
@@ -249,13 +240,7 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed).score(X, y)
     print(report.summary(), file=stream)
     _write(report, args, stream)
-    if args.fail_below is None:
-        return 0
-    if float(report) < args.fail_below:
-        print(f"\nGATE FAILED: {report.config['main_metric']} {float(report):.3f} < {args.fail_below:g}", file=stream)
-        return 1
-    print(f"\nGATE PASSED: {report.config['main_metric']} {float(report):.3f} >= {args.fail_below:g}", file=stream)
-    return 0
+    return _gate_at_least(float(report), args.fail_below, report.config["main_metric"], stream)
 
 
 def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
@@ -288,12 +273,17 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
         report = scorer.score(clips, W)
     print(report.summary(), file=stream)
     _write(report, args, stream)
-    if args.fail_below is None:
+    return _gate_at_least(float(report), args.fail_below, "keep skill", stream)
+
+
+def _gate_at_least(value: float, limit: float | None, what: str, stream: Any) -> int:
+    """Exit code of a lower-bound gate (0 without a limit), said in one line."""
+    if limit is None:
         return 0
-    if float(report) < args.fail_below:
-        print(f"\nGATE FAILED: keep skill {float(report):.3f} < {args.fail_below:g}", file=stream)
+    if value < limit:
+        print(f"\nGATE FAILED: {what} {value:.3f} < {limit:g}", file=stream)
         return 1
-    print(f"\nGATE PASSED: keep skill {float(report):.3f} >= {args.fail_below:g}", file=stream)
+    print(f"\nGATE PASSED: {what} {value:.3f} >= {limit:g}", file=stream)
     return 0
 
 
