@@ -201,12 +201,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     )
     report = meter.score(X)
     print(report.summary(), file=stream)
-    if args.json:
-        report.to_json(args.json)
-        print(f"\nWrote {args.json}", file=stream)
-    if args.html:
-        report.to_html(args.html)
-        print(f"Wrote {args.html}", file=stream)
+    _write(report, args, stream)
     if args.fail_above is None:
         return 0
     try:
