@@ -47,7 +47,7 @@ def test_linear_model_closed_form(linear):
     report = s.score(x, phi)
     per = report.per_instance
     for i in range(len(x)):
-        order = np.argsort(-np.abs(phi[i]), kind="stable")
+        order = np.argsort(-phi[i], kind="stable")  # signed: most positive contribution first
         total = phi[i].sum()
         for k in (1, 2, 3, 6):
             share = phi[i, order[:k]].sum() / total
@@ -57,6 +57,8 @@ def test_linear_model_closed_form(linear):
         reached = np.flatnonzero(bounded(shares) >= 0.8)
         assert per.loc[i, "k_star"] == reached[0]
     np.testing.assert_allclose(per["surrogate_r2@6"], 1.0, atol=1e-9)
+    np.testing.assert_allclose(per["fidelity_keep"], 1.0, atol=1e-12)  # an exact explanation scores 1
+    np.testing.assert_allclose(per["fidelity_remove"], 1.0, atol=1e-12)
     np.testing.assert_allclose(per["spearman@6"], 1.0, atol=1e-12)  # ties are exact on both sides
     assert (per["surrogate_r2@1"] < per["surrogate_r2@6"]).all()
 
@@ -93,25 +95,118 @@ def test_truncated_lime_explanations_are_counted(linear):
     assert report.config["n_truncated"] == 3 and (report.per_instance["n_explained"] == 2).all()
 
 
-def test_random_explanation_has_no_skill_and_reversal_is_worse(linear):
+def test_exact_explanation_of_an_additive_model_scores_one():
+    # the audit's example: f = 3 x1 - 2.5 x2 + x3 + 0.5 x4 with exact attributions had a headline of 0.70
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    coef = np.array([3.0, -2.5, 1.0, 0.5])
+
+    def f(A):
+        return A @ coef
+
+    s = FidelityComplexityScorer(f, random_state=0).fit(X)
+    report = s.score(X[:30], (X[:30] - s.baseline_) * coef)
+    assert float(report) == pytest.approx(1.0, abs=1e-12)
+    row = report.table.set_index("measure").loc["fidelity_keep"]
+    assert row["low"] == pytest.approx(1.0, abs=1e-12) and row["high"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_flipping_every_sign_is_seen_by_the_headline_and_by_compare(linear):
+    X, model = linear
+    s = scorer(model, X)
+    x = X[:40]
+    phi = (x - s.baseline_) * model.coef_
+    true, flipped = s.score(x, phi), s.score(x, -phi)
+    assert float(true) == pytest.approx(1.0, abs=1e-12)
+    assert float(flipped) == pytest.approx(-1.0, abs=1e-12)  # predicts the opposite change at every k
+    assert flipped.per_instance["skill_keep"].mean() < 0 < true.per_instance["skill_keep"].mean()
+    cmp = true.compare(flipped).table.set_index("measure")
+    assert cmp.index[0] == "fidelity_keep"
+    assert cmp.loc["fidelity_keep", "mean_difference"] == pytest.approx(2.0) and cmp.loc["fidelity_keep", "pvalue"] < 1e-6
+
+
+def test_random_explanation_is_near_zero_fidelity_and_no_skill(linear):
     X, model = linear
     s = scorer(model, X, n_random=20)
     x = X[:60]
     phi = (x - s.baseline_) * model.coef_
-    rng = np.random.default_rng(5)
-    random_report = s.score(x, rng.standard_normal(phi.shape))
+    random_report = s.score(x, np.random.default_rng(5).standard_normal(phi.shape))
     row = random_report.table.set_index("measure").loc["skill_keep"]
     assert row["low"] < 0 < row["high"]
-    true = s.score(x, phi)
-    order = np.argsort(-np.abs(phi), axis=1)
+    assert float(random_report) < 0.5 < float(s.score(x, phi))
+    order = np.argsort(-phi, axis=1)
     reversed_phi = np.empty_like(phi)
-    for i in range(len(phi)):  # same magnitudes, ranking reversed
-        sign = np.where(phi[i, order[i]] < 0, -1.0, 1.0)  # units with a zero coefficient count as positive
-        reversed_phi[i, order[i]] = np.abs(phi[i, order[i][::-1]]) * sign
+    for i in range(len(phi)):  # the same values, assigned to the units in reverse order of their true contribution
+        reversed_phi[i, order[i]] = phi[i, order[i][::-1]]
     worse = s.score(x, reversed_phi)
-    assert float(worse) < float(random_report) < float(true)
-    cmp = true.compare(worse).table.set_index("measure")
-    assert cmp.loc["skill_keep", "pvalue"] < 0.01 and cmp.loc["skill_keep", "mean_difference"] > 0
+    assert float(worse) < float(random_report)
+    cmp = s.score(x, phi).compare(worse).table.set_index("measure")
+    assert cmp.loc["fidelity_keep", "pvalue"] < 0.01 and cmp.loc["fidelity_keep", "mean_difference"] > 0
+    assert cmp.loc["skill_keep", "mean_difference"] > 0
+
+
+def test_near_zero_effects_are_flagged_counted_and_left_out(linear):
+    X, model = linear
+    s = scorer(model, X)
+    x = X[:10].copy()
+    x[3] = s.baseline_  # f(x) == f(baseline): nothing to explain
+    x[7] = s.baseline_ + 1e-12
+    phi = (x - s.baseline_) * model.coef_
+    with pytest.warns(TrustkitWarning, match="2 of 10 instances have a near-zero effect"), \
+            pytest.warns(TrustkitWarning, match="1 explanations are all zero"):
+        report = s.score(x, phi)
+    assert report.per_instance["near_zero"].tolist() == [i in (3, 7) for i in range(10)]
+    assert report.config["n_near_zero"] == 2
+    assert (report.table.set_index("measure").loc["fidelity_keep", "n"] == 8).all()
+    assert float(report) == pytest.approx(1.0, abs=1e-9)  # the exploding shares (1e15) do not enter
+    assert "2 instances left out" in report.summary()
+
+
+def test_k_star_is_censored_where_no_share_is_defined(linear):
+    X, model = linear
+    s = scorer(model, X, tau=0.9)
+    x = X[:6].copy()
+    x[2] = s.baseline_  # no effect: every share is undefined, k* is never reached
+    phi = (x - s.baseline_) * model.coef_ + np.eye(6)[2] * 1e-3
+    with pytest.warns(TrustkitWarning, match="near-zero effect"):
+        report = s.score(x, phi)
+    per = report.per_instance
+    assert per["k_star"].notna().all()  # nothing vanishes
+    assert per.loc[2, "k_star"] == 7 and not per.loc[2, "k_star_reached"]  # censored at d + 1
+    assert per.drop(index=2)["k_star_reached"].all()
+    cmp = report.compare(report).table.set_index("measure")
+    assert cmp.loc["k_star", "n"] == 5  # the near-zero instance is left out, and said so by n
+
+
+def test_default_budgets_fit_any_number_of_units():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    model = LinearRegression().fit(X, X @ [1.0, 2.0, -1.0, 0.5])
+    s = FidelityComplexityScorer(model, random_state=0).fit(X)
+    report = s.score(X[:5], (X[:5] - s.baseline_) * model.coef_)
+    assert report.config["budgets"] == [1, 2, 3, 4]  # 5 and 10 drop out, "all" is 4
+    with pytest.raises(ValueError, match="budget 10 exceeds the 4 units"):
+        FidelityComplexityScorer(model, budgets=(1, 10), random_state=0).fit(X).score(X[:5], np.ones((5, 4)))
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [({"tau": 1.5}, "tau"), ({"batch_size": 0}, "batch_size"), ({"modes": ("keep", "drop")}, "modes"),
+     ({"n_random": 0}, "n_random"), ({"budgets": "some"}, "budgets"), ({"min_effect": -1.0}, "min_effect"),
+     ({"target": "first"}, "target")],
+)
+def test_every_parameter_is_checked_before_the_first_model_call(linear, params, match):
+    X, model = linear
+    calls = []
+
+    def f(A):
+        calls.append(len(A))
+        return model.predict(A)
+
+    s = FidelityComplexityScorer(f, random_state=0, **params).fit(X)
+    with pytest.raises((ValueError, TypeError), match=match):
+        s.score(X[:3], np.ones((3, 6)))
+    assert calls == []
 
 
 def test_same_report_whatever_n_jobs_or_batch_size(linear):
@@ -135,7 +230,7 @@ def test_classifier_label_agreement_and_complexity():
     assert (report.per_instance["agree@5"] == 1.0).all()
     assert complexity(np.array([1.0, 0, 0, 0]))["entropy"] == 0.0
     c = complexity(np.ones(4))
-    assert c["entropy"] == pytest.approx(1.0) and c["gini"] == pytest.approx(0.0) and c["effective_complexity"] == 4
+    assert c["entropy"] == pytest.approx(1.0) and c["gini"] == pytest.approx(0.0) and c["n_units_90"] == 4
 
 
 def test_all_zero_attributions_warn_and_stay_defined(linear):

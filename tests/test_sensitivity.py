@@ -63,7 +63,9 @@ def test_identity_encoder_identity_perturbation_is_fully_consistent(clips):
     report = meter(raw, [("quieter", Gain(gain_db=-6))], loudness_match=False).score(clips)
     ident = report.table[report.table["name"] == "identity"].iloc[0]
     assert ident["consistency"] == 1.0 and ident["n"] == len(clips)
-    assert ident["consistency_low"] == 1.0 == ident["consistency_high"]
+    # Wilson interval of 12 of 12: [n / (n + z^2), 1], not the collapsed [1, 1] of a percentile bootstrap
+    z = 1.959963984540054
+    assert ident["consistency_low"] == pytest.approx(12 / (12 + z**2), rel=1e-9) and ident["consistency_high"] == 1.0
     assert ident["mrr"] == 1.0 and ident["distance_ratio"] == 0.0
 
 
@@ -182,7 +184,7 @@ def test_memory_caches_the_originals(clips, tmp_path):
         ({"metric": "hamming"}, slice(None), ValueError, "metric must be one of 'cosine'"),
         ({"sr": None}, slice(None), ValueError, "SensitivityMeter needs the sample rate"),
         ({"encoder": None}, slice(None), ValueError, "needs an encoder"),
-        ({"audio_distance": "euclid"}, slice(None), ValueError, "audio_distance must be 'dtw'"),
+        ({"audio_distance": "euclid"}, slice(None), ValueError, "audio_distance must be one of 'dtw', 'simple', 'mckl'"),
         ({"perturbations": []}, slice(None), ValueError, "non-empty list"),
     ],
 )
@@ -233,3 +235,95 @@ def test_mfcc_consistency_falls_with_noise_on_real_music():
     t = report.table[report.table["family"] == "pink_noise"].set_index("value").loc[snrs]
     assert scipy.stats.kendalltau(snrs, t["consistency"]).statistic > 0.6
     assert t["consistency_low"].iloc[0] > t["consistency_high"].iloc[-1]  # intervals separate
+
+
+# -- the study's definitions (audit of issue 9) -------------------------------------------------
+class RepeatSamples(TransformerMixin, BaseEstimator):
+    """A perfect 'stretch' by an integer factor: every sample repeated ``factor`` times."""
+
+    def __init__(self, factor=2):
+        self.factor = factor
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.repeat(X, self.factor, axis=1)
+
+
+def quantiles(X):
+    """Invariant to repeating samples: the empirical distribution of the samples is unchanged."""
+    return np.quantile(X, np.linspace(0.05, 0.95, 19), axis=1, method="inverted_cdf").T
+
+
+def test_a_tempo_invariant_encoder_reads_full_consistency_whatever_the_length(clips):
+    report = meter(quantiles, [("x2", RepeatSamples(2)), ("x3", RepeatSamples(3))], loudness_match=False).score(clips)
+    t = report.table.set_index("name")
+    assert t.loc["x2", "length_out"] == 2 * clips.shape[1] and t.loc["x3", "length_out"] == 3 * clips.shape[1]
+    np.testing.assert_array_equal(t["consistency"], 1.0)
+    np.testing.assert_allclose(t["distance_ratio"], 0.0, atol=1e-12)
+
+
+def test_time_stretch_is_measured_on_the_stretched_signal_not_on_padding(clips):
+    from trustkit.perturbations import TimeStretch
+
+    rates = [0.7, 0.92, 1.08, 1.3, 1.5]
+    # a user's grid with the default length="preserve": the meter still embeds the whole stretched clip
+    grid = PerturbationGrid(TimeStretch(length="preserve"), "rate", rates, family="time_stretch")
+    report = meter(MFCCEncoder(sr=SR), grid).score(clips)
+    t = report.table[report.table["family"] == "time_stretch"].set_index("value").loc[rates]
+    np.testing.assert_array_equal(t["length_out"], [round(clips.shape[1] / r) for r in rates])
+    np.testing.assert_array_equal(t["consistency"], 1.0)  # zero padding gave 0.42 at rate 1.3 (audit)
+    assert (t["distance_ratio"] < 0.02).all()
+
+
+def test_between_space_consistency_pooled_as_in_the_study_and_per_clip(clips):
+    import scipy.spatial.distance
+    import scipy.stats
+
+    from trustkit.perturbations import LowPass
+
+    def audio_l2(A, B):
+        return scipy.spatial.distance.cdist(A[:, ::16], B[:, ::16])
+
+    X = clips[:8]
+    step = LowPass(cutoff_hz=2000, sr=SR)
+    report = meter(MFCCEncoder(sr=SR), [("lp", step)], audio_distance=audio_l2, loudness_match=False).score(X)
+    row = report.table.set_index("name").loc["lp"]
+    Xp = step.fit_transform(X)
+    Da = audio_l2(Xp, X)
+    Dz = scipy.spatial.distance.cdist(MFCCEncoder(sr=SR).transform(Xp), MFCCEncoder(sr=SR).transform(X), "cosine")
+    pooled = scipy.stats.spearmanr(Da.ravel(), Dz.ravel()).statistic
+    per_clip = np.mean([scipy.stats.spearmanr(Da[i], Dz[i]).statistic for i in range(len(X))])
+    assert row["spearman"] == pytest.approx(pooled, abs=1e-12)
+    assert row["spearman_per_clip"] == pytest.approx(per_clip, abs=1e-12)
+    assert abs(pooled - per_clip) > 0.01  # two different numbers, each named
+    assert row["spearman_low"] <= pooled <= row["spearman_high"]
+
+
+@pytest.mark.parametrize("kind", ["dtw", "simple", "mckl", "dtw_normalised"])
+def test_study_audio_distances_in_the_meter(kind, clips):
+    grid = PerturbationGrid(AddNoise(), "snr_db", [30, 0], family="noise")
+    report = meter(MFCCEncoder(sr=SR), grid, audio_distance=kind).score(clips[:5])
+    t = report.table.set_index("name")
+    assert t.loc["identity", "audio_consistency"] == 1.0 and t.loc["identity", "agreement"] == 1.0
+    assert t.loc["noise(snr_db=0)", "spearman"] > 0.3  # audio and embedding distances agree, loosely
+    assert report.config["audio_distance"] == kind
+
+
+def test_sensitivity_intervals_are_wilson_and_headline_never_collapses(clips):
+    report = meter(MFCCEncoder(sr=SR), [("quiet", Gain(gain_db=-1))]).score(clips[:6])
+    row = report.table.set_index("name").loc["quiet"]
+    assert row["consistency"] == 1.0 and row["consistency_low"] == pytest.approx(0.6097, abs=1e-4)  # Wilson 6/6
+    assert row["sensitivity_high"] == pytest.approx(1 - 0.6097, abs=1e-4)
+    e = report.headline_estimate
+    assert e.value == 0.0 and e.low == 0.0 and e.high == pytest.approx(1 - 0.6097, abs=1e-4)
+
+
+def test_summary_gives_the_baselines_own_headline(clips):
+    report = meter(raw, [("n", AddNoise(snr_db=0))], baseline=MFCCEncoder(sr=SR)).score(clips[:6])
+    assert report.baseline_estimate is not None
+    text = report.summary()
+    assert f"Baseline MFCCEncoder: sensitivity {report.baseline_estimate:.3f}" in text
+    base = report.per_clip[(report.per_clip["role"] == "baseline") & (report.per_clip["name"] == "n")]
+    assert report.baseline_estimate.value == pytest.approx(1 - base["consistent"].mean())

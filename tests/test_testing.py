@@ -40,6 +40,7 @@ def test_explanation_gate():
     X = rng.standard_normal((200, 4))
     model = LinearRegression().fit(X, X @ [3.0, -2.0, 1.0, 0.0])
     exact = (X[:20] - X.mean(0)) * model.coef_
-    assert_explanations_faithful(model, X, X[:20], exact, min_skill=0.2, budgets=(1, "all"))
-    with pytest.raises(AssertionError, match="keep skill"):
-        assert_explanations_faithful(model, X, X[:20], rng.standard_normal((20, 4)), min_skill=0.5, budgets=(1, "all"))
+    report = assert_explanations_faithful(model, X, X[:20], exact, min_fidelity=0.99, budgets=(1, "all"))
+    assert float(report) == pytest.approx(1.0, abs=1e-9)
+    with pytest.raises(AssertionError, match="fidelity .* is below min_fidelity=0.5"):
+        assert_explanations_faithful(model, X, X[:20], rng.standard_normal((20, 4)), min_fidelity=0.5, budgets=(1, "all"))

@@ -78,11 +78,10 @@ def test_gbc_transrate_knn_by_formula(informative):
     F, _, y = informative
     F2, y2 = F[y < 2], y[y < 2]
     mu = [F2[y2 == c].mean(0) for c in (0, 1)]
-    var = [F2[y2 == c].var(0, ddof=1).mean() for c in (0, 1)]  # spherical
+    var = [np.maximum(F2[y2 == c].var(0), 1e-4).mean() for c in (0, 1)]  # population variance, floored, spherical
     s = (var[0] + var[1]) / 2
-    d = F2.shape[1]
-    db = np.sum((mu[0] - mu[1]) ** 2) / (8 * s) + 0.5 * d * (np.log(s) - 0.5 * np.log(var[0]) - 0.5 * np.log(var[1]))
-    assert gbc(F2, y2) == pytest.approx(-2 * np.exp(-db), rel=1e-9)
+    db = np.sum((mu[0] - mu[1]) ** 2) / (8 * s) + 0.5 * (np.log(s) - 0.5 * np.log(var[0]) - 0.5 * np.log(var[1]))
+    assert gbc(F2, y2) == pytest.approx(-2 * np.exp(-db), rel=1e-12)
 
     Z = F - F.mean(0)
 
@@ -93,6 +92,36 @@ def test_gbc_transrate_knn_by_formula(informative):
     for k in (1, 3):
         ref = cross_val_predict(KNeighborsClassifier(k, metric="cosine"), F, y, cv=LeaveOneOut())
         assert knn_loo_accuracy(F, y, n_neighbors=k) == pytest.approx(np.mean(ref == y))
+
+
+def _gbc_reference(F, y, gaussian):
+    """Line-by-line numpy transcription of google-research stable_transfer/transferability/gbc.py."""
+    labels = list(np.unique(y))
+    stats = {c: {"mean": F[y == c].mean(0), "variance": np.maximum(F[y == c].var(0), 1e-4)} for c in labels}
+    total = []
+    for c1 in labels:
+        terms = []
+        for c2 in labels:
+            if c1 == c2:
+                continue
+            m1, m2, s1, s2 = stats[c1]["mean"], stats[c2]["mean"], stats[c1]["variance"], stats[c2]["variance"]
+            if gaussian == "spherical":
+                s1, s2 = np.mean(s1), np.mean(s2)
+            avg = (s1 + s2) / 2
+            first = np.sum((m1 - m2) ** 2 / avg) / 8
+            second = np.sum(np.log(avg)) - 0.5 * np.sum(np.log(s1)) - 0.5 * np.sum(np.log(s2))
+            terms.append(np.exp(-(first + 0.5 * second)))
+        total.append(np.sum(terms))
+    return -np.sum(total)
+
+
+@pytest.mark.parametrize("gaussian", ["spherical", "diagonal"])
+def test_gbc_equals_the_reference_code(informative, gaussian):
+    F, noise, y = informative
+    F = F.copy()
+    F[y == 0, 3] = 1.5  # a constant feature within a class: the reference floors its variance at 1e-4
+    for feats in (F, noise, F[:, :2] * 1e-3):
+        assert gbc(feats, y, gaussian=gaussian) == pytest.approx(_gbc_reference(feats, y, gaussian), rel=1e-12)
 
 
 def test_every_metric_and_estimator_ranks_signal_above_noise(informative):

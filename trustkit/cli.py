@@ -268,7 +268,7 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
         report = scorer.score(clips, W)
     print(report.summary(), file=stream)
     _write(report, args, stream)
-    return _gate_at_least(float(report), args.fail_below, "keep skill", stream)
+    return _gate_at_least(float(report), args.fail_below, "fidelity", stream)
 
 
 def _gate_at_least(value: float, limit: float | None, what: str, stream: Any) -> int:
@@ -461,7 +461,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--explainer", default="shap", choices=["lime", "shap"])
     explain.add_argument("--segments", type=int, default=8, help="time segments per clip (default: 8)")
     explain.add_argument("--instances", type=int, default=8, help="clips to explain (default: 8)")
-    explain.add_argument("--fail-below", type=float, help="gate: exit 1 when the keep skill is below this")
+    explain.add_argument("--fail-below", type=float, help="gate: exit 1 when the explanations' fidelity (1 = exact, 0 = no better than predicting no change) is below this")
     common(explain)
     sub.add_parser("versions", help="print versions for bug reports")
     return parser

@@ -23,12 +23,13 @@ from sklearn.base import BaseEstimator, clone
 from threadpoolctl import threadpool_limits
 
 from ._validation import check_audio, check_choice, check_number, check_sr
+from .audio_distances import AUDIO_DISTANCES, AudioDistance
 from .encoders import as_encoder, embed
 from .exceptions import TrustkitWarning
 from .perturbations import GridPoint, Identity, LoudnessMatch, PerturbationGrid, study_grid
 from .perturbations._base import child_seed, configure_step, resolve_entropy
 from .reports import Report
-from .stats import bootstrap_estimate, paired_difference
+from .stats import Estimate, bootstrap_estimate, bootstrap_statistic, paired_difference, proportion_interval
 
 __all__ = ["SensitivityGateError", "SensitivityMeter", "SensitivityReport", "dtw_audio_distance", "neighbour_outcomes"]
 
@@ -82,38 +83,36 @@ def _row_spearman(A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (ra * rb).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
 
 
-def _mfcc_frames(X: np.ndarray, sr: int) -> list[np.ndarray]:
-    import librosa
-
-    return [
-        librosa.feature.mfcc(y=np.asarray(x, dtype=np.float32), sr=sr, n_mfcc=20, hop_length=512)
-        for x in X
-    ]
-
-
-def _dtw_cost(F: np.ndarray, G: np.ndarray) -> float:
-    import librosa
-
-    D, path = librosa.sequence.dtw(X=F, Y=G, metric="euclidean")
-    return float(D[-1, -1] / len(path))
-
-
 def dtw_audio_distance(A: np.ndarray, B: np.ndarray, *, sr: int) -> np.ndarray:
-    """Audio-space distances: DTW between MFCC frame sequences.
+    """Audio-space distances of the robustness study: exact DTW on 25-MFCC frames.
 
     Parameters
     ----------
-    A, B : ndarray of shape (n_a, n_samples) and (n_b, n_samples)
+    A, B : ndarray of shape (n_a, n_samples_a) and (n_b, n_samples_b)
     sr : int
 
     Returns
     -------
     ndarray of shape (n_a, n_b)
-        Accumulated euclidean cost of the optimal alignment of 20-MFCC frame
-        sequences (hop 512), divided by the path length.
+        Total (unnormalised) Euclidean cost of the optimal alignment; see
+        :mod:`trustkit.audio_distances`.
     """
-    FA, FB = _mfcc_frames(A, sr), _mfcc_frames(B, sr)
-    return np.array([[_dtw_cost(f, g) for g in FB] for f in FA])
+    return AudioDistance("dtw", sr=sr, seed=0).prepare(np.asarray(B))(np.asarray(A))
+
+
+def pooled_spearman(D_audio: np.ndarray, D_embed: np.ndarray) -> float:
+    """The study's between-space consistency: one Spearman correlation over every (perturbed, original) pair.
+
+    Examples
+    --------
+    >>> D = np.array([[0.0, 2.0], [1.0, 0.5]])
+    >>> pooled_spearman(D, 3 * D + 1)
+    1.0
+    """
+    a, b = np.ravel(D_audio), np.ravel(D_embed)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(scipy.stats.spearmanr(a, b).statistic)
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,11 +122,14 @@ class SensitivityReport(Report):
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per perturbation setting and encoder: n, consistency,
-        sensitivity, mean reciprocal rank, median distance ratio (each with a
-        bootstrap interval) and, with an audio distance, the agreement of the
-        outcome in audio and embedding space and the mean per-clip Spearman
-        correlation of the two distance profiles.
+        One row per perturbation setting and encoder: n, the perturbed length
+        ``length_out``, consistency and sensitivity (Wilson intervals), mean
+        reciprocal rank and median distance ratio (bootstrap intervals) and,
+        with an audio distance, ``audio_consistency``, ``agreement`` (share of
+        clips whose outcome is the same in audio and embedding space; Wilson),
+        ``spearman`` (the study's between-space consistency: one Spearman
+        correlation over all perturbed-vs-original pairs of the setting) and
+        ``spearman_per_clip`` (the mean of one correlation per clip).
     per_clip : pandas.DataFrame
         One row per clip, setting and encoder.
     comparison : pandas.DataFrame
@@ -136,6 +138,8 @@ class SensitivityReport(Report):
     headline_estimate : Estimate
         ``float(report)`` with its interval over clips.
     config : dict
+    baseline_estimate : Estimate or None
+        The baseline's headline, computed the same way.
     """
 
     table: pd.DataFrame
@@ -143,6 +147,7 @@ class SensitivityReport(Report):
     comparison: pd.DataFrame = field(repr=False)
     headline_estimate: Any
     config: dict
+    baseline_estimate: Any = None
     higher_is_better: ClassVar[bool] = False
     headline: ClassVar[str] = "mean sensitivity (1 - within-space consistency) over the imperceptible settings, identity excluded"
 
@@ -163,7 +168,11 @@ class SensitivityReport(Report):
             f"SensitivityMeter: {c['encoder']} on {c['n_clips']} clips, {c['n_settings']} settings, "
             f"metric={c['metric']}, loudness_match={c['loudness_match']}",
             f"Sensitivity ({c['headline_scope']}): {self.headline_estimate:.3f} (lower is better; "
-            f"{int(100 * self.headline_estimate.confidence)} % bootstrap interval over clips)",
+            f"{int(100 * self.headline_estimate.confidence)} % interval over clips)",
+        ]
+        if self.baseline_estimate is not None:
+            lines.append(f"Baseline {c['baseline']}: sensitivity {self.baseline_estimate:.3f} (same settings and clips)")
+        lines += [
             f"Identity sanity row: consistency {ident['consistency']:.3f} (must be 1.000)",
             "",
             "Mean sensitivity by family:",
@@ -171,6 +180,12 @@ class SensitivityReport(Report):
         fam = self.summary_by_family()
         for _, r in fam.iterrows():
             lines.append(f"  {r['role']:<8s} {r['severity']:<13s} {r['family']:<20s} {r['mean']:.3f}  (range {r['min']:.3f}-{r['max']:.3f}, {int(r['count'])} settings)")
+        if "spearman" in self.table:
+            t = self.table[self.table["severity"] != "identity"]
+            lines += ["", f"Between-space consistency with audio distance {c['audio_distance']!r} (mean over settings):"]
+            for (role, enc), g in t.groupby(["role", "encoder"], sort=False):
+                lines.append(f"  {role:<8s} {enc}: Spearman (pooled, as in the study) {g['spearman'].mean():.3f}, "
+                             f"per-clip mean {g['spearman_per_clip'].mean():.3f}, outcome agreement {g['agreement'].mean():.3f}")
         comp = self.comparison[self.comparison["severity"] != "identity"] if len(self.comparison) else self.comparison
         if len(comp):
             worse = comp[comp["high"] < 0]
@@ -380,8 +395,11 @@ class SensitivityMeter(BaseEstimator):
             check_choice(self.metric, "metric", METRICS)
         elif not callable(self.metric):
             raise TypeError(f"metric must be a metric name or a callable, got {type(self.metric).__name__}.")
-        if self.audio_distance is not None and not (self.audio_distance == "dtw" or callable(self.audio_distance)):
-            raise ValueError(f"audio_distance must be 'dtw', a callable or None; got {self.audio_distance!r}.")
+        if self.audio_distance is not None and not callable(self.audio_distance) and self.audio_distance not in AUDIO_DISTANCES:
+            raise ValueError(
+                f"audio_distance must be one of {', '.join(map(repr, AUDIO_DISTANCES))}, a callable or None; "
+                f"got {self.audio_distance!r}."
+            )
         n_boot = check_number(self.n_bootstrap, "n_bootstrap", low=10, integer=True)
         X = check_audio(X, sr=sr, owner="SensitivityMeter")
         if len(X) < 2:
@@ -404,27 +422,24 @@ class SensitivityMeter(BaseEstimator):
                     TrustkitWarning,
                     stacklevel=2,
                 )
-        audio_feats = None
-        if self.audio_distance == "dtw":
-            audio_feats = _mfcc_frames(X, sr)
+        audio = None
+        if self.audio_distance is not None:
+            audio = AudioDistance(self.audio_distance, sr=sr, seed=child_seed(entropy, 400_000)).prepare(X)
         t_setup = time.perf_counter() - t_start
 
         def run(k: int, point: GridPoint) -> dict[str, Any]:
             t0 = time.perf_counter()
-            step = configure_step(point.perturbation, entropy=entropy, index=k, sr=sr)
+            # length="allow": a time stretch yields the whole stretched signal, never zero padding that
+            # the encoder would then measure instead of the stretch (the study embeds the whole clip)
+            step = configure_step(point.perturbation, entropy=entropy, index=k, sr=sr, length="allow")
             if self.loudness_match and point.severity != "identity":
                 step = LoudnessMatch(step, sr=sr)
             Xp = np.asarray(step.fit_transform(X), dtype=X.dtype)
-            if Xp.shape != X.shape:
-                raise ValueError(f"perturbation {point.name!r} changed the clip length ({X.shape} -> {Xp.shape}); use length='preserve'.")
-            out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0}
-            D_audio = None
-            if self.audio_distance is not None:
-                if audio_feats is not None:
-                    feats = _mfcc_frames(Xp, sr)
-                    D_audio = np.array([[_dtw_cost(f, g) for g in audio_feats] for f in feats])
-                else:
-                    D_audio = np.asarray(self.audio_distance(Xp, X), dtype=np.float64)
+            if Xp.ndim != 2 or len(Xp) != len(X):
+                raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
+                                 "it must return one clip per input clip.")
+            out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0, "length": Xp.shape[1]}
+            D_audio = audio(Xp) if audio is not None else None
             for role, enc in encoders.items():
                 t1 = time.perf_counter()
                 Zp = embed(enc, Xp)
@@ -432,10 +447,11 @@ class SensitivityMeter(BaseEstimator):
                 D = self._distance(Zp, originals[role], f"{role} on {point.name}")
                 res = neighbour_outcomes(D)
                 if D_audio is not None:
-                    audio = neighbour_outcomes(D_audio)
-                    res["audio_consistent"] = audio["consistent"]
-                    res["agreement"] = audio["consistent"] == res["consistent"]
-                    res["spearman"] = _row_spearman(D_audio, D)
+                    in_audio = neighbour_outcomes(D_audio)
+                    res["audio_consistent"] = in_audio["consistent"]
+                    res["agreement"] = in_audio["consistent"] == res["consistent"]
+                    res["spearman_per_clip"] = _row_spearman(D_audio, D)
+                    out[f"distances_{role}"] = (D_audio, D)
                 out[role] = res
             if self.verbose:
                 print(f"[SensitivityMeter] {k:3d}/{len(points) - 1} {point.name:<40s} {time.perf_counter() - t0:6.2f} s", file=sys.stderr)
@@ -460,6 +476,8 @@ class SensitivityMeter(BaseEstimator):
         rows, clips, comp = [], [], []
         has_scope = any(p.severity == "imperceptible" for p in points)
         names = {role: type(enc).__name__ for role, enc in encoders.items()}
+        conf = self.confidence
+        n = len(X)
         for k, (point, res) in enumerate(zip(points, results)):
             param = point.param if point.param else ""
             for r_idx, role in enumerate(encoders):
@@ -468,15 +486,19 @@ class SensitivityMeter(BaseEstimator):
 
                 def est(values, statistic=None, seed=seed):
                     kw = {"statistic": statistic} if statistic is not None else {}
-                    return bootstrap_estimate(values, n_bootstrap=n_boot, confidence=self.confidence, random_state=seed, **kw)
+                    return bootstrap_estimate(values, n_bootstrap=n_boot, confidence=conf, random_state=seed, **kw)
 
-                cons = est(o["consistent"].astype(float))
+                def prop(flags):  # a proportion of clips: Wilson, which does not collapse at 0 or 1
+                    return proportion_interval(int(np.sum(flags)), len(flags), confidence=conf)
+
+                cons = prop(o["consistent"])
                 mrr = est(o["reciprocal_rank"])
                 ratio = est(np.where(np.isfinite(o["distance_ratio"]), o["distance_ratio"], np.nan), statistic=_nanmedian)
                 in_headline = point.severity != "identity" and (point.severity == "imperceptible" or not has_scope)
                 row = {
                     "name": point.name, "family": point.family, "param": param, "value": point.value,
-                    "severity": point.severity, "role": role, "encoder": names[role], "n": len(X),
+                    "severity": point.severity, "role": role, "encoder": names[role], "n": n,
+                    "length_out": res["length"],
                     "consistency": cons.value, "consistency_low": cons.low, "consistency_high": cons.high,
                     "sensitivity": 1 - cons.value, "sensitivity_low": 1 - cons.high, "sensitivity_high": 1 - cons.low,
                     "mrr": mrr.value, "mrr_low": mrr.low, "mrr_high": mrr.high,
@@ -484,42 +506,67 @@ class SensitivityMeter(BaseEstimator):
                     "in_headline": in_headline,
                 }
                 if "agreement" in o:
-                    agree = est(o["agreement"].astype(float))
-                    rho = est(o["spearman"])
-                    aud = est(o["audio_consistent"].astype(float))
+                    agree = prop(o["agreement"])
+                    aud = prop(o["audio_consistent"])
+                    D_audio, D = res[f"distances_{role}"]
+                    rho = bootstrap_statistic(lambda i, A=D_audio, B=D: pooled_spearman(A[i], B[i]), n,
+                                              n_bootstrap=n_boot, confidence=conf, random_state=seed)
+                    rho_clip = est(o["spearman_per_clip"])
                     row.update(
-                        audio_consistency=aud.value, agreement=agree.value, agreement_low=agree.low, agreement_high=agree.high,
+                        audio_consistency=aud.value, audio_consistency_low=aud.low, audio_consistency_high=aud.high,
+                        agreement=agree.value, agreement_low=agree.low, agreement_high=agree.high,
                         spearman=rho.value, spearman_low=rho.low, spearman_high=rho.high,
+                        spearman_per_clip=rho_clip.value, spearman_per_clip_low=rho_clip.low,
+                        spearman_per_clip_high=rho_clip.high,
                     )
                 rows.append(row)
                 clips.append(pd.DataFrame({
-                    "name": point.name, "role": role, "clip": np.arange(len(X)),
+                    "name": point.name, "role": role, "clip": np.arange(n),
                     **dict(o.items()),
                 }))
             if "baseline" in encoders:
                 d = paired_difference(
                     res["encoder"]["consistent"].astype(float), res["baseline"]["consistent"].astype(float),
-                    n_bootstrap=n_boot, confidence=self.confidence, random_state=child_seed(entropy, 200_000 + k),
+                    n_bootstrap=n_boot, confidence=conf, random_state=child_seed(entropy, 200_000 + k),
                 )
                 comp.append({"name": point.name, "family": point.family, "severity": point.severity,
                              "difference": d.value, "low": d.low, "high": d.high})
         table = pd.DataFrame(rows)
         per_clip = pd.concat(clips, ignore_index=True)
-        scope = table[(table["role"] == "encoder") & table["in_headline"]]["name"].tolist()
-        fails = per_clip[(per_clip["role"] == "encoder") & per_clip["name"].isin(scope)]
-        per_clip_failure = 1.0 - fails.groupby("clip")["consistent"].mean().to_numpy(dtype=float)
-        headline = bootstrap_estimate(per_clip_failure, n_bootstrap=n_boot, confidence=self.confidence,
-                                      random_state=child_seed(entropy, 300_000))
+        headlines = {role: self._headline(table, per_clip, role, n_boot, child_seed(entropy, 300_000 + r_idx))
+                     for r_idx, role in enumerate(encoders)}
         config = {
-            "encoder": names["encoder"], "baseline": names.get("baseline"), "n_clips": len(X),
+            "encoder": names["encoder"], "baseline": names.get("baseline"), "n_clips": n,
             "n_samples": X.shape[1], "sr": self.sr, "n_settings": len(points) - 1,
             "metric": self.metric if isinstance(self.metric, str) else getattr(self.metric, "__name__", "callable"),
-            "loudness_match": self.loudness_match, "audio_distance": self.audio_distance if isinstance(self.audio_distance, (str, type(None))) else "callable",
+            "loudness_match": self.loudness_match,
+            "audio_distance": self.audio_distance if isinstance(self.audio_distance, (str, type(None))) else "callable",
             "headline_scope": "imperceptible settings" if has_scope else "all settings",
             "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else "RandomState",
-            "n_bootstrap": n_boot, "confidence": self.confidence,
+            "n_bootstrap": n_boot, "confidence": conf,
+            "intervals": {"consistency, sensitivity, agreement, audio_consistency": "Wilson score interval over clips",
+                          "mrr, spearman_per_clip": "percentile bootstrap over clips",
+                          "distance_ratio": "percentile bootstrap of the median over clips",
+                          "spearman": "percentile bootstrap over perturbed clips (rows of the distance matrices)",
+                          "headline": "percentile bootstrap over clips of each clip's failure rate "
+                                      "(Wilson over clips when every clip has the same rate)",
+                          "comparison": "paired percentile bootstrap over clips"},
         }
-        return SensitivityReport(table=table, per_clip=per_clip, comparison=pd.DataFrame(comp), headline_estimate=headline, config=config)
+        return SensitivityReport(table=table, per_clip=per_clip, comparison=pd.DataFrame(comp),
+                                 headline_estimate=headlines["encoder"], config=config,
+                                 baseline_estimate=headlines.get("baseline"))
+
+    def _headline(self, table: pd.DataFrame, per_clip: pd.DataFrame, role: str, n_boot: int, seed: int) -> Estimate:
+        """Mean over clips of each clip's failure rate across the headline's settings, with its interval."""
+        scope = table[(table["role"] == role) & table["in_headline"]]["name"].tolist()
+        fails = per_clip[(per_clip["role"] == role) & per_clip["name"].isin(scope)]
+        rate = 1.0 - fails.groupby("clip")["consistent"].mean().to_numpy(dtype=float)
+        if len(rate) and np.ptp(rate) == 0:
+            # every clip fails the same share of settings (typically none or all): a bootstrap would
+            # collapse to a point; use the Wilson interval of that share as a proportion of the clips
+            w = proportion_interval(round(float(rate[0]) * len(rate)), len(rate), confidence=self.confidence)
+            return Estimate(float(rate[0]), w.low, w.high, len(rate), self.confidence)
+        return bootstrap_estimate(rate, n_bootstrap=n_boot, confidence=self.confidence, random_state=seed)
 
 
 def _nanmedian(x: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,12 +15,15 @@ from ._validation import check_number
 __all__ = [
     "Estimate",
     "bootstrap_estimate",
+    "bootstrap_indices",
+    "bootstrap_statistic",
     "corrected_paired_ttest",
     "friedman_nemenyi",
     "holm",
     "jackknife_interval",
     "nadeau_bengio_interval",
     "paired_difference",
+    "proportion_interval",
 ]
 
 
@@ -57,10 +61,94 @@ def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(x, axis=axis)
 
 
+def bootstrap_indices(
+    n: int, *, groups: Any = None, n_bootstrap: int = 1000, random_state: Any = None
+) -> list[np.ndarray]:
+    """Index sets of ``n_bootstrap`` bootstrap resamples of ``n`` items.
+
+    Without ``groups`` items are drawn with replacement. With ``groups`` the
+    *groups* are drawn with replacement and every drawn group brings all its
+    items (the cluster bootstrap), so the resamples vary as much as data sets of
+    that many groups do: items of one artist or one recording are not
+    independent, and resampling them one by one makes intervals too narrow.
+
+    Parameters
+    ----------
+    n : int
+    groups : array-like of shape (n,) or None
+    n_bootstrap : int, default=1000
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    list of ndarray
+        One array of item indices per resample (lengths vary with groups).
+
+    Examples
+    --------
+    >>> groups = np.array(["a", "a", "a", "b", "b", "c"])
+    >>> idx = bootstrap_indices(6, groups=groups, n_bootstrap=2, random_state=0)
+    >>> [groups[i].tolist() for i in idx]  # three groups drawn with replacement, each with all its items
+    [['c', 'b', 'b', 'b', 'b'], ['a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a']]
+    """
+    rng = np.random.default_rng(random_state)
+    if groups is None:
+        return list(rng.integers(0, n, size=(n_bootstrap, n)))
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must hold one group per item, shape ({n},); got {groups.shape}.")
+    _, codes = np.unique(groups, return_inverse=True)
+    codes = codes.ravel()
+    members = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
+    draws = rng.integers(0, len(members), size=(n_bootstrap, len(members)))
+    return [np.concatenate([members[g] for g in row]) for row in draws]
+
+
+def bootstrap_statistic(
+    statistic: Callable[[np.ndarray], float],
+    n: int,
+    *,
+    groups: Any = None,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    random_state: Any = None,
+) -> Estimate:
+    """Percentile bootstrap interval of any statistic of a sample of ``n`` items.
+
+    For statistics that are not a mean of per-item values (a macro-F1, a
+    Spearman correlation pooled over a distance matrix): ``statistic(index)``
+    evaluates it on the items ``index``; resamples come from
+    :func:`bootstrap_indices` (whole groups when ``groups`` is given).
+    Non-finite resample values are dropped.
+
+    Examples
+    --------
+    >>> x = np.arange(10.0)
+    >>> e = bootstrap_statistic(lambda i: float(np.median(x[i])), 10, random_state=0)
+    >>> e.value, e.low < 4.5 < e.high
+    (4.5, True)
+    """
+    n_bootstrap = check_number(n_bootstrap, "n_bootstrap", low=10, integer=True)
+    confidence = check_number(confidence, "confidence", low=0, high=1, low_inclusive=False, high_inclusive=False)
+    value = float(statistic(np.arange(n)))
+    if n < 2:
+        return Estimate(value, np.nan, np.nan, n, confidence)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        vals = np.array([statistic(i) for i in bootstrap_indices(n, groups=groups, n_bootstrap=n_bootstrap,
+                                                                 random_state=random_state)], dtype=np.float64)
+    vals = vals[np.isfinite(vals)]
+    if len(vals) == 0:
+        return Estimate(value, np.nan, np.nan, n, confidence)
+    low, high = np.percentile(vals, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return Estimate(value, float(low), float(high), n, confidence)
+
+
 def bootstrap_estimate(
     values: Any,
     *,
     statistic: Callable[..., Any] = _mean,
+    groups: Any = None,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     random_state: Any = None,
@@ -68,13 +156,16 @@ def bootstrap_estimate(
     """Percentile bootstrap interval of ``statistic`` over the items of ``values``.
 
     Uses :func:`scipy.stats.bootstrap` (percentile method, which stays defined
-    when every value is the same, e.g. a consistency of 1.0).
+    when every value is the same) over items, or the cluster bootstrap of
+    :func:`bootstrap_indices` when ``groups`` is given.
 
     Parameters
     ----------
     values : array-like of shape (n,)
     statistic : callable, default=mean
         Vectorised: ``statistic(x, axis=-1)``.
+    groups : array-like of shape (n,) or None
+        Resample whole groups (e.g. artists) instead of items.
     n_bootstrap : int, default=1000
     confidence : float, default=0.95
     random_state : int, Generator or None
@@ -93,14 +184,56 @@ def bootstrap_estimate(
     n_bootstrap = check_number(n_bootstrap, "n_bootstrap", low=10, integer=True)
     confidence = check_number(confidence, "confidence", low=0, high=1, low_inclusive=False, high_inclusive=False)
     value = float(statistic(values, axis=-1))
-    if len(values) < 2:
+    if len(values) < 2 or (groups is not None and len(np.unique(np.asarray(groups))) < 2):
         return Estimate(value, np.nan, np.nan, len(values), confidence)
+    if groups is not None:
+        return bootstrap_statistic(lambda i: float(statistic(values[i], axis=-1)), len(values), groups=groups,
+                                   n_bootstrap=n_bootstrap, confidence=confidence, random_state=random_state)
     res = scipy.stats.bootstrap(
         (values,), statistic, n_resamples=n_bootstrap, confidence_level=confidence,
         method="percentile", rng=np.random.default_rng(random_state), vectorized=True,
     )
     ci = res.confidence_interval
     return Estimate(value, float(ci.low), float(ci.high), len(values), confidence)
+
+
+def proportion_interval(k: Any, n: Any, *, confidence: float = 0.95, method: str = "wilson") -> Estimate:
+    """A proportion ``k / n`` with the Wilson (or Clopper-Pearson) interval.
+
+    Unlike a percentile bootstrap, which collapses to ``[1, 1]`` when every
+    trial succeeds, these intervals stay honest at 0 and 1: 6 successes of 6
+    give ``[0.61, 1]`` (Wilson, 95 %). Computed by
+    :meth:`scipy.stats.binomtest(...).proportion_ci`.
+
+    Parameters
+    ----------
+    k : int
+        Successes.
+    n : int
+        Trials.
+    confidence : float, default=0.95
+    method : {"wilson", "exact"}, default="wilson"
+        ``"exact"`` is Clopper-Pearson.
+
+    Returns
+    -------
+    Estimate
+
+    Examples
+    --------
+    >>> e = proportion_interval(6, 6)
+    >>> e.value, round(e.low, 2), e.high
+    (1.0, 0.61, 1.0)
+    """
+    n = check_number(n, "n", low=0, integer=True)
+    k = check_number(k, "k", low=0, high=n, integer=True)
+    confidence = check_number(confidence, "confidence", low=0, high=1, low_inclusive=False, high_inclusive=False)
+    if method not in ("wilson", "exact"):
+        raise ValueError(f"method must be 'wilson' or 'exact'; got {method!r}.")
+    if n == 0:
+        return Estimate(np.nan, np.nan, np.nan, 0, confidence)
+    ci = scipy.stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method=method)
+    return Estimate(k / n, float(ci.low), float(ci.high), n, confidence)
 
 
 def paired_difference(
@@ -194,7 +327,7 @@ def holm(pvalues: Any) -> np.ndarray:
 
 
 def friedman_nemenyi(scores: Any, *, alpha: float = 0.05) -> dict[str, Any]:
-    """Friedman test across tasks and the Nemenyi critical difference.
+    """Friedman test across tasks, then the Nemenyi post-hoc test (Demsar, 2006).
 
     Parameters
     ----------
@@ -207,9 +340,21 @@ def friedman_nemenyi(scores: Any, *, alpha: float = 0.05) -> dict[str, Any]:
     dict
         ``statistic``, ``pvalue`` (Friedman chi-square; NaN with fewer than 3
         methods or 2 tasks), ``mean_ranks`` (1 = best), ``critical_difference``
-        (Nemenyi, Demsar 2006: ``q_alpha sqrt(k (k + 1) / (6 N))`` with the
-        studentized range quantile / sqrt(2)) and ``significant`` (k x k boolean,
-        mean ranks differ by more than the critical difference).
+        (Nemenyi: ``q_alpha sqrt(k (k + 1) / (6 N))`` with the studentized range
+        quantile / sqrt(2)), ``friedman_rejects``, ``significance_possible``
+        (whether *any* outcome of this many tasks and methods could be
+        significant: the smallest attainable Friedman p-value is below
+        ``alpha`` and the critical difference is below the largest possible
+        rank gap ``k - 1``), ``reason`` (why not, in words, or "") and
+        ``significant`` (k x k boolean: mean ranks differ by more than the
+        critical difference, and only when Friedman rejects, as Demsar
+        prescribes).
+
+    Examples
+    --------
+    >>> res = friedman_nemenyi([[0.9, 0.8, 0.7], [0.8, 0.7, 0.6]])
+    >>> res["significance_possible"], res["reason"][:40]
+    (False, 'with 2 tasks and 3 methods no result can')
     """
     S = np.asarray(scores, dtype=np.float64)
     n_tasks, k = S.shape
@@ -217,12 +362,24 @@ def friedman_nemenyi(scores: Any, *, alpha: float = 0.05) -> dict[str, Any]:
     mean_ranks = ranks.mean(axis=0)
     if k >= 3 and n_tasks >= 2:
         stat, p = scipy.stats.friedmanchisquare(*S.T)
+        p_min = float(scipy.stats.chi2.sf(n_tasks * (k - 1), k - 1))  # perfect agreement of every task
     else:
-        stat, p = np.nan, np.nan
+        stat, p, p_min = np.nan, np.nan, np.nan
     q = scipy.stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2) if k >= 2 else np.nan
     cd = float(q * np.sqrt(k * (k + 1) / (6.0 * n_tasks))) if k >= 2 else np.nan
-    sig = np.abs(mean_ranks[:, None] - mean_ranks[None, :]) > cd
-    return {"statistic": float(stat), "pvalue": float(p), "mean_ranks": mean_ranks, "critical_difference": cd, "significant": sig}
+    reasons = []
+    if not (p_min < alpha):
+        reasons.append(f"the Friedman test cannot reject at alpha={alpha:g} (smallest attainable p = {p_min:.3g})"
+                       if np.isfinite(p_min) else "the Friedman test needs at least 3 methods and 2 tasks")
+    if not (cd < k - 1):
+        reasons.append(f"the Nemenyi critical difference {cd:.2f} is not below the largest possible rank gap {k - 1}")
+    possible = not reasons
+    reason = (f"with {n_tasks} tasks and {k} methods no result can be significant: " + "; ".join(reasons)
+              + ". Add tasks (or compare fewer methods) to test rankings.") if reasons else ""
+    rejects = bool(np.isfinite(p) and p < alpha)
+    sig = (np.abs(mean_ranks[:, None] - mean_ranks[None, :]) > cd) & rejects
+    return {"statistic": float(stat), "pvalue": float(p), "mean_ranks": mean_ranks, "critical_difference": cd,
+            "friedman_rejects": rejects, "significance_possible": possible, "reason": reason, "significant": sig}
 
 
 def jackknife_interval(

@@ -68,12 +68,17 @@ def assert_transfer_above(
 
 
 def assert_explanations_faithful(
-    model: Any, X_background: Any, X: Any, explanations: Any, *, min_skill: float, random_state: int = 0,
+    model: Any, X_background: Any, X: Any, explanations: Any, *, min_fidelity: float, random_state: int = 0,
     **scorer_params: Any,
 ) -> FidelityComplexityReport:
-    """Fail unless the explanations' mean keep skill reaches ``min_skill``."""
+    """Fail unless the explanations' mean keep-curve fidelity (``float(report)``) reaches ``min_fidelity``.
+
+    Fidelity is 1 when the explanation predicts the model's response with its
+    top-k units kept at every k, 0 when it does no better than predicting no
+    change (see :class:`~trustkit.fidelity.FidelityComplexityScorer`).
+    """
     scorer = FidelityComplexityScorer(model, random_state=random_state, **scorer_params).fit(X_background)
     report = scorer.score(X, explanations)
-    if not float(report) >= min_skill:
-        raise AssertionError(f"keep skill {float(report):.3f} is below min_skill={min_skill:g}.\n\n{report.summary()}")
+    if not float(report) >= min_fidelity:
+        raise AssertionError(f"fidelity {float(report):.3f} is below min_fidelity={min_fidelity:g}.\n\n{report.summary()}")
     return report

@@ -177,7 +177,7 @@ def run_trust_report(
         for name, W in (("LIME", W_lime), ("SHAP", W_shap)):
             sections.append(_section(f"Explanations: {name}", scorer.score(clips, W),
                                      f"{name} over {seg.n_units(X.shape[1])} time segments of a classifier of {target!r}; "
-                                     "fidelity (keep/remove curves against random rankings) and complexity."))
+                                     "fidelity (does the explanation predict the model's response as units are kept or removed?) and complexity."))
     step("done")
     meta = {"description": description, "version": __version__, "n_clips": len(X), "sr": sr,
             "encoders": list(encoders), "labels": list(labels.columns), "fast": fast,

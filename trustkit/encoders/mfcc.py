@@ -1,28 +1,38 @@
-"""The robustness study's traditional baseline: MFCC statistics."""
+"""Learning-free baselines: MFCC statistics (trustkit's and the robustness study's) and a random projection."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_number
+from .._validation import check_choice, check_number
 from ._base import BaseEncoder
 
 __all__ = ["MFCCEncoder", "RandomProjectionEncoder"]
 
 
 class MFCCEncoder(BaseEncoder):
-    """MFCC statistics: the baseline of Kim et al. (2019).
+    """MFCC statistics: a traditional baseline for deep embeddings.
 
-    ``n_mfcc`` coefficients c1..c{n_mfcc} (c0, the level, dropped) of a
-    ``n_mels``-band log-mel spectrogram, with first and second differences; the
-    mean and standard deviation of each over time: ``n_mfcc * 3 * 2`` values
-    (144 with the defaults).
+    MFCCs of a ``n_mels``-band log-mel spectrogram, with first and second
+    differences; the mean and standard deviation of each over time, in the
+    order ``[mean c, mean dc, mean ddc, std c, std dc, std ddc]``.
+
+    Two definitions are at hand:
+
+    - the default, trustkit's: c1..c24 (c0, the level, dropped), deltas by
+      librosa's Savitzky-Golay filter (width 9): 144 values;
+    - :meth:`MFCCEncoder.study`, the baseline of the robustness study (Kim et
+      al., 2019) as the authors' code computes it (``eldrin/are-nearby-
+      neighbors-relatives``, ``scripts/ext_latent_batch.py``): 40 MFCCs *with*
+      c0 from librosa's defaults, deltas as plain frame differences
+      (``m[1:] - m[:-1]``, then again): 240 values.
 
     Parameters
     ----------
     sr : int, default=22050
         Sample rate of the audio in Hz.
     n_mfcc : int, default=24
+        Number of coefficients kept.
     n_mels : int, default=128
     n_fft : int, default=2048
     hop_length : int, default=512
@@ -30,7 +40,12 @@ class MFCCEncoder(BaseEncoder):
     fmax : float or None, default=None
         ``sr / 2`` when None.
     deltas : bool, default=True
-        Append first and second differences (librosa, width 9).
+        Append first and second differences.
+    include_c0 : bool, default=False
+        Keep c0 (the frame's level) among the ``n_mfcc`` coefficients.
+    delta_method : {"savgol", "difference"}, default="savgol"
+        ``"savgol"``: :func:`librosa.feature.delta` (width 9);
+        ``"difference"``: successive frame differences, as in the study.
 
     Examples
     --------
@@ -38,9 +53,12 @@ class MFCCEncoder(BaseEncoder):
     >>> X = np.random.default_rng(0).standard_normal((2, 22050)).astype(np.float32) * 0.1
     >>> MFCCEncoder(sr=22050).fit_transform(X).shape
     (2, 144)
+    >>> MFCCEncoder.study(sr=22050).fit_transform(X).shape
+    (2, 240)
     """
 
-    def __init__(self, sr=22050, *, n_mfcc=24, n_mels=128, n_fft=2048, hop_length=512, fmin=0.0, fmax=None, deltas=True):
+    def __init__(self, sr=22050, *, n_mfcc=24, n_mels=128, n_fft=2048, hop_length=512, fmin=0.0, fmax=None, deltas=True,
+                 include_c0=False, delta_method="savgol"):
         self.sr = sr
         self.n_mfcc = n_mfcc
         self.n_mels = n_mels
@@ -49,25 +67,45 @@ class MFCCEncoder(BaseEncoder):
         self.fmin = fmin
         self.fmax = fmax
         self.deltas = deltas
+        self.include_c0 = include_c0
+        self.delta_method = delta_method
+
+    @classmethod
+    def study(cls, sr: int = 22050) -> MFCCEncoder:
+        """The robustness study's MFCC baseline: 40 MFCCs with c0, frame-difference deltas, mean and std (240-d).
+
+        Examples
+        --------
+        >>> MFCCEncoder.study(sr=16000).get_params()["n_mfcc"]
+        40
+        """
+        return cls(sr, n_mfcc=40, include_c0=True, delta_method="difference")
 
     def _min_samples(self, sr):
         hop = check_number(self.hop_length, "hop_length", low=1, integer=True)
-        return hop * 8 + 1 if self.deltas else 1  # deltas need 9 frames
+        if not self.deltas:
+            return 1
+        return hop * 8 + 1 if self.delta_method == "savgol" else hop * 2 + 1  # 9 frames, or 3 for two differences
 
     def _embed(self, x, sr):
         import librosa
 
-        n_mfcc = check_number(self.n_mfcc, "n_mfcc", low=1, high=self.n_mels - 1, integer=True)
+        check_choice(self.delta_method, "delta_method", ("savgol", "difference"))
+        c0 = 0 if self.include_c0 else 1
+        n_mfcc = check_number(self.n_mfcc, "n_mfcc", low=1, high=self.n_mels - c0, integer=True)
         mel = librosa.feature.melspectrogram(
             y=np.asarray(x, dtype=np.float32), sr=sr, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
         )
-        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=n_mfcc + 1)[1:]
+        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=n_mfcc + c0)[c0:]
         feats = [mfcc]
         if self.deltas:
-            feats += [librosa.feature.delta(mfcc, order=1), librosa.feature.delta(mfcc, order=2)]
-        F = np.vstack(feats)
-        return np.concatenate([F.mean(axis=1), F.std(axis=1)])
+            if self.delta_method == "savgol":
+                feats += [librosa.feature.delta(mfcc, order=1), librosa.feature.delta(mfcc, order=2)]
+            else:
+                d1 = np.diff(mfcc, axis=1)
+                feats += [d1, np.diff(d1, axis=1)]
+        return np.concatenate([f.mean(axis=1) for f in feats] + [f.std(axis=1) for f in feats])
 
 
 class RandomProjectionEncoder(BaseEncoder):

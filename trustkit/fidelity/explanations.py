@@ -16,12 +16,21 @@ def _from_lime(exps: list, n: int, d: int, targets: np.ndarray) -> tuple[np.ndar
     explained = np.zeros(n, dtype=int)
     for i, exp in enumerate(exps):
         mapping = exp.as_map()
-        label = int(targets[i]) if int(targets[i]) in mapping else next(iter(mapping))
+        if getattr(exp, "mode", None) == "regression":
+            label = 1  # LIME stores a regression's weights under label 1 and their negation under label 0
+        else:
+            label = int(targets[i]) if int(targets[i]) in mapping else next(iter(mapping))
         pairs = mapping[label]
+        # LIME's weights are slopes of its local linear model over interpretable features; a unit's
+        # contribution at this instance is the slope times the instance's interpretable value: 1 for
+        # binary features (segments present, discretised bins), the standardised value for continuous
+        # tabular features (LimeTabularExplainer(discretize_continuous=False))
+        row = getattr(getattr(exp, "domain_mapper", None), "scaled_row", None)
+        row = None if row is None else np.asarray(row, dtype=np.float64).ravel()
         for j, w in pairs:
             if not 0 <= int(j) < d:
                 raise ValueError(f"LIME explanation {i} names feature {j}, but X has {d} units.")
-            W[i, int(j)] = w
+            W[i, int(j)] = w * (row[int(j)] if row is not None and len(row) == d else 1.0)
         explained[i] = len(pairs)
     return W, explained
 
@@ -30,7 +39,9 @@ def to_attributions(explanations: Any, n: int, d: int, targets: np.ndarray) -> t
     """Attribution matrix ``(n, d)`` and the number of units each explanation covers.
 
     Accepts an array ``(n, d)``, a list of LIME ``Explanation`` objects (the
-    explained label is the scorer's target when LIME has it), or a
+    explained label is the scorer's target when LIME has it; each weight is
+    multiplied by the instance's interpretable value, so a continuous tabular
+    feature contributes slope x standardised value), or a
     ``shap.Explanation`` with values ``(n, d)`` or ``(n, d, n_outputs)`` (the
     target output is taken per instance).
     """

@@ -23,27 +23,29 @@ from .explanations import to_attributions
 
 __all__ = ["ExplanationComparison", "FidelityComplexityReport", "FidelityComplexityScorer", "complexity"]
 
-MASS = 0.9  # share of |attribution| that "effective complexity" must cover
+MASS = 0.9  # share of |attribution| that ``n_units_90`` must cover
+DEFAULT_BUDGETS = (1, 2, 3, 5, 10, "all")
 
 
 def complexity(w: np.ndarray) -> dict[str, float]:
     """Complexity of one attribution vector.
 
-    ``n_nonzero``; ``effective_complexity`` (fewest units holding 90 % of the
-    absolute attribution mass); ``entropy`` of ``|w| / sum |w|`` normalised by
-    ``log d`` (0: one unit, 1: uniform); ``gini`` of ``|w|`` (0: uniform,
-    near 1: concentrated). All zero for an all-zero explanation.
+    ``n_nonzero``; ``n_units_90`` (the fewest units holding 90 % of the
+    absolute attribution mass -- not Quantus' "effective complexity", which
+    counts the units above a threshold); ``entropy`` of ``|w| / sum |w|``
+    normalised by ``log d`` (0: one unit, 1: uniform); ``gini`` of ``|w|``
+    (0: uniform, near 1: concentrated). All zero for an all-zero explanation.
 
     Examples
     --------
-    >>> complexity(np.array([3.0, 1.0, 0.0, 0.0]))["effective_complexity"]
+    >>> complexity(np.array([3.0, 1.0, 0.0, 0.0]))["n_units_90"]
     2
     """
     a = np.abs(np.asarray(w, dtype=np.float64))
     d = len(a)
     total = a.sum()
     if total == 0:
-        return {"n_nonzero": 0, "effective_complexity": 0, "entropy": 0.0, "gini": 0.0}
+        return {"n_nonzero": 0, "n_units_90": 0, "entropy": 0.0, "gini": 0.0}
     p = a / total
     sorted_desc = np.sort(a)[::-1]
     effective = int(np.searchsorted(np.cumsum(sorted_desc), MASS * total - 1e-12 * total) + 1)
@@ -51,11 +53,22 @@ def complexity(w: np.ndarray) -> dict[str, float]:
     entropy = float(-(nz * np.log(nz)).sum() / np.log(d)) if d > 1 else 0.0
     s = np.sort(a)
     gini = float((2 * np.arange(1, d + 1) - d - 1) @ s / (d * s.sum())) if d > 1 else 0.0
-    return {"n_nonzero": int(np.count_nonzero(a)), "effective_complexity": min(effective, d), "entropy": entropy, "gini": gini}
+    return {"n_nonzero": int(np.count_nonzero(a)), "n_units_90": min(effective, d), "entropy": entropy, "gini": gini}
 
 
 def _auc(fractions: np.ndarray, values: np.ndarray) -> float:
     return float(np.trapezoid(values, fractions))
+
+
+def _concordance(observed: np.ndarray, predicted: np.ndarray) -> float:
+    """Lin's concordance about the reference point 0: ``2 sum(o p) / (sum o^2 + sum p^2)``.
+
+    Equals ``1 - sum (o - p)^2 / (sum o^2 + sum p^2)``: 1 when the prediction
+    is exact, 0 when it predicts no change at all, -1 when it predicts the
+    opposite change; always within [-1, 1].
+    """
+    den = float(np.sum(observed**2) + np.sum(predicted**2))
+    return 2.0 * float(np.sum(observed * predicted)) / den if den > 0 else np.nan
 
 
 def _bounded(share: np.ndarray) -> np.ndarray:
@@ -73,6 +86,10 @@ class ExplanationComparison:
         return self.table.to_string(index=False)
 
 
+#: per-instance measures compared by :meth:`FidelityComplexityReport.compare` (fidelity first: it sees the sign)
+COMPARED = ("fidelity_keep", "fidelity_remove", "skill_keep", "skill_remove", "n_units_90", "k_star")
+
+
 @dataclass(frozen=True, eq=False)
 class FidelityComplexityReport(Report):
     """Result of :meth:`FidelityComplexityScorer.score`.
@@ -80,13 +97,17 @@ class FidelityComplexityReport(Report):
     Attributes
     ----------
     table : pandas.DataFrame
-        Tidy summary: one row per measure (and budget), mean over instances
-        with a bootstrap interval.
+        Tidy summary: one row per measure (and budget), mean over the scored
+        instances with a bootstrap interval (instances with a near-zero effect
+        are left out and counted in ``config["n_near_zero"]``).
     per_instance : pandas.DataFrame
-        Curves' areas, random controls, skill scores, surrogate fidelity per
-        budget, complexity and k* for every instance.
+        Fidelity, curve areas, random controls, skill scores, shares, surrogate
+        fidelity per budget, complexity, k* (censored at ``d + 1`` when never
+        reached, with ``k_star_reached``) and the ``near_zero`` flag for every
+        instance.
     curves : pandas.DataFrame
-        Keep and remove curves with the random control, per instance and k.
+        Keep and remove curves (observed and predicted responses, shares, the
+        random control) per instance and k.
     config : dict
         Includes ``n_model_calls`` and ``n_model_rows``.
     """
@@ -96,29 +117,47 @@ class FidelityComplexityReport(Report):
     curves: pd.DataFrame = field(repr=False)
     config: dict
     higher_is_better: ClassVar[bool] = True
-    headline: ClassVar[str] = "mean skill of the keep curve over instances: (AUC - AUC_random) / (1 - AUC_random)"
+    headline: ClassVar[str] = (
+        "keep-curve fidelity: concordance between the model's response with the top-k units kept and the "
+        "explanation's own prediction of it (1 = exact at every k, 0 = no better than predicting no change), "
+        "mean over instances"
+    )
 
     def __float__(self) -> float:
-        return float(np.nanmean(self.per_instance["skill_keep"]))
+        return float(self._row("fidelity_keep")["mean"])
+
+    def _row(self, measure: str) -> pd.Series:
+        t = self.table[(self.table["measure"] == measure) & self.table["budget"].isna()]
+        return t.iloc[0]
 
     def summary(self) -> str:
         """A short readable account of the results."""
         c = self.config
-        t = self.table.set_index("measure")
+        per = self.per_instance[~self.per_instance["near_zero"]]
+
+        def fmt(measure: str) -> str:
+            r = self._row(measure)
+            return f"{r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
         lines = [
             f"FidelityComplexityScorer: {c['n_instances']} instances, {c['n_units']} units, response={c['response']}, "
             f"baseline={c['baseline']}; {c['n_model_calls']} model calls ({c['n_model_rows']} inputs)",
-            f"keep-curve skill {t.loc['skill_keep', 'mean']:.3f} [{t.loc['skill_keep', 'low']:.3f}, {t.loc['skill_keep', 'high']:.3f}] "
-            "(0 = random ranking, 1 = perfect; higher is better)",
+            f"fidelity (keep curve) {fmt('fidelity_keep')}: 1 = the explanation predicts the model's response with its "
+            "top-k units kept at every k, 0 = no better than predicting no change; higher is better",
         ]
-        if "skill_remove" in t.index:
-            lines.append(f"remove-curve skill {t.loc['skill_remove', 'mean']:.3f} [{t.loc['skill_remove', 'low']:.3f}, {t.loc['skill_remove', 'high']:.3f}]")
-        lines.append(f"k* (units needed for keep fidelity >= {c['tau']}): median {np.nanmedian(self.per_instance['k_star']):.0f}, "
-                     f"not reached on {int(self.per_instance['k_star'].isna().sum())} instances")
-        lines.append(f"complexity: {t.loc['n_nonzero', 'mean']:.1f} non-zero units, effective {t.loc['effective_complexity', 'mean']:.1f}, "
-                     f"entropy {t.loc['entropy', 'mean']:.3f}, Gini {t.loc['gini', 'mean']:.3f}")
+        if "fidelity_remove" in set(self.table["measure"]):
+            lines.append(f"fidelity (remove curve) {fmt('fidelity_remove')}")
+        lines.append(f"keep-curve skill over random rankings {fmt('skill_keep')} (0 = random ranking)")
+        reached = per["k_star_reached"].mean() if len(per) else np.nan
+        lines.append(f"k* (units needed for keep share >= {c['tau']}): median {np.median(per['k_star']) if len(per) else np.nan:.0f} "
+                     f"(censored at {c['n_units'] + 1}), reached on {reached:.0%} of instances")
+        lines.append(f"complexity: {fmt('n_nonzero')} non-zero units, {fmt('n_units_90')} units for 90 % of the mass, "
+                     f"entropy {fmt('entropy')}")
         budget_rows = self.table[self.table["budget"].notna() & (self.table["measure"] == "surrogate_r2")]
         lines.append("out-of-sample surrogate R2 by budget: " + ", ".join(f"k={int(r.budget)} {r.mean:.3f}" for r in budget_rows.itertuples()))
+        if c.get("n_near_zero"):
+            lines.append(f"{c['n_near_zero']} instances left out: the model's response barely changes between the instance "
+                         "and the baseline (near-zero effect), so shares and fidelity are undefined there.")
         if c.get("n_truncated"):
             lines.append(f"{c['n_truncated']} explanations covered fewer units than X has (truncated); their missing units count as 0.")
         if c.get("n_all_zero"):
@@ -126,16 +165,23 @@ class FidelityComplexityReport(Report):
         return "\n".join(lines)
 
     def compare(self, other: FidelityComplexityReport) -> ExplanationComparison:
-        """Test two explainers scored on the same instances (paired Wilcoxon signed-rank)."""
+        """Test two explainers scored on the same instances (paired Wilcoxon signed-rank).
+
+        The first row is the headline's fidelity, which sees the sign of every
+        attribution (flipping the signs of an exact explanation makes it
+        maximally unfaithful). k* enters censored (never reached = ``d + 1``).
+        Instances with a near-zero effect in either report are left out.
+        """
         if len(other.per_instance) != len(self.per_instance):
             raise ValueError("compare needs reports on the same instances (same number of rows).")
+        keep = ~(self.per_instance["near_zero"].to_numpy() | other.per_instance["near_zero"].to_numpy())
         rows = []
-        for m in ("skill_keep", "skill_remove", "auc_keep", "effective_complexity", "k_star"):
+        for m in COMPARED:
             if m not in self.per_instance or m not in other.per_instance:
                 continue
             a = self.per_instance[m].to_numpy(dtype=float)
             b = other.per_instance[m].to_numpy(dtype=float)
-            ok = np.isfinite(a) & np.isfinite(b)
+            ok = np.isfinite(a) & np.isfinite(b) & keep
             d = paired_difference(a[ok], b[ok], random_state=0) if ok.sum() > 1 else None
             if ok.sum() > 1 and np.any(a[ok] != b[ok]):
                 res = scipy.stats.wilcoxon(a[ok], b[ok])
@@ -147,7 +193,7 @@ class FidelityComplexityReport(Report):
         return ExplanationComparison(pd.DataFrame(rows))
 
     def plot(self, ax: Any = None) -> Any:
-        """Keep fidelity against k with the random control, and fidelity against complexity."""
+        """Keep curve observed vs predicted with the random control, and fidelity against complexity."""
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -155,18 +201,19 @@ class FidelityComplexityReport(Report):
         else:
             axes = np.atleast_1d(ax)
             fig = axes[0].figure
-        keep = self.curves[self.curves["mode"] == "keep"]
+        keep = self.curves[(self.curves["mode"] == "keep") & ~self.curves["near_zero"]]
         g = keep.groupby("fraction")[["fidelity", "random"]].mean()
-        axes[0].plot(g.index, g["fidelity"], marker="o", label="explanation")
+        axes[0].plot(g.index, g["fidelity"], marker="o", label="explanation's ranking")
         axes[0].plot(g.index, g["random"], ls="--", label="random ranking")
         axes[0].axhline(self.config["tau"], color="grey", lw=0.8)
         axes[0].set_xlabel("share of units kept (top-k)")
-        axes[0].set_ylabel("keep fidelity")
+        axes[0].set_ylabel("share of the full effect (bounded)")
         axes[0].legend(fontsize=8)
         if len(axes) > 1:
-            axes[1].scatter(self.per_instance["effective_complexity"], self.per_instance["skill_keep"], s=12)
-            axes[1].set_xlabel("effective complexity (units)")
-            axes[1].set_ylabel("keep skill")
+            per = self.per_instance[~self.per_instance["near_zero"]]
+            axes[1].scatter(per["n_units_90"], per["fidelity_keep"], s=12)
+            axes[1].set_xlabel("units for 90 % of the attribution mass")
+            axes[1].set_ylabel("fidelity (keep curve)")
         fig.tight_layout()
         return fig
 
@@ -183,9 +230,10 @@ class FidelityComplexityScorer(BaseEstimator):
     target : "predicted" or int, default="predicted"
         Output explained: the class predicted on each instance, or a fixed
         output column.
-    budgets : tuple of int or "all", default=(1, 2, 3, 5, 10, "all")
-        Explanation lengths k at which fidelity is reported (each <= the number
-        of units).
+    budgets : "auto" or tuple of int or "all", default="auto"
+        Explanation lengths k at which shares and surrogate fidelity are
+        reported. ``"auto"``: 1, 2, 3, 5, 10 and all units, leaving out those
+        above the number of units; an explicit budget above it is an error.
     baseline : {"mean", "median", "marginal"} or array, default="mean"
         Value of an absent feature, learned by :meth:`fit` from background
         data (never from the instance itself); "marginal" averages the response
@@ -199,7 +247,13 @@ class FidelityComplexityScorer(BaseEstimator):
     n_random : int, default=10
         Random rankings of the control.
     tau : float, default=0.9
-        Keep fidelity that defines k*.
+        Share of the full effect (bounded) that defines k*.
+    min_effect : float, default=1e-6
+        An instance whose model response barely changes between the instance
+        and the baseline -- the root mean square of its keep curve is at most
+        ``min_effect`` times the largest response magnitude seen for it -- has
+        no effect to explain: it is flagged ``near_zero`` and left out of the
+        headline and the table (with a warning and a count).
     batch_size : int, default=256
         Masked inputs per model call.
     n_jobs : int or None, default=None
@@ -215,14 +269,16 @@ class FidelityComplexityScorer(BaseEstimator):
     >>> scorer = FidelityComplexityScorer(model, budgets=(1, 2, "all"), random_state=0).fit(X)
     >>> exact = (X[:20] - scorer.baseline_) * model.coef_  # exact attributions of a linear model
     >>> noise = rng.standard_normal((20, 4))
-    >>> float(scorer.score(X[:20], exact)) > float(scorer.score(X[:20], noise))
+    >>> round(float(scorer.score(X[:20], exact)), 6)  # exact attributions of an additive model
+    1.0
+    >>> float(scorer.score(X[:20], noise)) < 0.5
     True
     """
 
     def __init__(
-        self, model=None, *, response="auto", target="predicted", budgets=(1, 2, 3, 5, 10, "all"), baseline="mean",
-        segmenter=None, modes=("keep", "remove"), n_neighbourhood=256, n_random=10, tau=0.9, batch_size=256,
-        n_jobs=None, random_state=None,
+        self, model=None, *, response="auto", target="predicted", budgets="auto", baseline="mean",
+        segmenter=None, modes=("keep", "remove"), n_neighbourhood=256, n_random=10, tau=0.9, min_effect=1e-6,
+        batch_size=256, n_jobs=None, random_state=None,
     ):
         self.model = model
         self.response = response
@@ -234,6 +290,7 @@ class FidelityComplexityScorer(BaseEstimator):
         self.n_neighbourhood = n_neighbourhood
         self.n_random = n_random
         self.tau = tau
+        self.min_effect = min_effect
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -271,6 +328,21 @@ class FidelityComplexityScorer(BaseEstimator):
                 raise ValueError(f"baseline must have one value per feature, shape ({Xb.shape[1]},); got {b.shape}.")
             self.baseline_ = b
         return self
+
+    def _budgets(self, n_units: int) -> list[int]:
+        if isinstance(self.budgets, str):
+            check_choice(self.budgets, "budgets", ("auto",))
+            return sorted({n_units if b == "all" else b for b in DEFAULT_BUDGETS if b == "all" or b <= n_units})
+        budgets = []
+        for b in self.budgets:
+            k = n_units if isinstance(b, str) and b == "all" else check_number(b, "budgets", low=1, integer=True)
+            if k > n_units:
+                raise ValueError(f"budget {k} exceeds the {n_units} units of the explanations; use budgets up to "
+                                 f"{n_units}, 'all', or budgets='auto'.")
+            budgets.append(k)
+        if not budgets:
+            raise ValueError("budgets must name at least one explanation length, e.g. (1, 2, 'all'), or be 'auto'.")
+        return sorted(set(budgets))
 
     def _response(self) -> tuple[Any, str]:
         m = self.model
@@ -310,8 +382,21 @@ class FidelityComplexityScorer(BaseEstimator):
             raise ValueError(f"X must be 2-D (n_instances, n_features) with at least one row; got shape {X.shape}.")
         if self.segmenter is None and X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features; the scorer was fitted on {self.n_features_in_}.")
-        f, rname = self._response()
         n_units = self.segmenter.n_units(X.shape[1]) if self.segmenter is not None else X.shape[1]
+        # every parameter is checked before the first model call
+        f, rname = self._response()
+        budgets = self._budgets(n_units)
+        for mode in self.modes:
+            check_choice(mode, "modes", ("keep", "remove"))
+        if "keep" not in self.modes:
+            raise ValueError(f"modes must include 'keep' (the headline's curve); got {tuple(self.modes)!r}.")
+        tau = check_number(self.tau, "tau", low=0, high=1, low_inclusive=False)
+        min_effect = check_number(self.min_effect, "min_effect", low=0)
+        batch = check_number(self.batch_size, "batch_size", low=1, integer=True)
+        n_nb = check_number(self.n_neighbourhood, "n_neighbourhood", low=2, integer=True)
+        n_rand = check_number(self.n_random, "n_random", low=1, integer=True)
+        if not (isinstance(self.target, str) and self.target == "predicted"):
+            check_number(self.target, "target", low=0, integer=True)
         out0 = np.asarray(f(X), dtype=np.float64)
         if out0.shape[0] != len(X) or out0.ndim > 2 or not np.isfinite(out0).all():
             raise ValueError(f"model response {rname} returned shape {out0.shape} with non-finite values or wrong rows for {len(X)} inputs.")
@@ -326,19 +411,6 @@ class FidelityComplexityScorer(BaseEstimator):
             explanations = explanations(X)
             t_explain = time.perf_counter() - t0
         W, explained = to_attributions(explanations, len(X), n_units, targets)
-        budgets = []
-        for b in self.budgets:
-            k = n_units if b == "all" else check_number(b, "budgets", low=1, integer=True)
-            if k > n_units:
-                raise ValueError(f"budget {k} exceeds the {n_units} units of the explanations; use budgets up to {n_units} or 'all'.")
-            budgets.append(k)
-        budgets = sorted(set(budgets))
-        for mode in self.modes:
-            check_choice(mode, "modes", ("keep", "remove"))
-        tau = check_number(self.tau, "tau", low=0, high=1, low_inclusive=False)
-        batch = check_number(self.batch_size, "batch_size", low=1, integer=True)
-        n_nb = check_number(self.n_neighbourhood, "n_neighbourhood", low=2, integer=True)
-        n_rand = check_number(self.n_random, "n_random", low=1, integer=True)
         all_zero = ~W.any(axis=1)
         if all_zero.any():
             warnings.warn(
@@ -358,18 +430,28 @@ class FidelityComplexityScorer(BaseEstimator):
         with threadpool_limits(limits=1):
             results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
                 delayed(_score_instance)(self, f, X[i], W[i], int(targets[i]), out0.ndim == 2, grid, budgets, n_units,
-                                         n_nb, n_rand, tau, batch, child_seed(entropy, i))
+                                         n_nb, n_rand, tau, batch, child_seed(entropy, i), min_effect)
                 for i in range(len(X))
             )
         per_instance = pd.DataFrame([{"instance": i, "n_explained": int(explained[i]), **r["row"]} for i, r in enumerate(results)])
-        curves = pd.concat([r["curves"].assign(instance=i) for i, r in enumerate(results)], ignore_index=True)
-        table = _summary_table(per_instance, budgets, child_seed(entropy, 99_999))
+        curves = pd.concat([r["curves"].assign(instance=i, near_zero=r["row"]["near_zero"]) for i, r in enumerate(results)],
+                           ignore_index=True)
+        near_zero = per_instance["near_zero"].to_numpy()
+        if near_zero.any():
+            warnings.warn(
+                f"{int(near_zero.sum())} of {len(X)} instances have a near-zero effect (the model's response barely "
+                f"changes between the instance and the baseline; first: instance {int(np.argmax(near_zero))}); they are "
+                "left out of the headline and the table.",
+                TrustkitWarning, stacklevel=2,
+            )
+        table = _summary_table(per_instance[~near_zero], budgets, child_seed(entropy, 99_999))
         config = {
             "n_instances": len(X), "n_units": n_units, "response": rname, "target": self.target,
             "baseline": "segmenter" if self.segmenter is not None else (self.baseline if isinstance(self.baseline, str) else "array"),
             "budgets": budgets, "tau": tau, "modes": list(self.modes), "n_neighbourhood": n_nb, "n_random": n_rand,
             "n_model_calls": int(sum(r["calls"] for r in results)) + 1, "n_model_rows": int(sum(r["rows"] for r in results)) + len(X),
             "explainer_seconds": t_explain, "n_truncated": int(truncated.sum()), "n_all_zero": int(all_zero.sum()),
+            "n_near_zero": int(near_zero.sum()), "min_effect": min_effect, "ranking": "signed (most positive first)",
         }
         return FidelityComplexityReport(table=table, per_instance=per_instance, curves=curves, config=config)
 
@@ -386,9 +468,10 @@ class FidelityComplexityScorer(BaseEstimator):
         return np.where(masks, x[None, :], self.baseline_[None, :]), 1
 
 
-def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_rand, tau, batch, seed) -> dict[str, Any]:
+def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_rand, tau, batch, seed, min_effect) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    order = np.argsort(-np.abs(w), kind="stable")
+    # signed ranking, as deletion metrics do: the units that push the explained output up the most come first
+    order = np.argsort(-w, kind="stable")
     rank = np.empty(d, dtype=int)
     rank[order] = np.arange(d)
     keep = rank[None, :] < grid[:, None]  # (len(grid), d): top-k kept
@@ -399,10 +482,9 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
     masks = np.concatenate(blocks)
     inputs, reps = scorer._compose(x, masks)
     outs, calls = [], 0
-    with threadpool_limits(limits=1):
-        for s in range(0, len(inputs), batch * reps):
-            outs.append(np.asarray(f(inputs[s : s + batch * reps]), dtype=np.float64))
-            calls += 1
+    for s in range(0, len(inputs), batch * reps):  # BLAS is pinned once by the caller for the whole section
+        outs.append(np.asarray(f(inputs[s : s + batch * reps]), dtype=np.float64))
+        calls += 1
     out = np.concatenate(outs)
     if reps > 1:
         out = out.reshape(len(masks), reps, *out.shape[1:]).mean(axis=1)
@@ -417,23 +499,33 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
     r_full, r_base = r_keep[-1], r_keep[0]  # k = d keeps everything; k = 0 keeps nothing
     effect = r_full - r_base
     frac = grid / d
+    # what the explanation itself predicts: the response moves by the sum of the kept (removed) attributions
+    cum = np.r_[0.0, np.cumsum(w[order])][grid]
+    pred_keep, pred_rem = r_base + cum, r_full - cum
+    scale = float(np.max(np.abs(r))) if len(r) else 0.0
+    near_zero = bool(np.sqrt(np.mean((r_keep - r_base) ** 2)) <= min_effect * scale) or effect == 0
     with np.errstate(invalid="ignore", divide="ignore"):
         keep_f = (r_keep - r_base) / effect  # share of the full effect recovered by the top k
         rem_f = (r_full - r_rem) / effect  # share of the full effect destroyed by removing them
         rk_f = ((r_rk - r_base) / effect).reshape(n_rand, g)
         rr_f = ((r_full - r_rr) / effect).reshape(n_rand, g)
-    # for areas and skill, a share counts as fidelity only up to 1: overshooting the full effect
-    # (mixed-sign attributions) is no more faithful than falling short by as much
-    keep_q, rem_q, rk_q, rr_q = (_bounded(v) for v in (keep_f, rem_f, rk_f, rr_f))
-    row: dict[str, Any] = {"full_effect": float(effect), "target": target}
-    row.update(complexity(w))
-    auc_k, auc_rk = _auc(frac, keep_q), float(np.mean([_auc(frac, c) for c in rk_q]))
-    row.update(auc_keep=auc_k, auc_keep_random=auc_rk, skill_keep=(auc_k - auc_rk) / (1 - auc_rk) if auc_rk != 1 else np.nan)
+    # bounded shares (overshoot counts against) for the plotted fidelity and for k*
+    keep_q, rem_q = _bounded(keep_f), _bounded(rem_f)
+    row: dict[str, Any] = {"full_effect": float(effect), "target": target, "near_zero": near_zero}
+    row["fidelity_keep"] = _concordance(r_keep - r_base, pred_keep - r_base)
     if "remove" in scorer.modes:
-        auc_r, auc_rr = _auc(frac, rem_q), float(np.mean([_auc(frac, c) for c in rr_q]))
-        row.update(auc_remove=auc_r, auc_remove_random=auc_rr, skill_remove=(auc_r - auc_rr) / (1 - auc_rr) if auc_rr != 1 else np.nan)
+        row["fidelity_remove"] = _concordance(r_full - r_rem, r_full - pred_rem)
+    row.update(complexity(w))
+    # insertion / deletion areas of the signed ranking against random rankings (skill = area gained over random)
+    auc_k, auc_rk = _auc(frac, keep_f), float(np.mean([_auc(frac, c) for c in rk_f]))
+    row.update(auc_keep=auc_k, auc_keep_random=auc_rk, skill_keep=auc_k - auc_rk)
+    if "remove" in scorer.modes:
+        auc_r, auc_rr = _auc(frac, rem_f), float(np.mean([_auc(frac, c) for c in rr_f]))
+        row.update(auc_remove=auc_r, auc_remove_random=auc_rr, skill_remove=auc_r - auc_rr)
     reached = np.flatnonzero(keep_q >= tau - 1e-12)
-    row["k_star"] = float(grid[reached[0]]) if len(reached) else np.nan
+    # never reached (an undefined share, e.g. no effect): censored at d + 1, never dropped
+    row["k_star"] = float(grid[reached[0]]) if len(reached) else float(d + 1)
+    row["k_star_reached"] = bool(len(reached))
     ss_tot = np.sum((r_nb - r_nb.mean()) ** 2)
     for k in budgets:
         i = int(np.flatnonzero(grid == k)[0])
@@ -447,8 +539,9 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
         row[f"spearman@{k}"] = _spearman(r_nb, surrogate)
     curves = pd.DataFrame({
         "mode": np.repeat(["keep", "remove"], g), "k": np.tile(grid, 2), "fraction": np.tile(frac, 2),
+        "response": np.r_[r_keep, r_rem], "predicted": np.r_[pred_keep, pred_rem],
         "value": np.r_[keep_f, rem_f], "fidelity": np.r_[keep_q, rem_q],
-        "random": np.r_[rk_q.mean(axis=0), rr_q.mean(axis=0)],
+        "random": np.r_[_bounded(rk_f).mean(axis=0), _bounded(rr_f).mean(axis=0)],
     })
     if "remove" not in scorer.modes:
         curves = curves[curves["mode"] == "keep"]
@@ -477,8 +570,8 @@ def _summary_table(per: pd.DataFrame, budgets: list[int], seed: int) -> pd.DataF
         e = bootstrap_estimate(v, random_state=seed)
         rows.append({"measure": measure, "budget": budget, "mean": e.value, "low": e.low, "high": e.high, "n": len(v)})
 
-    for m in ("skill_keep", "auc_keep", "auc_keep_random", "skill_remove", "auc_remove", "auc_remove_random",
-              "k_star", "n_nonzero", "effective_complexity", "entropy", "gini"):
+    for m in ("fidelity_keep", "fidelity_remove", "skill_keep", "auc_keep", "auc_keep_random", "skill_remove", "auc_remove",
+              "auc_remove_random", "k_star", "k_star_reached", "n_nonzero", "n_units_90", "entropy", "gini"):
         if m in per:
             add(m, per[m])
     for k in budgets:

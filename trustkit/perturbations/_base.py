@@ -81,12 +81,14 @@ def child_seed(entropy: int, index: int) -> int:
     return int(np.random.SeedSequence([entropy, index]).generate_state(1, np.uint32)[0])
 
 
-def configure_step(step: Any, *, entropy: int | None, index: int, sr: int | None) -> Any:
+def configure_step(step: Any, *, entropy: int | None, index: int, sr: int | None, length: str | None = None) -> Any:
     """A clone of ``step`` with derived seeds and the shared sample rate.
 
     Every nested ``random_state`` gets a seed derived from ``entropy`` and the
     step's ``index`` (when ``entropy`` is not None); every nested ``sr`` that is
-    None gets ``sr``. The caller's object is never modified.
+    None gets ``sr``; with ``length``, every nested ``length`` policy is set to
+    it (e.g. ``"allow"``: a time stretch returns the whole stretched signal). The
+    caller's object is never modified.
     """
     from sklearn.base import clone
 
@@ -101,6 +103,8 @@ def configure_step(step: Any, *, entropy: int | None, index: int, sr: int | None
             update[key] = child_seed(entropy, 1000 * index + j)
         elif leaf == "sr" and params[key] is None and sr is not None:
             update[key] = sr
+        elif leaf == "length" and length is not None and isinstance(params[key], str):
+            update[key] = length
     for key in sorted(update, key=lambda k: -k.count("__")):  # deepest first
         step.set_params(**{key: update[key]})
     return step

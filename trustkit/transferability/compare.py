@@ -84,9 +84,12 @@ class ComparisonReport(Report):
             "main metric, out-of-fold, 95 % bootstrap interval:",
             pivot.to_string(),
             "",
-            f"Friedman across tasks: chi2={f['statistic']:.3f}, p={f['pvalue']:.3g}; Nemenyi CD={f['critical_difference']:.3f}",
+            f"Friedman across tasks: chi2={f['statistic']:.3f}, p={f['pvalue']:.3g}; Nemenyi CD={f['critical_difference']:.3f}"
+            + ("" if f.get("friedman_rejects") else " (Nemenyi not run: Friedman does not reject)"),
             "mean ranks: " + ", ".join(f"{k} {v:.2f}" for k, v in self.ranking().items()),
         ]
+        if f.get("reason"):
+            lines.append(f["reason"])
         sig = self.pairwise[self.pairwise["significant"]]
         lines.append(f"pairwise (corrected resampled t, Holm within task): {len(sig)} of {len(self.pairwise)} differ at alpha={self.config['alpha']}")
         for r in sig.itertuples():
@@ -118,12 +121,19 @@ class ComparisonReport(Report):
             y = -(i + 1)
             ax.vlines(rank, y, 0, color="#4c72b0")
             ax.text(rank, y, f" {name} ({rank:.2f})", va="center", ha="right" if rank < (k + 1) / 2 else "left", fontsize=8)
-        if np.isfinite(cd):
+        if not self.friedman.get("significance_possible", True):
+            # no diagram of significance where none is possible: say why instead
+            ax.text((k + 1) / 2, 1.3, "no significant difference is possible with this many tasks", ha="center", fontsize=8, color="#c44e52")
+        elif np.isfinite(cd):
             ax.hlines(1.2, 1, 1 + cd, color="#c44e52", lw=2)
             ax.text(1 + cd / 2, 1.4, f"CD = {cd:.2f}", ha="center", fontsize=8)
             values = ranks.to_numpy()
-            for i in range(k):  # bars over groups whose ranks are within CD
-                j = max(j for j in range(i, k) if values[j] - values[i] <= cd)
+            if not self.friedman.get("friedman_rejects", True):  # Nemenyi only after Friedman rejects
+                ax.hlines(-0.5, values[0] - 0.05, values[-1] + 0.05, color="k", lw=3)
+                ax.text((k + 1) / 2, -(k + 0.7), "Friedman does not reject: no pair differs", ha="center", fontsize=8)
+                values = values[:0]
+            for i in range(len(values)):  # bars over groups whose ranks are within CD
+                j = max(j for j in range(i, len(values)) if values[j] - values[i] <= cd)
                 if j > i and (i == 0 or values[j] - values[i - 1] > cd):
                     ax.hlines(-0.5 - 0.25 * i, values[i] - 0.05, values[j] + 0.05, color="k", lw=3)
         ax.axis("off")
@@ -167,7 +177,10 @@ def compare_encoders(
         As in :class:`TransferabilityProbe`.
     concatenations : "pairs", list of tuples of names, or None
         Also evaluate concatenated embeddings (the study's multi-source
-        representations); each block is z-scored before concatenation.
+        representations): the blocks side by side, as they come. Every row of
+        the table gets the same preprocessing: the probe standardises each
+        column inside its training folds, and the training-free estimators see
+        the embeddings as the encoders give them.
     sr : int or None
     alpha : float, default=0.05
         Level of the pairwise tests and of the Nemenyi critical difference.
@@ -206,7 +219,7 @@ def compare_encoders(
                                       n_jobs=n_jobs, random_state=seed)
         feats = {n: _features(embed(enc, X, memory=memory), f"embeddings of {n}") for n, enc in adapted.items()}
         for c in combos:
-            feats["+".join(c)] = np.hstack([_zscore(feats[m]) for m in c])
+            feats["+".join(c)] = np.hstack([feats[m] for m in c])
         y_arr, task, classes = prober._targets(y, len(X))
         splits = prober._splits(feats[names[0]], y_arr, task, groups, child_seed(seed, 0), classes)
         n_train = int(np.mean([len(tr) for tr, _ in splits]))
@@ -249,7 +262,3 @@ def compare_encoders(
                             agreement=pd.DataFrame(agree_rows, columns=["task", "estimator", "kendall_tau", "p", "n_encoders"]),
                             estimators=pd.DataFrame(est_rows), reports=reports, config=config)
 
-
-def _zscore(F: np.ndarray) -> np.ndarray:
-    sd = F.std(axis=0)
-    return (F - F.mean(axis=0)) / np.where(sd > 0, sd, 1.0)

@@ -206,35 +206,42 @@ def knn_loo_accuracy(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cos
 
 
 def gbc(F: Any, y: Any, *, gaussian: str = "spherical") -> float:
-    """Gaussian Bhattacharyya coefficient (Pandy et al., 2022).
+    """Gaussian Bhattacharyya coefficient (Pandy et al., CVPR 2022).
 
-    Each class is a Gaussian with the class mean and a diagonal (or, with
-    ``"spherical"``, scalar) variance (unbiased, ddof=1);
-    ``GBC = -sum_{i != j} exp(-D_B(c_i, c_j))`` with the Bhattacharyya distance
-    ``D_B = 1/8 sum (mu_i - mu_j)^2 / s + 1/2 sum log(s / sqrt(s_i s_j))``,
-    ``s = (s_i + s_j) / 2``. Zero is perfect separation. The paper reduces
-    features with PCA first; pass reduced features for that.
+    As the authors' reference code (google-research ``stable_transfer``,
+    ``transferability/gbc.py``) defines it: each class is a Gaussian with the
+    class mean and the per-dimension *population* variance (ddof=0), floored
+    at 1e-4; with ``"spherical"`` each class's variance is the mean of those
+    floored variances (one scalar). Between classes,
+    ``D_B = 1/8 sum_d (mu_i - mu_j)^2 / s + 1/2 (sum log s - 1/2 sum log s_i - 1/2 sum log s_j)``
+    with ``s = (s_i + s_j) / 2``, the sums of the log terms running over the
+    variance entries (one entry for spherical, as in the reference), and
+    ``GBC = -sum_{i != j} exp(-D_B(c_i, c_j))``. Zero is perfect separation;
+    higher is better. The paper reduces features with PCA first; pass reduced
+    features for that.
+
+    Examples
+    --------
+    >>> y = np.repeat([0, 1], 50)
+    >>> F = np.c_[10.0 * y, np.zeros(100)] + np.random.default_rng(0).standard_normal((100, 2))
+    >>> gbc(F, y) > -1e-3
+    True
     """
     check_choice(gaussian, "gaussian", ("spherical", "diagonal"))
     F = _features(F)
     codes, n_classes = _labels(y, len(F))
-    counts = np.bincount(codes, minlength=n_classes)
-    if counts.min() < 2:
-        raise ValueError("gbc needs at least 2 items per class (a class variance).")
     mu = _class_means(F, codes, n_classes)
-    var = np.vstack([F[codes == c].var(axis=0, ddof=1) for c in range(n_classes)])
+    var = np.vstack([np.maximum(F[codes == c].var(axis=0), 1e-4) for c in range(n_classes)])
     if gaussian == "spherical":
-        var = np.repeat(var.mean(axis=1, keepdims=True), F.shape[1], axis=1)
-    var = np.maximum(var, 1e-12)
+        var = var.mean(axis=1, keepdims=True)  # (n_classes, 1): the log terms count once
+    log_var = np.log(var).sum(axis=1)
     total = 0.0
     for i in range(n_classes):
         for j in range(n_classes):
             if i == j:
                 continue
             s = (var[i] + var[j]) / 2
-            db = np.sum((mu[i] - mu[j]) ** 2 / s) / 8 + 0.5 * (
-                np.sum(np.log(s)) - 0.5 * np.sum(np.log(var[i])) - 0.5 * np.sum(np.log(var[j]))
-            )
+            db = np.sum((mu[i] - mu[j]) ** 2 / s) / 8 + 0.5 * (np.sum(np.log(s)) - 0.5 * log_var[i] - 0.5 * log_var[j])
             total += np.exp(-db)
     return float(-total)
 

@@ -31,7 +31,13 @@ from .._validation import check_audio, check_choice, check_number
 from ..encoders import as_encoder, embed
 from ..perturbations._base import child_seed, resolve_entropy
 from ..reports import Report
-from ..stats import Estimate, bootstrap_estimate, jackknife_interval, nadeau_bengio_interval
+from ..stats import (
+    Estimate,
+    bootstrap_estimate,
+    bootstrap_statistic,
+    jackknife_interval,
+    nadeau_bengio_interval,
+)
 from .estimators import ESTIMATORS, _features, knn_loo_correct, leep, logme, nce
 
 __all__ = ["TransferReport", "TransferabilityProbe"]
@@ -431,7 +437,8 @@ class TransferabilityProbe(BaseEstimator):
             yc, pc = y[covered], pred[covered]
             sc = None if oof_scores is None else oof_scores[covered]
             value = _metric(name, yc, pc, sc)
-            boot = _bootstrap_metric(name, yc, pc, sc, n_boot, self._boot_seed(entropy, m_i))
+            boot = _bootstrap_metric(name, yc, pc, sc, n_boot, self._boot_seed(entropy, m_i),
+                                     groups=None if groups is None else groups[covered])
             fold_scores = [f["scores_by_metric"][name] for f in folds]
             nb = nadeau_bengio_interval(fold_scores, n_train=n_train, n_test=n_test)
             ch, mj = chance[name], majority[name]
@@ -512,20 +519,13 @@ class TransferabilityProbe(BaseEstimator):
         return pd.DataFrame(rows, columns=["estimator", "value", "low", "high"])
 
 
-def _bootstrap_metric(name, y, pred, scores, n_boot, seed) -> Estimate:
-    rng = np.random.default_rng(seed)
-    value = _metric(name, y, pred, scores)
+def _bootstrap_metric(name, y, pred, scores, n_boot, seed, groups=None, confidence=0.95) -> Estimate:
+    """Percentile bootstrap of a metric over items, or over whole groups when ``groups`` is given."""
     if name == "accuracy":
-        return bootstrap_estimate((y == pred).astype(float), n_bootstrap=n_boot, random_state=seed)
-    vals = np.empty(n_boot)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for b in range(n_boot):
-            i = rng.integers(0, len(y), len(y))
-            vals[b] = _metric(name, y[i], pred[i], None if scores is None else scores[i])
-    vals = vals[np.isfinite(vals)]
-    low, high = np.percentile(vals, [2.5, 97.5]) if len(vals) else (np.nan, np.nan)
-    return Estimate(value, float(low), float(high), len(y), 0.95)
+        return bootstrap_estimate((y == pred).astype(float), groups=groups, n_bootstrap=n_boot, confidence=confidence,
+                                  random_state=seed)
+    return bootstrap_statistic(lambda i: _metric(name, y[i], pred[i], None if scores is None else scores[i]), len(y),
+                               groups=groups, n_bootstrap=n_boot, confidence=confidence, random_state=seed)
 
 
 def _baselines(y: np.ndarray, task: str, splits) -> tuple[dict[str, float], dict[str, float]]:
