@@ -65,7 +65,7 @@ if SMOKE:
 
 print(f"Data: {source}, {seconds:g} s each at {SR} Hz\n")
 for encoder in deep or [MFCCEncoder(sr=SR)]:
-    report = SensitivityMeter(encoder, grid, sr=SR, baseline=MFCCEncoder(sr=SR), random_state=0, n_jobs=2).score(X)
+    report = SensitivityMeter(encoder, grid, sr=SR, baseline=MFCCEncoder.study(sr=SR), random_state=0, n_jobs=2).score(X)
     name = type(encoder).__name__
     print(report.summary(), "\n")
     report.to_html(out / f"sensitivity_{name}.html")

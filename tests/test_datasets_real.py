@@ -88,10 +88,30 @@ def test_compare_real_encoders_on_real_tasks(tmp_path):
     if importlib.util.find_spec("basic_pitch"):
         encoders["basic_pitch"] = BasicPitchEncoder()
     tasks = {"tune_type": (X_folk, folk["tune_type"]), "kind": (X_ex, ex["kind"], ex["recording"])}
-    report = compare_encoders(encoders, tasks, cv=3, n_bootstrap=200, random_state=0)
+    report = compare_encoders(encoders, tasks, cv=3, n_bootstrap=200, sr=22050, random_state=0)
     assert len(report.table) == len(encoders) * 2
     assert (report.table["low"] <= report.table["value"]).all() and (report.table["value"] <= report.table["high"]).all()
     assert len(report.pairwise) == 2 * len(encoders) * (len(encoders) - 1) // 2
     assert np.isfinite(report.friedman["critical_difference"])
     kind = report.table[report.table["task"] == "kind"]
     assert (kind["value"] > kind["chance"]).any()  # someone tells music from speech from animals
+
+
+def test_render_score_plays_every_note_at_its_pitch(tmp_path):
+    import librosa
+
+    from trustkit.datasets import render_score
+
+    abc = "X:1\nM:4/4\nL:1/4\nK:C\nCDEF|GABc|"
+    x = render_score(abc, sr=16000, qpm=120, program=73)
+    assert x.shape == (int(16000 * (8 * 0.5 + 1.0)),) and x.dtype == np.float32
+    chroma = librosa.feature.chroma_stft(y=x, sr=16000, hop_length=512)
+    frames = lambda t: slice(int(t * 16000 / 512), int((t + 0.3) * 16000 / 512))  # noqa: E731
+    played = [int(chroma[:, frames(k * 0.5 + 0.1)].mean(axis=1).argmax()) for k in range(8)]
+    assert played == [0, 2, 4, 5, 7, 9, 11, 0]  # C D E F G A B C
+    path = tmp_path / "scale.abc"
+    path.write_text(abc)
+    np.testing.assert_array_equal(render_score(path, sr=16000, qpm=120, program=73), x)  # a file renders the same
+    assert render_score(abc, sr=8000, duration=1.0).shape == (8000,)
+    with pytest.raises(FileNotFoundError, match="no file 'missing.mid'"):
+        render_score("missing.mid")

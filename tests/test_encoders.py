@@ -136,3 +136,50 @@ def test_basic_pitch_encoder_real_network(music):
     assert BasicPitchEncoder(sr=SR).fit_transform(long).shape == (1, 5632)
     with pytest.raises(ValueError, match="not a tensor of the Basic Pitch graph"):
         BasicPitchEncoder(sr=SR, layer="nope").fit_transform(music)
+
+
+# -- the audio's sample rate reaches the encoder (held-out run, issue 13) -------------------------
+def _encoders_available():
+    import importlib.util
+
+    from trustkit.encoders import RandomProjectionEncoder
+
+    encs = [MFCCEncoder, MFCCEncoder.study, RandomProjectionEncoder]
+    if importlib.util.find_spec("torchcrepe"):
+        encs.append(CrepeEncoder)
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("basic_pitch"):
+        encs.append(BasicPitchEncoder)
+    return encs
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100])
+@pytest.mark.parametrize("make", _encoders_available(), ids=lambda m: getattr(m, "__qualname__", str(m)))
+def test_the_meter_tells_every_encoder_the_audios_rate(make, rate):
+    from trustkit.perturbations import Identity
+
+    t = np.arange(rate) / rate
+    X = np.vstack([0.3 * np.sin(2 * np.pi * f * t) for f in (220.0, 330.0, 495.0)]).astype(np.float32)
+    adapted = as_encoder(make(), sr=rate)
+    assert adapted.get_params()["sr"] == rate
+    report = SensitivityMeter(make(), [("same", Identity())], sr=rate, n_bootstrap=50, random_state=0).score(X)
+    assert (report.table["consistency"] == 1.0).all()
+    with pytest.raises(ValueError, match=rf"sr={rate + 1000}\) was handed audio at sr={rate} Hz"):
+        as_encoder(make(sr=rate + 1000), sr=rate)
+    with pytest.raises(ValueError, match=rf"was handed audio at sr={rate} Hz"):
+        SensitivityMeter(make(sr=rate + 1000), [("same", Identity())], sr=rate).score(X)
+
+
+def test_an_encoder_with_a_model_rate_sees_the_same_tone_at_every_input_rate():
+    pytest.importorskip("torchcrepe")
+    Z = []
+    for rate in (8000, 22050, 44100):
+        t = np.arange(rate) / rate
+        x = (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)[None]
+        Z.append(as_encoder(CrepeEncoder(), sr=rate).transform(x)[0])
+    cos = [np.dot(Z[0], z) / np.linalg.norm(Z[0]) / np.linalg.norm(z) for z in Z[1:]]
+    assert min(cos) > 0.99  # the rate reached the encoder: a 440 Hz tone stays a 440 Hz tone
+
+
+def test_standalone_encoder_without_a_rate_says_how_to_give_one(music):
+    with pytest.raises(ValueError, match=r"MFCCEncoder needs the sample rate: pass sr=<Hz>"):
+        MFCCEncoder().fit_transform(music)

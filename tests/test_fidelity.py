@@ -68,7 +68,7 @@ def test_shap_on_a_linear_model_is_additive(linear):
     X, model = linear
     s = scorer(model, X)
     explainer = shap.KernelExplainer(model.predict, s.baseline_[None, :], seed=0)
-    values = explainer.shap_values(X[:6], nsamples=200, silent=True)
+    values = explainer.shap_values(X[:6], nsamples=200, l1_reg=False, silent=True)
     report = s.score(X[:6], shap.Explanation(values=np.asarray(values)))
     np.testing.assert_allclose(report.per_instance["surrogate_r2@6"], 1.0, atol=1e-6)
 
@@ -328,3 +328,65 @@ def test_explainer_callable_is_run_and_timed(linear):
     assert report.config["explainer_seconds"] is not None and report.config["explainer_seconds"] >= 0
     direct = s.score(X[:4], explainer(X[:4]))
     assert report.per_instance.equals(direct.per_instance)
+
+
+# -- explainers enumerate coalitions when the units allow it (issue 13) --------------------------
+class _Counting:
+    """A model of four time segments with an interaction, counting the clips it is shown."""
+
+    def __init__(self):
+        self.rows = 0
+
+    def __call__(self, X):
+        self.rows += len(X)
+        seg = np.asarray(X).reshape(len(X), 4, -1).std(axis=2)
+        return seg @ [1.0, 2.0, -1.0, 0.5] + 3.0 * seg[:, 0] * seg[:, 1]
+
+
+def _exact_shapley(f, d):
+    import itertools
+    import math
+
+    v = {S: f(np.array([[1.0 if j in S else 0.0 for j in range(d)]]))[0]
+         for r in range(d + 1) for S in itertools.combinations(range(d), r)}
+    phi = np.zeros(d)
+    for j in range(d):
+        for S, value in v.items():
+            if j in S:
+                continue
+            T = tuple(sorted((*S, j)))
+            phi[j] += math.factorial(len(S)) * math.factorial(d - len(S) - 1) / math.factorial(d) * (v[T] - value)
+    return phi
+
+
+def test_lime_and_shap_enumerate_every_coalition_when_that_is_cheaper():
+    from trustkit.fidelity.audio import _unit_model
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 4000))
+    seg = TimeSegments(4)
+    model = _Counting()
+    a = explain_with_lime(model, X, seg, num_samples=1000, random_state=0)
+    assert model.rows == 2 + 2 * 16  # targets, then the 2^4 coalitions per clip, not 1000 masks
+    b = explain_with_lime(model, X, seg, num_samples=1000, random_state=1)
+    np.testing.assert_array_equal(a, b)  # nothing left to chance
+    W = explain_with_shap(model, X, seg, nsamples=512, random_state=0)
+    for i, x in enumerate(X):
+        exact = _exact_shapley(_unit_model(model, x, seg, 0), 4)
+        np.testing.assert_allclose(W[i], exact, rtol=1e-8, atol=1e-10)
+
+
+def test_surrogate_r2_has_a_scale_free_companion(linear):
+    X, model = linear
+    s = scorer(model, X)
+    x = X[:10]
+    phi = (x - s.baseline_) * model.coef_
+    noise = np.random.default_rng(3).standard_normal(phi.shape)
+    big, small = s.score(x, noise * 100.0).per_instance, s.score(x, noise * 0.01).per_instance
+    assert (big["surrogate_r2@6"] < -100).all()  # the raw R2 punishes the scale (the audit saw -43 to -143)
+    np.testing.assert_allclose(big["surrogate_r2_rescaled@6"], small["surrogate_r2_rescaled@6"], atol=1e-9)
+    tripled = s.score(x, 3 * phi).per_instance
+    np.testing.assert_allclose(tripled["surrogate_r2_rescaled@6"], 1.0, atol=1e-9)
+    assert (tripled["surrogate_r2@6"] < 0).all()
+    flipped = s.score(x, -phi).per_instance  # the best factor is never negative: the sign still counts
+    assert (flipped["surrogate_r2_rescaled@6"] < 0.01).all()

@@ -399,3 +399,45 @@ def test_seed_key_sees_a_one_ulp_change():
     assert _clip_key(x) == _clip_key(x.astype(np.float64))
     a = AddNoise(snr_db=0, random_state=0).transform(np.vstack([x, y]))
     assert not np.allclose(a[0] - x, a[1] - y)
+
+
+# -- SNR over the active part of a clip (held-out run, issue 13) --------------------------------
+def test_active_snr_is_measured_where_the_signal_is():
+    from trustkit.perturbations import AddBackgroundNoise, AddNoise
+    from trustkit.perturbations.noise import active_mask
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    speech = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    x = np.r_[speech, np.zeros(int(1.3 * sr), dtype=np.float32)][None]  # 57 % padding
+    active = active_mask(x[0])
+    assert 0.42 < active.mean() < 0.50  # 43 % sound, plus up to a frame of the pause
+    for step in (AddNoise(snr_db=28.5, random_state=0, snr_reference="active"),
+                 AddBackgroundNoise(np.random.default_rng(0).standard_normal(sr), snr_db=28.5, random_state=0,
+                                    snr_reference="active")):
+        y, params = step.transform_with_params(x)
+        noise = (y - x)[0].astype(np.float64)
+        p_sig = np.mean(x[0, active].astype(np.float64) ** 2)
+        measured = 10 * np.log10(p_sig / np.mean(noise**2))
+        assert measured == pytest.approx(28.5, abs=0.01) and params["snr_db_realised"][0] == pytest.approx(28.5, abs=1e-4)
+    y_clip = AddNoise(snr_db=28.5, random_state=0).fit_transform(x)
+    y_active = AddNoise(snr_db=28.5, random_state=0, snr_reference="active").fit_transform(x)
+    # the clip-level SNR averages the pauses into the signal's power: its noise is 10 log10(1 / active share)
+    # dB quieter than the noise set against the sound that is there
+    ratio = np.std(y_clip[0, ~active]) / np.std(y_active[0, ~active])
+    assert 20 * np.log10(ratio) == pytest.approx(10 * np.log10(active.mean()), abs=0.05)
+    with pytest.raises(ValueError, match="snr_reference must be one of"):
+        AddNoise(snr_reference="speech").fit_transform(x)
+
+
+def test_meter_warns_about_clips_that_are_mostly_digital_silence():
+    from trustkit import SensitivityMeter, TrustkitWarning
+    from trustkit.encoders import MFCCEncoder
+    from trustkit.perturbations import Gain
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((3, sr)) * 0.1).astype(np.float32)
+    X[1, sr // 3 :] = 0.0
+    with pytest.warns(TrustkitWarning, match=r"1 clips are more than 25% digital silence \(clip 1: 67%"):
+        SensitivityMeter(MFCCEncoder(), [("g", Gain(gain_db=-1))], sr=sr, n_bootstrap=20, random_state=0).score(X)

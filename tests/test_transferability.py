@@ -248,3 +248,98 @@ def test_bad_input(F_fn, y_fn, kw, error, match, informative):
     groups = kw.pop("groups", None)
     with pytest.raises(error, match=match):
         TransferabilityProbe("precomputed", n_bootstrap=50, random_state=0, **kw).score(F_fn(good), y_fn(y), groups)
+
+
+# -- the audit of issue 9 ------------------------------------------------------------------------
+def test_grouped_data_gets_the_cluster_bootstrap(informative):
+    from trustkit.stats import bootstrap_estimate
+
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(24), 5)
+    y = np.repeat(rng.integers(0, 2, 24), 5)  # one label per group
+    F = np.c_[y + rng.standard_normal(24)[groups] * 1.2, rng.standard_normal((120, 3))]  # group-level noise
+    report = TransferabilityProbe("precomputed", cv=4, n_bootstrap=1000, estimators=(), random_state=0).score(F, y, groups)
+    row = report.table.set_index("metric").loc["accuracy"]
+    correct = (report.oof["true"] == report.oof["pred"]).to_numpy(dtype=float)
+    cluster = bootstrap_estimate(correct, groups=groups, n_bootstrap=1000, random_state=1)
+    items = bootstrap_estimate(correct, n_bootstrap=1000, random_state=1)
+    width = row["high"] - row["low"]
+    assert width == pytest.approx(cluster.high - cluster.low, rel=0.25)
+    assert width > 1.5 * (items.high - items.low)  # resampling items understated the spread
+
+
+def test_concatenations_are_treated_like_every_other_row(informative):
+    good, noise, y = informative
+    X = np.c_[good, noise].astype(np.float32)
+    encs = {"a": lambda X: X[:, :8] * 100.0, "b": lambda X: X[:, 8:]}
+    report = compare_encoders(encs, {"task": (X, y)}, cv=3, n_bootstrap=50, concatenations=[("a", "b")],
+                              estimators=("logme", "hscore"), random_state=0)
+    est = report.estimators.set_index(["encoder", "estimator"])["value"]
+    both = np.c_[good * 100.0, noise]
+    assert est[("a+b", "logme")] == pytest.approx(logme(both, y), rel=1e-6)  # the blocks as they come, not z-scored
+    assert est[("a", "logme")] == pytest.approx(logme(good * 100.0, y), rel=1e-6)
+
+
+def test_comparison_says_when_no_ranking_can_be_significant(informative):
+    good, noise, y = informative
+    X = np.c_[good, noise].astype(np.float32)
+    encs = {"good": lambda X: X[:, :8], "noise": lambda X: X[:, 8:], "half": lambda X: X[:, 4:12]}
+    tasks = {"t1": (X, y), "t2": (X, (y > 0).astype(int))}
+    report = compare_encoders(encs, tasks, cv=3, n_bootstrap=50, estimators=(), random_state=0)
+    assert not report.friedman["significance_possible"]
+    assert "with 2 tasks and 3 methods no result can be significant" in report.summary()
+    assert not np.asarray(report.friedman["significant"]).any()
+    fig = report.plot()
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any("no significant difference is possible" in t for t in texts)
+
+
+# -- held-out real-data run (issue 13) -----------------------------------------------------------
+@pytest.mark.parametrize("d", [20, 99, 100, 256, 1000])
+def test_h_score_never_exceeds_its_bound(d):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(5), 20)
+    F = 10 + rng.standard_normal((100, d)) * np.logspace(0, -3, d)  # the audit's case at d = 256 gave 4.9993
+    for shrinkage in (False, True):
+        assert 0 <= h_score(F, y, shrinkage=shrinkage) <= 4 + 1e-9
+    report = TransferabilityProbe("precomputed", cv=4, n_bootstrap=50, estimators=("hscore",), random_state=0).score(F, y)
+    row = report.estimators.set_index("estimator").loc["hscore"]
+    assert 0 <= row["low"] <= row["value"] <= row["high"] <= 4 + 1e-9
+
+
+def test_knn_estimator_and_intervals_respect_groups():
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(30), 4)
+    y = np.repeat(rng.integers(0, 3, 30), 4)
+    F = rng.standard_normal((30, 6))[groups] + 0.05 * rng.standard_normal((120, 6))  # near-copies within a group
+    leaky = knn_loo_accuracy(F, y)
+    grouped = knn_loo_accuracy(F, y, groups=groups)
+    assert leaky > 0.95 and grouped < 0.6  # the group's own copies no longer vote
+    report = TransferabilityProbe("precomputed", cv=5, n_bootstrap=100, estimators=("knn", "logme"), random_state=0).score(F, y, groups)
+    est = report.estimators.set_index("estimator")
+    assert est.loc["knn", "value"] == pytest.approx(grouped)
+    assert est["group_aware"].all() and "whole group" in report.summary()
+
+
+def test_probe_and_compare_encoders_use_the_same_folds_and_numbers(informative):
+    good, noise, y = informative
+    X = np.c_[good, noise].astype(np.float32)
+    groups = np.arange(len(y)) // 3
+    enc = {"good": lambda X: X[:, :8], "noise": lambda X: X[:, 8:]}
+    cmp = compare_encoders(enc, {"task": (X, y, groups)}, cv=4, n_bootstrap=200, estimators=("logme",), random_state=7)
+    alone = TransferabilityProbe(enc["good"], cv=4, n_bootstrap=200, estimators=("logme",), random_state=7).score(X, y, groups)
+    inside = cmp.reports[("good", "task")]
+    np.testing.assert_array_equal(inside.oof["fold"], alone.oof["fold"])
+    cols = ["metric", "value", "low", "high", "fold_mean", "nb_low", "nb_high"]
+    pd_equal = inside.table[cols].equals(alone.table[cols])
+    assert pd_equal
+
+
+def test_few_groups_lead_with_the_interval_over_folds(informative):
+    good, _, y = informative
+    groups = np.arange(len(y)) % 12
+    report = TransferabilityProbe("precomputed", cv=4, n_bootstrap=50, estimators=(), random_state=0).score(good, y, groups)
+    text = report.summary()
+    assert "only 12 groups" in text
+    line = next(row for row in text.splitlines() if row.startswith("accuracy"))
+    assert line.index("Nadeau-Bengio") < line.index("cluster bootstrap")

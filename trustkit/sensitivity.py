@@ -35,6 +35,7 @@ __all__ = ["SensitivityGateError", "SensitivityMeter", "SensitivityReport", "dtw
 
 METRICS = ("cosine", "euclidean", "sqeuclidean", "cityblock", "correlation", "chebyshev")
 GRID_NAMES = ("imperceptible", "graver", "all")
+SILENCE_SHARE = 0.25  # warn when a clip has more exact zeros than this
 
 
 class SensitivityGateError(AssertionError):
@@ -406,6 +407,17 @@ class SensitivityMeter(BaseEstimator):
             raise ValueError(
                 f"SensitivityMeter needs at least 2 clips (a clip is consistent when it stays nearer its own "
                 f"original than any other); got {len(X)}."
+            )
+        silent = (X == 0).mean(axis=1)
+        if (silent > SILENCE_SHARE).any():
+            worst = int(np.argmax(silent))
+            warnings.warn(
+                f"{int((silent > SILENCE_SHARE).sum())} clips are more than {SILENCE_SHARE:.0%} digital silence (clip "
+                f"{worst}: {silent[worst]:.0%}, e.g. padding): added noise is audible in digital silence even at an "
+                "'imperceptible' SNR, and a clip-level SNR averages the pauses in. Crop the clips, or measure the "
+                "SNR over the active part "
+                "(AddNoise(snr_reference='active'), study_grid(..., snr_reference='active')).",
+                TrustkitWarning, stacklevel=2,
             )
         encoders = {"encoder": as_encoder(self.encoder, sr=sr)}
         if self.baseline is not None:

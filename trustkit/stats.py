@@ -387,6 +387,8 @@ def jackknife_interval(
     n: int,
     *,
     n_groups: int = 20,
+    groups: Any = None,
+    bounds: tuple[float, float] | None = None,
     confidence: float = 0.95,
     random_state: Any = None,
 ) -> Estimate:
@@ -396,7 +398,8 @@ def jackknife_interval(
     items change LogME, coding rates or class variances), the items are split
     at random into ``n_groups`` groups; the statistic is recomputed without
     each group and ``SE^2 = (G - 1) / G * sum (theta_(g) - mean)^2``; the
-    interval is ``theta +- t_{G-1} SE``.
+    interval is ``theta +- t_{G-1} SE``, clipped to ``bounds`` when the
+    statistic has a range (e.g. H-score in ``[0, C - 1]``).
 
     Parameters
     ----------
@@ -404,6 +407,11 @@ def jackknife_interval(
         ``statistic(index)`` evaluates the statistic on the items ``index``.
     n : int
         Number of items.
+    groups : array-like of shape (n,) or None
+        Natural units (artists, recordings): each jackknife group deletes whole
+        units, never part of one (units are pooled at random into at most
+        ``n_groups`` jackknife groups).
+    bounds : (low, high) or None
 
     Examples
     --------
@@ -413,10 +421,16 @@ def jackknife_interval(
     (49.5, True)
     """
     value = float(statistic(np.arange(n)))
-    g = min(int(n_groups), n)
+    rng = np.random.default_rng(random_state)
+    if groups is None:
+        g = min(int(n_groups), n)
+        labels = rng.permutation(n) % max(g, 1)
+    else:
+        units = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+        g = min(int(n_groups), int(units.max()) + 1)
+        labels = (rng.permutation(int(units.max()) + 1) % max(g, 1))[units]
     if g < 2:
         return Estimate(value, np.nan, np.nan, n, confidence)
-    labels = np.random.default_rng(random_state).permutation(n) % g
     thetas = []
     for k in range(g):
         try:
@@ -430,4 +444,7 @@ def jackknife_interval(
     m = len(thetas)
     se = np.sqrt((m - 1) / m * np.sum((thetas - thetas.mean()) ** 2))
     half = float(scipy.stats.t.ppf(0.5 + confidence / 2, m - 1) * se)
-    return Estimate(value, value - half, value + half, n, confidence)
+    low, high = value - half, value + half
+    if bounds is not None:
+        low, high = float(np.clip(low, *bounds)), float(np.clip(high, *bounds))
+    return Estimate(value, low, high, n, confidence)

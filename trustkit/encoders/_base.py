@@ -295,8 +295,10 @@ def as_encoder(obj: Any, *, sr: int | None = None) -> BaseEncoder:
     ----------
     obj : encoder, fitted transformer, torch module or callable
     sr : int or None
-        Sample rate, given to adapters that need it (and to encoders whose own
-        ``sr`` is unset).
+        Sample rate of the audio, given to adapters and to encoders whose own
+        ``sr`` is unset. An encoder whose own ``sr`` differs from it raises a
+        ``ValueError``: a meter never embeds audio at one rate as if it were
+        at another.
 
     Returns
     -------
@@ -309,9 +311,17 @@ def as_encoder(obj: Any, *, sr: int | None = None) -> BaseEncoder:
     ('FunctionEncoder', (3, 1))
     """
     if isinstance(obj, BaseEncoder):
-        if sr is not None and "sr" in obj.get_params() and obj.get_params()["sr"] is None:
+        own = obj.get_params().get("sr") if "sr" in obj.get_params() else None
+        if sr is not None and own is None and "sr" in obj.get_params():
             obj = copy.copy(obj)
             obj.set_params(sr=sr)
+        elif sr is not None and own is not None and check_sr(own, type(obj).__name__) != check_sr(sr, "as_encoder"):
+            name = type(obj).__name__
+            raise ValueError(
+                f"{name}(sr={own}) was handed audio at sr={sr} Hz: the encoder would analyse it at the wrong rate. "
+                f"Leave the encoder's sr unset ({name}()) so that it takes the audio's rate (it resamples to its "
+                f"model's own rate when it has one), or resample the audio to {own} Hz first."
+            )
         return obj
     try:
         import torch

@@ -29,8 +29,11 @@ class MFCCEncoder(BaseEncoder):
 
     Parameters
     ----------
-    sr : int, default=22050
-        Sample rate of the audio in Hz.
+    sr : int or None, default=None
+        Sample rate of the audio in Hz. Leave it None inside a meter: the
+        meter tells the encoder the audio's rate (an encoder whose own ``sr``
+        disagrees with the audio's is an error, never a silent mismatch).
+        Set it to use the encoder on its own.
     n_mfcc : int, default=24
         Number of coefficients kept.
     n_mels : int, default=128
@@ -57,7 +60,7 @@ class MFCCEncoder(BaseEncoder):
     (2, 240)
     """
 
-    def __init__(self, sr=22050, *, n_mfcc=24, n_mels=128, n_fft=2048, hop_length=512, fmin=0.0, fmax=None, deltas=True,
+    def __init__(self, sr=None, *, n_mfcc=24, n_mels=128, n_fft=2048, hop_length=512, fmin=0.0, fmax=None, deltas=True,
                  include_c0=False, delta_method="savgol"):
         self.sr = sr
         self.n_mfcc = n_mfcc
@@ -71,7 +74,7 @@ class MFCCEncoder(BaseEncoder):
         self.delta_method = delta_method
 
     @classmethod
-    def study(cls, sr: int = 22050) -> MFCCEncoder:
+    def study(cls, sr: int | None = None) -> MFCCEncoder:
         """The robustness study's MFCC baseline: 40 MFCCs with c0, frame-difference deltas, mean and std (240-d).
 
         Examples
@@ -119,7 +122,8 @@ class RandomProjectionEncoder(BaseEncoder):
 
     Parameters
     ----------
-    sr : int, default=22050
+    sr : int or None, default=None
+        Sample rate of the audio in Hz (None: given by the meter).
     n_components : int, default=128
     n_mels : int, default=128
     n_fft : int, default=2048
@@ -135,7 +139,7 @@ class RandomProjectionEncoder(BaseEncoder):
     (2, 32)
     """
 
-    def __init__(self, sr=22050, *, n_components=128, n_mels=128, n_fft=2048, hop_length=512, random_state=0):
+    def __init__(self, sr=None, *, n_components=128, n_mels=128, n_fft=2048, hop_length=512, random_state=0):
         self.sr = sr
         self.n_components = n_components
         self.n_mels = n_mels

@@ -38,8 +38,11 @@ class CrepeEncoder(BaseEncoder):
 
     Parameters
     ----------
-    sr : int, default=22050
-        Sample rate of the audio in Hz.
+    sr : int or None, default=None
+        Sample rate of the audio in Hz. Leave it None inside a meter: the
+        meter tells the encoder the audio's rate (an encoder whose own ``sr``
+        disagrees with the audio's is an error, never a silent mismatch).
+        Set it to use the encoder on its own.
     model : {"tiny", "full"}, default="tiny"
     hop_ms : float, default=50.0
         Frame hop in milliseconds.
@@ -63,7 +66,7 @@ class CrepeEncoder(BaseEncoder):
     _model_sr: ClassVar[int] = 16000
     _min_model_samples: ClassVar[int] = 1024
 
-    def __init__(self, sr=22050, *, model="tiny", hop_ms=50.0, pool="meanstd", batch_size=512):
+    def __init__(self, sr=None, *, model="tiny", hop_ms=50.0, pool="meanstd", batch_size=512):
         self.sr = sr
         self.model = model
         self.hop_ms = hop_ms
@@ -122,8 +125,11 @@ class BasicPitchEncoder(BaseEncoder):
 
     Parameters
     ----------
-    sr : int, default=22050
-        Sample rate of the audio in Hz.
+    sr : int or None, default=None
+        Sample rate of the audio in Hz. Leave it None inside a meter: the
+        meter tells the encoder the audio's rate (an encoder whose own ``sr``
+        disagrees with the audio's is an error, never a silent mismatch).
+        Set it to use the encoder on its own.
     layer : str, default="Relu__42:0"
         Name of a tensor of the ONNX graph.
     pool : {"meanstd", "mean", "max"}, default="meanstd"
@@ -145,7 +151,7 @@ class BasicPitchEncoder(BaseEncoder):
     _window: ClassVar[int] = 43844
     _hop: ClassVar[int] = 256
 
-    def __init__(self, sr=22050, *, layer="Relu__42:0", pool="meanstd"):
+    def __init__(self, sr=None, *, layer="Relu__42:0", pool="meanstd"):
         self.sr = sr
         self.layer = layer
         self.pool = pool

@@ -136,8 +136,10 @@ def explain_with_lime(
 
     Each clip's neighbourhood is ``num_samples`` random unit masks (the first is
     all ones), weighted by an exponential kernel on the cosine distance to the
-    full clip, and fitted by LIME's own ``LimeBase`` (ridge). Explains the
-    predicted class.
+    full clip, and fitted by LIME's own ``LimeBase`` (ridge). When the units
+    allow no more distinct masks than ``num_samples`` (``2 ** n_units <=
+    num_samples``, e.g. 8 units: 256 masks), every mask is used once instead:
+    cheaper, and no longer random. Explains the predicted class.
 
     Returns
     -------
@@ -152,9 +154,12 @@ def explain_with_lime(
     k = d if num_features is None else int(num_features)
     W = np.zeros((len(X), d))
     for i, x in enumerate(X):
-        rng = np.random.default_rng(np.random.SeedSequence([random_state, i]))
-        Z = (rng.random((num_samples, d)) < 0.5).astype(float)
-        Z[0] = 1.0
+        if 2**d <= num_samples:  # enumerate every coalition, the full one first
+            Z = ((np.arange(2**d)[::-1, None] >> np.arange(d)[None, :]) & 1).astype(float)
+        else:
+            rng = np.random.default_rng(np.random.SeedSequence([random_state, i]))
+            Z = (rng.random((num_samples, d)) < 0.5).astype(float)
+            Z[0] = 1.0
         y = _unit_model(fn, x, segmenter, int(targets[i]))(Z)
         dist = 1 - (Z @ np.ones(d)) / (np.sqrt((Z**2).sum(axis=1)) * np.sqrt(d) + 1e-12)
         base = LimeBase(lambda dd: np.sqrt(np.exp(-(dd**2) / kernel_width**2)), random_state=random_state)
@@ -166,6 +171,11 @@ def explain_with_lime(
 
 def explain_with_shap(model: Any, X: Any, segmenter: Any, *, nsamples: int = 512, random_state: int = 0) -> np.ndarray:
     """Kernel SHAP values over a segmenter's units (absent unit = the segmenter's baseline).
+
+    ``shap.KernelExplainer`` with ``l1_reg=False`` (every unit gets its value; no
+    feature selection) and ``nsamples`` capped at the ``2 ** n_units - 2``
+    coalitions that exist: when the units allow it, every coalition is
+    evaluated once and the values are the exact Shapley values.
 
     Returns
     -------
@@ -179,8 +189,10 @@ def explain_with_shap(model: Any, X: Any, segmenter: Any, *, nsamples: int = 512
     fn, targets = _response_and_targets(model, X)
     d = segmenter.n_units(X.shape[1])
     W = np.zeros((len(X), d))
+    n = int(min(nsamples, 2**d - 2)) if d < 31 else int(nsamples)
     for i, x in enumerate(X):
         f = _unit_model(fn, x, segmenter, int(targets[i]))
         explainer = shap.KernelExplainer(f, np.zeros((1, d)), seed=random_state + i)
-        W[i] = np.asarray(explainer.shap_values(np.ones((1, d)), nsamples=nsamples, silent=True)).reshape(-1)[:d]
+        values = explainer.shap_values(np.ones((1, d)), nsamples=n, l1_reg=False, silent=True)
+        W[i] = np.asarray(values).reshape(-1)[:d]
     return W

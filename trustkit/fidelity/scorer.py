@@ -169,8 +169,13 @@ class FidelityComplexityReport(Report):
 
         The first row is the headline's fidelity, which sees the sign of every
         attribution (flipping the signs of an exact explanation makes it
-        maximally unfaithful). k* enters censored (never reached = ``d + 1``).
-        Instances with a near-zero effect in either report are left out.
+        maximally unfaithful) and its scale (an explanation must predict how
+        much the response moves). The skills compare rankings only, whatever
+        the weights' scale; the surrogate R2 is not compared (it mixes scale
+        with ranking: ``surrogate_r2_rescaled@k`` in the per-instance table is
+        its scale-free companion). k* enters censored (never reached =
+        ``d + 1``). Instances with a near-zero effect in either report are left
+        out.
         """
         if len(other.per_instance) != len(self.per_instance):
             raise ValueError("compare needs reports on the same instances (same number of rows).")
@@ -534,8 +539,14 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
         if multi:
             row[f"agree@{k}"] = float(l_keep[i] == l_keep[-1])
         top = order[:k]
-        surrogate = r_base + neigh[:, top].astype(float) @ w[top]
+        contribution = neigh[:, top].astype(float) @ w[top]
+        surrogate = r_base + contribution
         row[f"surrogate_r2@{k}"] = float(1 - np.sum((r_nb - surrogate) ** 2) / ss_tot) if ss_tot > 0 else np.nan
+        # scale-free companion: the explanation rescaled by its best non-negative factor (the sign still counts)
+        cc = float(contribution @ contribution)
+        a = max(0.0, float(contribution @ (r_nb - r_base)) / cc) if cc > 0 else 0.0
+        rescaled = r_base + a * contribution
+        row[f"surrogate_r2_rescaled@{k}"] = float(1 - np.sum((r_nb - rescaled) ** 2) / ss_tot) if ss_tot > 0 else np.nan
         row[f"spearman@{k}"] = _spearman(r_nb, surrogate)
     curves = pd.DataFrame({
         "mode": np.repeat(["keep", "remove"], g), "k": np.tile(grid, 2), "fraction": np.tile(frac, 2),
@@ -575,7 +586,7 @@ def _summary_table(per: pd.DataFrame, budgets: list[int], seed: int) -> pd.DataF
         if m in per:
             add(m, per[m])
     for k in budgets:
-        for m in ("keep", "agree", "remove", "surrogate_r2", "spearman"):
+        for m in ("keep", "agree", "remove", "surrogate_r2", "surrogate_r2_rescaled", "spearman"):
             col = f"{m}@{k}"
             if col in per:
                 add(m, per[col], k)

@@ -160,6 +160,7 @@ def study_grid(
     sr: int,
     noise: Any = None,
     families: Sequence[str] | None = None,
+    snr_reference: str = "clip",
     random_state: int | None = None,
 ) -> PerturbationGrid:
     """The perturbation grids of the robustness study (Kim et al., 2019).
@@ -175,6 +176,10 @@ def study_grid(
     families : list of str or None, default=None
         Subset of ``"pitch_shift"``, ``"time_stretch"``, ``"pink_noise"``,
         ``"mp3"``, ``"environmental_noise"``.
+    snr_reference : {"clip", "active"}, default="clip"
+        Where the noise families measure the signal's power: the whole clip
+        (the study's definition) or its active part (clips with pauses or
+        padding; see :class:`~trustkit.perturbations.AddNoise`).
     random_state : int or None, default=None
         Seed of the noise families.
 
@@ -194,12 +199,12 @@ def study_grid(
     templates = {
         "pitch_shift": (PitchShift(sr=sr), "n_steps"),
         "time_stretch": (TimeStretch(sr=sr), "rate"),
-        "pink_noise": (AddNoise(color="pink", random_state=random_state), "snr_db"),
+        "pink_noise": (AddNoise(color="pink", snr_reference=snr_reference, random_state=random_state), "snr_db"),
         "mp3": (Mp3Compression(sr=sr), "bitrate"),
     }
     if noise is not None:
         templates["environmental_noise"] = (
-            AddBackgroundNoise(noise, sr=sr, random_state=random_state),
+            AddBackgroundNoise(noise, sr=sr, snr_reference=snr_reference, random_state=random_state),
             "snr_db",
         )
     wanted = list(templates) if families is None else list(families)

@@ -14,7 +14,7 @@ from ..audio import energy, load_audio
 from ..exceptions import InvalidAudioError
 from ._base import BasePerturbation
 
-__all__ = ["AddBackgroundNoise", "AddNoise", "colored_noise"]
+__all__ = ["AddBackgroundNoise", "AddNoise", "active_mask", "colored_noise"]
 
 #: exponent beta of the power spectrum 1/f**beta for each colour
 NOISE_COLORS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0, "violet": -2.0}
@@ -79,20 +79,65 @@ def _check_snr(snr_db: Any) -> float:
     return check_number(snr_db, "snr_db", low=-60, high=200)
 
 
-def _mix_at_snr(x: np.ndarray, noise: np.ndarray, snr_db: float) -> tuple[np.ndarray, dict[str, Any]]:
+SNR_REFERENCES = ("clip", "active")
+#: active part of a clip: frames (2048 samples, hop 512) within this many dB of the loudest frame
+ACTIVE_TOP_DB = 60.0
+
+
+def active_mask(x: np.ndarray) -> np.ndarray:
+    """Samples in the active part of a clip: frames within 60 dB of its loudest frame.
+
+    Frames of 2048 samples with hop 512 (:func:`librosa.effects.split` with
+    ``top_db=60``); digital silence and padding fall outside.
+
+    Examples
+    --------
+    >>> x = np.r_[np.zeros(8192), np.sin(np.arange(8192.0)), np.zeros(8192)]
+    >>> m = active_mask(x)
+    >>> bool(m[10000]), bool(m[:4000].any()), bool(m[-4000:].any())
+    (True, False, False)
+    """
+    import librosa
+
+    mask = np.zeros(len(x), dtype=bool)
+    for start, stop in librosa.effects.split(np.asarray(x), top_db=ACTIVE_TOP_DB, frame_length=2048, hop_length=512):
+        mask[start:stop] = True
+    return mask
+
+
+def _mix_at_snr(x: np.ndarray, noise: np.ndarray, snr_db: float, reference: str = "clip") -> tuple[np.ndarray, dict[str, Any]]:
     noise = np.asarray(noise, dtype=x.dtype)
-    e_sig, e_noise = energy(x), energy(noise)
-    scaled = noise * x.dtype.type(np.sqrt(e_sig / (e_noise * 10 ** (snr_db / 10.0))))
-    realised = 10 * np.log10(e_sig / energy(scaled))
+    # powers as energies over the clip's length (noise and clip have the same length)
+    if reference == "active":
+        active = active_mask(x)
+        p_sig = energy(x[active]) * len(x) / max(int(active.sum()), 1)  # the power where there is signal
+    else:
+        active = None
+        p_sig = energy(x)
+    p_noise = energy(noise)  # the noise covers the whole clip
+    scaled = noise * x.dtype.type(np.sqrt(p_sig / (p_noise * 10 ** (snr_db / 10.0))))
+    realised = 10 * np.log10(p_sig / energy(scaled))
     scaled += x
-    return scaled, {"snr_db": snr_db, "snr_db_realised": float(realised)}
+    info = {"snr_db": snr_db, "snr_db_realised": float(realised), "snr_reference": reference}
+    if active is not None:
+        info["active_share"] = float(active.mean())
+    return scaled, info
 
 
 class AddNoise(BasePerturbation):
     """Add coloured Gaussian noise at a target signal-to-noise ratio.
 
-    The SNR is measured on RMS over the whole clip: the noise is scaled so that
-    ``20 log10(rms(x) / rms(noise)) == snr_db`` (to floating-point precision).
+    The noise is scaled so that ``10 log10(P_signal / P_noise) == snr_db`` (to
+    floating-point precision), with ``P_noise`` the noise's mean power over the
+    whole clip and ``P_signal`` the clip's mean power over the whole clip
+    (``snr_reference="clip"``, the robustness study's definition) or over its
+    active part only (``"active"``: frames within 60 dB of the loudest frame,
+    see :func:`active_mask`). On a clip that is half pauses or padding, the
+    clip-level power averages the pauses in, so the noise ends up
+    ``10 log10(1 / active share)`` dB further below the sound than the
+    requested SNR says; the active SNR sets it against the sound that is
+    there. Either way, noise added to digital silence is audible in it: crop
+    padding before measuring robustness.
 
     Parameters
     ----------
@@ -100,6 +145,8 @@ class AddNoise(BasePerturbation):
         Target SNR in dB, in [-60, 200]; ``np.inf`` is the exact identity.
     color : {"white", "pink", "brown", "blue", "violet"}, default="pink"
         Spectral slope of the noise power: 0, -1, -2, +1, +2 (x 10 dB/decade).
+    snr_reference : {"clip", "active"}, default="clip"
+        Where the signal's power is measured.
     clip_policy : {"none", "clip", "rescale", "raise"}, default="none"
         What to do with samples above full scale (1.0) after the mix: leave
         them, hard-clip them (and count them), scale the clip down to peak 1, or
@@ -126,22 +173,24 @@ class AddNoise(BasePerturbation):
     _random: ClassVar[bool] = True
     _reject_silent: ClassVar[bool] = True
 
-    def __init__(self, snr_db=30.0, color="pink", *, clip_policy="none", random_state=None, n_jobs=None):
+    def __init__(self, snr_db=30.0, color="pink", *, snr_reference="clip", clip_policy="none", random_state=None, n_jobs=None):
         self.snr_db = snr_db
         self.color = color
+        self.snr_reference = snr_reference
         self.clip_policy = clip_policy
         self.random_state = random_state
         self.n_jobs = n_jobs
 
     def _check_params(self, sr):
-        return {"snr_db": _check_snr(self.snr_db), "color": check_choice(self.color, "color", NOISE_COLORS)}
+        return {"snr_db": _check_snr(self.snr_db), "color": check_choice(self.color, "color", NOISE_COLORS),
+                "reference": check_choice(self.snr_reference, "snr_reference", SNR_REFERENCES)}
 
     def _is_identity(self, params):
         return params["snr_db"] == np.inf
 
     def _perturb(self, x, sr, rng, params):
         noise = colored_noise(len(x), params["color"], rng=rng)
-        y, info = _mix_at_snr(x, noise, params["snr_db"])
+        y, info = _mix_at_snr(x, noise, params["snr_db"], params["reference"])
         info["color"] = params["color"]
         return y, info
 
@@ -161,6 +210,9 @@ class AddBackgroundNoise(BasePerturbation):
         are taken to be at the clips' rate; files are resampled to ``sr``.
     snr_db : float, default=10.0
         Target SNR in dB, in [-60, 200]; ``np.inf`` is the exact identity.
+    snr_reference : {"clip", "active"}, default="clip"
+        Signal power over the whole clip or over its active part (as in
+        :class:`AddNoise`).
     sr : int or None, default=None
         Sample rate in Hz; needed when ``noise`` names files.
     clip_policy : {"none", "clip", "rescale", "raise"}, default="none"
@@ -182,9 +234,11 @@ class AddBackgroundNoise(BasePerturbation):
     _random: ClassVar[bool] = True
     _reject_silent: ClassVar[bool] = True
 
-    def __init__(self, noise=None, snr_db=10.0, *, sr=None, clip_policy="none", random_state=None, n_jobs=None):
+    def __init__(self, noise=None, snr_db=10.0, *, snr_reference="clip", sr=None, clip_policy="none", random_state=None,
+                 n_jobs=None):
         self.noise = noise
         self.snr_db = snr_db
+        self.snr_reference = snr_reference
         self.sr = sr
         self.clip_policy = clip_policy
         self.random_state = random_state
@@ -218,7 +272,8 @@ class AddBackgroundNoise(BasePerturbation):
         return bank
 
     def _check_params(self, sr):
-        return {"snr_db": _check_snr(self.snr_db), "bank": self._noise_bank(sr)}
+        return {"snr_db": _check_snr(self.snr_db), "bank": self._noise_bank(sr),
+                "reference": check_choice(self.snr_reference, "snr_reference", SNR_REFERENCES)}
 
     def _is_identity(self, params):
         return params["snr_db"] == np.inf
@@ -239,6 +294,6 @@ class AddBackgroundNoise(BasePerturbation):
                 f"the excerpt of noise recording {k} drawn for a clip is silent, so no "
                 "SNR can be set. Trim the silence from the noise recording."
             )
-        y, info = _mix_at_snr(x, seg, params["snr_db"])
+        y, info = _mix_at_snr(x, seg, params["snr_db"], params["reference"])
         info.update(recording=k, offset=start, looped=len(rec) < n)
         return y, info

@@ -211,23 +211,24 @@ def compare_encoders(
     rows, pair_rows, agree_rows, est_rows = [], [], [], []
     score_matrix = []
     t_start = time.perf_counter()
-    for t_idx, (task_name, spec) in enumerate(tasks.items()):
+    for task_name, spec in tasks.items():
         X, y, groups, source_proba = _unpack_task(task_name, spec)
         X = check_audio(X, owner=f"compare_encoders task {task_name!r}")
-        seed = child_seed(entropy, t_idx)
+        # the same seeds as TransferabilityProbe(random_state=random_state).score(X, y, groups): the same data,
+        # cv, groups and random_state give the same folds, fits and intervals in both
         prober = TransferabilityProbe("precomputed", probe, cv=cv, estimators=estimators, n_bootstrap=n_bootstrap,
-                                      n_jobs=n_jobs, random_state=seed)
+                                      n_jobs=n_jobs, random_state=entropy)
         feats = {n: _features(embed(enc, X, memory=memory), f"embeddings of {n}") for n, enc in adapted.items()}
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
         y_arr, task, classes = prober._targets(y, len(X))
-        splits = prober._splits(feats[names[0]], y_arr, task, groups, child_seed(seed, 0), classes)
+        splits = prober._splits(feats[names[0]], y_arr, task, groups, child_seed(entropy, 0), classes)
         n_train = int(np.mean([len(tr) for tr, _ in splits]))
         n_test = int(np.mean([len(te) for _, te in splits]))
         main = MAIN_METRIC[task]
         task_scores = {}
         for n in names:
-            rep = prober._evaluate(feats[n], y_arr, task, classes, splits, groups, seed, n, source_proba)
+            rep = prober._evaluate(feats[n], y_arr, task, classes, splits, groups, entropy, n, source_proba)
             reports[(n, task_name)] = rep
             r = rep.table[rep.table["metric"] == main].iloc[0]
             rows.append({"encoder": n, "task": task_name, "metric": main, "value": r["value"], "low": r["low"], "high": r["high"],

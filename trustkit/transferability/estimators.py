@@ -136,6 +136,10 @@ def _class_means(F: np.ndarray, codes: np.ndarray, n_classes: int) -> np.ndarray
 def h_score(F: Any, y: Any, *, shrinkage: bool = False) -> float:
     """H-score: ``tr(cov(F)^+ cov(E[F | y]))`` (Bao et al., 2019).
 
+    At most ``C - 1`` for ``C`` classes (the between-class covariance has rank
+    ``C - 1`` and lies within the total covariance); it reaches the bound when
+    the classes are perfectly separable, as they always are when ``d >= n``.
+
     With ``shrinkage=True``, the shrinkage H-score of Ibrahim, Ponomareva &
     Mazumder (2023): ``cov(F)`` is replaced by its Ledoit-Wolf estimate
     ``(1 - a) S + a mu I`` (shrinkage ``a`` from sklearn) and the between-class
@@ -167,42 +171,60 @@ def h_score(F: Any, y: Any, *, shrinkage: bool = False) -> float:
         a = float(ledoit_wolf_shrinkage(F))
         lam_ml = s**2 / n
         mu = float(np.sum(Fc**2) / n / d)  # trace(S_ml) / d
-        return float(np.sum((1 - a) * energy / ((1 - a) * lam_ml + a * mu)))
-    keep = s > 1e-15 * s.max() if s.size else s.astype(bool)  # pinv's rcond
-    return float(np.sum(energy[keep] / lam[keep]))
+        value = float(np.sum((1 - a) * energy / ((1 - a) * lam_ml + a * mu)))
+        return min(value, n_classes - 1.0)  # rounding may overshoot the bound by an ulp
+    # the pseudo-inverse of cov(F) drops eigenvalues of the *covariance* below its numerical rank
+    # (matrix_rank's tolerance): centring leaves one null direction, and d >= n leaves many, whose
+    # tiny noise eigenvalues would otherwise divide the between-class energy and break H <= C - 1
+    keep = lam > lam.max() * max(n, d) * np.finfo(np.float64).eps if lam.size else lam.astype(bool)
+    return min(float(np.sum(energy[keep] / lam[keep])), n_classes - 1.0)  # rounding may overshoot by an ulp
 
 
-def knn_loo_correct(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cosine") -> np.ndarray:
+def knn_loo_correct(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cosine", groups: Any = None) -> np.ndarray:
     """Per-item correctness of leave-one-out k-NN classification.
 
     Majority vote of the ``n_neighbors`` nearest other items; ties go to the
-    class of the nearest neighbour among the tied.
+    class of the nearest neighbour among the tied. With ``groups``, every item
+    of the held-out item's group is left out too (leave-one-group-out), as the
+    probe's grouped folds do: a recording's other excerpts are not allowed to
+    vote for it.
     """
     from sklearn.neighbors import NearestNeighbors
 
     F = _features(F)
     codes, n_classes = _labels(y, len(F))
-    k = check_number(n_neighbors, "n_neighbors", low=1, high=len(F) - 1, integer=True)
-    nn = NearestNeighbors(n_neighbors=k + 1, metric=metric).fit(F)
+    n = len(F)
+    if groups is None:
+        gcodes = np.arange(n)
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups must hold one group per item, shape ({n},); got {groups.shape}.")
+        gcodes = np.unique(groups, return_inverse=True)[1].ravel()
+    largest = int(np.bincount(gcodes).max())
+    k = check_number(n_neighbors, "n_neighbors", low=1, high=n - largest, integer=True)
+    nn = NearestNeighbors(n_neighbors=min(n, k + largest), metric=metric).fit(F)
     _, idx = nn.kneighbors(F)
-    # drop the item itself (it may not be first when duplicates exist)
-    neigh = np.array([[j for j in row if j != i][:k] for i, row in enumerate(idx)])
-    votes = np.zeros((len(F), n_classes))
+    # drop the item and its group (the item itself may not come first when duplicates exist)
+    neigh = np.array([[j for j in row if gcodes[j] != gcodes[i]][:k] for i, row in enumerate(idx)])
+    votes = np.zeros((n, n_classes))
     for rank in range(k):  # nearer neighbours get a tiny tie-breaking bonus
-        np.add.at(votes, (np.arange(len(F)), codes[neigh[:, rank]]), 1.0 + 1e-6 * (k - rank))
+        np.add.at(votes, (np.arange(n), codes[neigh[:, rank]]), 1.0 + 1e-6 * (k - rank))
     return votes.argmax(axis=1) == codes
 
 
-def knn_loo_accuracy(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cosine") -> float:
-    """Leave-one-out k-nearest-neighbour accuracy.
+def knn_loo_accuracy(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cosine", groups: Any = None) -> float:
+    """Leave-one-out (leave-one-group-out with ``groups``) k-nearest-neighbour accuracy.
 
     Examples
     --------
     >>> F = np.array([[0.0, 1], [0.1, 1], [0.0, 1.1], [1, 0.0], [1, 0.1], [1.1, 0]])
     >>> knn_loo_accuracy(F, [0, 0, 0, 1, 1, 1], n_neighbors=1)
     1.0
+    >>> knn_loo_accuracy(F, [0, 0, 0, 1, 1, 1], n_neighbors=1, groups=[0, 0, 0, 1, 1, 1])  # no same-class neighbour left
+    0.0
     """
-    return float(np.mean(knn_loo_correct(F, y, n_neighbors=n_neighbors, metric=metric)))
+    return float(np.mean(knn_loo_correct(F, y, n_neighbors=n_neighbors, metric=metric, groups=groups)))
 
 
 def gbc(F: Any, y: Any, *, gaussian: str = "spherical") -> float:

@@ -51,6 +51,7 @@ METRICS = {
     "regression": ("r2", "pearson_r"),
 }
 CLASS_ONLY_ESTIMATORS = ("hscore", "hscore_shrinkage", "knn", "gbc", "transrate")
+FEW_GROUPS = 20  # below this many groups the summary leads with the interval over folds
 
 
 # -- targets ---------------------------------------------------------------------------
@@ -198,14 +199,21 @@ class TransferReport(Report):
             f"probe={c['probe']}, {c['n_folds']}-fold outer CV (groups: {c['groups']}), inner {c['inner_cv']}-fold tuning",
             "",
         ]
+        few = c.get("n_groups") is not None and c["n_groups"] < FEW_GROUPS
+        if few:
+            lines += [f"only {c['n_groups']} groups: the Nadeau-Bengio interval over folds, which carries the "
+                      "fold-to-fold variation, comes first", ""]
+        boot = "cluster bootstrap over groups" if c.get("groups") else "bootstrap over items"
         for r in self.table.itertuples():
-            lines.append(
-                f"{r.metric:<10s} {r.value:.3f} [{r.low:.3f}, {r.high:.3f}] bootstrap; folds {r.fold_mean:.3f} "
-                f"[{r.nb_low:.3f}, {r.nb_high:.3f}] Nadeau-Bengio; chance {r.chance:.3f}, majority {r.majority:.3f}, "
-                f"normalised {r.normalised:.3f}"
-            )
+            b = f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}] {boot}"
+            nb = f"folds {r.fold_mean:.3f} [{r.nb_low:.3f}, {r.nb_high:.3f}] Nadeau-Bengio"
+            first, second = (nb, b) if few else (b, nb)
+            lines.append(f"{r.metric:<10s} {first}; {second}; chance {r.chance:.3f}, majority {r.majority:.3f}, "
+                         f"normalised {r.normalised:.3f}")
         if len(self.estimators):
-            lines += ["", "training-free estimators (grouped-jackknife interval; kNN: bootstrap):"]
+            aware = "group-aware: kNN leaves out the whole group, intervals delete whole groups" if c.get("groups") else \
+                "jackknife intervals; kNN: bootstrap"
+            lines += ["", f"training-free estimators ({aware}):"]
             for r in self.estimators.itertuples():
                 lines.append(f"  {r.estimator:<17s} {r.value: .4f} [{r.low: .4f}, {r.high: .4f}]")
         return "\n".join(lines)
@@ -455,7 +463,7 @@ class TransferabilityProbe(BaseEstimator):
             for k, ((tr, te), f) in enumerate(zip(splits, folds))
         ])
         t2 = time.perf_counter()
-        est_table = self._estimators(F, y, task, source_proba, n_boot, entropy)
+        est_table = self._estimators(F, y, task, source_proba, n_boot, entropy, groups)
         t_est = time.perf_counter() - t2
         oof = pd.DataFrame({"item": np.arange(len(y)), "fold": fold_of})
         if task == "multiclass":
@@ -484,6 +492,7 @@ class TransferabilityProbe(BaseEstimator):
         config = {
             "encoder": enc_name, "task": task, "n_items": len(y), "probe": self.probe if isinstance(self.probe, str) else type(self.probe).__name__,
             "n_folds": len(splits), "inner_cv": inner, "groups": groups is not None, "main_metric": MAIN_METRIC[task],
+            "n_groups": None if groups is None else len(np.unique(groups)),
             "n_classes": len(classes) if classes is not None else None, "dim": F.shape[1],
             "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else "RandomState",
             "timing": {"embed_s": t_embed, "probe_s": t_probe, "estimators_s": t_est},
@@ -494,29 +503,40 @@ class TransferabilityProbe(BaseEstimator):
     def _boot_seed(entropy: int, k: int) -> int:
         return child_seed(entropy, 10_000 + k)
 
-    def _estimators(self, F, y, task, source_proba, n_boot, entropy) -> pd.DataFrame:
+    def _estimators(self, F, y, task, source_proba, n_boot, entropy, groups=None) -> pd.DataFrame:
         names = list(self.estimators or ())
         for name in names:
             if name not in ESTIMATORS:
                 raise ValueError(f"estimators must be among {sorted(ESTIMATORS)}; got {name!r}.")
         rows = []
         seed = child_seed(entropy, 20_000)
+        n_classes = len(np.unique(y)) if task == "multiclass" else None
+        grouped = groups is not None
         for name in names:
             if task != "multiclass" and name in CLASS_ONLY_ESTIMATORS:
                 continue
             if name == "knn":
-                correct = knn_loo_correct(F, y)
-                est = bootstrap_estimate(correct.astype(float), n_bootstrap=n_boot, random_state=child_seed(entropy, 20_001))
+                # leave-one-group-out neighbours, and whole groups resampled
+                correct = knn_loo_correct(F, y, groups=groups)
+                est = bootstrap_estimate(correct.astype(float), groups=groups, n_bootstrap=n_boot,
+                                         random_state=child_seed(entropy, 20_001))
+                interval = "cluster bootstrap over groups" if grouped else "bootstrap over items"
             else:
                 fn = (lambda G, t: logme(G, t, regression=task != "multiclass")) if name == "logme" else ESTIMATORS[name]
-                est = jackknife_interval(lambda i, fn=fn: fn(F[i], y[i]), len(F), random_state=seed)
-            rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high})
+                bounds = (0.0, float(n_classes - 1)) if name in ("hscore", "hscore_shrinkage") else None
+                est = jackknife_interval(lambda i, fn=fn: fn(F[i], y[i]), len(F), groups=groups, bounds=bounds,
+                                         random_state=seed)
+                interval = "jackknife deleting whole groups" if grouped else "delete-a-group jackknife (20 random groups)"
+            rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
+                         "group_aware": grouped, "interval": interval})
         if source_proba is not None and task == "multiclass":
             P = np.asarray(source_proba, dtype=np.float64)
             for name, fn in (("leep", lambda G, t: leep(G, t)), ("nce", lambda G, t: nce(G.argmax(axis=1), t))):
-                est = jackknife_interval(lambda i, fn=fn: fn(P[i], y[i]), len(P), random_state=seed)
-                rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high})
-        return pd.DataFrame(rows, columns=["estimator", "value", "low", "high"])
+                est = jackknife_interval(lambda i, fn=fn: fn(P[i], y[i]), len(P), groups=groups, random_state=seed)
+                rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
+                             "group_aware": grouped,
+                             "interval": "jackknife deleting whole groups" if grouped else "delete-a-group jackknife (20 random groups)"})
+        return pd.DataFrame(rows, columns=["estimator", "value", "low", "high", "group_aware", "interval"])
 
 
 def _bootstrap_metric(name, y, pred, scores, n_boot, seed, groups=None, confidence=0.95) -> Estimate:
