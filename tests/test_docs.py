@@ -49,9 +49,9 @@ def test_every_code_block_runs(page, tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import warnings
+
+    import matplotlib.pyplot as plt
 
     from trustkit import TrustkitWarning
 
