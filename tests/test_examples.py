@@ -11,7 +11,8 @@ import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
 #: optional packages an example cannot run without (the "folk" extra renders the tunes)
-NEEDS = {"compare_encoders_real.py": ("music21", "pretty_midi", "tinysoundfont")}
+NEEDS = {"compare_encoders_real.py": ("music21", "pretty_midi", "tinysoundfont"),
+         "heldout_recompute.py": ("music21", "pretty_midi", "tinysoundfont")}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)

@@ -343,3 +343,27 @@ def test_few_groups_lead_with_the_interval_over_folds(informative):
     assert "only 12 groups" in text
     line = next(row for row in text.splitlines() if row.startswith("accuracy"))
     assert line.index("Nadeau-Bengio") < line.index("cluster bootstrap")
+
+
+def test_logme_with_more_dimensions_than_items_is_not_an_evidence_unless_completed():
+    import scipy.optimize
+
+    rng = np.random.default_rng(0)
+    n, d = 36, 144
+    F = rng.standard_normal((n, d))
+    y = rng.integers(0, 4, n)
+
+    def best_evidence(t):  # maximum log evidence per item, by brute force over (log alpha, log beta)
+        def neg(log_ab):
+            a, b = np.exp(np.clip(log_ab, -50, 50))
+            A = a * np.eye(d) + b * F.T @ F
+            m = b * np.linalg.solve(A, F.T @ t)
+            return -(d / 2 * np.log(a) + n / 2 * np.log(b) - 0.5 * np.linalg.slogdet(A)[1]
+                     - b / 2 * np.sum((t - F @ m) ** 2) - a / 2 * m @ m - n / 2 * np.log(2 * np.pi)) / n
+        return max(-scipy.optimize.minimize(neg, x0, method="Nelder-Mead").fun for x0 in ([0.0, 0.0], [5.0, 1.0], [10.0, 1.0]))
+
+    ceiling = np.mean([best_evidence((y == c).astype(float)) for c in range(4)])
+    assert logme(F, y) > ceiling + 5  # the authors' fixed-point value: above any attainable log evidence
+    assert logme(F, y, complete=True) <= ceiling + 1e-6
+    G = F[:, :20]  # with n > d the two agree
+    assert logme(G, y, complete=True) == logme(G, y)

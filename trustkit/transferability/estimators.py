@@ -44,7 +44,7 @@ def _labels(y: Any, n: int) -> tuple[np.ndarray, int]:
     return codes.ravel(), len(classes)
 
 
-def logme(F: Any, y: Any, *, regression: bool = False) -> float:
+def logme(F: Any, y: Any, *, regression: bool = False, complete: bool = False) -> float:
     """LogME: mean over target columns of the maximum log evidence per item.
 
     The fixed-point algorithm of You et al. (2021), as in the authors'
@@ -54,12 +54,26 @@ def logme(F: Any, y: Any, *, regression: bool = False) -> float:
     of the updates. One SVD (through the d x d Gram matrix when n > d) serves
     every column, and all columns iterate together.
 
+    The authors' fixed-point code sums ``log(alpha + beta sigma_i)`` over the
+    ``k = rank(F) <= min(n, d)`` non-zero singular values only, so when ``d > k``
+    (more dimensions than items, e.g. 144-d MFCC statistics of 36 clips) it
+    leaves ``(d - k) / 2 log(alpha)`` out of the log-determinant: the value is
+    then no longer a log evidence (it can be positive and grows with ``d``),
+    and only encoders of equal ``d`` on the same items compare. The default
+    reproduces their code (and their reference values); ``complete=True``
+    adds the missing term, so the value is the log evidence at the fixed point
+    reached (as their ICML algorithm, which takes the full ``d x d``
+    decomposition, computes it), never above the maximum log evidence; with
+    ``d > n`` the 11 iterations may stop short of that maximum.
+
     Parameters
     ----------
     F : array-like of shape (n, d)
     y : array-like of shape (n,) or (n, c)
         Class labels, or regression targets with ``regression=True``.
     regression : bool, default=False
+    complete : bool, default=False
+        Count the ``d - k`` zero singular values in the log-determinant.
 
     Returns
     -------
@@ -116,10 +130,11 @@ def logme(F: Any, y: Any, *, regression: bool = False) -> float:
         active &= ~(np.abs(alpha / beta - t) / t <= 1e-3)
         if not active.any():
             break
+    missing = (d - len(s)) * np.log(alpha) if complete else 0.0  # zero singular values: log(alpha + 0)
     evidence = (
         d / 2.0 * np.log(alpha)
         + n / 2.0 * np.log(beta)
-        - 0.5 * np.sum(np.log(alpha[None, :] + beta[None, :] * sigma), axis=0)
+        - 0.5 * (np.sum(np.log(alpha[None, :] + beta[None, :] * sigma), axis=0) + missing)
         - beta / 2.0 * res2
         - alpha / 2.0 * m2
         - n / 2.0 * np.log(2 * np.pi)
