@@ -41,7 +41,7 @@ from trustkit.datasets import render_score
 from trustkit.encoders import MFCCEncoder
 from trustkit.perturbations import LowPass
 from trustkit.perturbations._base import child_seed, resolve_entropy
-from trustkit.transferability import h_score, knn_loo_accuracy, logme
+from trustkit.transferability import knn_loo_accuracy, logme
 
 SMOKE = bool(os.environ.get("TRUSTKIT_SMOKE"))
 SR = 16000
