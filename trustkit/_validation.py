@@ -13,7 +13,7 @@ import numpy as np
 
 from .exceptions import InvalidAudioError
 
-__all__ = ["check_audio", "check_choice", "check_embeddings", "check_number", "check_sr"]
+__all__ = ["check_audio", "check_choice", "check_embeddings", "check_number", "check_sr", "check_threshold"]
 
 
 def _describe(value: Any) -> str:
@@ -100,6 +100,24 @@ def check_choice(value: Any, name: str, options: Iterable[str]) -> str:
         allowed = ", ".join(repr(o) for o in options)
         raise ValueError(f"{name} must be one of {allowed}; got {value!r}.")
     return value
+
+
+def check_threshold(value: Any, name: str, *, low: float | None = None, high: float | None = None) -> float:
+    """Check a gate's threshold before any work: a real, finite number within the measure's range.
+
+    A NaN threshold would make every comparison false, so a gate written as
+    ``value < limit`` would always pass; this refuses it up front.
+
+    Examples
+    --------
+    >>> check_threshold(0.2, "max_sensitivity", low=0, high=1)
+    0.2
+    >>> check_threshold(float("nan"), "--fail-below")
+    Traceback (most recent call last):
+    ...
+    ValueError: --fail-below must be finite, got nan.
+    """
+    return float(check_number(value, name, low=low, high=high))
 
 
 def check_sr(sr: Any, owner: str, *, example: str = "", name: str = "sr") -> int:

@@ -272,10 +272,10 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
 
 
 def _gate_at_least(value: float, limit: float | None, what: str, stream: Any) -> int:
-    """Exit code of a lower-bound gate (0 without a limit), said in one line."""
+    """Exit code of a lower-bound gate (0 without a limit), said in one line; an undefined value fails."""
     if limit is None:
         return 0
-    if value < limit:
+    if not value >= limit:  # an undefined (NaN) value fails too
         print(f"\nGATE FAILED: {what} {value:.3f} < {limit:g}", file=stream)
         return 1
     print(f"\nGATE PASSED: {what} {value:.3f} >= {limit:g}", file=stream)
@@ -357,12 +357,22 @@ def run_report(args: argparse.Namespace, stream: Any = None) -> int:
     src = Path(args.json)
     if not src.is_file():
         raise UsageError(f"{args.json!r} is not a file; pass the trust_report.json written by `trustkit demo`.")
+    out = Path(args.out) if args.out else src.with_suffix(".html")
+    if out.resolve() == src.resolve():
+        raise UsageError(f"the page would overwrite its own input {str(src)!r}; pass --out OTHER.html.")
     try:
         data = json.loads(src.read_text())
     except json.JSONDecodeError as exc:
         raise UsageError(f"{args.json!r} is not valid JSON ({exc.msg} at line {exc.lineno}).") from exc
-    out = Path(args.out) if args.out else src.with_suffix(".html")
-    out.write_text(render_html(data))
+    except RecursionError as exc:
+        raise UsageError(f"{args.json!r} is nested too deeply to be a trustkit report.") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{args.json!r} is not UTF-8 text ({exc.reason}).") from exc
+    try:
+        page = render_html(data)
+    except ValueError as exc:
+        raise UsageError(f"{args.json!r}: {exc}") from exc
+    out.write_text(page)
     print(f"Wrote {out}", file=stream or sys.stdout)
     return 0
 
@@ -386,7 +396,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--fast", action="store_true", help="small and quick (smoke tests, CI)")
     report = sub.add_parser("report", help="render the HTML trust report from a saved JSON",
                             epilog="example: trustkit report trustkit-demo/trust_report.json --out report.html")
-    report.add_argument("json", help="trust_report.json written by trustkit demo")
+    report.add_argument("json", help="a report JSON written by trustkit (trustkit demo, or any --json)")
     report.add_argument("--out", help="HTML file (default: next to the JSON)")
     listen = sub.add_parser(
         "listen",
@@ -467,10 +477,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_gates(args: argparse.Namespace) -> None:
+    """Every threshold is checked before any work (a NaN gate would always pass)."""
+    from ._validation import check_threshold
+
+    if getattr(args, "fail_above", None) is not None:
+        check_threshold(args.fail_above, "--fail-above", low=0, high=1)
+    if getattr(args, "fail_below", None) is not None:
+        bounds = {"explain": (-1, 1)}.get(args.command, (None, 1))
+        check_threshold(args.fail_below, "--fail-below", low=bounds[0], high=bounds[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``trustkit`` command; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
+        _check_gates(args)
         if args.command == "demo":
             return run_demo(args)
         elif args.command == "report":

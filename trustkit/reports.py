@@ -22,7 +22,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
+        return _jsonable(value.item())  # a NaN becomes null like any other
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -59,6 +59,7 @@ class Report:
         out = {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
         out["headline"] = {"value": _jsonable(float(self)), "meaning": self.headline, "higher_is_better": self.higher_is_better}
         out["report"] = type(self).__name__
+        out["summary"] = self.summary()
         return out
 
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 1) -> str:

@@ -22,7 +22,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from threadpoolctl import threadpool_limits
 
-from ._validation import check_audio, check_choice, check_number, check_sr
+from ._validation import check_audio, check_choice, check_number, check_sr, check_threshold
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
 from .encoders import as_encoder, embed
 from .exceptions import TrustkitWarning
@@ -211,10 +211,10 @@ class SensitivityReport(Report):
         SensitivityGateError
             Listing the settings above ``max_sensitivity``.
         """
-        limit = check_number(max_sensitivity, "max_sensitivity", low=0, high=1)
+        limit = check_threshold(max_sensitivity, "max_sensitivity", low=0, high=1)
         scope = self.table[(self.table["role"] == "encoder") & self.table["in_headline"]]
         failing = scope[scope["sensitivity"] > limit]
-        failed = len(failing) > 0 if per_setting else float(self) > limit
+        failed = len(failing) > 0 if per_setting else not float(self) <= limit  # an undefined headline fails
         if not failed:
             return
         what = (

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._validation import check_threshold
 from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
 from .sensitivity import SensitivityGateError, SensitivityMeter, SensitivityReport
 from .transferability import TransferabilityProbe, TransferReport
@@ -41,6 +42,7 @@ def assert_sensitivity_below(
     AssertionError
         Listing the settings above the limit, followed by the report's summary.
     """
+    check_threshold(max_sensitivity, "max_sensitivity", low=0, high=1)  # before any work
     report = SensitivityMeter(encoder, perturbations, sr=sr, random_state=random_state, **meter_params).score(X)
     try:
         report.check(max_sensitivity, per_setting=per_setting)
@@ -58,10 +60,11 @@ def assert_transfer_above(
     With ``use_lower_bound=True`` the lower end of the bootstrap interval must
     reach it (a stricter gate that accounts for the sample size).
     """
+    check_threshold(min_score, "min_score", high=1)  # before any work
     report = TransferabilityProbe(encoder, random_state=random_state, **probe_params).score(X, y)
     row = report.table[report.table["main"]].iloc[0]
     value = row["low"] if use_lower_bound else row["value"]
-    if not value >= min_score:
+    if not value >= min_score:  # an undefined (NaN) score fails
         what = "lower bound of the interval" if use_lower_bound else row["metric"]
         raise AssertionError(f"{what} {value:.3f} is below min_score={min_score:g}.\n\n{report.summary()}")
     return report
@@ -77,6 +80,7 @@ def assert_explanations_faithful(
     top-k units kept at every k, 0 when it does no better than predicting no
     change (see :class:`~trustkit.fidelity.FidelityComplexityScorer`).
     """
+    check_threshold(min_fidelity, "min_fidelity", low=-1, high=1)  # before any work
     scorer = FidelityComplexityScorer(model, random_state=random_state, **scorer_params).fit(X_background)
     report = scorer.score(X, explanations)
     if not float(report) >= min_fidelity:

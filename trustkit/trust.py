@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -16,7 +19,7 @@ import pandas as pd
 
 from .exceptions import TrustkitWarning
 
-__all__ = ["TrustReport", "render_html", "run_trust_report"]
+__all__ = ["TrustReport", "check_report_document", "render_html", "run_trust_report"]
 
 
 def _section(title: str, report: Any, note: str = "") -> dict[str, Any]:
@@ -43,8 +46,10 @@ class TrustReport:
         return {"report": "TrustReport", "meta": self.meta, "sections": self.sections}
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
-        """Serialise; also write to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=1)
+        """Serialise (strict JSON: undefined numbers become null); also write to ``path`` when given."""
+        from .reports import _jsonable
+
+        text = json.dumps(_jsonable(self.to_dict()), indent=1, allow_nan=False)
         if path is not None:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
@@ -61,15 +66,101 @@ class TrustReport:
     def summary(self) -> str:
         """One line per section: its headline number."""
         return "\n".join(
-            f"{s['title']}: {s['headline']:.3f} ({'higher' if s['higher_is_better'] else 'lower'} is better)"
+            f"{s['title']}: {_headline_text(s['headline'])} ({'higher' if s['higher_is_better'] else 'lower'} is better)"
             for s in self.sections
         )
 
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _field(path: str, value: Any, kinds: tuple[type, ...], what: str) -> Any:
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise ValueError(f"{path} must be {what}; got {type(value).__name__} {str(value)[:40]!r}.")
+    return value
+
+
+def _check_png(path: str, value: Any) -> str:
+    _field(path, value, (str,), "base64 PNG data")
+    if not _BASE64.fullmatch(value):
+        raise ValueError(f"{path} must be base64 PNG data and nothing else; it holds other characters.")
+    try:
+        head = base64.b64decode(value[:64] + "=" * (-len(value[:64]) % 4), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError(f"{path} is not valid base64 ({exc}).") from exc
+    if value and not head.startswith(_PNG_MAGIC):
+        raise ValueError(f"{path} must be a PNG image (base64); its data is not a PNG.")
+    return value
+
+
+def _check_table(path: str, rows: Any) -> list[dict[str, Any]]:
+    _field(path, rows, (list,), "a list of rows (objects)")
+    for i, row in enumerate(rows):
+        _field(f"{path}[{i}]", row, (dict,), "an object of column: value")
+        for key, v in row.items():
+            if v is not None and not isinstance(v, (str, int, float, bool)):
+                raise ValueError(f"{path}[{i}][{key!r}] must be a number, text, true/false or null; got {type(v).__name__}.")
+    return rows
+
+
+def check_report_document(data: Any) -> dict[str, Any]:
+    """Validate a report JSON before rendering it; name the offending field.
+
+    Accepts the trust report of ``trustkit demo`` (``report: "TrustReport"``)
+    and the JSON of any single report (``SensitivityReport``,
+    ``TransferReport``, ...), which becomes a one-section trust report.
+
+    Returns
+    -------
+    dict
+        The document in the trust report's shape.
+    """
+    _field("the document", data, (dict,), "a JSON object (the report written by trustkit)")
+    kind = data.get("report")
+    if kind != "TrustReport":
+        if not isinstance(kind, str) or "table" not in data or "headline" not in data:
+            raise ValueError("not a trustkit report: expected 'report' (e.g. 'TrustReport' or 'SensitivityReport'), "
+                             "'headline' and 'table' fields, as trustkit writes them.")
+        head = _field("headline", data["headline"], (dict,), "an object with value, meaning, higher_is_better")
+        value = head.get("value")
+        data = {"report": "TrustReport", "meta": {"description": f"{kind} (re-rendered from its JSON)"}, "sections": [{
+            "title": kind, "note": str(head.get("meaning", "")), "summary": data.get("summary") or "",
+            "headline": value, "higher_is_better": head.get("higher_is_better", True),
+            "table": data["table"], "plot_png": data.get("plot_png", ""),
+        }]}
+    meta = data.get("meta", {})
+    _field("meta", meta, (dict,), "an object")
+    for key, v in meta.items():
+        if v is not None and not isinstance(v, (str, int, float, bool, list)):
+            raise ValueError(f"meta[{key!r}] must be text, a number or a list; got {type(v).__name__}.")
+    sections = _field("sections", data.get("sections"), (list,), "a list of sections")
+    for i, sec in enumerate(sections):
+        p = f"sections[{i}]"
+        _field(p, sec, (dict,), "an object")
+        _field(f"{p}.title", sec.get("title"), (str,), "text")
+        _field(f"{p}.note", sec.get("note", ""), (str,), "text")
+        _field(f"{p}.summary", sec.get("summary", ""), (str,), "text")
+        if sec.get("headline") is not None:
+            _field(f"{p}.headline", sec["headline"], (int, float), "a number or null")
+        _field(f"{p}.higher_is_better", sec.get("higher_is_better", True), (bool,), "true or false")
+        _check_table(f"{p}.table", sec.get("table", []))
+        _check_png(f"{p}.plot_png", sec.get("plot_png", ""))
+    return data
+
+
+def _headline_text(value: Any) -> str:
+    return "undefined" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
 def render_html(data: dict[str, Any]) -> str:
-    """Render a trust report's JSON (``TrustReport.to_dict``) as one self-contained page."""
-    if data.get("report") != "TrustReport" or "sections" not in data:
-        raise ValueError("not a trust report: expected the JSON written by `trustkit demo` (report='TrustReport').")
+    """Render a report's JSON (a trust report or any single report) as one self-contained page.
+
+    The document is validated first (:func:`check_report_document`); every
+    text is escaped and a figure must be base64 PNG data, so a crafted JSON
+    cannot put markup or script into the page.
+    """
+    data = check_report_document(data)
     meta = data.get("meta", {})
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>trustkit trust report</title>",
@@ -80,20 +171,23 @@ def render_html(data: dict[str, Any]) -> str:
         "<h1>trustkit trust report</h1>",
         f"<p>{html.escape(str(meta.get('description', '')))}</p>",
         "<ul>" + "".join(
-            f"<li><a href='#s{i}'>{html.escape(s['title'])}</a>: <b>{s['headline']:.3f}</b> "
-            f"({'higher' if s['higher_is_better'] else 'lower'} is better)</li>"
+            f"<li><a href='#s{i}'>{html.escape(s['title'])}</a>: <b>{_headline_text(s.get('headline'))}</b> "
+            f"({'higher' if s.get('higher_is_better', True) else 'lower'} is better)</li>"
             for i, s in enumerate(data["sections"])
         ) + "</ul>",
     ]
     for i, s in enumerate(data["sections"]):
-        table = pd.DataFrame(s["table"])
+        table = pd.DataFrame(s.get("table", []))
         parts += [
             f"<h2 id='s{i}'>{html.escape(s['title'])}</h2>",
             f"<p>{html.escape(s.get('note', ''))}</p>",
-            f"<pre>{html.escape(s['summary'])}</pre>",
-            f"<img alt='{html.escape(s['title'])}' src='data:image/png;base64,{s['plot_png']}'>",
+            f"<pre>{html.escape(s.get('summary', ''))}</pre>",
+        ]
+        if s.get("plot_png"):
+            parts.append(f"<img alt='{html.escape(s['title'], quote=True)}' src='data:image/png;base64,{s['plot_png']}'>")
+        parts += [
             "<details open><summary>table</summary>",
-            table.to_html(index=False, float_format=lambda v: f"{v:.4g}", classes="results"),
+            table.to_html(index=False, float_format=lambda v: f"{v:.4g}", classes="results", escape=True),
             "</details>",
         ]
     parts.append(f"<p><small>trustkit {html.escape(str(meta.get('version', '')))}; "
