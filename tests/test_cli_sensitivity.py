@@ -35,7 +35,7 @@ def test_load_audio_folder_labels_and_lengths(folder):
 
 
 def test_load_audio_folder_reports_unreadable_files_by_name(folder):
-    (folder / "broken.wav").write_bytes(b"not audio at all")
+    (folder / "keys" / "broken.wav").write_bytes(b"not audio at all")
     with pytest.raises(InvalidAudioError, match=r"1 of 7 files could not be read: .*broken\.wav"):
         load_audio_folder(folder, sr=SR)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,7 +146,7 @@ def test_every_report_json_the_toolkit_writes_renders(tmp_path):
     from trustkit.encoders import MFCCEncoder
     from trustkit.perturbations import Gain
 
-    X, y = make_music(8, duration=1.0, sr=SR, random_state=0)
+    X, _ = make_music(8, duration=1.0, sr=SR, random_state=0)
     sens = SensitivityMeter(MFCCEncoder(), [("g", Gain(gain_db=-1))], sr=SR, n_bootstrap=20, random_state=0).score(X)
     rng = np.random.default_rng(0)
     F = np.eye(2)[np.repeat([0, 1], 10)] + 0.2 * rng.standard_normal((20, 2))
@@ -164,3 +165,235 @@ def test_trust_report_json_is_strict(tmp_path):
     data = json.loads(report.to_json())  # would raise on NaN with a strict parser; Python's accepts it, so check the text
     assert "NaN" not in report.to_json() and data["sections"][0]["headline"] is None and data["meta"]["x"] is None
     assert "undefined" in report.summary() and "undefined" in report.to_html()
+
+
+# -- 3. Ctrl-C: one line, exit 130, nothing half-written ------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("n_jobs", ["1", "2"])
+def test_interrupt_ends_with_one_line_exit_130_and_no_output(tmp_path, n_jobs):
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    exe = shutil.which("trustkit") or str(Path(sys.executable).parent / "trustkit")
+    out = tmp_path / "demo"
+    proc = subprocess.Popen([exe, "demo", "--fast", "--n-jobs", n_jobs, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    deadline = time.time() + 120
+    while time.time() < deadline and "robustness" not in (proc.stderr.readline() or ""):
+        pass  # wait until the work has started
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    lines = [line for line in err.splitlines() if line.startswith("trustkit:") or "Traceback" in line or "terminate" in line]
+    assert lines == ["trustkit: interrupted; nothing was written."], err[-2000:]
+    assert not (out / "trust_report.json").exists() and not (out / "trust_report.html").exists()
+
+
+# -- 6. outputs checked before any work, written whole ---------------------------------------------
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "demo" / "trust_report.html").mkdir(parents=True)
+    t0 = time.perf_counter()
+    assert main(["demo", "--fast", "--out", str(tmp_path / "demo")]) == 2
+    assert "is a folder" in capsys.readouterr().err and time.perf_counter() - t0 < 2
+    assert not (tmp_path / "demo" / "trust_report.json").exists()
+    (tmp_path / "file").write_text("x")
+    for argv, match in [
+        (["sensitivity", "--encoder", "mfcc", "--json", str(tmp_path / "file" / "r.json")], "is a file, not a folder"),
+        (["transfer", "--encoder", "mfcc", "--html", str(tmp_path)], "is a folder"),
+        (["demo", "--fast", "--out", str(tmp_path / "file")], "is a file"),
+    ]:
+        assert main(argv) == 2
+        assert match in capsys.readouterr().err
+
+
+def test_outputs_are_written_atomically_and_replacements_are_said(tmp_path, capsys, monkeypatch):
+    import trustkit.reports as reports
+
+    target = tmp_path / "r.json"
+    target.write_text("old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(reports.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        reports.write_text_atomic(target, "new")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]  # no half file, no temp left
+    monkeypatch.undo()
+    doc = tmp_path / "d.json"
+    doc.write_text(json.dumps(_trust_doc()))
+    assert main(["report", str(doc), "--out", str(tmp_path / "d.html")]) == 0
+    assert main(["report", str(doc), "--out", str(tmp_path / "d.html")]) == 0
+    assert "Replaced" in capsys.readouterr().out
+
+
+# -- 7. MODULE:OBJECT runs code (said), cached embeddings are checked --------------------------------
+def test_code_execution_is_documented_and_cached_results_are_checked(tmp_path, capsys):
+    import joblib
+
+    from trustkit.encoders import FunctionEncoder, embed
+
+    with pytest.raises(SystemExit):
+        main(["sensitivity", "--help"])
+    assert "imports and runs that module's code" in " ".join(capsys.readouterr().out.split())
+    enc = FunctionEncoder(_first_four, sr=SR, per_clip=False)
+    X = np.random.default_rng(0).standard_normal((3, 4000)).astype(np.float32)
+    memory = joblib.Memory(tmp_path, verbose=0)
+    embed(enc, X, memory=memory)
+    for pkl in tmp_path.rglob("output.pkl"):  # a poisoned (here: wrong) cache entry
+        joblib.dump(np.ones((2, 2)), pkl)
+    with pytest.raises(ValueError, match="the embedding cache of FunctionEncoder returned 2 embeddings for 3 clips"):
+        embed(enc, X, memory=memory)
+
+
+def _first_four(X):
+    return X[:, :4]
+
+
+# -- 8. no silent NaN in explanations ---------------------------------------------------------------
+def test_explanations_of_a_nan_model_or_nan_input_are_refused_and_a_constant_model_is_counted():
+    from trustkit import FidelityComplexityScorer, InvalidAudioError, TrustkitWarning
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+
+    def nan_on_masked(A):
+        out = A.sum(axis=1)
+        return np.where(np.isclose(A, X.mean(0)).any(axis=1), np.nan, out)
+
+    s = FidelityComplexityScorer(nan_on_masked, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="the model returned non-finite values .* for a masked input"):
+        s.score(X[:3], np.ones((3, 4)))
+    with pytest.raises(InvalidAudioError, match="X has non-finite values"):
+        FidelityComplexityScorer(lambda A: A.sum(1), random_state=0).fit(X).score(np.full((2, 4), np.nan), np.ones((2, 4)))
+    const = FidelityComplexityScorer(lambda A: np.ones(len(A)), random_state=0).fit(X)
+    with pytest.warns(TrustkitWarning, match="3 of 3 instances have a near-zero effect"):
+        report = const.score(X[:3], np.ones((3, 4)))
+    assert report.config["n_near_zero"] == 3 and np.isnan(float(report))  # undefined, said, and no gate passes
+
+
+# -- 9. huge amplitudes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("peak", [1e30, 1e5, 32767.0])
+def test_absurd_levels_get_a_clear_error_before_any_overflow(peak):
+    from trustkit import InvalidAudioError, SensitivityMeter
+    from trustkit.encoders import MFCCEncoder
+    from trustkit.perturbations import AddNoise
+
+    X = (np.random.default_rng(0).standard_normal((3, 8000)) * peak / 4).astype(np.float32)
+    X[0, 0] = peak
+    for run in (lambda: AddNoise(random_state=0).fit_transform(X), lambda: MFCCEncoder(sr=8000).transform(X),
+                lambda: SensitivityMeter(MFCCEncoder(), [("n", AddNoise())], sr=8000).score(X)):
+        with pytest.raises(InvalidAudioError, match=r"X peaks at .* float audio is expected near \[-1, 1\]"):
+            run()
+    if peak == 32767.0:
+        with pytest.raises(InvalidAudioError, match="divide by 32768"):
+            AddNoise().fit_transform(X)
+
+
+# -- 10, 11, 12. messages that name the argument, the problem and the fix ------------------------
+@pytest.mark.parametrize(
+    ("y", "error", "match"),
+    [
+        ([0, 1, np.nan, 1, 0, 1], ValueError, r"y has 1 missing targets \(None or NaN; first at item 2\)"),
+        (["a", "b", None, "a", "b", "a"], ValueError, r"y has 1 missing targets"),
+        (["a", "b", 1, "a", "b", "a"], TypeError, "y mixes label types"),
+    ],
+)
+def test_probe_labels(y, error, match):
+    from trustkit import TransferabilityProbe
+
+    F = np.random.default_rng(0).standard_normal((6, 3))
+    with pytest.raises(error, match=match):
+        TransferabilityProbe("precomputed", cv=2).score(F, np.asarray(y, dtype=object))
+
+
+def test_probe_and_scorer_vague_inputs():
+    from trustkit import FidelityComplexityScorer, TransferabilityProbe
+
+    with pytest.raises(ValueError, match=r"must hold at least 2 items .* got shape \(0, 3\)"):
+        TransferabilityProbe("precomputed").score(np.zeros((0, 3)), [])
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    s = FidelityComplexityScorer(lambda A: A.sum(1), budgets=None, random_state=0).fit(X)
+    with pytest.raises(TypeError, match="budgets must be 'auto' or a tuple"):
+        s.score(X[:2], np.ones((2, 3)))
+    s = FidelityComplexityScorer(lambda A: A.sum(1), random_state=0).fit(X)
+    with pytest.raises(TypeError, match="explanations must be numbers"):
+        s.score(X[:2], [["a", "b", "c"], ["d", "e", "f"]])
+
+
+def test_cli_vague_inputs(tmp_path, capsys):
+    import soundfile as sf
+
+    from trustkit.datasets import make_music
+
+    X, _ = make_music(4, duration=1.0, sr=SR, random_state=0)
+    for i, x in enumerate(X):
+        (tmp_path / "ab"[i % 2]).mkdir(exist_ok=True)
+        sf.write(tmp_path / "ab"[i % 2] / f"{i}.wav", x, SR)
+    cases = [
+        (["explain", "--model", "os:sep", "--clips", "10"], "--model 'os:sep' is a str, not a classifier"),
+        (["sensitivity", "--encoder", "trustkit.perturbations:Gain", "--clips", "3"], "Gain is a perturbation"),
+        (["sensitivity", "--encoder", "mfcc", "--audio", str(tmp_path), "--sr", str(SR), "--offset", "100"],
+         "offset=100 s is at or past the end of 4 of 4 files"),
+    ]
+    for argv, match in cases:
+        assert main(argv) == 2
+        assert match in capsys.readouterr().err
+    sf.write(tmp_path / "loose.wav", X[0], SR)
+    assert main(["transfer", "--encoder", "mfcc", "--audio", str(tmp_path), "--sr", str(SR)]) == 2
+    assert "1 audio files sit directly in" in capsys.readouterr().err
+
+
+def test_make_music_refuses_rates_it_cannot_render():
+    from trustkit.datasets import make_music
+
+    with pytest.raises(ValueError, match="make_music needs sr >= 4000 Hz"):
+        make_music(6, duration=1, sr=100)
+
+
+# -- 14. library bugs are not usage errors ----------------------------------------------------------
+def test_an_unexpected_error_is_reported_as_a_bug_with_its_own_exit_code(monkeypatch, capsys):
+    import trustkit.cli as cli
+
+    def boom(args, stream=None):
+        return np.linalg.inv(np.zeros((2, 2)))  # LinAlgError from numpy, not a usage error
+
+    monkeypatch.setattr(cli, "run_report", boom)
+    assert cli.main(["report", "x.json", "--out", "y.html"]) == 3
+    err = capsys.readouterr().err
+    assert "internal error: LinAlgError" in err and "Please report it" in err and "Traceback" not in err
+    assert cli.main(["--debug", "report", "x.json", "--out", "y.html"]) == 3
+    assert "Traceback" in capsys.readouterr().err
+
+    def value_error_inside_numpy(args, stream=None):
+        return np.zeros(3).reshape(2, 2)  # a ValueError raised by numpy: a bug of ours, not the user's input
+
+    monkeypatch.setattr(cli, "run_report", value_error_inside_numpy)
+    assert cli.main(["report", "x.json", "--out", "y.html"]) == 3
+
+
+# -- 15. only the frames needed are read --------------------------------------------------------------
+def test_loading_an_excerpt_reads_only_its_frames(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from trustkit.audio import load_audio
+
+    long = np.random.default_rng(0).standard_normal(SR * 600).astype(np.float32) * 0.1  # 10 minutes
+    path = tmp_path / "long.wav"
+    sf.write(path, long, SR, subtype="FLOAT")
+    read = []
+    original = sf.SoundFile.read
+
+    def counting(self, frames=-1, *args, **kwargs):
+        out = original(self, frames, *args, **kwargs)
+        read.append(len(out))
+        return out
+
+    monkeypatch.setattr(sf.SoundFile, "read", counting)
+    x = load_audio(path, sr=SR, offset=30.0, duration=2.0)
+    assert read == [2 * SR] and len(x) == 2 * SR
+    np.testing.assert_array_equal(x, long[30 * SR : 32 * SR])

@@ -13,6 +13,10 @@ import numpy as np
 
 from .exceptions import InvalidAudioError
 
+#: largest accepted |sample|: 80 dB over full scale; float32 squares of 1e19 overflow, and sums of
+#: n squares overflow from sqrt(3.4e38 / n), e.g. 1.8e16 for a million samples
+MAX_PEAK = 1e4
+
 __all__ = ["check_audio", "check_choice", "check_embeddings", "check_number", "check_sr", "check_threshold"]
 
 
@@ -274,6 +278,16 @@ def check_audio(
         raise InvalidAudioError(
             f"{name} has {len(bad)} non-finite samples (NaN or infinity; first at clip "
             f"{clip}, sample {sample}). Remove or repair them, e.g. np.nan_to_num({name})."
+        )
+    peak = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if peak > MAX_PEAK:
+        clip = int(np.argmax(np.max(np.abs(arr), axis=1)))
+        pcm = " It looks like integer PCM stored as float: divide by 32768 (16-bit) or 2**31 (32-bit)." \
+            if peak <= 2**31 else ""
+        raise InvalidAudioError(
+            f"{name} peaks at {peak:.3g} (clip {clip}); float audio is expected near [-1, 1], and levels above "
+            f"{MAX_PEAK:g} ({20 * np.log10(MAX_PEAK):.0f} dB over full scale) overflow the squares and sums of "
+            f"level, SNR and spectral computations in float32. Scale it, e.g. {name} / np.abs({name}).max().{pcm}"
         )
     if not allow_silent:
         silent = np.flatnonzero(~arr.any(axis=1))

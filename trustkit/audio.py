@@ -243,11 +243,14 @@ def load_audio(
     sr: int,
     mono: bool = True,
     resample: bool = True,
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> np.ndarray:
-    """Read an audio file as float32 mono at ``sr`` Hz.
+    """Read an audio file (or an excerpt of it) as float32 mono at ``sr`` Hz.
 
     Resampling (soxr, high quality) happens only because ``sr`` asked for it and
     only when ``resample=True``; otherwise a file at another rate is an error.
+    Only the frames of the excerpt are read from disk.
 
     Parameters
     ----------
@@ -258,6 +261,11 @@ def load_audio(
         Average the channels.
     resample : bool, default=True
         Resample a file whose rate differs from ``sr``.
+    offset : float, default=0.0
+        Start of the excerpt in seconds.
+    duration : float or None, default=None
+        Seconds to read from ``offset`` (fewer when the file ends first); None
+        reads to the end.
 
     Returns
     -------
@@ -266,8 +274,17 @@ def load_audio(
     import soundfile as sf
 
     sr = check_sr(sr, "load_audio")
+    offset = check_number(offset, "offset", low=0)
+    if duration is not None:
+        duration = check_number(duration, "duration", low=0, low_inclusive=False)
     try:
-        data, file_sr = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(os.fspath(path)) as fh:
+            file_sr = fh.samplerate
+            start = min(round(offset * file_sr), fh.frames)
+            frames = -1 if duration is None else round(duration * file_sr)
+            if start:
+                fh.seek(start)
+            data = fh.read(frames, dtype="float32", always_2d=True)
     except Exception as exc:
         raise InvalidAudioError(f"Could not read audio file {os.fspath(path)!r}: {exc}") from exc
     data = data.mean(axis=1) if mono else data.T

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -189,7 +190,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
 
     stream = stream or sys.stdout
     if args.audio:
-        X, _ = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset)
+        X, _ = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset, labels=None)
     else:
         X, _ = make_music(args.clips, duration=args.duration, sr=args.sr, random_state=args.seed)
     encoder = load_encoder(args.encoder, sr=args.sr)
@@ -254,6 +255,9 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
     X, y = _labelled_audio(args)
     if args.model:
         model = _import_object(args.model, "--model")
+        if not (callable(model) or any(hasattr(model, m) for m in ("predict_proba", "decision_function", "predict"))):
+            raise UsageError(f"--model {args.model!r} is a {type(model).__name__}, not a classifier: pass a fitted "
+                             "model with predict_proba, decision_function or predict, or a function of audio.")
     else:
         mfcc = MFCCEncoder(sr=args.sr)
         model = make_pipeline(FunctionTransformer(mfcc.transform), StandardScaler(), LogisticRegression(max_iter=2000))
@@ -283,12 +287,14 @@ def _gate_at_least(value: float, limit: float | None, what: str, stream: Any) ->
 
 
 def _write(report: Any, args: argparse.Namespace, stream: Any) -> None:
+    texts = {}
     if args.json:
-        report.to_json(args.json)
-        print(f"\nWrote {args.json}", file=stream)
+        texts[Path(args.json)] = report.to_json()
     if args.html:
-        report.to_html(args.html)
-        print(f"Wrote {args.html}", file=stream)
+        texts[Path(args.html)] = report.to_html()
+    if texts:
+        print("", file=stream)
+        _write_all(texts, stream)
 
 
 def _import_object(spec: str, flag: str) -> Any:
@@ -340,12 +346,22 @@ def run_demo(args: argparse.Namespace, stream: Any = None) -> int:
     report = run_trust_report(X, labels, sr=args.sr, encoders=encoders, fast=args.fast, random_state=args.seed,
                               n_jobs=args.n_jobs, description=description)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    report.to_json(out / "trust_report.json")
-    report.to_html(out / "trust_report.html")
+    _write_all({out / "trust_report.json": report.to_json(), out / "trust_report.html": report.to_html()}, stream)
     print(report.summary(), file=stream)
-    print(f"\nWrote {out / 'trust_report.html'} and {out / 'trust_report.json'}", file=stream)
     return 0
+
+
+def _write_all(texts: dict[Path, str], stream: Any) -> None:
+    """Write every output only once all of them are ready, each atomically; say what was replaced."""
+    from ._interrupt import check
+    from .reports import write_text_atomic
+
+    check()  # an interrupt that Python reported as "ignored" still stops the run before anything is written
+    for path, text in texts.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replaced = path.exists()
+        write_text_atomic(path, text)
+        print(f"{'Replaced' if replaced else 'Wrote'} {path}", file=stream)
 
 
 def run_report(args: argparse.Namespace, stream: Any = None) -> int:
@@ -372,13 +388,18 @@ def run_report(args: argparse.Namespace, stream: Any = None) -> int:
         page = render_html(data)
     except ValueError as exc:
         raise UsageError(f"{args.json!r}: {exc}") from exc
-    out.write_text(page)
-    print(f"Wrote {out}", file=stream or sys.stdout)
+    _write_all({out: page}, stream or sys.stdout)
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trustkit", description="How far can a music-audio model be trusted?")
+    parser = argparse.ArgumentParser(
+        prog="trustkit", description="How far can a music-audio model be trusted?",
+        epilog="exit codes: 0 done or gate passed, 1 gate failed, 2 usage or input error, 3 internal error (a bug), "
+               "130 interrupted.\nSecurity: --encoder/--model MODULE:OBJECT import and run that module's code, as "
+               "`python -c 'import MODULE'` would; use only code you trust.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
@@ -418,10 +439,11 @@ def _parser() -> argparse.ArgumentParser:
             "  trustkit sensitivity --encoder mfcc --clips 12\n"
             "  trustkit sensitivity --encoder mypkg.models:encoder --audio clips/ --sr 22050 \\\n"
             "      --baseline mfcc --fail-above 0.2 --json sensitivity.json\n"
-            "exit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error"
+            "exit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error, 3 internal error, 130 interrupted"
         ),
     )
-    sens.add_argument("--encoder", required=True, help="mfcc, crepe, basicpitch or MODULE:OBJECT")
+    sens.add_argument("--encoder", required=True,
+                      help="mfcc, crepe, basicpitch or MODULE:OBJECT (imports and runs that module's code)")
     sens.add_argument("--baseline", help="encoder to compare with (same forms), e.g. mfcc")
     sens.add_argument("--audio", help="folder of audio files (default: built-in make_music clips)")
     sens.add_argument("--clips", type=int, default=12, help="number of built-in clips without --audio (default: 12)")
@@ -453,9 +475,10 @@ def _parser() -> argparse.ArgumentParser:
         "transfer", help="probe how well an encoder's embeddings serve a labelled task",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  trustkit transfer --encoder mfcc\n  trustkit transfer --encoder mypkg.models:encoder --audio genres/ "
-               "--fail-below 0.6 --json transfer.json\nexit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error",
+               "--fail-below 0.6 --json transfer.json\nexit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error, 3 internal error, 130 interrupted",
     )
-    transfer.add_argument("--encoder", required=True, help="mfcc, crepe, basicpitch or MODULE:OBJECT")
+    transfer.add_argument("--encoder", required=True,
+                          help="mfcc, crepe, basicpitch or MODULE:OBJECT (imports and runs that module's code)")
     transfer.add_argument("--probe", default="logistic", choices=["logistic", "ridge", "svm", "knn", "mlp"])
     transfer.add_argument("--cv", type=int, default=5)
     transfer.add_argument("--fail-below", type=float, help="gate: exit 1 when the main metric is below this")
@@ -465,9 +488,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  trustkit explain --explainer shap\n  trustkit explain --model mypkg.models:classifier --audio clips/ "
                "--fail-below 0.1\nwithout --model, a logistic regression on MFCC statistics is trained on the labels.\n"
-               "exit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error",
+               "exit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error, 3 internal error, 130 interrupted",
     )
-    explain.add_argument("--model", help="MODULE:OBJECT, a fitted classifier of raw audio (default: MFCC + logistic regression)")
+    explain.add_argument("--model", help="MODULE:OBJECT, a fitted classifier of raw audio (imports and runs that module's "
+                                         "code; default: MFCC + logistic regression)")
     explain.add_argument("--explainer", default="shap", choices=["lime", "shap"])
     explain.add_argument("--segments", type=int, default=8, help="time segments per clip (default: 8)")
     explain.add_argument("--instances", type=int, default=8, help="clips to explain (default: 8)")
@@ -488,11 +512,75 @@ def _check_gates(args: argparse.Namespace) -> None:
         check_threshold(args.fail_below, "--fail-below", low=bounds[0], high=bounds[1])
 
 
+def _check_output(path: str | Path | None, flag: str, *, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse an output path that cannot be written, before any work."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{flag} {str(p)!r} is a folder; pass a file name.")
+    if any(p.resolve() == i.resolve() for i in inputs):
+        raise UsageError(f"{flag} {str(p)!r} would overwrite an input; pass another file name.")
+    parent = p.parent if str(p.parent) else Path(".")
+    existing = next((q for q in (parent, *parent.parents) if q.exists()), Path("."))
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {str(p)!r}: {str(existing)!r} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {str(p)!r}: cannot write in {str(existing)!r} (permission denied).")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    if args.command == "demo":
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {args.out!r} is a file; pass a folder for the trust report.")
+        for name in ("trust_report.json", "trust_report.html"):
+            _check_output(out / name, "--out")
+    elif args.command == "report":
+        src = Path(args.json)
+        _check_output(args.out or src.with_suffix(".html"), "--out", inputs=(src,))
+    elif args.command == "listen":
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {args.out!r} is a file; pass a folder.")
+        _check_output(out / "index.html", "--out")
+    else:
+        for flag in ("json", "html"):
+            _check_output(getattr(args, flag, None), f"--{flag}")
+
+
+#: exit codes: 0 pass, 1 gate failed, 2 usage or input error, 3 internal error (a bug), 130 interrupted
+EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _raised_by_trustkit(exc: BaseException) -> bool:
+    """Whether the innermost frame of the traceback is trustkit's own code (a deliberate input error)."""
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and Path(last.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``trustkit`` command; returns the exit code."""
+    """Entry point of the ``trustkit`` command; returns the exit code.
+
+    0: done (gate passed, or no gate); 1: a gate failed; 2: a usage or input
+    error (one line naming the problem); 3: an unexpected error inside trustkit
+    or a dependency (a bug: a short report, the traceback with ``--debug``);
+    130: interrupted (Ctrl-C), with nothing half-written.
+    """
+    from ._interrupt import handle_interrupts
+
     args = _parser().parse_args(argv)
+    with handle_interrupts():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         _check_gates(args)
+        _check_outputs(args)
         if args.command == "demo":
             return run_demo(args)
         elif args.command == "report":
@@ -510,11 +598,49 @@ def main(argv: list[str] | None = None) -> int:
             from . import show_versions
 
             show_versions()
-    except (InvalidAudioError, ValueError, TypeError, ImportError, OSError) as exc:
+    except KeyboardInterrupt:
+        print("trustkit: interrupted; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (UsageError, ImportError) as exc:
         print(f"trustkit: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except (InvalidAudioError, ValueError, TypeError, OSError) as exc:
+        if _raised_by_trustkit(exc) or isinstance(exc, (InvalidAudioError, FileNotFoundError, PermissionError)):
+            print(f"trustkit: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return _internal_error(exc, args)
+    except Exception as exc:
+        return _internal_error(exc, args)
     return 0
 
 
+def _internal_error(exc: BaseException, args: argparse.Namespace) -> int:
+    import traceback
+
+    print(f"trustkit: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if getattr(args, "debug", False):
+        traceback.print_exception(exc, file=sys.stderr)
+    else:
+        print("This looks like a bug in trustkit (or a case it should have refused with a clear message). "
+              "Please report it with the command, the output of `trustkit versions`, and the traceback "
+              "(`trustkit --debug ...`).", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def entry() -> None:  # pragma: no cover - the console script; exercised by the subprocess tests
+    """The ``trustkit`` console script: exit with :func:`main`'s code.
+
+    After an interrupt the process ends at once (``os._exit``) once output is
+    flushed: worker threads running native code (torch, BLAS) are not torn
+    down by the interpreter's shutdown, which could abort the process.
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -100,6 +100,8 @@ def make_music(
     n_clips = check_number(n_clips, "n_clips", low=1, integer=True)
     duration = check_number(duration, "duration", low=0.5, high=60)
     sr = check_sr(sr, "make_music")
+    if sr < 4000:
+        raise ValueError(f"make_music needs sr >= 4000 Hz (its notes and harmonics reach 2 kHz); got sr={sr}.")
     rng = check_random_state(random_state)
     n = round(duration * sr)
     names = list(TIMBRES)
@@ -127,7 +129,10 @@ def make_music(
             for k in (0, 2, 4):
                 midi = tonic + scale[(root + k) % 7] + 12 * ((root + k) // 7)
                 y[start : start + length] += 0.3 * _note(440 * 2 ** ((midi - 69) / 12), length, sr, TIMBRES[timbre], rng)
-        X[i] = 0.5 * y / np.max(np.abs(y))
+        peak = np.max(np.abs(y))
+        if not np.isfinite(peak) or peak == 0:  # pragma: no cover - guarded by the sr check above
+            raise RuntimeError(f"make_music produced an empty or non-finite clip {i}; please report this with the call.")
+        X[i] = 0.5 * y / peak
         rows.append({"timbre": timbre, "mode": mode, "tempo_bpm": round(tempo, 1), "tempo_class": "slow" if tempo < 100 else "fast"})
     return X, pd.DataFrame(rows)
 
@@ -184,25 +189,49 @@ def load_audio_folder(
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
     if not files:
         raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {os.fspath(path)!r}.")
-    clips, failed = [], []
+    if isinstance(labels, str) and labels == "folders":
+        loose = [f.name for f in files if f.parent == root]
+        if loose:
+            raise ValueError(
+                f"{len(loose)} audio files sit directly in {os.fspath(path)!r} (e.g. {loose[0]!r}); with labels from "
+                "folders every file must be inside a label sub-folder. Move them, or pass labels=None or a CSV."
+            )
+    import soundfile as sf
+
+    offset = check_number(offset, "offset", low=0)
+    seconds, failed = [], []
     for f in files:
         try:
-            clips.append(load_audio(f, sr=sr))
-        except InvalidAudioError as exc:
-            failed.append(str(exc))
+            info = sf.info(os.fspath(f))
+            seconds.append(info.frames / info.samplerate)
+        except Exception as exc:
+            failed.append(f"Could not read audio file {os.fspath(f)!r}: {exc}")
     if failed:
         raise InvalidAudioError(f"{len(failed)} of {len(files)} files could not be read: " + "; ".join(failed))
-    start = round(check_number(offset, "offset", low=0) * sr)
+    past = [f.name for f, sec in zip(files, seconds) if sec <= offset]
+    if past:
+        raise InvalidAudioError(
+            f"offset={offset:g} s is at or past the end of {len(past)} of {len(files)} files (e.g. {past[0]!r}; "
+            f"the longest lasts {max(seconds):.3g} s, the shortest {min(seconds):.3g} s). Choose a smaller offset."
+        )
     if duration is None:
-        n = min(len(c) for c in clips) - start
+        n = round((min(seconds) - offset) * sr)
         if n <= 0:
             raise InvalidAudioError(f"offset={offset} s is past the end of the shortest file.")
     else:
         n = round(check_number(duration, "duration", low=0, low_inclusive=False) * sr)
+    clips = []
+    for f in files:  # only the excerpt is read from disk
+        try:
+            clips.append(load_audio(f, sr=sr, offset=offset, duration=(n + 16) / sr))  # a margin for resampling
+        except InvalidAudioError as exc:
+            failed.append(str(exc))
+    if failed:
+        raise InvalidAudioError(f"{len(failed)} of {len(files)} files could not be read: " + "; ".join(failed))
     X = np.zeros((len(clips), n), dtype=np.float32)
     padded = []
     for i, c in enumerate(clips):
-        seg = c[start : start + n]
+        seg = c[:n]
         X[i, : len(seg)] = seg
         if len(seg) < n:
             padded.append(str(files[i].relative_to(root)))

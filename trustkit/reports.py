@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import json
@@ -13,7 +14,29 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["Report"]
+__all__ = ["Report", "write_text_atomic"]
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place.
+
+    A reader never sees half a file, and an interrupted or failed write leaves
+    the previous file (or none) behind, never a truncated one.
+    """
+    import tempfile
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".trustkit-", suffix=".tmp", dir=folder)
+    try:
+        os.chmod(tmp, 0o644)  # as a plain open() would leave it (mkstemp makes it private)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def _jsonable(value: Any) -> Any:
@@ -66,8 +89,7 @@ class Report:
         """Serialise :meth:`to_dict`; also write it to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
         if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            write_text_atomic(path, text)
         return text
 
     def summary(self) -> str:  # pragma: no cover - abstract
@@ -103,8 +125,7 @@ class Report:
             f"{self.to_frame().to_html(index=False, float_format=lambda v: f'{v:.4g}')}"
         )
         if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(page)
+            write_text_atomic(path, page)
         return page
 
     def __str__(self) -> str:

@@ -22,6 +22,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from threadpoolctl import threadpool_limits
 
+from ._interrupt import check as check_interrupt
 from ._validation import check_audio, check_choice, check_number, check_sr, check_threshold
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
 from .encoders import as_encoder, embed
@@ -440,6 +441,7 @@ class SensitivityMeter(BaseEstimator):
         t_setup = time.perf_counter() - t_start
 
         def run(k: int, point: GridPoint) -> dict[str, Any]:
+            check_interrupt()  # the command line's Ctrl-C stops the remaining settings
             t0 = time.perf_counter()
             # length="allow": a time stretch yields the whole stretched signal, never zero padding that
             # the encoder would then measure instead of the stretch (the study embeds the whole clip)

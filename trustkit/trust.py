@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._interrupt import check as check_interrupt
 from .exceptions import TrustkitWarning
+from .reports import write_text_atomic
 
 __all__ = ["TrustReport", "check_report_document", "render_html", "run_trust_report"]
 
@@ -51,16 +53,14 @@ class TrustReport:
 
         text = json.dumps(_jsonable(self.to_dict()), indent=1, allow_nan=False)
         if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            write_text_atomic(path, text)
         return text
 
     def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
         """One self-contained HTML page."""
         page = render_html(self.to_dict())
         if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(page)
+            write_text_atomic(path, page)
         return page
 
     def summary(self) -> str:
@@ -227,6 +227,7 @@ def run_trust_report(
     t_start = time.perf_counter()
 
     def step(msg: str) -> None:
+        check_interrupt()  # the command line's Ctrl-C, even one Python reported as "ignored"
         print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", file=stream, flush=True)
 
     sections = []

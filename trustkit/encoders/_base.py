@@ -310,6 +310,15 @@ def as_encoder(obj: Any, *, sr: int | None = None) -> BaseEncoder:
     >>> type(enc).__name__, enc.transform(np.ones((3, 100))).shape
     ('FunctionEncoder', (3, 1))
     """
+    from ..perturbations._base import BasePerturbation
+
+    if isinstance(obj, BasePerturbation) or (isinstance(obj, type) and issubclass(obj, BasePerturbation)):
+        name = obj.__name__ if isinstance(obj, type) else type(obj).__name__
+        raise TypeError(
+            f"{name} is a perturbation (audio in, audio out), not an encoder: an encoder maps audio "
+            "(n_clips, n_samples) to embeddings (n_clips, dim). Pass it in perturbations=, and an encoder "
+            "such as MFCCEncoder() as the encoder."
+        )
     if isinstance(obj, BaseEncoder):
         own = obj.get_params().get("sr") if "sr" in obj.get_params() else None
         if sr is not None and own is None and "sr" in obj.get_params():
@@ -359,6 +368,9 @@ def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
     X : ndarray of shape (n_clips, n_samples)
     memory : str, joblib.Memory or None
         Cache of the embeddings (keyed by the encoder's parameters and ``X``).
+        The cache is made of pickles, and loading a pickle runs code: use
+        only a cache folder you trust. A cached result is checked (shape,
+        type, finite values) before it is used.
 
     Returns
     -------
@@ -374,7 +386,8 @@ def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
     if memory is None:
         return _embed_single_threaded(encoder, X)
     try:
-        return check_memory(memory).cache(_embed_single_threaded)(encoder, X)
+        cached = check_memory(memory).cache(_embed_single_threaded)(encoder, X)
+        return check_embeddings(cached, n_clips=len(X), owner=f"the embedding cache of {type(encoder).__name__}")
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         if "pickle" not in str(exc).lower():
             raise

@@ -52,7 +52,13 @@ def to_attributions(explanations: Any, n: int, d: int, targets: np.ndarray) -> t
     values = getattr(explanations, "values", explanations)
     if hasattr(explanations, "values") and not isinstance(explanations, np.ndarray) and callable(values):
         values = explanations  # a pandas object: .values is a property, not a method, but guard anyway
-    W = np.asarray(values, dtype=np.float64)
+    try:
+        W = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"explanations must be numbers: an array (n, n_units), LIME explanations, a shap.Explanation or an "
+            f"explainer; got {type(explanations).__name__} that does not convert to numbers ({exc})."
+        ) from exc
     if W.ndim == 3:  # (n, d, outputs): SHAP multi-output
         if W.shape[0] != n or W.shape[1] != d:
             raise ValueError(f"explanations have shape {W.shape}; expected ({n}, {d}, n_outputs) for X with {n} rows and {d} units.")

@@ -335,6 +335,8 @@ class FidelityComplexityScorer(BaseEstimator):
         return self
 
     def _budgets(self, n_units: int) -> list[int]:
+        if not isinstance(self.budgets, (str, list, tuple)):
+            raise TypeError(f"budgets must be 'auto' or a tuple of lengths such as (1, 2, 'all'); got {self.budgets!r}.")
         if isinstance(self.budgets, str):
             check_choice(self.budgets, "budgets", ("auto",))
             return sorted({n_units if b == "all" else b for b in DEFAULT_BUDGETS if b == "all" or b <= n_units})
@@ -382,9 +384,16 @@ class FidelityComplexityScorer(BaseEstimator):
         """
         if not hasattr(self, "n_features_in_"):
             raise ValueError("call fit(X_background) first: the baseline of absent features is learned from data.")
-        X = np.asarray(X, dtype=np.float64)
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"X must be a numeric array (n_instances, n_features); {exc}.") from exc
         if X.ndim != 2 or len(X) == 0:
             raise ValueError(f"X must be 2-D (n_instances, n_features) with at least one row; got shape {X.shape}.")
+        if not np.isfinite(X).all():
+            bad = np.argwhere(~np.isfinite(X))[0]
+            raise InvalidAudioError(f"X has non-finite values (NaN or inf; first at instance {bad[0]}, feature {bad[1]}); "
+                                    "repair or drop those instances.")
         if self.segmenter is None and X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features; the scorer was fitted on {self.n_features_in_}.")
         n_units = self.segmenter.n_units(X.shape[1]) if self.segmenter is not None else X.shape[1]
@@ -488,7 +497,15 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
     inputs, reps = scorer._compose(x, masks)
     outs, calls = [], 0
     for s in range(0, len(inputs), batch * reps):  # BLAS is pinned once by the caller for the whole section
-        outs.append(np.asarray(f(inputs[s : s + batch * reps]), dtype=np.float64))
+        out = np.asarray(f(inputs[s : s + batch * reps]), dtype=np.float64)
+        if not np.isfinite(out).all():
+            row = s + int(np.argwhere(~np.isfinite(out))[0][0])
+            raise ValueError(
+                f"the model returned non-finite values (NaN or inf) for a masked input (masked input {row} of an "
+                "instance, units replaced by the baseline); fidelity is undefined there. Check the model on inputs "
+                "with baseline values, or choose another baseline."
+            )
+        outs.append(out)
         calls += 1
     out = np.concatenate(outs)
     if reps > 1:

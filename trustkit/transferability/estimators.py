@@ -27,9 +27,14 @@ __all__ = ["ESTIMATORS", "gbc", "h_score", "knn_loo_accuracy", "leep", "logme", 
 
 
 def _features(F: Any, name: str = "F") -> np.ndarray:
-    F = np.asarray(F, dtype=np.float64)
+    try:
+        F = np.asarray(F, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric array (n_items, dim); {exc}.") from exc
     if F.ndim != 2:
         raise ValueError(f"{name} must be 2-D embeddings (n_items, dim); got shape {F.shape}.")
+    if F.shape[0] < 2 or F.shape[1] < 1:
+        raise ValueError(f"{name} must hold at least 2 items of at least 1 dimension; got shape {F.shape}.")
     if not np.isfinite(F).all():
         bad = np.argwhere(~np.isfinite(F))[0]
         raise InvalidAudioError(f"{name} has non-finite values (NaN or inf; first at item {bad[0]}, column {bad[1]}).")

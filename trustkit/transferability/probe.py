@@ -333,6 +333,15 @@ class TransferabilityProbe(BaseEstimator):
             )
         if len(arr) != n:
             raise ValueError(f"y has {len(arr)} targets but X has {n} items; pass one target per item.")
+        missing = np.asarray(pd.isna(pd.DataFrame(arr.reshape(len(arr), -1))).any(axis=1))
+        if missing.any():
+            raise ValueError(
+                f"y has {int(missing.sum())} missing targets (None or NaN; first at item {int(np.argmax(missing))}); "
+                "drop those items (from X, y and groups) or fill in their labels."
+            )
+        if arr.dtype.kind == "O" and arr.ndim == 1 and len({type(v) for v in arr}) > 1:
+            kinds = sorted({type(v).__name__ for v in arr})
+            raise TypeError(f"y mixes label types ({', '.join(kinds)}); use one type, e.g. y.astype(str).")
         task = detect_task(arr) if self.task == "auto" else self.task
         classes = None
         if task == "multiclass":
