@@ -86,9 +86,10 @@ class MFCCEncoder(BaseEncoder):
 
     def _min_samples(self, sr):
         hop = check_number(self.hop_length, "hop_length", low=1, integer=True)
+        n_fft = check_number(self.n_fft, "n_fft", low=1, integer=True)  # one full analysis window
         if not self.deltas:
-            return 1
-        return hop * 8 + 1 if self.delta_method == "savgol" else hop * 2 + 1  # 9 frames, or 3 for two differences
+            return n_fft
+        return max(n_fft, hop * 8 + 1 if self.delta_method == "savgol" else hop * 2 + 1)  # 9 frames, or 3 for differences
 
     def _embed(self, x, sr):
         import librosa
@@ -146,6 +147,9 @@ class RandomProjectionEncoder(BaseEncoder):
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.random_state = random_state
+
+    def _min_samples(self, sr):
+        return check_number(self.n_fft, "n_fft", low=1, integer=True)  # one full analysis window
 
     def _embed(self, x, sr):
         import librosa

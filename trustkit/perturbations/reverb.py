@@ -65,6 +65,16 @@ def measure_rt60(h: Any, *, sr: int, db_range: tuple[float, float] = (-5.0, -25.
     return float(-60.0 / slope)
 
 
+MIN_RT60 = 0.05  # shorter decays leave too few samples above -25 dB to synthesise and measure
+
+
+def _check_rt60(rt60: Any) -> float:
+    value = check_number(rt60, "rt60", low=0, high=20)
+    if 0 < value < MIN_RT60:
+        raise ValueError(f"rt60 must be 0 (no reverb) or at least {MIN_RT60} s; got {rt60!r}. Use rt60=0 for the identity.")
+    return value
+
+
 class Reverb(BasePerturbation):
     """Convolve each clip with a seeded synthetic room impulse response.
 
@@ -114,7 +124,7 @@ class Reverb(BasePerturbation):
 
     def _check_params(self, sr):
         return {
-            "rt60": check_number(self.rt60, "rt60", low=0, high=20),
+            "rt60": _check_rt60(self.rt60),
             "drr_db": check_number(self.drr_db, "drr_db", low=-60, high=60),
             "predelay_ms": check_number(self.predelay_ms, "predelay_ms", low=0, high=500),
         }
