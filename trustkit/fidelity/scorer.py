@@ -458,14 +458,23 @@ class FidelityComplexityScorer(BaseEstimator):
                 "left out of the headline and the table.",
                 TrustkitWarning, stacklevel=2,
             )
-        table = _summary_table(per_instance[~near_zero], budgets, child_seed(entropy, 99_999))
+        scored = per_instance[~near_zero]
+        undefined = int((~np.isfinite(scored[["fidelity_keep", "skill_keep"]].to_numpy(dtype=float))).any(axis=1).sum())
+        if undefined:
+            warnings.warn(
+                f"fidelity or skill is undefined on {undefined} instances (e.g. a constant keep curve); they are left "
+                "out of those means and counted in the table's n.",
+                TrustkitWarning, stacklevel=2,
+            )
+        table = _summary_table(scored, budgets, child_seed(entropy, 99_999))
         config = {
             "n_instances": len(X), "n_units": n_units, "response": rname, "target": self.target,
             "baseline": "segmenter" if self.segmenter is not None else (self.baseline if isinstance(self.baseline, str) else "array"),
             "budgets": budgets, "tau": tau, "modes": list(self.modes), "n_neighbourhood": n_nb, "n_random": n_rand,
             "n_model_calls": int(sum(r["calls"] for r in results)) + 1, "n_model_rows": int(sum(r["rows"] for r in results)) + len(X),
             "explainer_seconds": t_explain, "n_truncated": int(truncated.sum()), "n_all_zero": int(all_zero.sum()),
-            "n_near_zero": int(near_zero.sum()), "min_effect": min_effect, "ranking": "signed (most positive first)",
+            "n_near_zero": int(near_zero.sum()), "n_undefined": undefined, "min_effect": min_effect,
+            "ranking": "signed (most positive first)",
         }
         return FidelityComplexityReport(table=table, per_instance=per_instance, curves=curves, config=config)
 
