@@ -56,8 +56,10 @@ def logme(F: Any, y: Any, *, regression: bool = False, complete: bool = False) -
     implementation: per target column (one-hot class indicator, or regression
     column) alpha = beta = 1 to start, at most 11 iterations, stop when
     alpha/beta changes by at most 1e-3 relative, 1e-5 added to the denominators
-    of the updates. One SVD (through the d x d Gram matrix when n > d) serves
-    every column, and all columns iterate together.
+    of the updates. One symmetric eigendecomposition of the smaller Gram
+    matrix (``F^T F`` or ``F F^T``) serves every column, the projections come
+    from ``F^T Y`` without forming the ``n x k`` singular vectors, and all
+    columns iterate together.
 
     The authors' fixed-point code sums ``log(alpha + beta sigma_i)`` over the
     ``k = rank(F) <= min(n, d)`` non-zero singular values only, so when ``d > k``
@@ -102,16 +104,19 @@ def logme(F: Any, y: Any, *, regression: bool = False, complete: bool = False) -
     else:
         codes, n_classes = _labels(y, n)
         Y = (codes[:, None] == np.arange(n_classes)[None, :]).astype(np.float64)
+    # one symmetric eigendecomposition of the smaller Gram matrix; the projections x = u^T Y come from
+    # F^T Y without forming the n x k matrix u (u = F v / s)
     if n > d:
-        _, s2, vt = np.linalg.svd(F.T @ F)  # Gram route, as the authors' truncated_svd
-        s = np.sqrt(s2)
-        k = int(np.sum(s > 1e-10))
-        s, vt = s[:k], vt[:k]
-        u = (F @ vt.T) / s[None, :]
+        lam, V = np.linalg.eigh(F.T @ F)
+        s = np.sqrt(np.clip(lam, 0.0, None))
+        keep = s > 1e-10  # the rank cutoff of the authors' truncated_svd
+        s, V = s[keep], V[:, keep]
+        x = (V.T @ (F.T @ Y)) / s[:, None]  # (k, c)
     else:
-        u, s, vt = np.linalg.svd(F, full_matrices=False)
+        lam, U = np.linalg.eigh(F @ F.T)  # all min(n, d) = n values, as the authors' thin SVD
+        s = np.sqrt(np.clip(lam, 0.0, None))
+        x = U.T @ Y
     sigma = (s**2)[:, None]  # (k, 1)
-    x = u.T @ Y  # (k, c)
     x2 = x**2
     res_x2 = (Y**2).sum(axis=0) - x2.sum(axis=0)  # (c,)
     c = Y.shape[1]
