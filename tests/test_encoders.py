@@ -183,3 +183,15 @@ def test_an_encoder_with_a_model_rate_sees_the_same_tone_at_every_input_rate():
 def test_standalone_encoder_without_a_rate_says_how_to_give_one(music):
     with pytest.raises(ValueError, match=r"MFCCEncoder needs the sample rate: pass sr=<Hz>"):
         MFCCEncoder().fit_transform(music)
+
+
+@pytest.mark.parametrize(("sr", "n_fft", "hop", "n_mels", "fmax"), [(22050, 2048, 512, 128, None), (8000, 512, 160, 40, 3000.0)])
+def test_cached_filterbank_is_bit_identical_to_librosa(sr, n_fft, hop, n_mels, fmax):
+    import librosa
+
+    from trustkit.encoders.mfcc import mel_power
+
+    x = np.random.default_rng(1).standard_normal(sr).astype(np.float32) * 0.1
+    ref = librosa.feature.melspectrogram(y=x, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmax=fmax)
+    for _ in range(2):  # built once, then reused
+        np.testing.assert_array_equal(mel_power(x, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmax=fmax), ref)

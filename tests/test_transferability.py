@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.covariance import LedoitWolf
 
 from trustkit import InvalidAudioError, TransferabilityProbe, compare_encoders
+from trustkit.encoders import FunctionEncoder
 from trustkit.transferability import gbc, h_score, knn_loo_accuracy, leep, logme, nce, transrate
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "reference" / "transfer_reference.npz"
@@ -367,3 +368,19 @@ def test_logme_with_more_dimensions_than_items_is_not_an_evidence_unless_complet
     assert logme(F, y, complete=True) <= ceiling + 1e-6
     G = F[:, :20]  # with n > d the two agree
     assert logme(G, y, complete=True) == logme(G, y)
+
+
+def test_compare_encoders_embeds_shared_clips_once():
+    from trustkit.datasets import make_music
+
+    calls = []
+
+    def counting(X):
+        calls.append(len(X))
+        return X[:, ::400]
+
+    X, y = make_music(12, duration=1.0, sr=8000, random_state=0)
+    tasks = {t: (X, y[t]) for t in ("timbre", "mode")}
+    encs = {"a": FunctionEncoder(counting, sr=8000, per_clip=False), "b": lambda A: A[:, 1::400]}
+    compare_encoders(encs, tasks, cv=2, n_bootstrap=20, estimators=(), random_state=0)
+    assert calls == [12]  # two tasks on the same clips: embedded once

@@ -445,10 +445,11 @@ class SensitivityMeter(BaseEstimator):
             t0 = time.perf_counter()
             # length="allow": a time stretch yields the whole stretched signal, never zero padding that
             # the encoder would then measure instead of the stretch (the study embeds the whole clip)
+            identity = point.severity == "identity"
             step = configure_step(point.perturbation, entropy=entropy, index=k, sr=sr, length="allow")
-            if self.loudness_match and point.severity != "identity":
+            if self.loudness_match and not identity:
                 step = LoudnessMatch(step, sr=sr)
-            Xp = np.asarray(step.fit_transform(X), dtype=X.dtype)
+            Xp = X if identity else np.asarray(step.fit_transform(X), dtype=X.dtype)
             if Xp.ndim != 2 or len(Xp) != len(X):
                 raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
                                  "it must return one clip per input clip.")
@@ -456,7 +457,7 @@ class SensitivityMeter(BaseEstimator):
             D_audio = audio(Xp) if audio is not None else None
             for role, enc in encoders.items():
                 t1 = time.perf_counter()
-                Zp = embed(enc, Xp)
+                Zp = originals[role] if identity else embed(enc, Xp)  # the originals are never embedded twice
                 out[f"seconds_{role}"] = time.perf_counter() - t1
                 D = self._distance(Zp, originals[role], f"{role} on {point.name}")
                 res = neighbour_outcomes(D)

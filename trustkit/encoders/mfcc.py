@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .._validation import check_choice, check_number
 from ._base import BaseEncoder
 
 __all__ = ["MFCCEncoder", "RandomProjectionEncoder"]
+
+
+@functools.lru_cache(maxsize=32)
+def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
+    import librosa
+
+    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    basis.flags.writeable = False
+    return basis
+
+
+def mel_power(x: np.ndarray, *, sr: int, n_fft: int, hop_length: int, n_mels: int, fmin: float = 0.0,
+              fmax: float | None = None) -> np.ndarray:
+    """Mel power spectrogram, bit-identical to :func:`librosa.feature.melspectrogram`.
+
+    The same STFT and product as librosa, with the filterbank built once per
+    (sr, n_fft, n_mels, fmin, fmax) instead of once per clip.
+
+    Examples
+    --------
+    >>> import librosa
+    >>> x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
+    >>> ref = librosa.feature.melspectrogram(y=x, sr=8000, n_fft=512, hop_length=128, n_mels=40)
+    >>> bool(np.array_equal(mel_power(x, sr=8000, n_fft=512, hop_length=128, n_mels=40), ref))
+    True
+    """
+    import librosa
+
+    S = np.abs(librosa.stft(np.asarray(x, dtype=np.float32), n_fft=n_fft, hop_length=hop_length)) ** 2.0
+    basis = _mel_basis(int(sr), int(n_fft), int(n_mels), float(fmin), None if fmax is None else float(fmax))
+    return np.einsum("...ft,mf->...mt", S, basis, optimize=True)
 
 
 class MFCCEncoder(BaseEncoder):
@@ -97,10 +130,8 @@ class MFCCEncoder(BaseEncoder):
         check_choice(self.delta_method, "delta_method", ("savgol", "difference"))
         c0 = 0 if self.include_c0 else 1
         n_mfcc = check_number(self.n_mfcc, "n_mfcc", low=1, high=self.n_mels - c0, integer=True)
-        mel = librosa.feature.melspectrogram(
-            y=np.asarray(x, dtype=np.float32), sr=sr, n_fft=self.n_fft, hop_length=self.hop_length,
-            n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
-        )
+        mel = mel_power(x, sr=sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
+                        fmin=self.fmin, fmax=self.fmax)
         mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=n_mfcc + c0)[c0:]
         feats = [mfcc]
         if self.deltas:
@@ -157,8 +188,6 @@ class RandomProjectionEncoder(BaseEncoder):
         k = check_number(self.n_components, "n_components", low=1, integer=True)
         seed = check_number(self.random_state, "random_state", low=0, integer=True)
         W = np.random.default_rng(seed).standard_normal((self.n_mels, k)) / np.sqrt(self.n_mels)
-        mel = librosa.feature.melspectrogram(
-            y=np.asarray(x, dtype=np.float32), sr=sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels
-        )
+        mel = mel_power(x, sr=sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels)
         P = librosa.power_to_db(mel).T @ W
         return np.concatenate([P.mean(axis=0), P.std(axis=0)])

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from .._validation import check_choice, check_number
 
@@ -146,27 +147,34 @@ def explain_with_lime(
     ndarray of shape (n_clips, n_units)
         Zero for units beyond ``num_features``.
     """
-    from lime.lime_base import LimeBase
-
     X = np.asarray(X, dtype=np.float64)
     fn, targets = _response_and_targets(model, X)
     d = segmenter.n_units(X.shape[1])
     k = d if num_features is None else int(num_features)
     W = np.zeros((len(X), d))
-    for i, x in enumerate(X):
-        if 2**d <= num_samples:  # enumerate every coalition, the full one first
-            Z = ((np.arange(2**d)[::-1, None] >> np.arange(d)[None, :]) & 1).astype(float)
-        else:
-            rng = np.random.default_rng(np.random.SeedSequence([random_state, i]))
-            Z = (rng.random((num_samples, d)) < 0.5).astype(float)
-            Z[0] = 1.0
-        y = _unit_model(fn, x, segmenter, int(targets[i]))(Z)
-        dist = 1 - (Z @ np.ones(d)) / (np.sqrt((Z**2).sum(axis=1)) * np.sqrt(d) + 1e-12)
-        base = LimeBase(lambda dd: np.sqrt(np.exp(-(dd**2) / kernel_width**2)), random_state=random_state)
-        _, pairs, _, _ = base.explain_instance_with_data(Z, y[:, None], dist, 0, k)
-        for j, w in pairs:
-            W[i, j] = w
+    with threadpool_limits(limits=1):  # one BLAS thread for the whole loop: no oversubscription, same numbers
+        for i, x in enumerate(X):
+            W[i] = _lime_one(fn, x, segmenter, int(targets[i]), d, k, num_samples, kernel_width, random_state, i)
     return W
+
+
+def _lime_one(fn, x, segmenter, target, d, k, num_samples, kernel_width, random_state, i) -> np.ndarray:
+    from lime.lime_base import LimeBase
+
+    w = np.zeros(d)
+    if 2**d <= num_samples:  # enumerate every coalition, the full one first
+        Z = ((np.arange(2**d)[::-1, None] >> np.arange(d)[None, :]) & 1).astype(float)
+    else:
+        rng = np.random.default_rng(np.random.SeedSequence([random_state, i]))
+        Z = (rng.random((num_samples, d)) < 0.5).astype(float)
+        Z[0] = 1.0
+    y = _unit_model(fn, x, segmenter, target)(Z)
+    dist = 1 - (Z @ np.ones(d)) / (np.sqrt((Z**2).sum(axis=1)) * np.sqrt(d) + 1e-12)
+    base = LimeBase(lambda dd: np.sqrt(np.exp(-(dd**2) / kernel_width**2)), random_state=random_state)
+    _, pairs, _, _ = base.explain_instance_with_data(Z, y[:, None], dist, 0, k)
+    for j, value in pairs:
+        w[j] = value
+    return w
 
 
 def explain_with_shap(model: Any, X: Any, segmenter: Any, *, nsamples: int = 512, random_state: int = 0) -> np.ndarray:
@@ -190,9 +198,10 @@ def explain_with_shap(model: Any, X: Any, segmenter: Any, *, nsamples: int = 512
     d = segmenter.n_units(X.shape[1])
     W = np.zeros((len(X), d))
     n = int(min(nsamples, 2**d - 2)) if d < 31 else int(nsamples)
-    for i, x in enumerate(X):
-        f = _unit_model(fn, x, segmenter, int(targets[i]))
-        explainer = shap.KernelExplainer(f, np.zeros((1, d)), seed=random_state + i)
-        values = explainer.shap_values(np.ones((1, d)), nsamples=n, l1_reg=False, silent=True)
-        W[i] = np.asarray(values).reshape(-1)[:d]
+    with threadpool_limits(limits=1):  # one BLAS thread for the whole loop: no oversubscription, same numbers
+        for i, x in enumerate(X):
+            f = _unit_model(fn, x, segmenter, int(targets[i]))
+            explainer = shap.KernelExplainer(f, np.zeros((1, d)), seed=random_state + i)
+            values = explainer.shap_values(np.ones((1, d)), nsamples=n, l1_reg=False, silent=True)
+            W[i] = np.asarray(values).reshape(-1)[:d]
     return W

@@ -211,14 +211,20 @@ def compare_encoders(
     rows, pair_rows, agree_rows, est_rows = [], [], [], []
     score_matrix = []
     t_start = time.perf_counter()
+    embedded: dict[int, tuple[Any, dict[str, np.ndarray]]] = {}  # the array is kept so its id stays unique
     for task_name, spec in tasks.items():
-        X, y, groups, source_proba = _unpack_task(task_name, spec)
-        X = check_audio(X, owner=f"compare_encoders task {task_name!r}")
+        X_given, y, groups, source_proba = _unpack_task(task_name, spec)
+        X = check_audio(X_given, owner=f"compare_encoders task {task_name!r}")
         # the same seeds as TransferabilityProbe(random_state=random_state).score(X, y, groups): the same data,
         # cv, groups and random_state give the same folds, fits and intervals in both
         prober = TransferabilityProbe("precomputed", probe, cv=cv, estimators=estimators, n_bootstrap=n_bootstrap,
                                       n_jobs=n_jobs, random_state=entropy)
-        feats = {n: _features(embed(enc, X, memory=memory), f"embeddings of {n}") for n, enc in adapted.items()}
+        # tasks that share their clips (the same array) share the embeddings: each encoder embeds them once
+        key = id(X_given)
+        if key not in embedded:
+            embedded[key] = (X_given, {n: _features(embed(enc, X, memory=memory), f"embeddings of {n}")
+                                       for n, enc in adapted.items()})
+        feats = dict(embedded[key][1])
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
         y_arr, task, classes = prober._targets(y, len(X))
