@@ -165,7 +165,7 @@ def counting(X):
     return X[:, ::8]
 
 
-def test_memory_caches_the_originals(clips, tmp_path):
+def test_memory_caches_the_originals_and_every_setting(clips, tmp_path):
     calls = CALLS
     calls.clear()
     enc = FunctionEncoder(counting, sr=SR, per_clip=False)
@@ -174,7 +174,7 @@ def test_memory_caches_the_originals(clips, tmp_path):
     first = list(calls)
     m.score(clips)
     # originals once, then the one setting: the identity row reuses the originals' embeddings
-    assert first == [12, 12] and calls[2:] == [12]  # and the second run reads the originals from the cache
+    assert first == [12, 12] and calls[2:] == []  # the second run reads the originals and the setting from the cache
 
 
 @pytest.mark.parametrize(
@@ -328,3 +328,27 @@ def test_summary_gives_the_baselines_own_headline(clips):
     assert f"Baseline MFCCEncoder: sensitivity {report.baseline_estimate:.3f}" in text
     base = report.per_clip[(report.per_clip["role"] == "baseline") & (report.per_clip["name"] == "n")]
     assert report.baseline_estimate.value == pytest.approx(1 - base["consistent"].mean())
+
+
+def test_meters_sharing_a_cache_perturb_each_setting_once(clips, tmp_path, monkeypatch):
+    import trustkit.sensitivity as sensitivity
+
+    perturbed = []
+    original = sensitivity._perturb
+
+    def counting(step, X):
+        perturbed.append(type(step).__name__)
+        return original(step, X)
+
+    monkeypatch.setattr(sensitivity, "_perturb", counting)
+    memory = joblib.Memory(tmp_path, verbose=0)
+    grid = PerturbationGrid(AddNoise(), "snr_db", [10, 0], family="noise")
+    a = meter(raw, grid, baseline=MFCCEncoder(sr=SR), memory=memory).score(clips[:6])
+    n_first = len(perturbed)
+    b = meter(FunctionEncoder(lambda X: X[:, ::16], sr=SR), grid, baseline=MFCCEncoder(sr=SR), memory=memory)
+    with pytest.warns(TrustkitWarning, match="is not cached"):  # the lambda encoder cannot be hashed; the rest is
+        b = b.score(clips[:6])
+    assert n_first == 2 and len(perturbed) == 2  # the second meter perturbed nothing again
+    base_a = a.table[a.table["role"] == "baseline"].reset_index(drop=True)
+    base_b = b.table[b.table["role"] == "baseline"].reset_index(drop=True)
+    assert base_a.drop(columns=["encoder"]).equals(base_b.drop(columns=["encoder"]))  # same numbers from the cache

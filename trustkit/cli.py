@@ -413,7 +413,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="seconds per clip")
     demo.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    demo.add_argument("--n-jobs", type=int, default=None)
+    demo.add_argument("--n-jobs", type=int, default=-1,
+                      help="parallel settings/folds (threads; default -1: every core); the numbers do not depend on it")
     demo.add_argument("--fast", action="store_true", help="small and quick (smoke tests, CI)")
     report = sub.add_parser("report", help="render the HTML trust report from a saved JSON",
                             epilog="example: trustkit report trustkit-demo/trust_report.json --out report.html")

@@ -22,6 +22,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from threadpoolctl import threadpool_limits
 
+from ._cache import cached_call
 from ._interrupt import check as check_interrupt
 from ._validation import check_audio, check_choice, check_number, check_sr, check_threshold
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
@@ -294,7 +295,11 @@ class SensitivityMeter(BaseEstimator):
     verbose : bool, default=False
         Print progress to stderr.
     memory : str, joblib.Memory or None, default=None
-        Cache the embeddings of the originals.
+        Cache the embeddings of the originals, the perturbed audio of every
+        setting and its embeddings: meters that share clips, grid and
+        ``random_state`` (e.g. one per encoder, each with the same baseline)
+        then perturb each setting once and embed each (encoder, setting) once.
+        The cache is made of pickles: use only a folder you trust.
 
     Examples
     --------
@@ -449,7 +454,9 @@ class SensitivityMeter(BaseEstimator):
             step = configure_step(point.perturbation, entropy=entropy, index=k, sr=sr, length="allow")
             if self.loudness_match and not identity:
                 step = LoudnessMatch(step, sr=sr)
-            Xp = X if identity else np.asarray(step.fit_transform(X), dtype=X.dtype)
+            # with memory=, each setting's audio is perturbed once across meters that share clips and seeds
+            Xp = X if identity else np.asarray(cached_call(_perturb, self.memory, step, X, what=f"perturbation {point.name!r}"),
+                                               dtype=X.dtype)
             if Xp.ndim != 2 or len(Xp) != len(X):
                 raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
                                  "it must return one clip per input clip.")
@@ -457,7 +464,8 @@ class SensitivityMeter(BaseEstimator):
             D_audio = audio(Xp) if audio is not None else None
             for role, enc in encoders.items():
                 t1 = time.perf_counter()
-                Zp = originals[role] if identity else embed(enc, Xp)  # the originals are never embedded twice
+                # the originals are never embedded twice; with memory=, neither is a perturbed setting
+                Zp = originals[role] if identity else embed(enc, Xp, memory=self.memory)
                 out[f"seconds_{role}"] = time.perf_counter() - t1
                 D = self._distance(Zp, originals[role], f"{role} on {point.name}")
                 res = neighbour_outcomes(D)
@@ -582,6 +590,10 @@ class SensitivityMeter(BaseEstimator):
             w = proportion_interval(round(float(rate[0]) * len(rate)), len(rate), confidence=self.confidence)
             return Estimate(float(rate[0]), w.low, w.high, len(rate), self.confidence)
         return bootstrap_estimate(rate, n_bootstrap=n_boot, confidence=self.confidence, random_state=seed)
+
+
+def _perturb(step: Any, X: np.ndarray) -> np.ndarray:
+    return step.fit_transform(X)
 
 
 def _nanmedian(x: np.ndarray, axis: int = -1) -> np.ndarray:

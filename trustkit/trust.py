@@ -216,15 +216,28 @@ def run_trust_report(
       first label, explained by LIME and Kernel SHAP over time segments and scored
       by :class:`~trustkit.FidelityComplexityScorer`.
     """
+    stream = stream or sys.stderr
+    t_start = time.perf_counter()
+    # one cache for the whole report: each setting is perturbed once, the MFCC baseline embeds each setting once
+    # for every meter, and the transferability step reuses the originals' embeddings of the robustness step
+    import tempfile
+
+    import joblib
+
+    with tempfile.TemporaryDirectory(prefix="trustkit-cache-") as cache:
+        return _run_trust_report(X, labels, sr=sr, encoders=encoders, fast=fast, random_state=random_state,
+                                 n_jobs=n_jobs, stream=stream, description=description, t_start=t_start,
+                                 memory=joblib.Memory(cache, verbose=0))
+
+
+def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, stream, description, t_start,
+                      memory) -> TrustReport:
     from . import __version__
     from .encoders import MFCCEncoder
     from .fidelity import FidelityComplexityScorer, TimeSegments, explain_with_lime, explain_with_shap
     from .perturbations import study_grid
     from .sensitivity import SensitivityMeter
     from .transferability import compare_encoders
-
-    stream = stream or sys.stderr
-    t_start = time.perf_counter()
 
     def step(msg: str) -> None:
         check_interrupt()  # the command line's Ctrl-C, even one Python reported as "ignored"
@@ -236,7 +249,7 @@ def run_trust_report(
         step(f"robustness: {name} over {len(grid)} imperceptible settings")
         baseline = None if isinstance(enc, MFCCEncoder) else MFCCEncoder(sr=sr)
         rep = SensitivityMeter(enc, grid, sr=sr, baseline=baseline, random_state=random_state, n_jobs=n_jobs,
-                               n_bootstrap=200 if fast else 1000).score(X)
+                               n_bootstrap=200 if fast else 1000, memory=memory).score(X)
         sections.append(_section(f"Robustness of {name}", rep,
                                  "Share of clips that a barely audible change moves away from their own original "
                                  "(within-space consistency, Kim et al. 2019)."))
@@ -250,7 +263,8 @@ def run_trust_report(
     if not tasks:
         raise ValueError("no label column has at least two classes with 4 or more clips each; use more clips.")
     step(f"transferability: {len(encoders)} encoders on {len(tasks)} tasks")
-    cmp = compare_encoders(encoders, tasks, cv=3, n_bootstrap=200 if fast else 1000, random_state=random_state, n_jobs=n_jobs)
+    cmp = compare_encoders(encoders, tasks, cv=3, n_bootstrap=200 if fast else 1000, random_state=random_state, n_jobs=n_jobs,
+                           memory=memory)
     sections.append(_section("Transferability", cmp, "Nested-CV logistic probes on frozen embeddings, same folds for every encoder."))
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -266,7 +280,7 @@ def run_trust_report(
     W_lime = explain_with_lime(model, clips, seg, num_samples=100 if fast else 600, random_state=random_state)
     W_shap = explain_with_shap(model, clips, seg, nsamples=64 if fast else 256, random_state=random_state)
     scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"), n_neighbourhood=64 if fast else 256,
-                                      n_random=5 if fast else 10, random_state=random_state).fit(X)
+                                      n_random=5 if fast else 10, n_jobs=n_jobs, random_state=random_state).fit(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrustkitWarning)
         for name, W in (("LIME", W_lime), ("SHAP", W_shap)):

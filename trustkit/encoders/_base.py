@@ -376,25 +376,9 @@ def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
     -------
     ndarray of shape (n_clips, dim)
     """
-    import pickle
-    import warnings
+    from .._cache import cached_call
 
-    from sklearn.utils.validation import check_memory
-
-    from ..exceptions import TrustkitWarning
-
-    if memory is None:
-        return _embed_single_threaded(encoder, X)
-    try:
-        cached = check_memory(memory).cache(_embed_single_threaded)(encoder, X)
-        return check_embeddings(cached, n_clips=len(X), owner=f"the embedding cache of {type(encoder).__name__}")
-    except (pickle.PicklingError, AttributeError, TypeError) as exc:
-        if "pickle" not in str(exc).lower():
-            raise
-        warnings.warn(
-            f"embeddings of {type(encoder).__name__} are not cached: the encoder cannot be hashed "
-            f"({exc.__class__.__name__}; e.g. a lambda). Use a module-level function or class to cache it.",
-            TrustkitWarning,
-            stacklevel=2,
-        )
-        return _embed_single_threaded(encoder, X)
+    Z = cached_call(_embed_single_threaded, memory, encoder, X, what=f"the embedding of {type(encoder).__name__}")
+    if memory is not None:  # what comes from the cache is checked like what an encoder returns
+        Z = check_embeddings(Z, n_clips=len(X), owner=f"the embedding cache of {type(encoder).__name__}")
+    return Z
