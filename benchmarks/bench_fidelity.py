@@ -70,7 +70,7 @@ def main(argv=None):
 
 
 def lime_threads():
-    """explain_with_lime pins BLAS once per call; unpinned, BLAS threads fight the 2 cores (same attributions)."""
+    """explain_with_lime pins BLAS once per call; unpinned, BLAS threads fight the cores (attributions equal to ~1e-9)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
