@@ -271,15 +271,16 @@ def check_audio(
             f"(shape={arr.shape}) while a minimum of {max(min_samples, 1)} is required). "
             "Use longer clips or pad them with trustkit.audio.fix_length."
         )
-    finite = np.isfinite(arr)
-    if not finite.all():
-        bad = np.argwhere(~finite)
+    # two reductions without temporaries: NaN propagates through max/min, and |peak| is max(|hi|, |lo|)
+    hi, lo = float(arr.max()), float(arr.min())
+    if not (np.isfinite(hi) and np.isfinite(lo)):
+        bad = np.argwhere(~np.isfinite(arr))
         clip, sample = bad[0]
         raise InvalidAudioError(
             f"{name} has {len(bad)} non-finite samples (NaN or infinity; first at clip "
             f"{clip}, sample {sample}). Remove or repair them, e.g. np.nan_to_num({name})."
         )
-    peak = float(np.max(np.abs(arr))) if arr.size else 0.0
+    peak = max(abs(hi), abs(lo))
     if peak > MAX_PEAK:
         clip = int(np.argmax(np.max(np.abs(arr), axis=1)))
         pcm = " It looks like integer PCM stored as float: divide by 32768 (16-bit) or 2**31 (32-bit)." \
