@@ -165,6 +165,20 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """Validate once, record ``n_features_in_``, and perturb (as ``fit(X).transform(X)``).
+
+        Returns
+        -------
+        Xt : ndarray of shape (n_clips, n_samples_out)
+        """
+        cls = type(self)
+        if cls.transform is not BasePerturbation.transform or cls._run is not BasePerturbation._run:  # composites
+            return self.fit(X).transform(X)
+        context, X = self._validate(X)
+        self.n_features_in_ = X.shape[1]
+        return self._run_validated(context, X)[1]
+
     def transform(self, X: Any) -> np.ndarray:
         """Perturb every clip of ``X``.
 
@@ -196,6 +210,9 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
 
     def _run(self, X: Any) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
         context, X = self._validate(X)
+        return self._run_validated(context, X)
+
+    def _run_validated(self, context: dict[str, Any], X: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
         gens = (
             clip_generators(resolve_entropy(self.random_state), X, type(self).__name__)
             if self._random
