@@ -352,3 +352,9 @@ def test_meters_sharing_a_cache_perturb_each_setting_once(clips, tmp_path, monke
     base_a = a.table[a.table["role"] == "baseline"].reset_index(drop=True)
     base_b = b.table[b.table["role"] == "baseline"].reset_index(drop=True)
     assert base_a.drop(columns=["encoder"]).equals(base_b.drop(columns=["encoder"]))  # same numbers from the cache
+
+
+def test_reports_name_the_studys_baseline(clips):
+    report = meter(raw, [("n", AddNoise(snr_db=0))], baseline=MFCCEncoder.study()).score(clips[:6])
+    assert report.config["baseline"] == "MFCCEncoder.study()"
+    assert "Baseline MFCCEncoder.study(): sensitivity" in report.summary()

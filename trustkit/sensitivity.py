@@ -498,7 +498,7 @@ class SensitivityMeter(BaseEstimator):
     def _report(self, X, points, encoders, results, entropy, n_boot) -> SensitivityReport:
         rows, clips, comp = [], [], []
         has_scope = any(p.severity == "imperceptible" for p in points)
-        names = {role: type(enc).__name__ for role, enc in encoders.items()}
+        names = {role: getattr(enc, "display_name", type(enc).__name__) for role, enc in encoders.items()}
         conf = self.confidence
         n = len(X)
         for k, (point, res) in enumerate(zip(points, results)):

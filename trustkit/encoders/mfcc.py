@@ -117,6 +117,12 @@ class MFCCEncoder(BaseEncoder):
         """
         return cls(sr, n_mfcc=40, include_c0=True, delta_method="difference")
 
+    @property
+    def display_name(self) -> str:
+        """``"MFCCEncoder.study()"`` for the study's definition, ``"MFCCEncoder"`` otherwise (for reports)."""
+        study = type(self).study(self.sr).get_params()
+        return "MFCCEncoder.study()" if self.get_params() == study else type(self).__name__
+
     def _min_samples(self, sr):
         hop = check_number(self.hop_length, "hop_length", low=1, integer=True)
         n_fft = check_number(self.n_fft, "n_fft", low=1, integer=True)  # one full analysis window
