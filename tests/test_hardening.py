@@ -28,11 +28,21 @@ SR = 16000
         (["explain", "--fail-below", "-3"], "--fail-below must be in"),
     ],
 )
-def test_nan_or_out_of_range_gates_are_refused_before_any_work(argv, match, capsys):
-    t0 = time.perf_counter()
-    assert main(argv) == 2
-    assert time.perf_counter() - t0 < 2.0  # refused up front, not after a run
+def test_nan_or_out_of_range_gates_are_refused_before_any_work(argv, match, capsys, monkeypatch):
+    _no_work(monkeypatch)
+    assert main(argv) == 2  # refused up front: no command ran
     assert match in capsys.readouterr().err
+
+
+def _no_work(monkeypatch):
+    """Make every command fail loudly if it starts: what is refused must be refused before any work."""
+    import trustkit.cli as cli
+
+    def started(*args, **kwargs):
+        raise AssertionError("the command started its work")
+
+    for name in ("run_demo", "run_sensitivity", "run_transfer", "run_explain", "run_report", "run_listen"):
+        monkeypatch.setattr(cli, name, started)
 
 
 def test_gates_in_the_api_refuse_nan_before_any_work():
@@ -194,11 +204,11 @@ def test_interrupt_ends_with_one_line_exit_130_and_no_output(tmp_path, n_jobs):
 
 
 # -- 6. outputs checked before any work, written whole ---------------------------------------------
-def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys):
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    _no_work(monkeypatch)
     (tmp_path / "demo" / "trust_report.html").mkdir(parents=True)
-    t0 = time.perf_counter()
     assert main(["demo", "--fast", "--out", str(tmp_path / "demo")]) == 2
-    assert "is a folder" in capsys.readouterr().err and time.perf_counter() - t0 < 2
+    assert "is a folder" in capsys.readouterr().err
     assert not (tmp_path / "demo" / "trust_report.json").exists()
     (tmp_path / "file").write_text("x")
     for argv, match in [
