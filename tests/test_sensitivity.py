@@ -358,3 +358,13 @@ def test_reports_name_the_studys_baseline(clips):
     report = meter(raw, [("n", AddNoise(snr_db=0))], baseline=MFCCEncoder.study()).score(clips[:6])
     assert report.config["baseline"] == "MFCCEncoder.study()"
     assert "Baseline MFCCEncoder.study(): sensitivity" in report.summary()
+
+
+def test_an_encoder_reads_the_same_as_encoder_or_as_baseline(clips):
+    grid = PerturbationGrid(AddNoise(), "snr_db", [10, 0], family="noise")
+    alone = meter(MFCCEncoder(sr=SR), grid).score(clips[:8])
+    as_baseline = meter(raw, grid, baseline=MFCCEncoder(sr=SR)).score(clips[:8])
+    a = alone.table[alone.table["role"] == "encoder"].drop(columns=["role"]).reset_index(drop=True)
+    b = as_baseline.table[as_baseline.table["role"] == "baseline"].drop(columns=["role"]).reset_index(drop=True)
+    assert a.equals(b)  # the same numbers and the same intervals
+    assert alone.headline_estimate == as_baseline.baseline_estimate

@@ -503,9 +503,11 @@ class SensitivityMeter(BaseEstimator):
         n = len(X)
         for k, (point, res) in enumerate(zip(points, results)):
             param = point.param if point.param else ""
-            for r_idx, role in enumerate(encoders):
+            for role in encoders:
                 o = res[role]
-                seed = child_seed(entropy, 100_000 + 10 * k + r_idx)
+                # one seed per setting, shared by the roles: an encoder gets the same intervals whether it is
+                # the encoder of one meter or the baseline of another
+                seed = child_seed(entropy, 100_000 + 10 * k)
 
                 def est(values, statistic=None, seed=seed):
                     kw = {"statistic": statistic} if statistic is not None else {}
@@ -556,8 +558,8 @@ class SensitivityMeter(BaseEstimator):
                              "difference": d.value, "low": d.low, "high": d.high})
         table = pd.DataFrame(rows)
         per_clip = pd.concat(clips, ignore_index=True)
-        headlines = {role: self._headline(table, per_clip, role, n_boot, child_seed(entropy, 300_000 + r_idx))
-                     for r_idx, role in enumerate(encoders)}
+        headlines = {role: self._headline(table, per_clip, role, n_boot, child_seed(entropy, 300_000))
+                     for role in encoders}
         config = {
             "encoder": names["encoder"], "baseline": names.get("baseline"), "n_clips": n,
             "n_samples": X.shape[1], "sr": self.sr, "n_settings": len(points) - 1,
