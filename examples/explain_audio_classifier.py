@@ -49,7 +49,7 @@ rng = np.random.default_rng(0)
 clips = X[rng.choice(len(X), 3 if SMOKE else (12 if FULL else 6), replace=False)]
 segments = TimeSegments(8)
 lime_W = explain_with_lime(model, clips, segments, num_samples=100 if SMOKE else (1000 if FULL else 500), random_state=0)
-shap_W = explain_with_shap(model, clips, segments, nsamples=64 if SMOKE else (512 if FULL else 256), random_state=0)
+shap_W = explain_with_shap(model, clips, segments, nsamples=254 if SMOKE else (512 if FULL else 256), random_state=0)
 
 scorer = FidelityComplexityScorer(model, segmenter=segments, budgets=(1, 2, 4, "all"),
                                   n_neighbourhood=64 if SMOKE else 256, random_state=0).fit(X)

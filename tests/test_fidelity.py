@@ -390,3 +390,17 @@ def test_surrogate_r2_has_a_scale_free_companion(linear):
     assert (tripled["surrogate_r2@6"] < 0).all()
     flipped = s.score(x, -phi).per_instance  # the best factor is never negative: the sign still counts
     assert (flipped["surrogate_r2_rescaled@6"] < 0.01).all()
+
+
+def test_explainers_give_the_same_attributions_whatever_n_jobs():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 4000))
+    seg = TimeSegments(4)
+    model = _Counting()
+    for units in (seg, TimeSegments(8)):  # all 16 coalitions enumerated; 100 of 256 drawn (seeded per clip)
+        np.testing.assert_array_equal(explain_with_lime(model, X, units, num_samples=100, random_state=0),
+                                      explain_with_lime(model, X, units, num_samples=100, random_state=0, n_jobs=2))
+    np.testing.assert_array_equal(explain_with_shap(model, X, seg, random_state=0),
+                                  explain_with_shap(model, X, seg, random_state=0, n_jobs=2))
+    with pytest.warns(TrustkitWarning, match="not reproducible"):
+        explain_with_shap(model, X[:1], TimeSegments(4), nsamples=8)

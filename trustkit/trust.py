@@ -277,8 +277,9 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
     model.fit(X, labels[target].to_numpy())
     seg = TimeSegments(6 if fast else 8)
     clips = X[: 3 if fast else 10]
-    W_lime = explain_with_lime(model, clips, seg, num_samples=100 if fast else 600, random_state=random_state)
-    W_shap = explain_with_shap(model, clips, seg, nsamples=64 if fast else 256, random_state=random_state)
+    W_lime = explain_with_lime(model, clips, seg, num_samples=100 if fast else 600, random_state=random_state,
+                               n_jobs=n_jobs)
+    W_shap = explain_with_shap(model, clips, seg, nsamples=64 if fast else 256, random_state=random_state, n_jobs=n_jobs)
     scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"), n_neighbourhood=64 if fast else 256,
                                       n_random=5 if fast else 10, n_jobs=n_jobs, random_state=random_state).fit(X)
     with warnings.catch_warnings():

@@ -7,13 +7,16 @@ masks (1 = unit present, 0 = unit replaced by the baseline).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from .._validation import check_choice, check_number
+from ..exceptions import TrustkitWarning
 
 __all__ = ["TimeFrequencySegments", "TimeSegments", "explain_with_lime", "explain_with_shap"]
 
@@ -131,7 +134,7 @@ def _response_and_targets(model: Any, X: np.ndarray) -> tuple[Any, np.ndarray]:
 
 def explain_with_lime(
     model: Any, X: Any, segmenter: Any, *, num_samples: int = 1000, num_features: int | None = None,
-    kernel_width: float = 0.25, random_state: int = 0,
+    kernel_width: float = 0.25, random_state: int = 0, n_jobs: int | None = None,
 ) -> np.ndarray:
     """LIME attributions over a segmenter's units (audioLIME-style), one row per clip.
 
@@ -151,11 +154,12 @@ def explain_with_lime(
     fn, targets = _response_and_targets(model, X)
     d = segmenter.n_units(X.shape[1])
     k = d if num_features is None else int(num_features)
-    W = np.zeros((len(X), d))
-    with threadpool_limits(limits=1):  # one BLAS thread for the whole loop: no oversubscription, same numbers
-        for i, x in enumerate(X):
-            W[i] = _lime_one(fn, x, segmenter, int(targets[i]), d, k, num_samples, kernel_width, random_state, i)
-    return W
+    with threadpool_limits(limits=1):  # one BLAS thread for the whole section: no oversubscription, same numbers
+        rows = Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_lime_one)(fn, x, segmenter, int(targets[i]), d, k, num_samples, kernel_width, random_state, i)
+            for i, x in enumerate(X)
+        )
+    return np.vstack(rows) if rows else np.zeros((0, d))
 
 
 def _lime_one(fn, x, segmenter, target, d, k, num_samples, kernel_width, random_state, i) -> np.ndarray:
@@ -177,13 +181,18 @@ def _lime_one(fn, x, segmenter, target, d, k, num_samples, kernel_width, random_
     return w
 
 
-def explain_with_shap(model: Any, X: Any, segmenter: Any, *, nsamples: int = 512, random_state: int = 0) -> np.ndarray:
+def explain_with_shap(
+    model: Any, X: Any, segmenter: Any, *, nsamples: int = 512, random_state: int = 0, n_jobs: int | None = None,
+) -> np.ndarray:
     """Kernel SHAP values over a segmenter's units (absent unit = the segmenter's baseline).
 
     ``shap.KernelExplainer`` with ``l1_reg=False`` (every unit gets its value; no
     feature selection) and ``nsamples`` capped at the ``2 ** n_units - 2``
     coalitions that exist: when the units allow it, every coalition is
-    evaluated once and the values are the exact Shapley values.
+    evaluated once and the values are the exact Shapley values (clips then run
+    in parallel with ``n_jobs``). Otherwise shap samples coalitions from
+    numpy's global generator: the values are approximate and not
+    reproducible, and a :class:`~trustkit.TrustkitWarning` says so.
 
     Returns
     -------
@@ -196,12 +205,23 @@ def explain_with_shap(model: Any, X: Any, segmenter: Any, *, nsamples: int = 512
     X = np.asarray(X, dtype=np.float64)
     fn, targets = _response_and_targets(model, X)
     d = segmenter.n_units(X.shape[1])
-    W = np.zeros((len(X), d))
     n = int(min(nsamples, 2**d - 2)) if d < 31 else int(nsamples)
-    with threadpool_limits(limits=1):  # one BLAS thread for the whole loop: no oversubscription, same numbers
-        for i, x in enumerate(X):
-            f = _unit_model(fn, x, segmenter, int(targets[i]))
-            explainer = shap.KernelExplainer(f, np.zeros((1, d)), seed=random_state + i)
-            values = explainer.shap_values(np.ones((1, d)), nsamples=n, l1_reg=False, silent=True)
-            W[i] = np.asarray(values).reshape(-1)[:d]
-    return W
+
+    def one(i: int, x: np.ndarray) -> np.ndarray:
+        f = _unit_model(fn, x, segmenter, int(targets[i]))
+        explainer = shap.KernelExplainer(f, np.zeros((1, d)), seed=random_state + i)
+        values = explainer.shap_values(np.ones((1, d)), nsamples=n, l1_reg=False, silent=True)
+        return np.asarray(values).reshape(-1)[:d]
+
+    exact = d < 31 and n == 2**d - 2
+    if not exact:
+        warnings.warn(
+            f"Kernel SHAP samples {n} of the {2**d - 2 if d < 31 else 'many'} coalitions of {d} units; shap draws them "
+            "from numpy's global random generator, so these values are approximate and not reproducible. Pass "
+            f"nsamples >= {2**d - 2 if d < 31 else '2**n_units - 2'} (or fewer units) for exact Shapley values.",
+            TrustkitWarning, stacklevel=2,
+        )
+    with threadpool_limits(limits=1):  # one BLAS thread for the whole section: no oversubscription, same numbers
+        # clips in parallel only when nothing is drawn at random (every coalition enumerated)
+        rows = Parallel(n_jobs=n_jobs if exact else 1, prefer="threads")(delayed(one)(i, x) for i, x in enumerate(X))
+    return np.vstack(rows) if rows else np.zeros((0, d))
