@@ -6,7 +6,14 @@ A batch of 30-s clips of built-in music is perturbed by each trustkit step
 min == max, the same parameters) in the same run. Reported:
 
 - ``x realtime``: seconds of audio processed per second of wall time;
-- ``ratio``: audiomentations time / trustkit time (> 1: trustkit is faster).
+- ``ratio``: audiomentations time / trustkit time (> 1: trustkit is faster);
+- ``pedalboard``: the same ratio against Spotify's pedalboard where it has the
+  same transform at the same settings (pitch shift and time stretch through
+  Rubber Band, gain, bit crush, convolution with the same impulse response).
+  Not compared: pedalboard's MP3Compressor encodes VBR (``vbr_quality``), not
+  the CBR bitrate trustkit and audiomentations use, so the work differs; its
+  ``Reverb`` is an algorithmic (Freeverb) reverb, not a convolution; its
+  ``Clipping`` clips at a threshold in dB, not at a percentile of samples.
 
 Timings are the best of ``--repeat`` runs, single-threaded (n_jobs=None).
 """
@@ -78,6 +85,27 @@ def pairs(sr, tmp):
     ]
 
 
+def pedalboard_peers(sr, tmp):
+    """pedalboard's callables for the same transforms at the same settings, by name (None when not installed)."""
+    try:
+        import pedalboard as pb
+    except ImportError:
+        return {}
+    ir_path = tmp / "ir.wav"
+
+    def board(*plugins):
+        b = pb.Pedalboard(list(plugins))
+        return lambda x: b(x[np.newaxis], sr)[0]
+
+    return {
+        "PitchShift(+2)": board(pb.PitchShift(semitones=2)),
+        "TimeStretch(1.1)": lambda x: pb.time_stretch(x[np.newaxis], sr, stretch_factor=1.1)[0],
+        "Gain(-6 dB)": board(pb.Gain(gain_db=-6)),
+        "Bitcrush(8 bits)": board(pb.Bitcrush(bit_depth=8)),
+        "Reverb(0.5 s) vs ApplyImpulseResponse": board(pb.Convolution(str(ir_path), mix=1.0)),
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=4)
@@ -92,7 +120,9 @@ def main(argv=None):
     rows = []
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, ours, theirs in pairs(args.sr, Path(tmp)):
+        all_pairs = pairs(args.sr, Path(tmp))  # writes the impulse response pedalboard convolves with too
+        peers = pedalboard_peers(args.sr, Path(tmp))
+        for name, ours, theirs in all_pairs:
             ours.transform(X[:1, : args.sr])  # warm-up (imports, first calls)
             t_ours = best_time(lambda o=ours: o.transform(X), args.repeat)
             row = {"perturbation": name, "trustkit_s": t_ours, "trustkit_x_realtime": audio_seconds / t_ours}
@@ -101,9 +131,16 @@ def main(argv=None):
                 t_theirs = best_time(lambda a=theirs: [a(x, sample_rate=args.sr) for x in X], args.repeat)
                 row.update(audiomentations_s=t_theirs, audiomentations_x_realtime=audio_seconds / t_theirs,
                            ratio=t_theirs / t_ours)
+            if name in peers:
+                pb_fn = peers[name]
+                pb_fn(X[0, : args.sr])
+                t_pb = best_time(lambda f=pb_fn: [f(x) for x in X], args.repeat)
+                row.update(pedalboard_s=t_pb, ratio_pedalboard=t_pb / t_ours)
             rows.append(row)
             ratio = f"{row['ratio']:6.2f}" if "ratio" in row else "     -"
-            print(f"{name:<42s} {row['trustkit_x_realtime']:9.1f} x realtime   ratio vs audiomentations {ratio}", flush=True)
+            ratio_pb = f"{row['ratio_pedalboard']:6.2f}" if "ratio_pedalboard" in row else "     -"
+            print(f"{name:<42s} {row['trustkit_x_realtime']:9.1f} x realtime   ratio vs audiomentations {ratio}"
+                  f"   vs pedalboard {ratio_pb}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"clips": args.clips, "seconds": args.seconds, "sr": args.sr, "repeat": args.repeat,
