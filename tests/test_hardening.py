@@ -407,3 +407,17 @@ def test_loading_an_excerpt_reads_only_its_frames(tmp_path, monkeypatch):
     x = load_audio(path, sr=SR, offset=30.0, duration=2.0)
     assert read == [2 * SR] and len(x) == 2 * SR
     np.testing.assert_array_equal(x, long[30 * SR : 32 * SR])
+
+
+def test_an_error_while_unwinding_from_ctrl_c_is_still_an_interrupt(monkeypatch, capsys):
+    import trustkit.cli as cli
+
+    def interrupted_then_cleanup_fails(args, stream=None):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise OSError(39, "Directory not empty") from None  # as a temporary cache's cleanup did in CI
+
+    monkeypatch.setattr(cli, "run_report", interrupted_then_cleanup_fails)
+    assert cli.main(["report", "x.json", "--out", "y.html"]) == 130
+    assert capsys.readouterr().err == "trustkit: interrupted; nothing was written.\n"

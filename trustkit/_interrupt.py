@@ -16,7 +16,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["check", "handle_interrupts"]
+__all__ = ["check", "handle_interrupts", "interrupted"]
 
 _INTERRUPTED = threading.Event()
 
@@ -24,6 +24,11 @@ _INTERRUPTED = threading.Event()
 def _handler(signum: int, frame: Any) -> None:
     _INTERRUPTED.set()
     raise KeyboardInterrupt
+
+
+def interrupted() -> bool:
+    """Whether the command line was interrupted (Ctrl-C) during the current command."""
+    return _INTERRUPTED.is_set()
 
 
 def check() -> None:

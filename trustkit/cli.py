@@ -600,19 +600,39 @@ def _main(args: argparse.Namespace) -> int:
 
             show_versions()
     except KeyboardInterrupt:
-        print("trustkit: interrupted; nothing was written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except (UsageError, ImportError) as exc:
         print(f"trustkit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (InvalidAudioError, ValueError, TypeError, OSError) as exc:
+        if _was_interrupted(exc):
+            return _interrupted()
         if _raised_by_trustkit(exc) or isinstance(exc, (InvalidAudioError, FileNotFoundError, PermissionError)):
             print(f"trustkit: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         return _internal_error(exc, args)
     except Exception as exc:
+        if _was_interrupted(exc):
+            return _interrupted()
         return _internal_error(exc, args)
     return 0
+
+
+def _was_interrupted(exc: BaseException) -> bool:
+    """An error raised while unwinding from Ctrl-C (e.g. cleaning up a cache a worker still writes) is the interrupt."""
+    from ._interrupt import interrupted
+
+    context = exc.__context__
+    while context is not None:
+        if isinstance(context, KeyboardInterrupt):
+            return True
+        context = context.__context__
+    return interrupted()
+
+
+def _interrupted() -> int:
+    print("trustkit: interrupted; nothing was written.", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _internal_error(exc: BaseException, args: argparse.Namespace) -> int:

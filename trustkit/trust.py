@@ -224,7 +224,8 @@ def run_trust_report(
 
     import joblib
 
-    with tempfile.TemporaryDirectory(prefix="trustkit-cache-") as cache:
+    # ignore_cleanup_errors: after Ctrl-C a worker thread may still be writing into the cache while it is removed
+    with tempfile.TemporaryDirectory(prefix="trustkit-cache-", ignore_cleanup_errors=True) as cache:
         return _run_trust_report(X, labels, sr=sr, encoders=encoders, fast=fast, random_state=random_state,
                                  n_jobs=n_jobs, stream=stream, description=description, t_start=t_start,
                                  memory=joblib.Memory(cache, verbose=0))
