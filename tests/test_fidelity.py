@@ -404,3 +404,16 @@ def test_explainers_give_the_same_attributions_whatever_n_jobs():
                                   explain_with_shap(model, X, seg, random_state=0, n_jobs=2))
     with pytest.warns(TrustkitWarning, match="not reproducible"):
         explain_with_shap(model, X[:1], TimeSegments(4), nsamples=8)
+
+
+def test_clone_keeps_the_fitted_model(linear):
+    from sklearn.base import clone
+
+    X, model = linear
+    s = FidelityComplexityScorer(model, budgets=(1, "all"), random_state=0)
+    copy = clone(s)
+    assert copy.model is model and copy is not s
+    phi = (X[:4] - X.mean(0)) * model.coef_
+    a = s.fit(X).score(X[:4], phi)
+    b = copy.fit(X).score(X[:4], phi)
+    assert a.per_instance.equals(b.per_instance)

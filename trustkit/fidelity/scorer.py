@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from threadpoolctl import threadpool_limits
 
 from .._validation import check_choice, check_number
@@ -299,6 +299,12 @@ class FidelityComplexityScorer(BaseEstimator):
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
+
+    def __sklearn_clone__(self):
+        # the explained model is a fixed, fitted black box: keep it (and a segmenter), clone the rest
+        params = {k: (v if k in ("model", "segmenter") else clone(v, safe=False))
+                  for k, v in self.get_params(deep=False).items()}
+        return type(self)(**params)
 
     # -- setup ------------------------------------------------------------------------------
     def fit(self, X_background: Any, y: Any = None) -> FidelityComplexityScorer:
