@@ -462,6 +462,7 @@ class SensitivityMeter(BaseEstimator):
                                  "it must return one clip per input clip.")
             out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0, "length": Xp.shape[1]}
             D_audio = audio(Xp) if audio is not None else None
+            in_audio = neighbour_outcomes(D_audio) if D_audio is not None else None  # once per setting, for every role
             for role, enc in encoders.items():
                 t1 = time.perf_counter()
                 # the originals are never embedded twice; with memory=, neither is a perturbed setting
@@ -469,8 +470,7 @@ class SensitivityMeter(BaseEstimator):
                 out[f"seconds_{role}"] = time.perf_counter() - t1
                 D = self._distance(Zp, originals[role], f"{role} on {point.name}")
                 res = neighbour_outcomes(D)
-                if D_audio is not None:
-                    in_audio = neighbour_outcomes(D_audio)
+                if in_audio is not None:
                     res["audio_consistent"] = in_audio["consistent"]
                     res["agreement"] = in_audio["consistent"] == res["consistent"]
                     res["spearman_per_clip"] = _row_spearman(D_audio, D)

@@ -320,8 +320,9 @@ def as_encoder(obj: Any, *, sr: int | None = None) -> BaseEncoder:
             "such as MFCCEncoder() as the encoder."
         )
     if isinstance(obj, BaseEncoder):
-        own = obj.get_params().get("sr") if "sr" in obj.get_params() else None
-        if sr is not None and own is None and "sr" in obj.get_params():
+        params = obj.get_params()
+        own = params.get("sr")
+        if sr is not None and own is None and "sr" in params:
             obj = copy.copy(obj)
             obj.set_params(sr=sr)
         elif sr is not None and own is not None and check_sr(own, type(obj).__name__) != check_sr(sr, "as_encoder"):

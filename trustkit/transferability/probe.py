@@ -521,6 +521,7 @@ class TransferabilityProbe(BaseEstimator):
         seed = child_seed(entropy, 20_000)
         n_classes = len(np.unique(y)) if task == "multiclass" else None
         grouped = groups is not None
+        jackknife = "jackknife deleting whole groups" if grouped else "delete-a-group jackknife (20 random groups)"
         for name in names:
             if task != "multiclass" and name in CLASS_ONLY_ESTIMATORS:
                 continue
@@ -535,7 +536,7 @@ class TransferabilityProbe(BaseEstimator):
                 bounds = (0.0, float(n_classes - 1)) if name in ("hscore", "hscore_shrinkage") else None
                 est = jackknife_interval(lambda i, fn=fn: fn(F[i], y[i]), len(F), groups=groups, bounds=bounds,
                                          random_state=seed)
-                interval = "jackknife deleting whole groups" if grouped else "delete-a-group jackknife (20 random groups)"
+                interval = jackknife
             rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
                          "group_aware": grouped, "interval": interval})
         if source_proba is not None and task == "multiclass":
@@ -543,8 +544,7 @@ class TransferabilityProbe(BaseEstimator):
             for name, fn in (("leep", lambda G, t: leep(G, t)), ("nce", lambda G, t: nce(G.argmax(axis=1), t))):
                 est = jackknife_interval(lambda i, fn=fn: fn(P[i], y[i]), len(P), groups=groups, random_state=seed)
                 rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
-                             "group_aware": grouped,
-                             "interval": "jackknife deleting whole groups" if grouped else "delete-a-group jackknife (20 random groups)"})
+                             "group_aware": grouped, "interval": jackknife})
         return pd.DataFrame(rows, columns=["estimator", "value", "low", "high", "group_aware", "interval"])
 
 
