@@ -134,7 +134,7 @@ def test_basic_pitch_encoder_real_network(music):
     np.testing.assert_array_equal(Z[1:], enc.transform(music[1:]))
     long = np.tile(music[:1], (1, 3))  # > one 2-s window: padding frames are dropped
     assert BasicPitchEncoder(sr=SR).fit_transform(long).shape == (1, 5632)
-    with pytest.raises(ValueError, match="not a tensor of the Basic Pitch graph"):
+    with pytest.raises(ValueError, match="not a tensor of the BasicPitchEncoder graph"):
         BasicPitchEncoder(sr=SR, layer="nope").fit_transform(music)
 
 

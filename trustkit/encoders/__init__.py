@@ -3,8 +3,10 @@
 ``as_encoder`` adapts a callable, a fitted scikit-learn transformer or a torch
 module; :class:`MFCCEncoder` is an MFCC-statistics baseline
 (``MFCCEncoder.study()``: the robustness study's own 240-d definition);
-:class:`CrepeEncoder` and :class:`BasicPitchEncoder` are real pre-trained
-networks that run offline.
+:class:`MusicnnEncoder` runs the four musicnn music auto-taggers (MSD and
+MagnaTagATune; musicnn and VGG) shipped inside trustkit as ONNX files;
+:class:`CrepeEncoder` and :class:`BasicPitchEncoder` are pre-trained pitch and
+transcription networks. All run offline.
 """
 
 from ._base import (
@@ -17,6 +19,7 @@ from ._base import (
     pool_frames,
 )
 from .mfcc import MFCCEncoder, RandomProjectionEncoder
+from .musicnn import MusicnnEncoder
 from .pretrained import BasicPitchEncoder, CrepeEncoder
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "CrepeEncoder",
     "FunctionEncoder",
     "MFCCEncoder",
+    "MusicnnEncoder",
     "RandomProjectionEncoder",
     "TorchEncoder",
     "TransformerEncoder",

@@ -97,19 +97,22 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
         ndarray of shape (n_clips, dim)
         """
         X = self._check_X(X)
+        rows = [np.asarray(self._embed(x, model_sr), dtype=np.float64).ravel() for x, model_sr in self._model_inputs(X)]
+        dims = {len(r) for r in rows}
+        if len(dims) != 1:
+            raise ValueError(f"{type(self).__name__} returned embeddings of different sizes {sorted(dims)} for clips of one batch.")
+        return check_embeddings(np.vstack(rows), n_clips=len(X), owner=type(self).__name__)
+
+    def _model_inputs(self, X: np.ndarray):
+        """Yield ``(clip, rate)`` for each checked clip, resampled (soxr HQ) to the model's rate when it has one."""
         sr = self._input_sr()
         model_sr = self._model_sr or sr
-        rows = []
         for x in X:
             if model_sr != sr:
                 import soxr
 
                 x = soxr.resample(x, sr, model_sr, quality="HQ")
-            rows.append(np.asarray(self._embed(x, model_sr), dtype=np.float64).ravel())
-        dims = {len(r) for r in rows}
-        if len(dims) != 1:
-            raise ValueError(f"{type(self).__name__} returned embeddings of different sizes {sorted(dims)} for clips of one batch.")
-        return check_embeddings(np.vstack(rows), n_clips=len(X), owner=type(self).__name__)
+            yield x, model_sr
 
     def _embed(self, x: np.ndarray, sr: int) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

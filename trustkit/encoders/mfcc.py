@@ -22,11 +22,13 @@ def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
 
 
 def mel_power(x: np.ndarray, *, sr: int, n_fft: int, hop_length: int, n_mels: int, fmin: float = 0.0,
-              fmax: float | None = None) -> np.ndarray:
+              fmax: float | None = None, pad_mode: str = "constant") -> np.ndarray:
     """Mel power spectrogram, bit-identical to :func:`librosa.feature.melspectrogram`.
 
     The same STFT and product as librosa, with the filterbank built once per
-    (sr, n_fft, n_mels, fmin, fmax) instead of once per clip.
+    (sr, n_fft, n_mels, fmin, fmax) instead of once per clip. ``pad_mode`` is
+    the STFT's edge padding (librosa's default, ``"constant"``; librosa before
+    0.10 padded with ``"reflect"``).
 
     Examples
     --------
@@ -38,7 +40,7 @@ def mel_power(x: np.ndarray, *, sr: int, n_fft: int, hop_length: int, n_mels: in
     """
     import librosa
 
-    S = np.abs(librosa.stft(np.asarray(x, dtype=np.float32), n_fft=n_fft, hop_length=hop_length)) ** 2.0
+    S = np.abs(librosa.stft(np.asarray(x, dtype=np.float32), n_fft=n_fft, hop_length=hop_length, pad_mode=pad_mode)) ** 2.0
     basis = _mel_basis(int(sr), int(n_fft), int(n_mels), float(fmin), None if fmax is None else float(fmax))
     return np.einsum("...ft,mf->...mt", S, basis, optimize=True)
 

@@ -11,7 +11,6 @@ Both run offline: nothing is downloaded at run time.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 from typing import ClassVar
@@ -20,6 +19,7 @@ import numpy as np
 
 from .._validation import check_choice, check_number
 from ._base import POOLING, BaseEncoder, pool_frames
+from ._onnx import onnx_session
 
 __all__ = ["BasicPitchEncoder", "CrepeEncoder"]
 
@@ -90,28 +90,14 @@ class CrepeEncoder(BaseEncoder):
         return pool_frames(frames, self.pool)
 
 
-@functools.lru_cache(maxsize=4)
 def _basic_pitch_session(layer: str):
-    try:
-        import onnx
-        import onnxruntime as ort
-    except ImportError as exc:
-        raise _missing("BasicPitchEncoder", 'pip install onnx onnxruntime && pip install --no-deps "basic-pitch==0.4.0"') from exc
+    install = 'pip install onnx onnxruntime && pip install --no-deps "basic-pitch==0.4.0"'
     spec = importlib.util.find_spec("basic_pitch")
     if spec is None or not spec.submodule_search_locations:
         raise _missing("BasicPitchEncoder", 'pip install --no-deps "basic-pitch==0.4.0" (its wheel ships the ONNX model)')
     path = os.path.join(spec.submodule_search_locations[0], "saved_models", "icassp_2022", "nmp.onnx")
-    model = onnx.load(path)
-    known = {o for node in model.graph.node for o in node.output}
-    if layer not in known:
-        raise ValueError(f"layer {layer!r} is not a tensor of the Basic Pitch graph; e.g. 'Relu__42:0'.")
-    model.graph.output.append(onnx.helper.make_tensor_value_info(layer, onnx.TensorProto.FLOAT, None))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # deterministic, and parallelism lives in joblib
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session, model.graph.input[0].name
+    session = onnx_session(path, (layer,), owner="BasicPitchEncoder", install=install)
+    return session, session.get_inputs()[0].name
 
 
 class BasicPitchEncoder(BaseEncoder):
