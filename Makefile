@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fidelity.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check trustkit tests benchmarks examples
+	$(BIN)/ruff check trustkit tests benchmarks examples tools
 
 clean:
 	rm -rf $(VENV) trustkit-demo .pytest_cache

@@ -65,11 +65,22 @@ def test_cli_sensitivity_gate_and_json(folder, tmp_path, capsys):
 def test_cli_sensitivity_encoder_spec(capsys, tmp_path):
     base = ["sensitivity", "--clips", "4", "--duration", "1", "--sr", str(SR)]
     assert main([*base, "--encoder", "nope"]) == 2
-    assert "--encoder must be one of mfcc, crepe, basicpitch or MODULE:OBJECT" in capsys.readouterr().err
+    assert "--encoder must be one of mfcc, mfcc-study, musicnn, msd-musicnn, mtt-musicnn, msd-vgg, mtt-vgg, crepe, basicpitch or MODULE:OBJECT" in capsys.readouterr().err
     assert main([*base, "--encoder", "numpy:does_not_exist"]) == 2
     assert "has no attribute" in capsys.readouterr().err
     assert main([*base, "--encoder", "trustkit.encoders:MFCCEncoder", "--audio", str(tmp_path)]) == 2
     assert "no audio files" in capsys.readouterr().err
+
+
+def test_cli_builtin_encoder_names():
+    from trustkit.cli import load_encoder
+    from trustkit.encoders import MFCCEncoder, MusicnnEncoder
+
+    assert load_encoder("mfcc-study", sr=SR).get_params() == MFCCEncoder.study(SR).get_params()
+    for name, model in (("musicnn", "MSD_musicnn"), ("msd-musicnn", "MSD_musicnn"), ("mtt-musicnn", "MTT_musicnn"),
+                        ("msd-vgg", "MSD_vgg"), ("mtt-vgg", "MTT_vgg")):
+        enc = load_encoder(name, sr=SR)
+        assert isinstance(enc, MusicnnEncoder) and enc.get_params() == MusicnnEncoder(SR, model=model).get_params()
 
 
 def test_cli_transfer_and_explain(tmp_path, capsys):

@@ -78,11 +78,17 @@ def test_compare_real_encoders_on_real_tasks(tmp_path):
 
     from trustkit import compare_encoders
     from trustkit.datasets import load_example_recordings
-    from trustkit.encoders import BasicPitchEncoder, CrepeEncoder, MFCCEncoder, RandomProjectionEncoder
+    from trustkit.encoders import (
+        BasicPitchEncoder,
+        CrepeEncoder,
+        MFCCEncoder,
+        MusicnnEncoder,
+        RandomProjectionEncoder,
+    )
 
     X_folk, folk, _ = _folk(tmp_path, n_clips=40, duration=4.0, sr=22050, random_state=0)
     X_ex, ex = load_example_recordings(duration=2.0, sr=22050, max_clips_per_recording=4)
-    encoders = {"mfcc": MFCCEncoder(), "random_projection": RandomProjectionEncoder()}
+    encoders = {"mfcc": MFCCEncoder(), "random_projection": RandomProjectionEncoder(), "musicnn": MusicnnEncoder()}
     if importlib.util.find_spec("torchcrepe"):
         encoders["crepe"] = CrepeEncoder()
     if importlib.util.find_spec("basic_pitch"):

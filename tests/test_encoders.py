@@ -142,9 +142,9 @@ def test_basic_pitch_encoder_real_network(music):
 def _encoders_available():
     import importlib.util
 
-    from trustkit.encoders import RandomProjectionEncoder
+    from trustkit.encoders import MusicnnEncoder, RandomProjectionEncoder
 
-    encs = [MFCCEncoder, MFCCEncoder.study, RandomProjectionEncoder]
+    encs = [MFCCEncoder, MFCCEncoder.study, RandomProjectionEncoder, MusicnnEncoder]
     if importlib.util.find_spec("torchcrepe"):
         encs.append(CrepeEncoder)
     if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("basic_pitch"):

@@ -17,8 +17,8 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from trustkit.encoders import MusicnnEncoder, as_encoder, pool_frames  # noqa: E402
-from trustkit.encoders.musicnn import LAYERS, MODELS, PATCH, musicnn_logmel, musicnn_patches  # noqa: E402
+from trustkit.encoders import MusicnnEncoder, as_encoder, pool_frames
+from trustkit.encoders.musicnn import LAYERS, MODELS, PATCH, musicnn_logmel, musicnn_patches
 
 FIXTURE = Path(__file__).parent / "data" / "musicnn_reference.npz"
 CLIPS = ("melody", "loud_sine", "short")
@@ -104,11 +104,14 @@ def test_clips_shorter_than_one_second_are_refused_with_the_fix():
         MusicnnEncoder(sr=22050).fit_transform(np.full((2, 20000), 0.1))
 
 
-def test_patches_cover_the_whole_clip():
-    rep = np.arange(400.0)[:, None] * np.ones(96)
-    p = musicnn_patches(rep)
-    assert [int(q[0, 0]) for q in p] == [0, 187, 213]  # the last one ends at the last frame
-    assert musicnn_patches(rep[:374]).shape[0] == 2  # exact multiple: no extra patch
+def test_patches_cover_the_clip_and_k_times_3_s_gives_k_patches():
+    rep = np.arange(2000.0)[:, None] * np.ones(96)
+    p = musicnn_patches(rep[:400])
+    assert [int(q[0, 0]) for q in p] == [0, 187, 213]  # a tail of 26 frames: one more patch, ending at the end
+    assert len(musicnn_patches(rep[:374])) == 2 and len(musicnn_patches(rep[:392])) == 2  # tails of 0 and 18 frames
+    for k in range(1, 11):  # clips of 3 s to 30 s: 1 + floor(187.5 k) frames
+        n = len(musicnn_logmel(np.zeros(48000 * k)))
+        assert len(musicnn_patches(rep[:n])) == k
 
 
 def test_deterministic_and_batch_independent(ref):

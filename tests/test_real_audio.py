@@ -72,10 +72,10 @@ def test_mfcc_and_deep_encoders_over_the_imperceptible_grid(real):
     import importlib.util
 
     from trustkit import SensitivityMeter
-    from trustkit.encoders import BasicPitchEncoder, CrepeEncoder, MFCCEncoder
+    from trustkit.encoders import BasicPitchEncoder, CrepeEncoder, MFCCEncoder, MusicnnEncoder
 
     X = np.vstack([real[:, : 2 * SR], real[:, 2 * SR :]])  # 8 excerpts of 2 s
-    encoders = [MFCCEncoder(sr=SR)]
+    encoders = [MFCCEncoder(sr=SR), MusicnnEncoder(sr=SR), MusicnnEncoder(sr=SR, model="MTT_vgg")]
     if importlib.util.find_spec("torchcrepe"):
         encoders.append(CrepeEncoder(sr=SR))
     if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("basic_pitch"):

@@ -92,9 +92,13 @@ def test_loudness_match_makes_gain_invisible(clips):
     assert row["consistency"] == 1.0 and row["distance_ratio"] < 1e-3
 
 
-@pytest.mark.parametrize("name", ["mfcc", "crepe"])
+@pytest.mark.parametrize("name", ["mfcc", "musicnn", "crepe"])
 def test_same_seed_same_report_whatever_n_jobs(name, clips):
-    if name == "crepe":
+    if name == "musicnn":
+        from trustkit.encoders import MusicnnEncoder
+
+        enc = MusicnnEncoder(sr=SR)
+    elif name == "crepe":
         pytest.importorskip("torchcrepe")
         from trustkit.encoders import CrepeEncoder
 

@@ -110,7 +110,7 @@ def convert(model: str) -> Path:
     tf = _tf()
     import tf2onnx
 
-    sess, x, outputs, labels = session(model)
+    sess, x, outputs, _ = session(model)
     names = [t.op.name for t in outputs.values()]
     frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, sess.graph.as_graph_def(), names)
     proto, _ = tf2onnx.convert.from_graph_def(
@@ -138,7 +138,7 @@ def convert(model: str) -> Path:
 
 
 def logmel(y: np.ndarray) -> np.ndarray:
-    """trustkit's musicnn front-end, written out with librosa (float32 log)."""
+    """Trustkit's musicnn front-end, written out with librosa (float32 log)."""
     import librosa
 
     mel = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=512, hop_length=256, n_mels=N_MELS, pad_mode="reflect").T
@@ -146,12 +146,12 @@ def logmel(y: np.ndarray) -> np.ndarray:
 
 
 def patches(rep: np.ndarray) -> np.ndarray:
-    """Non-overlapping 187-frame patches; a last one aligned to the end covers a tail; repeat-pad when short."""
+    """trustkit.encoders.musicnn.musicnn_patches, written out (see its docstring)."""
     n = len(rep)
     if n < N_FRAMES:
         return np.resize(rep, (N_FRAMES, rep.shape[1]))[np.newaxis]  # np.resize tiles the frames
     starts = list(range(0, n - N_FRAMES + 1, N_FRAMES))
-    if starts[-1] + N_FRAMES < n:
+    if n - (starts[-1] + N_FRAMES) > N_FRAMES / 10:
         starts.append(n - N_FRAMES)
     return np.stack([rep[s : s + N_FRAMES] for s in starts])
 

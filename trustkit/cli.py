@@ -150,11 +150,20 @@ def run_listen(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: 
     return {"out": str(out), "index": str(out / "index.html"), "results": results}
 
 
-BUILTIN_ENCODERS = {
-    "mfcc": "trustkit.encoders:MFCCEncoder",
-    "crepe": "trustkit.encoders:CrepeEncoder",
-    "basicpitch": "trustkit.encoders:BasicPitchEncoder",
+BUILTIN_ENCODERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mfcc": ("trustkit.encoders:MFCCEncoder", {}),
+    "mfcc-study": ("trustkit.encoders:MFCCEncoder", {"n_mfcc": 40, "include_c0": True, "delta_method": "difference"}),
+    "musicnn": ("trustkit.encoders:MusicnnEncoder", {}),
+    **{m.lower().replace("_", "-"): ("trustkit.encoders:MusicnnEncoder", {"model": m})
+       for m in ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")},
+    "crepe": ("trustkit.encoders:CrepeEncoder", {}),
+    "basicpitch": ("trustkit.encoders:BasicPitchEncoder", {}),
 }
+ENCODER_HELP = (
+    "mfcc, mfcc-study (the robustness study's 240-d MFCC), musicnn (= msd-musicnn), mtt-musicnn, msd-vgg, "
+    "mtt-vgg (the musicnn auto-taggers, shipped), crepe, basicpitch, or MODULE:OBJECT (imports and runs that "
+    "module's code)"
+)
 
 
 class UsageError(ValueError):
@@ -162,7 +171,7 @@ class UsageError(ValueError):
 
 
 def load_encoder(spec: str, *, sr: int) -> Any:
-    """Resolve ``mfcc``/``crepe``/``basicpitch`` or ``MODULE:OBJECT`` to an encoder.
+    """Resolve a built-in name (:data:`BUILTIN_ENCODERS`) or ``MODULE:OBJECT`` to an encoder.
 
     ``OBJECT`` may be an encoder, a fitted transformer, a callable, or a class
     (instantiated with ``sr=`` when it takes it).
@@ -171,7 +180,7 @@ def load_encoder(spec: str, *, sr: int) -> Any:
 
     from .encoders import as_encoder
 
-    target = BUILTIN_ENCODERS.get(spec, spec)
+    target, params = BUILTIN_ENCODERS.get(spec, (spec, {}))
     if ":" not in target:
         raise UsageError(
             f"--encoder must be one of {', '.join(BUILTIN_ENCODERS)} or MODULE:OBJECT "
@@ -179,7 +188,7 @@ def load_encoder(spec: str, *, sr: int) -> Any:
         )
     obj = _import_object(target, "--encoder")
     if inspect.isclass(obj):
-        obj = obj(sr=sr) if "sr" in inspect.signature(obj).parameters else obj()
+        obj = obj(sr=sr, **params) if "sr" in inspect.signature(obj).parameters else obj(**params)
     return as_encoder(obj, sr=sr)
 
 
@@ -335,14 +344,14 @@ def run_demo(args: argparse.Namespace, stream: Any = None) -> int:
     """``trustkit demo``: the full trust report on built-in (or given) data."""
     import importlib.util
 
-    from .encoders import CrepeEncoder, MFCCEncoder, RandomProjectionEncoder
+    from .encoders import MFCCEncoder, MusicnnEncoder, RandomProjectionEncoder
     from .trust import run_trust_report
 
     stream = stream or sys.stdout
     X, labels, description = _demo_data(args)
     encoders: dict[str, Any] = {"mfcc": MFCCEncoder(sr=args.sr), "random_projection": RandomProjectionEncoder(sr=args.sr)}
-    if importlib.util.find_spec("torchcrepe"):
-        encoders["crepe"] = CrepeEncoder(sr=args.sr)
+    if importlib.util.find_spec("onnxruntime"):  # a dependency of trustkit; absent only in a broken install
+        encoders["musicnn"] = MusicnnEncoder(sr=args.sr)
     report = run_trust_report(X, labels, sr=args.sr, encoders=encoders, fast=args.fast, random_state=args.seed,
                               n_jobs=args.n_jobs, description=description)
     out = Path(args.out)
@@ -443,7 +452,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     sens.add_argument("--encoder", required=True,
-                      help="mfcc, crepe, basicpitch or MODULE:OBJECT (imports and runs that module's code)")
+                      help=ENCODER_HELP)
     sens.add_argument("--baseline", help="encoder to compare with (same forms), e.g. mfcc")
     sens.add_argument("--audio", help="folder of audio files (default: built-in make_music clips)")
     sens.add_argument("--clips", type=int, default=12, help="number of built-in clips without --audio (default: 12)")
@@ -478,7 +487,7 @@ def _parser() -> argparse.ArgumentParser:
                "--fail-below 0.6 --json transfer.json\nexit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error, 3 internal error, 130 interrupted",
     )
     transfer.add_argument("--encoder", required=True,
-                          help="mfcc, crepe, basicpitch or MODULE:OBJECT (imports and runs that module's code)")
+                          help=ENCODER_HELP)
     transfer.add_argument("--probe", default="logistic", choices=["logistic", "ridge", "svm", "knn", "mlp"])
     transfer.add_argument("--cv", type=int, default=5)
     transfer.add_argument("--fail-below", type=float, help="gate: exit 1 when the main metric is below this")

@@ -39,7 +39,7 @@ HOP = 256
 N_MELS = 96
 #: frames per patch: 3 s, the input length the models were trained on
 PATCH = 187
-_INSTALL = 'pip install "trustkit[musicnn]" (onnxruntime)'
+_INSTALL = 'pip install "onnxruntime>=1.19" (a dependency of trustkit)'
 
 
 def _architecture(model: str) -> str:
@@ -57,7 +57,7 @@ def _tags(dataset: str) -> tuple[str, ...]:
 
 
 def musicnn_logmel(x: np.ndarray) -> np.ndarray:
-    """musicnn's input: the log-compressed mel spectrogram of 16-kHz audio, ``(n_frames, 96)``.
+    """The input of the musicnn models: the log-compressed mel spectrogram of 16-kHz audio, ``(n_frames, 96)``.
 
     ``log10(10000 * S + 1)`` of the 96-band mel power spectrogram (n_fft 512,
     hop 256, Slaney mel filters, STFT frames centred with reflect padding as
@@ -89,11 +89,15 @@ def musicnn_patches(rep: np.ndarray) -> np.ndarray:
     """Cut a log-mel spectrogram into the 187-frame (3-s) patches the models read.
 
     Non-overlapping patches from the start, as musicnn's ``extractor`` cuts
-    them; where a tail of frames remains, one more patch ending at the last
-    frame covers it (musicnn drops the tail, so a change there would be
-    invisible). A spectrogram shorter than one patch is repeated until it
-    fills one (musicnn's training configuration, ``"pad_short":
-    "repeat-pad"``: the models never saw a shorter or padded patch).
+    them. musicnn drops the frames left after the last whole patch, so a
+    change there would be invisible: here a tail longer than a tenth of a
+    patch (19 frames or more, 0.3 s) gets one more patch, ending at the last frame. A
+    shorter tail is left out, such as the one to six frames that clips of 3 s
+    to 30 s have beyond their whole patches (a 187-frame patch is 2.99 s), so
+    that a clip of k times 3 s has k patches. A spectrogram shorter than one
+    patch is repeated until it fills one (musicnn's training configuration,
+    ``"pad_short": "repeat-pad"``: the models never saw a shorter or padded
+    patch).
 
     Parameters
     ----------
@@ -107,6 +111,8 @@ def musicnn_patches(rep: np.ndarray) -> np.ndarray:
     --------
     >>> musicnn_patches(np.zeros((400, 96))).shape  # 0-187, 187-374, and 213-400
     (3, 187, 96)
+    >>> musicnn_patches(np.zeros((188, 96))).shape  # a 3-s clip
+    (1, 187, 96)
     >>> musicnn_patches(np.arange(100.0)[:, None] * np.ones(96))[0, 100:102, 0]  # repeated
     array([0., 1.])
     """
@@ -114,7 +120,7 @@ def musicnn_patches(rep: np.ndarray) -> np.ndarray:
     if n < PATCH:
         return np.resize(rep, (PATCH, rep.shape[1]))[np.newaxis]  # np.resize repeats the frames in order
     starts = list(range(0, n - PATCH + 1, PATCH))
-    if starts[-1] + PATCH < n:
+    if n - (starts[-1] + PATCH) > PATCH / 10:  # more than 18.7 frames
         starts.append(n - PATCH)
     return np.stack([rep[s : s + PATCH] for s in starts])
 
