@@ -1,14 +1,17 @@
 """Compare encoders on real labelled tasks that run offline.
 
-Tasks: the tune type and the mode of real folk tunes (Ryan's Mammoth
-Collection, rendered with a General MIDI soundfont), and music vs speech vs
-animal on librosa's example recordings (grouped by recording, so no recording
-is on both sides of a split) when LIBROSA_DATA_DIR holds them. Encoders: MFCC,
-a random projection of log-mel frames, and the installed pre-trained networks
-(CREPE, Basic Pitch). Every encoder sees the same folds.
+The transferability half of docs/study.md. Tasks: the tune type, the mode
+and the meter of real folk tunes (Ryan's Mammoth Collection, rendered with a
+General MIDI soundfont), and music vs speech vs animal on librosa's example
+recordings (grouped by recording, so no recording is on both sides of a split)
+when LIBROSA_DATA_DIR holds them. Encoders: both MFCC definitions, a random
+projection of log-mel frames, the musicnn auto-taggers (MSD_musicnn,
+MTT_vgg), the installed pitch networks (CREPE; Basic Pitch with
+TRUSTKIT_FULL) and the concatenation of the study's MFCC with MSD_musicnn.
+Every encoder sees the same folds.
 
-    python examples/compare_encoders_real.py [out_dir]             # about a minute
-    TRUSTKIT_FULL=1 python examples/compare_encoders_real.py      # the project notes' run (minutes)
+    python examples/compare_encoders_real.py [out_dir]             # a few minutes
+    TRUSTKIT_FULL=1 python examples/compare_encoders_real.py      # docs/study.md's run
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from trustkit import TrustkitWarning, compare_encoders
 from trustkit.datasets import load_example_recordings, load_folk_tunes
-from trustkit.encoders import BasicPitchEncoder, CrepeEncoder, MFCCEncoder, RandomProjectionEncoder
+from trustkit.encoders import BasicPitchEncoder, CrepeEncoder, MFCCEncoder, MusicnnEncoder, RandomProjectionEncoder
 
 SR = 22050
 SMOKE = bool(os.environ.get("TRUSTKIT_SMOKE"))  # the test suite runs a tiny version
@@ -36,12 +39,16 @@ with warnings.catch_warnings():
 tasks = {
     "tune_type": (X_folk, folk["tune_type"]),
     "mode": (X_folk, folk["mode"]),
+    "meter": (X_folk, folk["meter"]),
 }
 if Path(os.environ.get("LIBROSA_DATA_DIR", "/nonexistent")).is_dir() and not SMOKE:
     X_ex, ex = load_example_recordings(duration=2.0, sr=SR, max_clips_per_recording=10 if FULL else 4)
     tasks["music_speech_animal"] = (X_ex, ex["kind"], ex["recording"])
 
-encoders = {"mfcc": MFCCEncoder(sr=SR), "random_projection": RandomProjectionEncoder(sr=SR)}
+encoders = {"mfcc": MFCCEncoder(sr=SR), "mfcc_study": MFCCEncoder.study(sr=SR),
+            "random_projection": RandomProjectionEncoder(sr=SR), "msd_musicnn": MusicnnEncoder(sr=SR)}
+if not SMOKE:
+    encoders["mtt_vgg"] = MusicnnEncoder(sr=SR, model="MTT_vgg")
 if importlib.util.find_spec("torchcrepe") and not SMOKE:
     encoders["crepe"] = CrepeEncoder(sr=SR)
 if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("basic_pitch") and FULL:
@@ -50,7 +57,7 @@ if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("basic_p
 report = compare_encoders(
     encoders, tasks, cv=3 if SMOKE else 5, n_bootstrap=200 if SMOKE else (1000 if FULL else 300), random_state=0,
     estimators=("logme", "hscore", "knn"), memory=str(out / "cache"),
-    concatenations=[("mfcc", "crepe")] if "crepe" in encoders else None,
+    concatenations=[("mfcc_study", "msd_musicnn")],
 )
 print(report.summary())
 report.to_html(out / "comparison.html")
