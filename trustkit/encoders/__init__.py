@@ -6,7 +6,9 @@ module; :class:`MFCCEncoder` is an MFCC-statistics baseline
 :class:`MusicnnEncoder` runs the four musicnn music auto-taggers (MSD and
 MagnaTagATune; musicnn and VGG) shipped inside trustkit as ONNX files;
 :class:`CrepeEncoder` and :class:`BasicPitchEncoder` are pre-trained pitch and
-transcription networks. All run offline.
+transcription networks. All run offline. :class:`HearEncoder` and
+:class:`HFAudioEncoder` adapt the encoders people already have: HEAR-API
+modules and Hugging Face ``transformers`` audio models.
 """
 
 from ._base import (
@@ -18,6 +20,7 @@ from ._base import (
     embed,
     pool_frames,
 )
+from .external import HearEncoder, HFAudioEncoder
 from .mfcc import MFCCEncoder, RandomProjectionEncoder
 from .musicnn import MusicnnEncoder
 from .pretrained import BasicPitchEncoder, CrepeEncoder
@@ -27,6 +30,8 @@ __all__ = [
     "BasicPitchEncoder",
     "CrepeEncoder",
     "FunctionEncoder",
+    "HFAudioEncoder",
+    "HearEncoder",
     "MFCCEncoder",
     "MusicnnEncoder",
     "RandomProjectionEncoder",
