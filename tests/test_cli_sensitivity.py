@@ -65,7 +65,7 @@ def test_cli_sensitivity_gate_and_json(folder, tmp_path, capsys):
 def test_cli_sensitivity_encoder_spec(capsys, tmp_path):
     base = ["sensitivity", "--clips", "4", "--duration", "1", "--sr", str(SR)]
     assert main([*base, "--encoder", "nope"]) == 2
-    assert "--encoder must be one of mfcc, mfcc-study, musicnn, msd-musicnn, mtt-musicnn, msd-vgg, mtt-vgg, crepe, basicpitch or MODULE:OBJECT" in capsys.readouterr().err
+    assert "--encoder must be one of mfcc, mfcc-study, musicnn, msd-musicnn, mtt-musicnn, msd-vgg, mtt-vgg, crepe, basicpitch, hear:MODULE, hf:FOLDER_OR_NAME or MODULE:OBJECT" in capsys.readouterr().err
     assert main([*base, "--encoder", "numpy:does_not_exist"]) == 2
     assert "has no attribute" in capsys.readouterr().err
     assert main([*base, "--encoder", "trustkit.encoders:MFCCEncoder", "--audio", str(tmp_path)]) == 2
@@ -81,6 +81,15 @@ def test_cli_builtin_encoder_names():
                         ("msd-vgg", "MSD_vgg"), ("mtt-vgg", "MTT_vgg")):
         enc = load_encoder(name, sr=SR)
         assert isinstance(enc, MusicnnEncoder) and enc.get_params() == MusicnnEncoder(SR, model=model).get_params()
+    from trustkit.encoders import HearEncoder, HFAudioEncoder
+
+    assert load_encoder("hear:my.module", sr=SR).get_params()["module"] == "my.module"
+    assert isinstance(load_encoder("hf:some/folder", sr=SR), HFAudioEncoder)
+    assert isinstance(load_encoder("hear:x", sr=SR), HearEncoder)
+    from trustkit.cli import UsageError
+
+    with pytest.raises(UsageError, match="name the HEAR module after 'hear:'"):
+        load_encoder("hear:", sr=SR)
 
 
 def test_cli_transfer_and_explain(tmp_path, capsys):

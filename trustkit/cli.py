@@ -161,8 +161,8 @@ BUILTIN_ENCODERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 ENCODER_HELP = (
     "mfcc, mfcc-study (the robustness study's 240-d MFCC), musicnn (= msd-musicnn), mtt-musicnn, msd-vgg, "
-    "mtt-vgg (the musicnn auto-taggers, shipped), crepe, basicpitch, or MODULE:OBJECT (imports and runs that "
-    "module's code)"
+    "mtt-vgg (the musicnn auto-taggers, shipped), crepe, basicpitch, hear:MODULE (a HEAR-API module), "
+    "hf:FOLDER_OR_NAME (a transformers audio model, last layer), or MODULE:OBJECT (imports and runs that module's code)"
 )
 
 
@@ -178,12 +178,18 @@ def load_encoder(spec: str, *, sr: int) -> Any:
     """
     import inspect
 
-    from .encoders import as_encoder
+    from .encoders import HearEncoder, HFAudioEncoder, as_encoder
 
+    prefix, _, rest = spec.partition(":")
+    if prefix in ("hear", "hf"):
+        if not rest:
+            raise UsageError(f"--encoder {spec!r}: name the {'HEAR module' if prefix == 'hear' else 'model folder or hub name'} "
+                             f"after '{prefix}:' (e.g. {'hear:hearbaseline.naive' if prefix == 'hear' else 'hf:path/to/wav2vec2'}).")
+        return as_encoder(HearEncoder(rest) if prefix == "hear" else HFAudioEncoder(rest), sr=sr)
     target, params = BUILTIN_ENCODERS.get(spec, (spec, {}))
     if ":" not in target:
         raise UsageError(
-            f"--encoder must be one of {', '.join(BUILTIN_ENCODERS)} or MODULE:OBJECT "
+            f"--encoder must be one of {', '.join(BUILTIN_ENCODERS)}, hear:MODULE, hf:FOLDER_OR_NAME or MODULE:OBJECT "
             f"(e.g. mypackage.models:encoder); got {spec!r}."
         )
     obj = _import_object(target, "--encoder")

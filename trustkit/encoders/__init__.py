@@ -18,6 +18,8 @@ from ._base import (
     TransformerEncoder,
     as_encoder,
     embed,
+    embed_layers,
+    is_layer_profile,
     pool_frames,
 )
 from .external import HearEncoder, HFAudioEncoder
@@ -39,5 +41,7 @@ __all__ = [
     "TransformerEncoder",
     "as_encoder",
     "embed",
+    "embed_layers",
+    "is_layer_profile",
     "pool_frames",
 ]

@@ -12,16 +12,33 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .._validation import check_audio, check_choice, check_embeddings, check_sr
 
 __all__ = [
+    "ALL_LAYERS",
     "BaseEncoder",
     "FunctionEncoder",
     "TorchEncoder",
     "TransformerEncoder",
     "as_encoder",
     "embed",
+    "embed_layers",
+    "is_layer_profile",
     "pool_frames",
 ]
 
 POOLING = ("meanstd", "mean", "max")
+#: ``layer=ALL_LAYERS`` asks a layered encoder for every layer at once (a layer profile)
+ALL_LAYERS = "all"
+
+
+def is_layer_profile(encoder: Any) -> bool:
+    """True when ``encoder`` is set to give every layer (``layer="all"``): the meters then profile its layers.
+
+    Examples
+    --------
+    >>> from trustkit.encoders import MusicnnEncoder
+    >>> is_layer_profile(MusicnnEncoder(layer="all")), is_layer_profile(MusicnnEncoder())
+    (True, False)
+    """
+    return isinstance(getattr(encoder, "layer", None), str) and encoder.layer == ALL_LAYERS and hasattr(encoder, "transform_layers")
 
 
 def pool_frames(frames: Any, how: str = "meanstd") -> np.ndarray:
@@ -96,12 +113,52 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_clips, dim)
         """
+        self._refuse_all_layers()
         X = self._check_X(X)
         rows = [np.asarray(self._embed(x, model_sr), dtype=np.float64).ravel() for x, model_sr in self._model_inputs(X)]
         dims = {len(r) for r in rows}
         if len(dims) != 1:
             raise ValueError(f"{type(self).__name__} returned embeddings of different sizes {sorted(dims)} for clips of one batch.")
         return check_embeddings(np.vstack(rows), n_clips=len(X), owner=type(self).__name__)
+
+    def _refuse_all_layers(self) -> None:
+        if is_layer_profile(self):
+            raise ValueError(
+                f"{type(self).__name__}(layer='all') gives one embedding per layer, not one: call "
+                "transform_layers(X) for a dict of layer -> embeddings, or give the encoder to SensitivityMeter, "
+                "TransferabilityProbe or compare_encoders for a layer profile (one forward pass per clip). "
+                "For one layer, pass its name: layer_names() lists them."
+            )
+
+    def layer_names(self) -> list[str]:
+        """Names of the layers :meth:`transform_layers` returns, shallow to deep."""
+        raise TypeError(f"{type(self).__name__} has no layers to profile.")
+
+    def _embed_layers(self, x: np.ndarray, sr: int) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
+        raise TypeError(f"{type(self).__name__} has no layers to profile.")
+
+    def transform_layers(self, X: Any) -> dict[str, np.ndarray]:
+        """Embed each clip at every layer in one forward pass per clip.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+
+        Returns
+        -------
+        dict of str -> ndarray of shape (n_clips, dim)
+            One embedding matrix per layer, in :meth:`layer_names` order
+            (shallow to deep).
+        """
+        X = self._check_X(X)
+        names = self.layer_names()
+        rows: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        for x, model_sr in self._model_inputs(X):
+            out = self._embed_layers(x, model_sr)
+            for name in names:
+                rows[name].append(np.asarray(out[name], dtype=np.float64).ravel())
+        return {name: check_embeddings(np.vstack(r), n_clips=len(X), owner=f"{type(self).__name__} layer {name!r}")
+                for name, r in rows.items()}
 
     def _model_inputs(self, X: np.ndarray):
         """Yield ``(clip, rate)`` for each checked clip, resampled (soxr HQ) to the model's rate when it has one."""
@@ -230,7 +287,9 @@ class TorchEncoder(BaseEncoder):
 
     The module is run in eval mode under ``torch.no_grad()`` on one clip at a
     time; a ``(1, dim)`` output is used as it is, a ``(1, n_frames, dim)``
-    output is pooled over frames.
+    output is pooled over frames. With ``layer``, the output of a named
+    sub-module is taken instead (a forward hook), and ``layer="all"`` takes
+    every direct child of the module in one forward pass: a layer profile.
 
     Parameters
     ----------
@@ -241,50 +300,101 @@ class TorchEncoder(BaseEncoder):
         Rate the module expects; clips are resampled (soxr) when it differs.
     pool : {"meanstd", "mean", "max"}, default="meanstd"
     device : str, default="cpu"
+    layer : str or None, default=None
+        None: the module's output. A name from ``module.named_modules()``:
+        that sub-module's output. ``"all"``: every direct child
+        (``module.named_children()``), shallow to deep.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    >>> enc = TorchEncoder(net, sr=8000, layer="all")
+    >>> {k: v.shape for k, v in enc.transform_layers(np.ones((3, 8))).items()}
+    {'0': (3, 4), '1': (3, 4), '2': (3, 2)}
     """
 
-    def __init__(self, module=None, *, sr=None, model_sr=None, pool="meanstd", device="cpu"):
+    def __init__(self, module=None, *, sr=None, model_sr=None, pool="meanstd", device="cpu", layer=None):
         self.module = module
         self.sr = sr
         self.model_sr = model_sr
         self.pool = pool
         self.device = device
+        self.layer = layer
+
+    @property
+    def _model_sr(self) -> int | None:
+        return None if self.model_sr is None else check_sr(self.model_sr, "TorchEncoder", name="model_sr")
+
+    def _module(self) -> Any:
+        import torch
+
+        if not isinstance(self.module, torch.nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(self.module).__name__}.")
+        return self.module
+
+    def layer_names(self) -> list[str]:
+        """The module's direct children, in order (what ``layer="all"`` profiles)."""
+        names = [name for name, _ in self._module().named_children()]
+        if not names:
+            raise TypeError(f"{type(self.module).__name__} has no sub-modules to profile.")
+        return names
+
+    def _outputs(self, x: np.ndarray, names: list[str] | None) -> dict[str | None, np.ndarray]:
+        """One forward pass of one clip; the module's output (key None) or the named sub-modules' outputs."""
+        import torch
+
+        module = self._module()
+        check_choice(self.pool, "pool", POOLING)
+        captured: dict[str | None, Any] = {}
+        hooks = []
+        if names:
+            subs = dict(module.named_modules())
+            for name in names:
+                if name not in subs:
+                    raise ValueError(f"layer {name!r} is not a sub-module of {type(module).__name__}; "
+                                     f"e.g. {', '.join(list(subs)[1:6])}.")
+                hooks.append(subs[name].register_forward_hook(
+                    lambda _m, _i, out, name=name: captured.__setitem__(name, out[0] if isinstance(out, tuple) else out)))
+        module.eval()
+        try:
+            with torch.no_grad():
+                t = torch.as_tensor(np.require(x, np.float32, ["C", "W"])[np.newaxis], device=self.device)
+                out = module(t)
+        finally:
+            for h in hooks:
+                h.remove()
+        if not names:
+            captured[None] = out
+        return {k: self._vector(v, k) for k, v in captured.items()}
+
+    def _vector(self, out: Any, name: str | None) -> np.ndarray:
+        out = out.detach().cpu().numpy()
+        what = "module" if name is None else f"layer {name!r}"
+        if out.ndim == 2:
+            return out[0]
+        if out.ndim == 3:
+            return pool_frames(out[0], self.pool)
+        raise ValueError(f"{what} returned shape {out.shape} for one clip; expected (1, dim) or (1, n_frames, dim).")
+
+    def _embed(self, x, sr):
+        if self.layer is None:
+            return self._outputs(x, None)[None]
+        return self._outputs(x, [self.layer])[self.layer]
+
+    def _embed_layers(self, x, sr):
+        return self._outputs(x, self.layer_names())
 
     def transform(self, X: Any) -> np.ndarray:
-        """Embed each clip with the module.
+        """Embed each clip with the module (or the sub-module ``layer``).
 
         Returns
         -------
         ndarray of shape (n_clips, dim)
         """
-        import torch
-
-        if not isinstance(self.module, torch.nn.Module):
-            raise TypeError(f"module must be a torch.nn.Module, got {type(self.module).__name__}.")
+        self._module()
         check_choice(self.pool, "pool", POOLING)
-        X = self._check_X(X)
-        sr = self._input_sr()
-        target = sr if self.model_sr is None else check_sr(self.model_sr, "TorchEncoder", name="model_sr")
-        self.module.eval()
-        rows = []
-        with torch.no_grad():
-            for x in X:
-                if target != sr:
-                    import soxr
-
-                    x = soxr.resample(x, sr, target, quality="HQ")
-                t = torch.as_tensor(np.require(x, np.float32, ["C", "W"])[np.newaxis], device=self.device)
-                out = self.module(t).detach().cpu().numpy()
-                if out.ndim == 2:
-                    rows.append(out[0])
-                elif out.ndim == 3:
-                    rows.append(pool_frames(out[0], self.pool))
-                else:
-                    raise ValueError(
-                        f"module returned shape {out.shape} for one clip; expected (1, dim) "
-                        "or (1, n_frames, dim)."
-                    )
-        return check_embeddings(np.vstack(rows), n_clips=len(X), owner="TorchEncoder")
+        return super().transform(X)
 
     def __sklearn_clone__(self):
         new = copy.copy(self)  # keep the (trained) module; parameters are plain values
@@ -358,6 +468,30 @@ def _embed_single_threaded(encoder: Any, X: np.ndarray) -> np.ndarray:
 
     with threadpool_limits(limits=1):  # same BLAS/OpenMP reductions in every process
         return encoder.transform(X)
+
+
+def _embed_layers_single_threaded(encoder: Any, X: np.ndarray) -> dict[str, np.ndarray]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return encoder.transform_layers(X)
+
+
+def embed_layers(encoder: Any, X: np.ndarray, *, memory: Any = None) -> dict[str, np.ndarray]:
+    """Every layer of a layered encoder (``layer="all"``), one forward pass per clip; like :func:`embed`.
+
+    Returns
+    -------
+    dict of str -> ndarray of shape (n_clips, dim)
+        Shallow to deep.
+    """
+    from .._cache import cached_call
+
+    out = cached_call(_embed_layers_single_threaded, memory, encoder, X, what=f"the layers of {type(encoder).__name__}")
+    if memory is not None:
+        out = {k: check_embeddings(v, n_clips=len(X), owner=f"the embedding cache of {type(encoder).__name__}")
+               for k, v in out.items()}
+    return out
 
 
 def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:

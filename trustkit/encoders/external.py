@@ -208,9 +208,11 @@ class HFAudioEncoder(BaseEncoder):
         otherwise a clear error is raised at once (never a minute of retries).
     sr : int or None, default=None
         Sample rate of the audio in Hz (a meter sets it).
-    layer : int, default=-1
+    layer : int or "all", default=-1
         Index into the model's hidden states: 0 is the input embedding
         (e.g. wav2vec 2.0's projected CNN features), ``-1`` the last layer.
+        ``"all"``: every hidden state in one forward pass, for a layer
+        profile (:meth:`transform_layers`, or any meter).
     pool : {"mean", "meanstd", "max"}, default="mean"
     revision : str or None, default=None
     trust_remote_code : bool, default=False
@@ -247,8 +249,26 @@ class HFAudioEncoder(BaseEncoder):
 
     @property
     def display_name(self) -> str:
-        """``"HF <model>/layer <layer>"`` (for reports)."""
-        return f"HF {Path(str(self.model)).name}/layer {self.layer}"
+        """``"HF <model>/layer <layer>"`` (``"HF <model>"`` with ``layer="all"``; for reports)."""
+        name = f"HF {Path(str(self.model)).name}"
+        return name if self.layer == "all" else f"{name}/layer {self.layer}"
+
+    def layer_names(self) -> list[str]:
+        """``"0"`` (the input embedding) to ``"N"`` (the last of N layers): the hidden states, shallow to deep."""
+        model, _ = self._loaded()
+        n = getattr(model.config, "num_hidden_layers", None)
+        if not isinstance(n, int):
+            raise TypeError(f"HFAudioEncoder: {self.model!r} does not say how many layers it has (config.num_hidden_layers).")
+        return [str(i) for i in range(n + 1)]
+
+    def _embed_layers(self, x, sr):
+        check_choice(self.pool, "pool", POOLING)
+        states = self.hidden_states(x)
+        names = self.layer_names()
+        if len(states) != len(names):
+            raise ValueError(f"HFAudioEncoder: {self.model!r} returned {len(states)} hidden states for "
+                             f"{len(names) - 1} layers.")
+        return {name: pool_frames(h, self.pool) for name, h in zip(names, states)}
 
     def hidden_states(self, x: np.ndarray) -> list[np.ndarray]:
         """Every hidden state of one clip at the model's rate: a list of ``(n_steps, dim)`` arrays."""

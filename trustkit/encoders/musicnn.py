@@ -146,7 +146,8 @@ class MusicnnEncoder(BaseEncoder):
         Architecture (musicnn or vgg) and training data (Million Song Dataset
         or MagnaTagATune).
     layer : str, default="auto"
-        ``"auto"``: ``"penultimate"`` (musicnn, 200 values per patch) or
+        ``"all"``: every layer, for a layer profile (:meth:`transform_layers`,
+        or any meter). ``"auto"``: ``"penultimate"`` (musicnn, 200 values per patch) or
         ``"pool5"`` (vgg, 256). musicnn layers, shallow to deep:
         ``"timbral"`` (408), ``"temporal"`` (153), ``"cnn1"``, ``"cnn2"``,
         ``"cnn3"`` (64 each; these five are the front- and mid-end feature
@@ -208,8 +209,23 @@ class MusicnnEncoder(BaseEncoder):
 
     @property
     def display_name(self) -> str:
-        """``"musicnn MSD_musicnn/penultimate"`` (for reports)."""
-        return f"musicnn {self.model}/{self._layer()}"
+        """``"musicnn MSD_musicnn/penultimate"`` (``"musicnn MSD_musicnn"`` with ``layer="all"``; for reports)."""
+        return f"musicnn {self.model}" if self.layer == "all" else f"musicnn {self.model}/{self._layer()}"
+
+    def layer_names(self) -> list[str]:
+        """The model's layers, shallow to deep (``layer="all"`` gives them all in one pass).
+
+        Examples
+        --------
+        >>> MusicnnEncoder(model="MTT_vgg").layer_names()
+        ['pool1', 'pool2', 'pool3', 'pool4', 'pool5', 'taggram']
+        """
+        return list(LAYERS[_architecture(check_choice(self.model, "model", MODELS))])
+
+    def _embed_layers(self, x, sr):
+        check_choice(self.pool, "pool", POOLING)
+        out = self._forward(x, tuple(self.layer_names()))
+        return {name: pool_frames(v, self.pool) for name, v in out.items()}
 
     def _layer(self) -> str:
         model = check_choice(self.model, "model", MODELS)
