@@ -231,3 +231,19 @@ def test_hf_offline_fails_at_once_with_the_fix(monkeypatch):
     external._hf_load.cache_clear()
     with pytest.raises(OSError, match=r"not in the Hugging Face cache, and huggingface.co cannot be reached.*huggingface-cli download"):
         HFAudioEncoder("no-such-org/no-such-model", sr=16000).fit_transform(tones(16000))
+
+
+def test_hf_layer_profile_in_one_pass(wav2vec2_folder):
+    from trustkit import SensitivityMeter
+    from trustkit.perturbations import Gain
+
+    X = tones(16000)
+    enc = HFAudioEncoder(wav2vec2_folder, sr=16000, layer="all")
+    assert enc.layer_names() == ["0", "1", "2", "3"]
+    layers = enc.transform_layers(X)
+    for name, Z in layers.items():
+        np.testing.assert_array_equal(Z, HFAudioEncoder(wav2vec2_folder, sr=16000, layer=int(name)).transform(X))
+    report = SensitivityMeter(HFAudioEncoder(wav2vec2_folder, layer="all"), [("quieter", Gain(gain_db=-6))], sr=16000,
+                              n_bootstrap=50, random_state=0).score(X)
+    assert list(report.profile["layer"]) == ["0", "1", "2", "3"]
+    assert report.config["encoder"] == f"HF {enc.display_name.split(' ', 1)[1]}/3"

@@ -100,6 +100,35 @@ class Report:
         """Plot the results; returns the matplotlib figure."""
         raise NotImplementedError
 
+    def plot_profile(self, ax: Any = None) -> Any:
+        """The layer profile: the measure of every layer against depth, with its interval.
+
+        Available when the encoder was set to ``layer="all"`` (``report.profile``
+        has one row per layer, shallow to deep).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        profile = getattr(self, "profile", None)
+        if profile is None or not len(profile):
+            raise ValueError(f"this {type(self).__name__} has no layer profile: score an encoder set to layer='all' "
+                             "(e.g. MusicnnEncoder(layer='all'), HFAudioEncoder(path, layer='all')).")
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(profile["depth"].unique())), 3.4), layout="constrained")
+        for key, g in (profile.groupby("series", sort=False) if "series" in profile else [(None, profile)]):
+            x = g["depth"].to_numpy()
+            ax.fill_between(x, g["low"], g["high"], alpha=0.2)
+            ax.plot(x, g["value"], marker="o", label=key)
+        if "series" in profile:
+            ax.legend(fontsize=8)
+        ax.set_xticks(profile["depth"].unique(), profile.drop_duplicates("depth")["layer"], rotation=45, ha="right")
+        ax.set_xlabel("layer (shallow to deep)")
+        ax.set_ylabel(f"{profile['measure'].iloc[0]} ({int(100 * self.config.get('confidence', 0.95))} % interval)")
+        return ax
+
     def _plot_png(self) -> str:
         import matplotlib
 

@@ -26,7 +26,7 @@ from ._cache import cached_call
 from ._interrupt import check as check_interrupt
 from ._validation import check_audio, check_choice, check_number, check_sr, check_threshold
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
-from .encoders import as_encoder, embed
+from .encoders import as_encoder, embed, embed_layers, is_layer_profile
 from .exceptions import TrustkitWarning
 from .perturbations import GridPoint, Identity, LoudnessMatch, PerturbationGrid, study_grid
 from .perturbations._base import child_seed, configure_step, resolve_entropy
@@ -143,6 +143,12 @@ class SensitivityReport(Report):
     config : dict
     baseline_estimate : Estimate or None
         The baseline's headline, computed the same way.
+    profile : pandas.DataFrame
+        With an encoder set to ``layer="all"``: one row per layer, shallow to
+        deep (``layer``, ``depth``, ``measure``, ``value``, ``low``, ``high``,
+        ``n``): the headline sensitivity of every layer on the same clips and
+        perturbations. The table's rows carry the layer too, and the headline
+        is the deepest layer's. Empty otherwise.
     """
 
     table: pd.DataFrame
@@ -151,6 +157,7 @@ class SensitivityReport(Report):
     headline_estimate: Any
     config: dict
     baseline_estimate: Any = None
+    profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = False
     headline: ClassVar[str] = "mean sensitivity (1 - within-space consistency) over the imperceptible settings, identity excluded"
 
@@ -175,6 +182,9 @@ class SensitivityReport(Report):
         ]
         if self.baseline_estimate is not None:
             lines.append(f"Baseline {c['baseline']}: sensitivity {self.baseline_estimate:.3f} (same settings and clips)")
+        if len(self.profile):
+            lines.append("Layer profile (sensitivity of every layer, shallow to deep; the headline is the deepest):")
+            lines += [f"  {r.depth:2d} {r.layer:<14s} {r.value:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]
         lines += [
             f"Identity sanity row: consistency {ident['consistency']:.3f} (must be 1.000)",
             "",
@@ -425,12 +435,24 @@ class SensitivityMeter(BaseEstimator):
                 "(AddNoise(snr_reference='active'), study_grid(..., snr_reference='active')).",
                 TrustkitWarning, stacklevel=2,
             )
-        encoders = {"encoder": as_encoder(self.encoder, sr=sr)}
+        encoder = as_encoder(self.encoder, sr=sr)
+        # a layer profile: one role per layer (the deepest is "encoder", the headline), one forward pass for all
+        layer_of: dict[str, str] = {}
+        if is_layer_profile(encoder):
+            names = encoder.layer_names()
+            layer_of = {("encoder" if i == len(names) - 1 else f"layer:{name}"): name for i, name in enumerate(names)}
+        encoders = dict.fromkeys(layer_of, encoder) if layer_of else {"encoder": encoder}
         if self.baseline is not None:
             encoders["baseline"] = as_encoder(self.baseline, sr=sr)
         points = self._points(sr)
         entropy = resolve_entropy(self.random_state)
-        originals = {role: embed(enc, X, memory=self.memory) for role, enc in encoders.items()}
+
+        def embed_roles(Xa: np.ndarray) -> dict[str, np.ndarray]:
+            layers = embed_layers(encoder, Xa, memory=self.memory) if layer_of else {}
+            return {role: layers[layer_of[role]] if role in layer_of else embed(enc, Xa, memory=self.memory)
+                    for role, enc in encoders.items()}
+
+        originals = embed_roles(X)
         for role, Z in originals.items():
             dup = _duplicate_rows(Z)
             if dup is not None:
@@ -463,10 +485,17 @@ class SensitivityMeter(BaseEstimator):
             out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0, "length": Xp.shape[1]}
             D_audio = audio(Xp) if audio is not None else None
             in_audio = neighbour_outcomes(D_audio) if D_audio is not None else None  # once per setting, for every role
+            layers = None
             for role, enc in encoders.items():
                 t1 = time.perf_counter()
                 # the originals are never embedded twice; with memory=, neither is a perturbed setting
-                Zp = originals[role] if identity else embed(enc, Xp, memory=self.memory)
+                if identity:
+                    Zp = originals[role]
+                elif role in layer_of:  # every layer from one forward pass
+                    layers = embed_layers(enc, Xp, memory=self.memory) if layers is None else layers
+                    Zp = layers[layer_of[role]]
+                else:
+                    Zp = embed(enc, Xp, memory=self.memory)
                 out[f"seconds_{role}"] = time.perf_counter() - t1
                 D = self._distance(Zp, originals[role], f"{role} on {point.name}")
                 res = neighbour_outcomes(D)
@@ -485,7 +514,7 @@ class SensitivityMeter(BaseEstimator):
         # BLAS stays at one thread for every encoder call, so numbers do not depend on n_jobs
         with threadpool_limits(limits=1):
             results = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(run)(k, p) for k, p in enumerate(points))
-        report = self._report(X, points, encoders, results, entropy, n_boot)
+        report = self._report(X, points, encoders, results, entropy, n_boot, layer_of)
         timing = {
             "setup_s": t_setup,
             "total_s": time.perf_counter() - t_start,
@@ -495,10 +524,11 @@ class SensitivityMeter(BaseEstimator):
         report.config["timing"] = timing
         return report
 
-    def _report(self, X, points, encoders, results, entropy, n_boot) -> SensitivityReport:
+    def _report(self, X, points, encoders, results, entropy, n_boot, layer_of) -> SensitivityReport:
         rows, clips, comp = [], [], []
         has_scope = any(p.severity == "imperceptible" for p in points)
-        names = {role: getattr(enc, "display_name", type(enc).__name__) for role, enc in encoders.items()}
+        names = {role: getattr(enc, "display_name", type(enc).__name__) + (f"/{layer_of[role]}" if role in layer_of else "")
+                 for role, enc in encoders.items()}
         conf = self.confidence
         n = len(X)
         for k, (point, res) in enumerate(zip(points, results)):
@@ -522,7 +552,7 @@ class SensitivityMeter(BaseEstimator):
                 in_headline = point.severity != "identity" and (point.severity == "imperceptible" or not has_scope)
                 row = {
                     "name": point.name, "family": point.family, "param": param, "value": point.value,
-                    "severity": point.severity, "role": role, "encoder": names[role], "n": n,
+                    "severity": point.severity, "role": role, "encoder": names[role], **({"layer": layer_of.get(role)} if layer_of else {}), "n": n,
                     "length_out": res["length"],
                     "consistency": cons.value, "consistency_low": cons.low, "consistency_high": cons.high,
                     "sensitivity": 1 - cons.value, "sensitivity_low": 1 - cons.high, "sensitivity_high": 1 - cons.low,
@@ -577,9 +607,16 @@ class SensitivityMeter(BaseEstimator):
                                       "(Wilson over clips when every clip has the same rate)",
                           "comparison": "paired percentile bootstrap over clips"},
         }
+        profile = pd.DataFrame([
+            {"layer": layer, "depth": depth, "measure": "sensitivity", "value": headlines[role].value,
+             "low": headlines[role].low, "high": headlines[role].high, "n": n}
+            for depth, (role, layer) in enumerate(layer_of.items())
+        ])
+        if layer_of:
+            config["layers"] = list(layer_of.values())
         return SensitivityReport(table=table, per_clip=per_clip, comparison=pd.DataFrame(comp),
                                  headline_estimate=headlines["encoder"], config=config,
-                                 baseline_estimate=headlines.get("baseline"))
+                                 baseline_estimate=headlines.get("baseline"), profile=profile)
 
     def _headline(self, table: pd.DataFrame, per_clip: pd.DataFrame, role: str, n_boot: int, seed: int) -> Estimate:
         """Mean over clips of each clip's failure rate across the headline's settings, with its interval."""

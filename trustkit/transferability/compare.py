@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.stats
 
 from .._validation import check_audio, check_number
-from ..encoders import as_encoder, embed
+from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
 from ..perturbations._base import child_seed, resolve_entropy
 from ..reports import Report
 from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
@@ -46,6 +46,11 @@ class ComparisonReport(Report):
     reports : dict
         The full :class:`TransferReport` of every (encoder, task).
     config : dict
+    profile : pandas.DataFrame
+        For every encoder set to ``layer="all"`` (its layers are rows
+        ``"name/layer"`` of every table): one row per task and layer, shallow
+        to deep (``series`` = ``"name on task"``, ``layer``, ``depth``,
+        ``measure``, ``value``, ``low``, ``high``). Empty otherwise.
     """
 
     table: pd.DataFrame
@@ -55,6 +60,7 @@ class ComparisonReport(Report):
     estimators: pd.DataFrame
     reports: dict = field(repr=False)
     config: dict = field(repr=False)
+    profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = True
     headline: ClassVar[str] = "mean normalised main probe score of the best-ranked encoder across tasks"
 
@@ -195,17 +201,20 @@ def compare_encoders(
     if not isinstance(tasks, dict) or not tasks:
         raise ValueError("tasks must be a non-empty dict of name -> (X, y) or (X, y, groups).")
     alpha = check_number(alpha, "alpha", low=0, high=1, low_inclusive=False, high_inclusive=False)
+    adapted = {n: as_encoder(e, sr=sr) for n, e in encoders.items()}
+    # an encoder set to layer="all" becomes one row per layer ("name/layer"), all from one forward pass per clip
+    layered = {n: enc.layer_names() for n, enc in adapted.items() if is_layer_profile(enc)}
+    base = [row for n in encoders for row in ([f"{n}/{layer}" for layer in layered[n]] if n in layered else [n])]
     combos: list[tuple[str, ...]] = []
     if concatenations == "pairs":
-        combos = list(itertools.combinations(encoders, 2))
+        combos = list(itertools.combinations(base, 2))
     elif concatenations:
         combos = [tuple(c) for c in concatenations]
         for c in combos:
-            missing = [m for m in c if m not in encoders]
+            missing = [m for m in c if m not in base]
             if missing or len(c) < 2:
-                raise ValueError(f"concatenation {c} must name at least 2 encoders among {list(encoders)}.")
-    names = list(encoders) + ["+".join(c) for c in combos]
-    adapted = {n: as_encoder(e, sr=sr) for n, e in encoders.items()}
+                raise ValueError(f"concatenation {c} must name at least 2 encoders among {base}.")
+    names = base + ["+".join(c) for c in combos]
     entropy = resolve_entropy(random_state)
     reports: dict[tuple[str, str], TransferReport] = {}
     rows, pair_rows, agree_rows, est_rows = [], [], [], []
@@ -222,8 +231,14 @@ def compare_encoders(
         # tasks that share their clips (the same array) share the embeddings: each encoder embeds them once
         key = id(X_given)
         if key not in embedded:
-            embedded[key] = (X_given, {n: _features(embed(enc, X, memory=memory), f"embeddings of {n}")
-                                       for n, enc in adapted.items()})
+            found: dict[str, np.ndarray] = {}
+            for n, enc in adapted.items():
+                if n in layered:
+                    found.update({f"{n}/{layer}": _features(Z, f"embeddings of {n} layer {layer!r}")
+                                  for layer, Z in embed_layers(enc, X, memory=memory).items()})
+                else:
+                    found[n] = _features(embed(enc, X, memory=memory), f"embeddings of {n}")
+            embedded[key] = (X_given, found)
         feats = dict(embedded[key][1])
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
@@ -265,7 +280,14 @@ def compare_encoders(
               "cv": cv, "alpha": alpha, "concatenations": ["+".join(c) for c in combos],
               "random_state": random_state if isinstance(random_state, (int, type(None))) else "RandomState",
               "timing": {"total_s": time.perf_counter() - t_start}}
-    return ComparisonReport(table=pd.DataFrame(rows), pairwise=pd.DataFrame(pair_rows), friedman=friedman,
+    table = pd.DataFrame(rows)
+    profile = pd.DataFrame([
+        {"series": f"{n} on {r.task}", "encoder": n, "task": r.task, "layer": layer, "depth": depth, "measure": r.metric,
+         "value": r.value, "low": r.low, "high": r.high}
+        for n, layers in layered.items() for r in table.itertuples() for depth, layer in enumerate(layers)
+        if r.encoder == f"{n}/{layer}"
+    ])
+    return ComparisonReport(table=table, pairwise=pd.DataFrame(pair_rows), friedman=friedman,
                             agreement=pd.DataFrame(agree_rows, columns=["task", "estimator", "kendall_tau", "p", "n_encoders"]),
-                            estimators=pd.DataFrame(est_rows), reports=reports, config=config)
+                            estimators=pd.DataFrame(est_rows), reports=reports, config=config, profile=profile)
 

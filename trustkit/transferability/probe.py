@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from sklearn.utils.multiclass import type_of_target
 from threadpoolctl import threadpool_limits
 
 from .._validation import check_audio, check_choice, check_number
-from ..encoders import as_encoder, embed
+from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
 from ..perturbations._base import child_seed, resolve_entropy
 from ..reports import Report
 from ..stats import (
@@ -176,6 +177,12 @@ class TransferReport(Report):
     estimators : pandas.DataFrame
         Training-free estimators with bootstrap intervals.
     config : dict
+    profile : pandas.DataFrame
+        With an encoder set to ``layer="all"``: one row per layer, shallow to
+        deep (``layer``, ``depth``, ``measure``, ``value``, ``low``, ``high``,
+        ``n``, ``chance``, ``majority``), every layer probed on the same folds
+        with the same seeds. The other fields describe the deepest layer.
+        Empty otherwise.
     """
 
     table: pd.DataFrame
@@ -184,6 +191,7 @@ class TransferReport(Report):
     oof: pd.DataFrame = field(repr=False)
     estimators: pd.DataFrame
     config: dict
+    profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = True
     headline: ClassVar[str] = "main probe metric on out-of-fold predictions (accuracy, macro ROC-AUC or R2)"
 
@@ -216,6 +224,10 @@ class TransferReport(Report):
             lines += ["", f"training-free estimators ({aware}):"]
             for r in self.estimators.itertuples():
                 lines.append(f"  {r.estimator:<17s} {r.value: .4f} [{r.low: .4f}, {r.high: .4f}]")
+        if len(self.profile):
+            lines += ["", f"layer profile ({self.profile['measure'].iloc[0]}, same folds; the figures above are the "
+                      "deepest layer's):"]
+            lines += [f"  {r.depth:2d} {r.layer:<14s} {r.value:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]
         return "\n".join(lines)
 
     def plot(self, ax: Any = None) -> Any:
@@ -321,6 +333,21 @@ class TransferabilityProbe(BaseEstimator):
         X = check_audio(X, owner="TransferabilityProbe")
         return _features(embed(enc, X, memory=self.memory), f"embeddings of {type(enc).__name__}"), type(enc).__name__
 
+    def _encoder_name(self) -> str:
+        enc = as_encoder(self.encoder, sr=self.sr)
+        return getattr(enc, "display_name", type(enc).__name__)
+
+    def _layer_embeddings(self, X: Any) -> dict[str, np.ndarray]:
+        """Every layer of an encoder set to ``layer="all"`` (one forward pass per clip), else an empty dict."""
+        if isinstance(self.encoder, str) or self.encoder is None:
+            return {}
+        enc = as_encoder(self.encoder, sr=self.sr)
+        if not is_layer_profile(enc):
+            return {}
+        X = check_audio(X, owner="TransferabilityProbe")
+        return {name: _features(Z, f"embeddings of {type(enc).__name__} layer {name!r}")
+                for name, Z in embed_layers(enc, X, memory=self.memory).items()}
+
     def _targets(self, y: Any, n: int) -> tuple[np.ndarray, str, np.ndarray | None]:
         check_choice(self.task, "task", TASKS)
         if hasattr(y, "to_numpy"):
@@ -411,12 +438,25 @@ class TransferabilityProbe(BaseEstimator):
         TransferReport
         """
         t0 = time.perf_counter()
-        F, enc_name = self._embeddings(X)
+        layers = self._layer_embeddings(X)
+        F, enc_name = (layers[next(reversed(layers))], self._encoder_name()) if layers else self._embeddings(X)
         t_embed = time.perf_counter() - t0
         y_arr, task, classes = self._targets(y, len(F))
         entropy = resolve_entropy(self.random_state)
         splits = self._splits(F, y_arr, task, groups, child_seed(entropy, 0), classes)
-        return self._evaluate(F, y_arr, task, classes, splits, groups, entropy, enc_name, source_proba, t_embed)
+        if not layers:
+            return self._evaluate(F, y_arr, task, classes, splits, groups, entropy, enc_name, source_proba, t_embed)
+        # a layer profile: every layer on the same folds with the same seeds; the report is the deepest layer's
+        reports = {name: self._evaluate(Z, y_arr, task, classes, splits, groups, entropy, f"{enc_name}/{name}",
+                                        source_proba, t_embed) for name, Z in layers.items()}
+        main = MAIN_METRIC[task]
+        rows = []
+        for depth, (name, rep) in enumerate(reports.items()):
+            r = rep.table[rep.table["metric"] == main].iloc[0]
+            rows.append({"layer": name, "depth": depth, "measure": main, "value": r["value"], "low": r["low"],
+                         "high": r["high"], "n": len(F), "chance": r["chance"], "majority": r["majority"]})
+        deepest = reports[next(reversed(reports))]
+        return dataclasses.replace(deepest, profile=pd.DataFrame(rows), config={**deepest.config, "layers": list(layers)})
 
     def _evaluate(self, F, y, task, classes, splits, groups, entropy, enc_name, source_proba=None, t_embed=0.0) -> TransferReport:
         n_boot = check_number(self.n_bootstrap, "n_bootstrap", low=10, integer=True)
