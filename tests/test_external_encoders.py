@@ -247,3 +247,26 @@ def test_hf_layer_profile_in_one_pass(wav2vec2_folder):
                               n_bootstrap=50, random_state=0).score(X)
     assert list(report.profile["layer"]) == ["0", "1", "2", "3"]
     assert report.config["encoder"] == f"HF {enc.display_name.split(' ', 1)[1]}/3"
+
+
+@pytest.mark.parametrize(("module", "dim"), [("hearbaseline.vqt", 540), ("hearbaseline.torchcrepe", 2048)])
+def test_real_third_party_hear_modules(module, dim):
+    """hearbaseline 2021.1.1 (pip install --no-deps): its VQT and CREPE baselines run; its naive one does not."""
+    pytest.importorskip("hearbaseline")
+    if module.endswith("torchcrepe"):
+        pytest.importorskip("torchcrepe")
+    from trustkit import SensitivityMeter
+    from trustkit.perturbations import Gain
+
+    X = tones(22050)
+    Z = HearEncoder(module, sr=22050).fit_transform(X)
+    assert Z.shape == (3, dim) and np.isfinite(Z).all()
+    report = SensitivityMeter(HearEncoder(module), [("quieter", Gain(gain_db=-1))], sr=22050, n_bootstrap=50,
+                              random_state=0).score(X)
+    assert report.table["consistency"].between(0, 1).all()
+
+
+def test_hearbaseline_naive_fails_inside_the_module_with_its_own_error():
+    pytest.importorskip("hearbaseline")
+    with pytest.raises(TypeError, match=r"mel\(\) takes 0 positional arguments"):  # librosa >= 0.10 is keyword-only
+        HearEncoder("hearbaseline.naive", sr=16000).fit_transform(tones(16000))
