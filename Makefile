@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_transfer.py
 	$(BIN)/python benchmarks/bench_fidelity.py
 	$(BIN)/python benchmarks/bench_musicnn.py
+	$(BIN)/python benchmarks/bench_layers.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check trustkit tests benchmarks examples tools

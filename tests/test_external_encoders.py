@@ -143,6 +143,18 @@ def wav2vec2_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def hubert_folder(tmp_path_factory):
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    torch.manual_seed(2)
+    cfg = HubertConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                       conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=8,
+                       num_conv_pos_embedding_groups=2)
+    fe = Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=False, return_attention_mask=False)
+    return _save(HubertModel(cfg), fe, tmp_path_factory.mktemp("hubert"))
+
+
+@pytest.fixture(scope="module")
 def ast_folder(tmp_path_factory):
     from transformers import ASTConfig, ASTFeatureExtractor, ASTModel
 
@@ -164,11 +176,11 @@ def _reference(folder, x16, layer):
     return out.hidden_states[layer][0].numpy().mean(axis=0)
 
 
-@pytest.mark.parametrize("which", ["wav2vec2", "ast"])
-def test_hf_encoder_equals_transformers_by_hand(which, wav2vec2_folder, ast_folder):
+@pytest.mark.parametrize("which", ["wav2vec2", "hubert", "ast"])
+def test_hf_encoder_equals_transformers_by_hand(which, wav2vec2_folder, hubert_folder, ast_folder):
     import soxr
 
-    folder = wav2vec2_folder if which == "wav2vec2" else ast_folder
+    folder = {"wav2vec2": wav2vec2_folder, "hubert": hubert_folder, "ast": ast_folder}[which]
     X = tones(22050)
     for layer in (0, 1, -1):
         Z = HFAudioEncoder(folder, sr=22050, layer=layer).fit_transform(X)
@@ -176,6 +188,17 @@ def test_hf_encoder_equals_transformers_by_hand(which, wav2vec2_folder, ast_fold
         for i, x in enumerate(X):
             ref = _reference(folder, soxr.resample(x, 22050, 16000, quality="HQ"), layer)
             np.testing.assert_allclose(Z[i], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_import_trustkit_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, trustkit, trustkit.encoders, trustkit.cli; "
+            "heavy = [m for m in ('torch', 'transformers', 'onnxruntime', 'tensorflow') if m in sys.modules]; "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_hf_padding_never_leaks_between_clips(wav2vec2_folder):
