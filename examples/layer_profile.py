@@ -28,11 +28,11 @@ SMOKE = bool(os.environ.get("TRUSTKIT_SMOKE"))  # the test suite runs a tiny ver
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "layer-profile-example")
 out.mkdir(parents=True, exist_ok=True)
 
-X, y = make_music(12 if SMOKE else 40, duration=3.0, sr=SR, random_state=0)
+X, y = make_music(20 if SMOKE else 40, duration=3.0, sr=SR, random_state=0)
 grid = study_grid("imperceptible", sr=SR, families=["pink_noise"]) if SMOKE else "imperceptible"
 robust = SensitivityMeter(MusicnnEncoder(layer="all"), grid, sr=SR, random_state=0, n_jobs=2).score(X)
 transfer = compare_encoders({"mfcc": MFCCEncoder(), "musicnn": MusicnnEncoder(layer="all")},
-                            {"timbre": (X, y["timbre"]), "tempo": (X, y["tempo_class"])}, sr=SR, cv=3,
+                            {"timbre": (X, y["timbre"]), "tempo": (X, y["tempo_class"])}, sr=SR, cv=2 if SMOKE else 3,
                             n_bootstrap=200 if SMOKE else 1000, estimators=(), random_state=0)
 print(robust.summary().split("\nIdentity")[0])
 print(transfer.profile[["series", "layer", "value", "low", "high"]].to_string(index=False, float_format="%.3f"))
