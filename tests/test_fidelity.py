@@ -3,6 +3,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
@@ -417,3 +418,45 @@ def test_clone_keeps_the_fitted_model(linear):
     a = s.fit(X).score(X[:4], phi)
     b = copy.fit(X).score(X[:4], phi)
     assert a.per_instance.equals(b.per_instance)
+
+
+def test_shared_responses_give_the_same_numbers_with_one_model_call_per_mask():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from trustkit.datasets import make_music
+    from trustkit.encoders import MFCCEncoder
+    from trustkit.fidelity import TimeSegments, explain_with_lime, explain_with_shap, shared_responses
+
+    X, y = make_music(12, duration=1.0, sr=8000, random_state=0)
+    rows = []
+    mfcc = MFCCEncoder(sr=8000, n_mels=32, n_fft=256, hop_length=64)
+
+    def feats(Z):
+        rows.append(len(Z))
+        return mfcc.transform(Z)
+
+    model = make_pipeline(FunctionTransformer(feats), LogisticRegression(max_iter=500)).fit(X, y["timbre"])
+    seg, clips = TimeSegments(5), X[:3]
+
+    def run():
+        rows.clear()
+        W_lime = explain_with_lime(model, clips, seg, num_samples=64, random_state=0)
+        W_shap = explain_with_shap(model, clips, seg, nsamples=64, random_state=0)
+        scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2), n_neighbourhood=32, n_random=3,
+                                          random_state=0).fit(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrustkitWarning)
+            reports = [scorer.score(clips, W) for W in (W_lime, W_shap)]
+        return W_lime, W_shap, reports, sum(rows)
+
+    plain = run()
+    with shared_responses():
+        shared = run()
+    np.testing.assert_allclose(shared[0], plain[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(shared[1], plain[1], rtol=1e-9, atol=1e-12)
+    for a, b in zip(shared[2], plain[2]):
+        pd.testing.assert_frame_equal(a.table, b.table, rtol=1e-9)
+    # 5 units: 32 masks per clip, so at most 3 x 32 masked inputs (+ the clips themselves) reach the model
+    assert shared[3] <= 3 * 32 + 4 * len(clips) < plain[3]

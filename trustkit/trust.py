@@ -235,7 +235,13 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
                       memory) -> TrustReport:
     from . import __version__
     from .encoders import MFCCEncoder
-    from .fidelity import FidelityComplexityScorer, TimeSegments, explain_with_lime, explain_with_shap
+    from .fidelity import (
+        FidelityComplexityScorer,
+        TimeSegments,
+        explain_with_lime,
+        explain_with_shap,
+        shared_responses,
+    )
     from .perturbations import study_grid
     from .sensitivity import SensitivityMeter
     from .transferability import compare_encoders
@@ -278,17 +284,22 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
     model.fit(X, labels[target].to_numpy())
     seg = TimeSegments(6 if fast else 8)
     clips = X[: 3 if fast else 10]
-    W_lime = explain_with_lime(model, clips, seg, num_samples=100 if fast else 600, random_state=random_state,
-                               n_jobs=n_jobs)
-    W_shap = explain_with_shap(model, clips, seg, nsamples=64 if fast else 256, random_state=random_state, n_jobs=n_jobs)
-    scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"), n_neighbourhood=64 if fast else 256,
-                                      n_random=5 if fast else 10, n_jobs=n_jobs, random_state=random_state).fit(X)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TrustkitWarning)
-        for name, W in (("LIME", W_lime), ("SHAP", W_shap)):
-            sections.append(_section(f"Explanations: {name}", scorer.score(clips, W),
-                                     f"{name} over {seg.n_units(X.shape[1])} time segments of a classifier of {target!r}; "
-                                     "fidelity (does the explanation predict the model's response as units are kept or removed?) and complexity."))
+    # LIME, SHAP and the scorer meet the same unit masks (8 units: 256 of them): each is evaluated once
+    with shared_responses():
+        W_lime = explain_with_lime(model, clips, seg, num_samples=100 if fast else 600, random_state=random_state,
+                                   n_jobs=n_jobs)
+        W_shap = explain_with_shap(model, clips, seg, nsamples=64 if fast else 256, random_state=random_state,
+                                   n_jobs=n_jobs)
+        scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"),
+                                          n_neighbourhood=64 if fast else 256, n_random=5 if fast else 10,
+                                          n_jobs=n_jobs, random_state=random_state).fit(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrustkitWarning)
+            for name, W in (("LIME", W_lime), ("SHAP", W_shap)):
+                sections.append(_section(
+                    f"Explanations: {name}", scorer.score(clips, W),
+                    f"{name} over {seg.n_units(X.shape[1])} time segments of a classifier of {target!r}; fidelity "
+                    "(does the explanation predict the model's response as units are kept or removed?) and complexity."))
     step("done")
     meta = {"description": description, "version": __version__, "n_clips": len(X), "sr": sr,
             "encoders": list(encoders), "labels": list(labels.columns), "fast": fast,

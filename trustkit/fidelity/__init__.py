@@ -1,6 +1,6 @@
 """Explanations judged by fidelity to the black box against their complexity."""
 
-from .audio import TimeFrequencySegments, TimeSegments, explain_with_lime, explain_with_shap
+from .audio import TimeFrequencySegments, TimeSegments, explain_with_lime, explain_with_shap, shared_responses
 from .scorer import ExplanationComparison, FidelityComplexityReport, FidelityComplexityScorer, complexity
 
 __all__ = [
@@ -12,4 +12,5 @@ __all__ = [
     "complexity",
     "explain_with_lime",
     "explain_with_shap",
+    "shared_responses",
 ]

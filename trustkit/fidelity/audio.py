@@ -7,7 +7,11 @@ masks (1 = unit present, 0 = unit replaced by the baseline).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,7 +22,67 @@ from threadpoolctl import threadpool_limits
 from .._validation import check_choice, check_number
 from ..exceptions import TrustkitWarning
 
-__all__ = ["TimeFrequencySegments", "TimeSegments", "explain_with_lime", "explain_with_shap"]
+__all__ = ["TimeFrequencySegments", "TimeSegments", "explain_with_lime", "explain_with_shap", "shared_responses"]
+
+_SHARED: dict[Any, Any] | None = None
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def shared_responses() -> Iterator[None]:
+    """Share a model's responses to masked clips between explainers and the scorer, inside the block.
+
+    LIME, Kernel SHAP and :class:`FidelityComplexityScorer` all evaluate the
+    model on a clip with some of its units replaced by the baseline; with few
+    units they meet the same masks again and again (8 units have 256). Inside
+    this block, the response to one (model response, segmenter, clip, mask) is
+    computed once and reused by :func:`explain_with_lime`,
+    :func:`explain_with_shap` and the scorer, which is exact for a fixed
+    model: **do not refit or change the model inside the block**. Outside it,
+    nothing is cached.
+
+    Examples
+    --------
+    >>> with shared_responses():  # doctest: +SKIP
+    ...     W = explain_with_lime(model, clips, seg)
+    ...     report = scorer.score(clips, W)   # reuses LIME's responses
+    """
+    global _SHARED
+    outer = _SHARED
+    _SHARED = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _SHARED = outer
+
+
+def unit_responses(fn: Any, x: np.ndarray, segmenter: Any, masks: np.ndarray, *, batch: int = 256) -> np.ndarray:
+    """The model's response to ``x`` with each unit mask applied, ``batch`` masks per model call.
+
+    Inside :func:`shared_responses`, each distinct mask is evaluated once per
+    (response, segmenter, clip) and kept; outside, every mask is evaluated.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    cache = _SHARED
+    if cache is None:
+        return np.concatenate([np.asarray(fn(segmenter.compose(x, masks[s : s + batch])), dtype=np.float64)
+                               for s in range(0, len(masks), batch)])
+    owner = getattr(fn, "__self__", fn)
+    clip = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).digest()
+    head = (id(owner), getattr(fn, "__name__", ""), repr(segmenter), clip, x.shape)
+    keys = [(*head, row.tobytes()) for row in masks]
+    with _LOCK:
+        cache.setdefault("models", {})[id(owner)] = owner  # keeps the object alive: its id cannot be reused
+        found = [cache.get(k) for k in keys]
+    todo = list(dict.fromkeys(k for k, v in zip(keys, found) if v is None))
+    first = {k: i for i, k in reversed(list(enumerate(keys)))}
+    for s in range(0, len(todo), batch):
+        chunk = todo[s : s + batch]
+        out = np.asarray(fn(segmenter.compose(x, masks[[first[k] for k in chunk]])), dtype=np.float64)
+        with _LOCK:
+            cache.update(zip(chunk, out))
+    with _LOCK:
+        return np.stack([cache[k] for k in keys])
 
 
 class TimeSegments(BaseEstimator):
@@ -120,7 +184,7 @@ class TimeFrequencySegments(BaseEstimator):
 
 def _unit_model(model_fn: Any, x: np.ndarray, segmenter: Any, target: int):
     def f(Z: np.ndarray) -> np.ndarray:
-        out = np.asarray(model_fn(segmenter.compose(x, np.asarray(Z) > 0.5)), dtype=np.float64)
+        out = unit_responses(model_fn, x, segmenter, np.asarray(Z) > 0.5)
         return out[:, target] if out.ndim == 2 else out
 
     return f

@@ -19,6 +19,7 @@ from ..exceptions import InvalidAudioError, TrustkitWarning
 from ..perturbations._base import child_seed, resolve_entropy
 from ..reports import Report
 from ..stats import bootstrap_estimate, paired_difference
+from .audio import unit_responses
 from .explanations import to_attributions
 
 __all__ = ["ExplanationComparison", "FidelityComplexityReport", "FidelityComplexityScorer", "complexity"]
@@ -509,20 +510,23 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
     neigh = rng.random((n_nb, d)) < 0.5
     blocks = [keep, ~keep, rand_keep, ~rand_keep, neigh]
     masks = np.concatenate(blocks)
-    inputs, reps = scorer._compose(x, masks)
-    outs, calls = [], 0
-    for s in range(0, len(inputs), batch * reps):  # BLAS is pinned once by the caller for the whole section
-        out = np.asarray(f(inputs[s : s + batch * reps]), dtype=np.float64)
-        if not np.isfinite(out).all():
-            row = s + int(np.argwhere(~np.isfinite(out))[0][0])
-            raise ValueError(
-                f"the model returned non-finite values (NaN or inf) for a masked input (masked input {row} of an "
-                "instance, units replaced by the baseline); fidelity is undefined there. Check the model on inputs "
-                "with baseline values, or choose another baseline."
-            )
-        outs.append(out)
-        calls += 1
-    out = np.concatenate(outs)
+    if scorer.segmenter is not None:  # audio units: shared with LIME/SHAP inside trustkit.fidelity.shared_responses
+        out, reps = unit_responses(f, x, scorer.segmenter, masks, batch=batch), 1
+        calls = -(-len(masks) // batch)
+    else:
+        inputs, reps = scorer._compose(x, masks)
+        outs, calls = [], 0
+        for s in range(0, len(inputs), batch * reps):  # BLAS is pinned once by the caller for the whole section
+            outs.append(np.asarray(f(inputs[s : s + batch * reps]), dtype=np.float64))
+            calls += 1
+        out = np.concatenate(outs)
+    if not np.isfinite(out).all():
+        row = int(np.argwhere(~np.isfinite(out.reshape(len(out), -1)))[0][0])
+        raise ValueError(
+            f"the model returned non-finite values (NaN or inf) for a masked input (masked input {row} of an "
+            "instance, units replaced by the baseline); fidelity is undefined there. Check the model on inputs "
+            "with baseline values, or choose another baseline."
+        )
     if reps > 1:
         out = out.reshape(len(masks), reps, *out.shape[1:]).mean(axis=1)
     r = out[:, target] if multi else out.reshape(len(out), -1)[:, 0]
@@ -588,7 +592,7 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
     })
     if "remove" not in scorer.modes:
         curves = curves[curves["mode"] == "keep"]
-    return {"row": row, "curves": curves, "calls": calls, "rows": len(inputs)}
+    return {"row": row, "curves": curves, "calls": calls, "rows": len(masks) * reps}
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
