@@ -53,9 +53,21 @@ def main(argv=None):
     parser.add_argument("--clips", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sr", type=int, default=22050)
+    parser.add_argument("--encoder", default="mfcc", choices=["mfcc", "musicnn", "crepe"],
+                        help="the built-in encoder to measure (crepe needs the crepe extra)")
+    parser.add_argument("--overhead-only", action="store_true", help="skip the memory and audio-distance parts")
     args = parser.parse_args(argv)
     X, _ = make_music(args.clips, duration=args.seconds, sr=args.sr, random_state=0)
-    enc = MFCCEncoder(sr=args.sr)
+    if args.encoder == "musicnn":
+        from trustkit.encoders import MusicnnEncoder
+
+        enc = MusicnnEncoder(sr=args.sr)
+    elif args.encoder == "crepe":
+        from trustkit.encoders import CrepeEncoder
+
+        enc = CrepeEncoder(sr=args.sr)
+    else:
+        enc = MFCCEncoder(sr=args.sr)
     enc.transform(X[:1])  # warm-up: imports, numba
 
     t_bare, c_bare = bare(X, args.sr, enc, 0)
@@ -65,11 +77,14 @@ def main(argv=None):
     t0 = time.perf_counter()
     SensitivityMeter(enc, "imperceptible", sr=args.sr, random_state=0, n_jobs=2).score(X)
     t_par = time.perf_counter() - t0
-    print(f"{args.clips} clips x {args.seconds:g} s, {report.config['n_settings']} settings + identity, MFCC encoder")
+    print(f"{args.clips} clips x {args.seconds:g} s, {report.config['n_settings']} settings + identity, "
+          f"{getattr(enc, 'display_name', type(enc).__name__)}")
     print(f"bare perturb + encode     {t_bare:7.2f} s wall, {c_bare:7.2f} s CPU (one BLAS thread, as the meter)")
     print(f"SensitivityMeter n_jobs=1 {t_meter:7.2f} s wall, {c_meter:7.2f} s CPU   overhead "
           f"{100 * (t_meter / t_bare - 1):+.1f} % wall, {100 * (c_meter / c_bare - 1):+.1f} % CPU")
     print(f"SensitivityMeter n_jobs=2 {t_par:7.2f} s   speed-up {t_meter / t_par:.2f}x")
+    if args.overhead_only:
+        return
 
     tracemalloc.start()
     SensitivityMeter(enc, "imperceptible", sr=args.sr, random_state=0).score(X)
