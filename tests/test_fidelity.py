@@ -460,3 +460,18 @@ def test_shared_responses_give_the_same_numbers_with_one_model_call_per_mask():
         pd.testing.assert_frame_equal(a.table, b.table, rtol=1e-9)
     # 5 units: 32 masks per clip, so at most 3 x 32 masked inputs (+ the clips themselves) reach the model
     assert shared[3] <= 3 * 32 + 4 * len(clips) < plain[3]
+
+
+def test_fast_spearman_equals_scipy_with_ties():
+    import scipy.stats
+
+    from trustkit.fidelity.scorer import _average_ranks, _spearman
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(2, 50))
+        a = rng.integers(0, 4, n).astype(float) if rng.random() < 0.5 else rng.standard_normal(n)
+        b = rng.integers(0, 4, n).astype(float) if rng.random() < 0.5 else rng.standard_normal(n)
+        np.testing.assert_array_equal(_average_ranks(a), scipy.stats.rankdata(a))
+        expected = 0.0 if np.ptp(a) == 0 or np.ptp(b) == 0 else scipy.stats.spearmanr(a, b).statistic
+        assert _spearman(a, b) == pytest.approx(expected, abs=1e-12)

@@ -455,8 +455,12 @@ class FidelityComplexityScorer(BaseEstimator):
                 for i in range(len(X))
             )
         per_instance = pd.DataFrame([{"instance": i, "n_explained": int(explained[i]), **r["row"]} for i, r in enumerate(results)])
-        curves = pd.concat([r["curves"].assign(instance=i, near_zero=r["row"]["near_zero"]) for i, r in enumerate(results)],
-                           ignore_index=True)
+        sizes = [len(r["curves"]["k"]) for r in results]
+        curves = pd.DataFrame({
+            **{key: np.concatenate([r["curves"][key] for r in results]) for key in results[0]["curves"]},
+            "instance": np.repeat(np.arange(len(results)), sizes),
+            "near_zero": np.repeat([r["row"]["near_zero"] for r in results], sizes),
+        })
         near_zero = per_instance["near_zero"].to_numpy()
         if near_zero.any():
             warnings.warn(
@@ -584,25 +588,40 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
         rescaled = r_base + a * contribution
         row[f"surrogate_r2_rescaled@{k}"] = float(1 - np.sum((r_nb - rescaled) ** 2) / ss_tot) if ss_tot > 0 else np.nan
         row[f"spearman@{k}"] = _spearman(r_nb, surrogate)
-    curves = pd.DataFrame({
+    # plain arrays per instance; the caller builds one DataFrame for all instances
+    curves = {
         "mode": np.repeat(["keep", "remove"], g), "k": np.tile(grid, 2), "fraction": np.tile(frac, 2),
         "response": np.r_[r_keep, r_rem], "predicted": np.r_[pred_keep, pred_rem],
         "value": np.r_[keep_f, rem_f], "fidelity": np.r_[keep_q, rem_q],
         "random": np.r_[_bounded(rk_f).mean(axis=0), _bounded(rr_f).mean(axis=0)],
-    })
+    }
     if "remove" not in scorer.modes:
-        curves = curves[curves["mode"] == "keep"]
+        curves = {key: v[:g] for key, v in curves.items()}
     return {"row": row, "curves": curves, "calls": calls, "rows": len(masks) * reps}
 
 
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank: ``scipy.stats.rankdata(x)``, without its per-call overhead."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    new = np.r_[True, xs[1:] != xs[:-1]]
+    dense = np.cumsum(new)
+    count = np.r_[np.flatnonzero(new), len(x)]
+    ranks = np.empty(len(x))
+    ranks[order] = 0.5 * (count[dense] + count[dense - 1] + 1)
+    return ranks
+
+
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman correlation; 0 when either side is constant (no ranking to agree with)."""
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
-        rho = scipy.stats.spearmanr(a, b).statistic
-    return float(rho) if np.isfinite(rho) else 0.0
+    """Spearman correlation: Pearson's on average ranks, as ``scipy.stats.spearmanr``.
+
+    0 when either side is constant (no ranking to agree with).
+    """
+    ra, rb = _average_ranks(np.asarray(a, dtype=np.float64)), _average_ranks(np.asarray(b, dtype=np.float64))
+    ra -= ra.mean()
+    rb -= rb.mean()
+    den = float(np.sqrt((ra @ ra) * (rb @ rb)))
+    return float(ra @ rb) / den if den > 0 else 0.0
 
 
 def _summary_table(per: pd.DataFrame, budgets: list[int], seed: int) -> pd.DataFrame:
