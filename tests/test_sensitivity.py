@@ -372,3 +372,26 @@ def test_an_encoder_reads_the_same_as_encoder_or_as_baseline(clips):
     b = as_baseline.table[as_baseline.table["role"] == "baseline"].drop(columns=["role"]).reset_index(drop=True)
     assert a.equals(b)  # the same numbers and the same intervals
     assert alone.headline_estimate == as_baseline.baseline_estimate
+
+
+def test_originals_loudness_is_measured_once_and_numbers_are_unchanged(clips, monkeypatch):
+    import contextlib
+
+    import pandas as pd
+
+    import trustkit.perturbations.loudness as L
+    import trustkit.sensitivity as S
+
+    grid = PerturbationGrid(AddNoise(), "snr_db", [30, 20, 10], family="noise")
+    calls = []
+    real = L.loudness_blocks
+    monkeypatch.setattr(L, "loudness_blocks", lambda x, sr: calls.append(len(x)) or real(x, sr=sr))
+    after = meter(MFCCEncoder(sr=SR), grid).score(clips)
+    assert len(calls) == len(clips) * (1 + 3)  # the originals once, then each perturbed clip
+    calls.clear()
+    monkeypatch.setattr(S, "known_loudness", lambda X, sr: contextlib.nullcontext())  # the old way
+    before = meter(MFCCEncoder(sr=SR), grid).score(clips)
+    assert len(calls) == len(clips) * 2 * 3  # originals measured again in every setting
+    pd.testing.assert_frame_equal(before.table, after.table)
+    with L.known_loudness(clips, SR) as view:  # inside the block the originals are read-only
+        assert not view.flags.writeable

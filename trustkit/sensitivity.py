@@ -8,6 +8,7 @@ original. Sensitivity = 1 - consistency.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import warnings
@@ -30,6 +31,7 @@ from .encoders import as_encoder, embed, embed_layers, is_layer_profile
 from .exceptions import TrustkitWarning
 from .perturbations import GridPoint, Identity, LoudnessMatch, PerturbationGrid, study_grid
 from .perturbations._base import child_seed, configure_step, resolve_entropy
+from .perturbations.loudness import known_loudness
 from .reports import Report
 from .stats import Estimate, bootstrap_estimate, bootstrap_statistic, paired_difference, proportion_interval
 
@@ -512,7 +514,9 @@ class SensitivityMeter(BaseEstimator):
         # threads by default: no pickling of audio and models, and no loky worker recycling (its
         # memory-leak guard restarts workers that load a network, which once deadlocked a run);
         # BLAS stays at one thread for every encoder call, so numbers do not depend on n_jobs
-        with threadpool_limits(limits=1):
+        # every setting matches loudness to the same originals: measure them once
+        originals_loudness = known_loudness(X, sr) if self.loudness_match else contextlib.nullcontext()
+        with originals_loudness, threadpool_limits(limits=1):
             results = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(run)(k, p) for k, p in enumerate(points))
         report = self._report(X, points, encoders, results, entropy, n_boot, layer_of)
         timing = {

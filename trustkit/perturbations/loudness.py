@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import contextlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import clone
@@ -12,7 +14,44 @@ from ..audio import LOUDNESS_MIN_SECONDS, check_loudness, gated_loudness, loudne
 from ..exceptions import InvalidAudioError
 from ._base import BasePerturbation
 
-__all__ = ["LoudnessMatch"]
+__all__ = ["LoudnessMatch", "known_loudness"]
+
+_KNOWN: dict[tuple[Any, ...], float] | None = None
+
+
+def _row_key(x: np.ndarray, sr: int) -> tuple[Any, ...]:
+    return (x.__array_interface__["data"][0], x.shape, x.strides, x.dtype.str, int(sr))
+
+
+@contextlib.contextmanager
+def known_loudness(X: np.ndarray, sr: int) -> Iterator[np.ndarray]:
+    """Measure the loudness of the clips of ``X`` once; inside the block, :class:`LoudnessMatch` reuses it.
+
+    A robustness meter matches every perturbed clip to its original's loudness
+    in every setting: without this, each original is measured again for every
+    setting. Inside the block, ``X`` is read-only (its clips are looked up by
+    their memory, which must therefore not change) and a ``LoudnessMatch``
+    handed a clip of ``X`` takes that clip's loudness from here; any other
+    clip is measured as usual.
+
+    Yields
+    ------
+    ndarray
+        A read-only view of ``X``: pass this to the perturbations.
+    """
+    global _KNOWN
+    view = np.asarray(X).view()
+    view.flags.writeable = False
+    outer = _KNOWN
+    table = dict(outer or {})
+    for x in view:
+        if len(x) >= int(np.ceil(LOUDNESS_MIN_SECONDS * sr)):
+            table[_row_key(x, sr)] = gated_loudness(loudness_blocks(x, sr=sr))
+    _KNOWN = table
+    try:
+        yield view
+    finally:
+        _KNOWN = outer
 
 
 class LoudnessMatch(BasePerturbation):
@@ -104,7 +143,8 @@ class LoudnessMatch(BasePerturbation):
                     f"below the 0.4 s that loudness needs. Use length='preserve'."
                 )
         if params["target"] is None:
-            reference = gated_loudness(loudness_blocks(x, sr=sr))
+            known = _KNOWN.get(_row_key(x, sr)) if _KNOWN is not None else None
+            reference = gated_loudness(loudness_blocks(x, sr=sr)) if known is None else known
             check_loudness(reference, what="the original clip")
         else:
             reference = params["target"]
