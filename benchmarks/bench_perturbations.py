@@ -15,7 +15,9 @@ min == max, the same parameters) in the same run. Reported:
   ``Reverb`` is an algorithmic (Freeverb) reverb, not a convolution; its
   ``Clipping`` clips at a threshold in dB, not at a percentile of samples.
 
-Timings are the best of ``--repeat`` runs, single-threaded (n_jobs=None).
+Timings are the median of ``--repeat`` interleaved rounds (trustkit, then
+each peer, in every round), single-threaded (n_jobs=None); ``ratio`` uses
+the medians, ``ratio_min`` (in the JSON) the fastest rounds.
 """
 
 from __future__ import annotations
@@ -36,13 +38,10 @@ from trustkit.datasets import make_music
 from trustkit.perturbations import synthetic_rir
 
 
-def best_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def pairs(sr, tmp):
@@ -111,7 +110,7 @@ def main(argv=None):
     parser.add_argument("--clips", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--sr", type=int, default=44100)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--out", default="benchmarks/results/perturbations.json")
     args = parser.parse_args(argv)
 
@@ -123,18 +122,28 @@ def main(argv=None):
         all_pairs = pairs(args.sr, Path(tmp))  # writes the impulse response pedalboard convolves with too
         peers = pedalboard_peers(args.sr, Path(tmp))
         for name, ours, theirs in all_pairs:
-            ours.transform(X[:1, : args.sr])  # warm-up (imports, first calls)
-            t_ours = best_time(lambda o=ours: o.transform(X), args.repeat)
-            row = {"perturbation": name, "trustkit_s": t_ours, "trustkit_x_realtime": audio_seconds / t_ours}
+            ours.transform(X[:1, : args.sr])  # warm-up (imports, first calls, compiled kernels)
             if theirs is not None:
                 theirs(X[0, : args.sr], sample_rate=args.sr)
-                t_theirs = best_time(lambda a=theirs: [a(x, sample_rate=args.sr) for x in X], args.repeat)
-                row.update(audiomentations_s=t_theirs, audiomentations_x_realtime=audio_seconds / t_theirs,
-                           ratio=t_theirs / t_ours)
-            if name in peers:
-                pb_fn = peers[name]
+            pb_fn = peers.get(name)
+            if pb_fn is not None:
                 pb_fn(X[0, : args.sr])
-                t_pb = best_time(lambda f=pb_fn: [f(x) for x in X], args.repeat)
+            t_o, t_t, t_p = [], [], []
+            for _ in range(args.repeat):  # interleaved rounds: every side sees the same machine state
+                t_o.append(timed(lambda o=ours: o.transform(X)))
+                if theirs is not None:
+                    t_t.append(timed(lambda a=theirs: [a(x, sample_rate=args.sr) for x in X]))
+                if pb_fn is not None:
+                    t_p.append(timed(lambda f=pb_fn: [f(x) for x in X]))
+            t_ours = float(np.median(t_o))
+            row = {"perturbation": name, "trustkit_s": t_ours, "trustkit_min_s": min(t_o),
+                   "trustkit_x_realtime": audio_seconds / t_ours}
+            if theirs is not None:
+                t_theirs = float(np.median(t_t))
+                row.update(audiomentations_s=t_theirs, audiomentations_x_realtime=audio_seconds / t_theirs,
+                           ratio=t_theirs / t_ours, ratio_min=min(t_t) / min(t_o))
+            if pb_fn is not None:
+                t_pb = float(np.median(t_p))
                 row.update(pedalboard_s=t_pb, ratio_pedalboard=t_pb / t_ours)
             rows.append(row)
             ratio = f"{row['ratio']:6.2f}" if "ratio" in row else "     -"

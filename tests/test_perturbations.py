@@ -441,3 +441,31 @@ def test_meter_warns_about_clips_that_are_mostly_digital_silence():
     X[1, sr // 3 :] = 0.0
     with pytest.warns(TrustkitWarning, match=r"1 clips are more than 25% digital silence \(clip 1: 67%"):
         SensitivityMeter(MFCCEncoder(), [("g", Gain(gain_db=-1))], sr=sr, n_bootstrap=20, random_state=0).score(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_gain_and_bitcrush_equal_numpy_and_check_values_in_the_same_pass(dtype):
+    from trustkit.exceptions import InvalidAudioError
+    from trustkit.perturbations import Bitcrush, Gain
+
+    X = (np.random.default_rng(0).uniform(-0.9, 0.9, (3, 5000))).astype(dtype)
+    g = 10 ** (-6 / 20)
+    np.testing.assert_array_equal(Gain(gain_db=-6).fit_transform(X), X * g)
+    q = 2.0**7
+    expected = np.round(X * q) / q
+    Y, p = Bitcrush(bits=8).transform_with_params(X)
+    np.testing.assert_array_equal(Y, expected.astype(dtype))
+    snr = 10 * np.log10(np.sum(X.astype(float) ** 2, axis=1) / np.sum((Y.astype(float) - X) ** 2, axis=1))
+    np.testing.assert_allclose(p["snr_db_realised"], snr, rtol=1e-5)
+    for step in (Gain(gain_db=-6), Bitcrush(bits=8)):  # the fused (sequential) and the per-clip (threads) paths agree
+        np.testing.assert_array_equal(step.fit_transform(X), step.set_params(n_jobs=2).fit_transform(X))
+        bad = X.copy()
+        bad[1, 17] = np.nan
+        with pytest.raises(InvalidAudioError, match="1 non-finite samples .*first at clip 1, sample 17"):
+            step.set_params(n_jobs=None).fit_transform(bad)
+        with pytest.raises(InvalidAudioError, match=r"peaks at 1e\+05 \(clip 2\)"):
+            loud = X.copy()
+            loud[2, 3] = 1e5
+            step.fit_transform(loud)
+    with pytest.raises(InvalidAudioError, match="non-finite"):
+        Gain(gain_db=0).fit_transform(np.array([[0.1, np.inf]]))  # the identity checks its input too

@@ -164,6 +164,7 @@ def check_audio(
     sr: int | None = None,
     owner: str | None = None,
     allow_silent: bool = True,
+    values: bool = True,
 ) -> np.ndarray:
     """Validate a batch of mono audio clips.
 
@@ -181,6 +182,10 @@ def check_audio(
         Who needs ``min_samples`` (for the message).
     allow_silent : bool
         If False, clips whose samples are all zero are rejected.
+    values : bool, default=True
+        Check the samples (finite, peak at most ``MAX_PEAK``). A caller that
+        passes False must call :func:`check_audio_values` itself (a fused
+        kernel that reads the samples anyway does, with their energy).
 
     Returns
     -------
@@ -271,14 +276,34 @@ def check_audio(
             f"(shape={arr.shape}) while a minimum of {max(min_samples, 1)} is required). "
             "Use longer clips or pad them with trustkit.audio.fix_length."
         )
+    if values:
+        check_audio_values(arr, name=name)
+    return _check_silent(arr, name, owner, allow_silent)
+
+
+def check_audio_values(arr: np.ndarray, *, name: str = "X", energy: float | None = None) -> None:
+    """Check that every sample of ``arr`` is finite and its peak at most ``MAX_PEAK``.
+
+    ``energy`` (the sum of squares, if the caller has it) proves both at once
+    when it is finite and at most ``MAX_PEAK**2`` (the squared peak cannot
+    exceed it); otherwise the samples are examined exactly, for the message.
+
+    Examples
+    --------
+    >>> check_audio_values(np.array([[0.5, -0.25]]), energy=0.3125)
+    >>> check_audio_values(np.array([[0.5, np.nan]]))
+    Traceback (most recent call last):
+    ...
+    trustkit.exceptions.InvalidAudioError: X has 1 non-finite samples (NaN or infinity; first at clip 0, sample 1). Remove or repair them, e.g. np.nan_to_num(X).
+    """
     # one BLAS pass first: the sum of squares is NaN/inf if any sample is, and peak**2 <= sum of squares, so a
     # finite sum below MAX_PEAK**2 proves both checks; otherwise (or for a strided array) look exactly
-    if arr.flags.c_contiguous:
+    if energy is None and arr.flags.c_contiguous:
         flat = arr.reshape(-1)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, exactly
             energy = float(np.dot(flat, flat))
-        if np.isfinite(energy) and energy <= MAX_PEAK**2:
-            return _check_silent(arr, name, owner, allow_silent)
+    if energy is not None and np.isfinite(energy) and energy <= MAX_PEAK**2:
+        return
     # two reductions without temporaries: NaN propagates through max/min, and |peak| is max(|hi|, |lo|)
     hi, lo = float(arr.max()), float(arr.min())
     if not (np.isfinite(hi) and np.isfinite(lo)):
@@ -298,7 +323,6 @@ def check_audio(
             f"{MAX_PEAK:g} ({20 * np.log10(MAX_PEAK):.0f} dB over full scale) overflow the squares and sums of "
             f"level, SNR and spectral computations in float32. Scale it, e.g. {name} / np.abs({name}).max().{pcm}"
         )
-    return _check_silent(arr, name, owner, allow_silent)
 
 
 def _check_silent(arr: np.ndarray, name: str, owner: str | None, allow_silent: bool) -> np.ndarray:

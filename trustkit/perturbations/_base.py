@@ -11,7 +11,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .._validation import check_audio, check_choice, check_sr
+from .._validation import check_audio, check_audio_values, check_choice, check_sr
 from ..exceptions import InvalidAudioError
 
 __all__ = ["BasePerturbation", "clip_generators", "resolve_entropy"]
@@ -161,7 +161,9 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        _, X = self._validate(X)
+        context, X = self._validate(X)
+        if not context["values_checked"]:  # fit does no transform to check them in passing
+            check_audio_values(X)
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -213,6 +215,14 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
         return self._run_validated(context, X)
 
     def _run_validated(self, context: dict[str, Any], X: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        if not context.get("values_checked", True):  # a fused step: transform and value check in one pass
+            if self._is_identity(context["params"]):
+                check_audio_values(X)
+            else:
+                Y, infos, energy = self._perturb_fused(_read_only(X), context["sr"], context["params"])
+                check_audio_values(X, energy=energy)
+                Y, infos = self._apply_clip_policy(Y, infos)
+                return X, Y, infos
         gens = (
             clip_generators(resolve_entropy(self.random_state), X, type(self).__name__)
             if self._random
@@ -229,14 +239,17 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
             sr = check_sr(sr, name)
         check_choice(self.clip_policy, "clip_policy", CLIP_POLICIES)
         params = self._check_params(sr)
+        # a fused step checks the values in its own pass over the samples (sequential runs only)
+        fused = self._fused and self.n_jobs in (None, 1)
         X = check_audio(
             X,
             min_samples=self._min_samples(sr),
             sr=sr,
             owner=name,
             allow_silent=not self._reject_silent,
+            values=not fused,
         )
-        return {"sr": sr, "params": params}, X
+        return {"sr": sr, "params": params, "values_checked": not fused}, X
 
     def _transform_batch(
         self, X: np.ndarray, sr: int | None, gens: list, params: dict[str, Any]
@@ -269,6 +282,13 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
     def _perturb_batch(self, X: np.ndarray, sr: int | None, params: dict[str, Any]):
         """Optional vectorised path for deterministic steps: ``(Y, infos)``."""
         raise NotImplementedError  # pragma: no cover - only called when overridden
+
+    #: the step implements ``_perturb_fused``: the transform and the input's value check in one pass
+    _fused: ClassVar[bool] = False
+
+    def _perturb_fused(self, X: np.ndarray, sr: int | None, params: dict[str, Any]):
+        """``(Y, infos, energy of X)`` in one pass over the samples (``trustkit.perturbations._kernels``)."""
+        raise NotImplementedError  # pragma: no cover - only called when _fused
 
     def _apply_clip_policy(self, Y: np.ndarray, infos: list[dict[str, Any]]):
         """Apply ``clip_policy`` to each row of ``Y`` (in place) and record it."""

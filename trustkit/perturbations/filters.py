@@ -47,6 +47,16 @@ class Gain(BasePerturbation):
     def _perturb_batch(self, X, sr, params):
         return X * 10 ** (params["gain_db"] / 20), [{"gain_db": params["gain_db"]} for _ in X]
 
+    _fused = True
+
+    def _perturb_fused(self, X, sr, params):
+        from ._kernels import scale
+
+        X = np.ascontiguousarray(X)
+        Y = np.empty_like(X)
+        energy = scale(X, X.dtype.type(10 ** (params["gain_db"] / 20)), Y)
+        return Y, [{"gain_db": params["gain_db"]} for _ in X], energy
+
 
 class _Butterworth(BasePerturbation):
     """Butterworth filter applied as second-order sections."""
