@@ -421,3 +421,28 @@ def test_an_error_while_unwinding_from_ctrl_c_is_still_an_interrupt(monkeypatch,
     monkeypatch.setattr(cli, "run_report", interrupted_then_cleanup_fails)
     assert cli.main(["report", "x.json", "--out", "y.html"]) == 130
     assert capsys.readouterr().err == "trustkit: interrupted; nothing was written.\n"
+
+
+def test_scorecard_verdicts_are_honest_and_its_text_is_escaped():
+    from types import SimpleNamespace
+
+    from trustkit.trust import _transfer_cell, _verdict_at_most, check_report_document, render_html
+
+    assert _verdict_at_most(0.0, 0.08, 0.1, "robust", "sensitive") == "robust"
+    assert _verdict_at_most(0.12, 0.3, 0.1, "robust", "sensitive") == "sensitive"
+    assert _verdict_at_most(0.05, 0.2, 0.1, "robust", "sensitive").startswith("undecided")
+    row = SimpleNamespace(value=0.8, low=0.6, high=0.95, chance=0.62, majority=0.75)
+    assert _transfer_cell(row)[1] == "not distinguishable from chance"  # 0.80 looks high, but 0.60 <= chance
+    row.low = 0.7
+    assert _transfer_cell(row)[1] == "above chance, not above majority"
+    row.low = 0.76
+    assert _transfer_cell(row)[1] == "above chance and majority"
+    doc = {"report": "TrustReport", "meta": {}, "sections": [],
+           "scorecard": {"encoders": [{"encoder": "<script>x</script>", "robustness verdict": "robust"}],
+                         "meaning": ["<b>m</b>"]}}
+    page = render_html(doc)
+    assert "<script>x" not in page and "&lt;script&gt;x" in page and "&lt;b&gt;m" in page
+    assert "<td class='good'>robust</td>" in page
+    with pytest.raises(ValueError, match=r"scorecard.encoders\[0\]\['x'\] must be a number, text"):
+        check_report_document({**doc, "scorecard": {"encoders": [{"x": [1]}]}})
+    assert "Scorecard" not in render_html({"report": "TrustReport", "meta": {}, "sections": []})  # older JSON

@@ -36,16 +36,97 @@ def _section(title: str, report: Any, note: str = "") -> dict[str, Any]:
     }
 
 
+#: the thresholds behind the scorecard's verdicts (stated on the page)
+MAX_SENSITIVITY = 0.10
+MIN_FIDELITY = 0.5
+
+
+def _interval(value: float, low: float, high: float) -> str:
+    if value is None or not np.isfinite(value):
+        return "undefined"
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _verdict_at_most(low: float, high: float, limit: float, good: str, bad: str) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "undefined"
+    if high <= limit:
+        return good
+    if low > limit:
+        return bad
+    return f"undecided (interval spans {limit:g})"
+
+
+def _robustness_cell(report: Any) -> dict[str, str]:
+    e = report.headline_estimate
+    verdict = _verdict_at_most(e.low, e.high, MAX_SENSITIVITY, "robust", "sensitive")
+    return {"robustness": _interval(e.value, e.low, e.high), "robustness verdict": verdict}
+
+
+def _transfer_cell(row: Any) -> tuple[str, str]:
+    text = f"{_interval(row.value, row.low, row.high)} (chance {row.chance:.2f}, majority {row.majority:.2f})"
+    if not np.isfinite(row.low):
+        return text, "undefined"
+    if row.low > max(row.chance, row.majority):
+        return text, "above chance and majority"
+    if row.low > row.chance:
+        return text, "above chance, not above majority"
+    return text, "not distinguishable from chance"
+
+
+def _scorecard(robustness: dict[str, Any], comparison: Any, explanations: dict[str, Any]) -> dict[str, Any]:
+    """The first screen: one verdict per encoder and question, each with its interval and stated threshold."""
+    encoders = []
+    for name, rep in robustness.items():
+        row = {"encoder": name, **_robustness_cell(rep)}
+        for r in comparison.table[comparison.table["encoder"] == name].itertuples():
+            text, verdict = _transfer_cell(r)
+            row[f"{r.task} ({r.metric})"] = text
+            row[f"{r.task} verdict"] = verdict
+        encoders.append(row)
+    explained = []
+    for name, rep in explanations.items():
+        t = rep.table.set_index("measure")
+        fid = t.loc["fidelity_keep"] if "fidelity_keep" in t.index else None
+        units = t.loc["n_units_90"] if "n_units_90" in t.index else None
+        low, high = (float(fid["low"]), float(fid["high"])) if fid is not None else (np.nan, np.nan)
+        explained.append({
+            "explainer": name,
+            "fidelity": _interval(float(fid["mean"]), low, high) if fid is not None else "undefined",
+            "fidelity verdict": ("undefined" if not (np.isfinite(low) and np.isfinite(high)) else
+                                 "faithful" if low >= MIN_FIDELITY else "not faithful" if high < MIN_FIDELITY
+                                 else f"undecided (interval spans {MIN_FIDELITY:g})"),
+            "complexity (units for 90 % of the attribution)": (
+                _interval(float(units["mean"]), float(units["low"]), float(units["high"])) if units is not None
+                else "undefined") + f" of {rep.config['n_units']}",
+        })
+    return {
+        "encoders": encoders,
+        "explanations": explained,
+        "meaning": [
+            f"robustness: sensitivity, the share of clips that an imperceptible change moves nearer another "
+            f"clip than their own original (lower is better); robust if the whole 95 % interval is at most "
+            f"{MAX_SENSITIVITY:g}, sensitive if it is all above.",
+            "transferability: probe score on held-out folds with its 95 % interval; the verdict compares the "
+            "interval's lower end with chance and with always answering the majority class.",
+            f"explanations: fidelity 1 = the explanation predicts the model's response exactly as units are kept "
+            f"(Lin's concordance); faithful if the interval's lower end is at least {MIN_FIDELITY:g}. Complexity: "
+            "how many units hold 90 % of the attribution (fewer is simpler).",
+        ],
+    }
+
+
 @dataclass
 class TrustReport:
     """Sections of a trust report, serialisable to JSON and renderable to HTML."""
 
     sections: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
+    scorecard: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready content (plots as base64 PNG)."""
-        return {"report": "TrustReport", "meta": self.meta, "sections": self.sections}
+        return {"report": "TrustReport", "meta": self.meta, "scorecard": self.scorecard, "sections": self.sections}
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """Serialise (strict JSON: undefined numbers become null); also write to ``path`` when given."""
@@ -64,11 +145,17 @@ class TrustReport:
         return page
 
     def summary(self) -> str:
-        """One line per section: its headline number."""
-        return "\n".join(
+        """The scorecard's verdicts, then one line per section: its headline number."""
+        lines = []
+        for row in self.scorecard.get("encoders", []):
+            verdicts = [f"{k.removesuffix(' verdict')}: {v}" for k, v in row.items() if k.endswith("verdict")]
+            lines.append(f"{row['encoder']}: robustness {row['robustness']}; " + "; ".join(verdicts))
+        for row in self.scorecard.get("explanations", []):
+            lines.append(f"{row['explainer']}: fidelity {row['fidelity']} ({row['fidelity verdict']})")
+        return "\n".join(lines + [
             f"{s['title']}: {_headline_text(s['headline'])} ({'higher' if s['higher_is_better'] else 'lower'} is better)"
             for s in self.sections
-        )
+        ])
 
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -134,6 +221,12 @@ def check_report_document(data: Any) -> dict[str, Any]:
     for key, v in meta.items():
         if v is not None and not isinstance(v, (str, int, float, bool, list)):
             raise ValueError(f"meta[{key!r}] must be text, a number or a list; got {type(v).__name__}.")
+    card = data.get("scorecard", {})
+    _field("scorecard", card, (dict,), "an object")
+    for key in ("encoders", "explanations"):
+        _check_table(f"scorecard.{key}", card.get(key, []))
+    for i, line in enumerate(_field("scorecard.meaning", card.get("meaning", []), (list,), "a list of texts")):
+        _field(f"scorecard.meaning[{i}]", line, (str,), "text")
     sections = _field("sections", data.get("sections"), (list,), "a list of sections")
     for i, sec in enumerate(sections):
         p = f"sections[{i}]"
@@ -147,6 +240,36 @@ def check_report_document(data: Any) -> dict[str, Any]:
         _check_table(f"{p}.table", sec.get("table", []))
         _check_png(f"{p}.plot_png", sec.get("plot_png", ""))
     return data
+
+
+_GOOD = ("robust", "faithful", "above chance and majority")
+_BAD = ("sensitive", "not faithful", "not distinguishable from chance")
+
+
+def _scorecard_html(card: dict[str, Any]) -> str:
+    """The first screen: verdicts with intervals; every text escaped, colours from a fixed set."""
+    if not card.get("encoders") and not card.get("explanations"):
+        return ""
+
+    def cell(key: str, value: Any) -> str:
+        text = "" if value is None else str(value)
+        css = ""
+        if key.endswith("verdict"):
+            css = " class='good'" if text in _GOOD else " class='bad'" if text in _BAD else " class='open'"
+        return f"<td{css}>{html.escape(text)}</td>"
+
+    def table(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return ""
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(cell(c, r.get(c)) for c in cols) + "</tr>" for r in rows)
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    meaning = "".join(f"<li>{html.escape(m)}</li>" for m in card.get("meaning", []))
+    return (f"<section id='scorecard'><h2>Scorecard</h2>{table(card.get('encoders', []))}"
+            f"{table(card.get('explanations', []))}<ul>{meaning}</ul>"
+            "<p><small>Details, figures and full tables below.</small></p></section>")
 
 
 def _headline_text(value: Any) -> str:
@@ -167,9 +290,12 @@ def render_html(data: dict[str, Any]) -> str:
         "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}h2{border-bottom:2px solid #4c72b0}"
         "table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border-bottom:1px solid #ddd;padding:3px 8px;"
         "text-align:right}pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}img{max-width:100%}"
-        ".headline{font-size:1.3em}</style></head><body>",
+        ".headline{font-size:1.3em}#scorecard table{font-size:13px}#scorecard td{text-align:left}"
+        ".good{background:#d8f0d8}.bad{background:#f6d5d5}.open{background:#eee}#scorecard li{font-size:12px}"
+        "</style></head><body>",
         "<h1>trustkit trust report</h1>",
         f"<p>{html.escape(str(meta.get('description', '')))}</p>",
+        _scorecard_html(data.get("scorecard", {})),
         "<ul>" + "".join(
             f"<li><a href='#s{i}'>{html.escape(s['title'])}</a>: <b>{_headline_text(s.get('headline'))}</b> "
             f"({'higher' if s.get('higher_is_better', True) else 'lower'} is better)</li>"
@@ -251,12 +377,15 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
         print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", file=stream, flush=True)
 
     sections = []
+    robustness: dict[str, Any] = {}
+    explained: dict[str, Any] = {}
     grid = study_grid("imperceptible", sr=sr, families=["pink_noise", "mp3"] if fast else None, random_state=random_state)
     for name, enc in encoders.items():
         step(f"robustness: {name} over {len(grid)} imperceptible settings")
         baseline = None if isinstance(enc, MFCCEncoder) else MFCCEncoder(sr=sr)
         rep = SensitivityMeter(enc, grid, sr=sr, baseline=baseline, random_state=random_state, n_jobs=n_jobs,
                                n_bootstrap=200 if fast else 1000, memory=memory).score(X)
+        robustness[name] = rep
         sections.append(_section(f"Robustness of {name}", rep,
                                  "Share of clips that a barely audible change moves away from their own original "
                                  "(within-space consistency, Kim et al. 2019)."))
@@ -296,12 +425,13 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TrustkitWarning)
             for name, W in (("LIME", W_lime), ("SHAP", W_shap)):
+                explained[name] = scorer.score(clips, W)
                 sections.append(_section(
-                    f"Explanations: {name}", scorer.score(clips, W),
+                    f"Explanations: {name}", explained[name],
                     f"{name} over {seg.n_units(X.shape[1])} time segments of a classifier of {target!r}; fidelity "
                     "(does the explanation predict the model's response as units are kept or removed?) and complexity."))
     step("done")
     meta = {"description": description, "version": __version__, "n_clips": len(X), "sr": sr,
             "encoders": list(encoders), "labels": list(labels.columns), "fast": fast,
             "seconds": round(time.perf_counter() - t_start, 1)}
-    return TrustReport(sections=sections, meta=meta)
+    return TrustReport(sections=sections, meta=meta, scorecard=_scorecard(robustness, cmp, explained))
