@@ -112,3 +112,20 @@ def test_cli_transfer_and_explain(tmp_path, capsys):
     assert json.loads((tmp_path / "e.json").read_text())["report"] == "FidelityComplexityReport"
     assert main(["explain", "--model", "nope", "--clips", "20"]) == 2
     assert "--model must be MODULE:OBJECT" in capsys.readouterr().err
+
+
+def test_every_flag_has_help_and_version_prints(capsys):
+    import argparse
+
+    from trustkit import __version__
+    from trustkit.cli import _parser
+
+    parser = _parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in [("trustkit", parser), *subs.choices.items()]:
+        for action in sub._actions:
+            if action.option_strings:
+                assert action.help, f"{name} {action.option_strings} has no help"
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"trustkit {__version__}"

@@ -14,7 +14,7 @@ from importlib import metadata
 from . import encoders, perturbations
 from .exceptions import InvalidAudioError, TrustkitWarning
 from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
-from .sensitivity import SensitivityMeter, SensitivityReport
+from .sensitivity import SensitivityGateError, SensitivityMeter, SensitivityReport
 from .transferability import ComparisonReport, TransferabilityProbe, TransferReport, compare_encoders
 
 try:
@@ -27,6 +27,7 @@ __all__ = [
     "FidelityComplexityReport",
     "FidelityComplexityScorer",
     "InvalidAudioError",
+    "SensitivityGateError",
     "SensitivityMeter",
     "SensitivityReport",
     "TransferReport",

@@ -406,6 +406,12 @@ def run_report(args: argparse.Namespace, stream: Any = None) -> int:
     return 0
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustkit", description="How far can a music-audio model be trusted?",
@@ -414,6 +420,8 @@ def _parser() -> argparse.ArgumentParser:
                "`python -c 'import MODULE'` would; use only code you trust.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
+    parser.add_argument("--version", action="version", version=f"trustkit {_version()}",
+                        help="print trustkit's version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
@@ -465,15 +473,17 @@ def _parser() -> argparse.ArgumentParser:
     sens.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
     sens.add_argument("--duration", type=float, default=5.0, help="seconds per clip (default: 5)")
     sens.add_argument("--offset", type=float, default=0.0, help="start of the excerpt in seconds (with --audio)")
-    sens.add_argument("--perturbations", default="imperceptible", choices=["imperceptible", "graver", "all"])
-    sens.add_argument("--metric", default="cosine")
+    sens.add_argument("--perturbations", default="imperceptible", choices=["imperceptible", "graver", "all"],
+                      help="the robustness study's grid: imperceptible (default), graver, or all of both")
+    sens.add_argument("--metric", default="cosine",
+                      help="embedding distance (any scipy.spatial.distance.cdist metric; default: cosine)")
     sens.add_argument("--no-loudness-match", action="store_true", help="do not match loudness after each perturbation")
     sens.add_argument("--fail-above", type=float, help="gate: exit 1 when the sensitivity exceeds this")
     sens.add_argument("--per-setting", action="store_true", help="gate every setting, not the mean")
     sens.add_argument("--json", help="write the report as JSON here")
     sens.add_argument("--html", help="write the report as HTML here")
-    sens.add_argument("--n-jobs", type=int, default=None)
-    sens.add_argument("--seed", type=int, default=0)
+    sens.add_argument("--n-jobs", type=int, default=None, help="parallel settings/folds (threads; -1: every core; default: one); the numbers do not depend on it")
+    sens.add_argument("--seed", type=int, default=0, help="random seed of every random choice (default: 0): the same seed gives the same report")
     sens.add_argument("--verbose", action="store_true", help="progress on stderr")
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--audio", help="folder with one sub-folder of audio files per label (default: built-in clips)")
@@ -483,8 +493,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--duration", type=float, default=3.0, help="seconds per clip (default: 3)")
         p.add_argument("--json", help="write the report as JSON here")
         p.add_argument("--html", help="write the report as HTML here")
-        p.add_argument("--n-jobs", type=int, default=None)
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--n-jobs", type=int, default=None, help="parallel settings/folds (threads; -1: every core; default: one); the numbers do not depend on it")
+        p.add_argument("--seed", type=int, default=0, help="random seed of every random choice (default: 0): the same seed gives the same report")
 
     transfer = sub.add_parser(
         "transfer", help="probe how well an encoder's embeddings serve a labelled task",
@@ -494,8 +504,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     transfer.add_argument("--encoder", required=True,
                           help=ENCODER_HELP)
-    transfer.add_argument("--probe", default="logistic", choices=["logistic", "ridge", "svm", "knn", "mlp"])
-    transfer.add_argument("--cv", type=int, default=5)
+    transfer.add_argument("--probe", default="logistic", choices=["logistic", "ridge", "svm", "knn", "mlp"],
+                          help="the probe trained on the frozen embeddings, tuned by an inner CV (default: logistic)")
+    transfer.add_argument("--cv", type=int, default=5, help="outer cross-validation folds (default: 5)")
     transfer.add_argument("--fail-below", type=float, help="gate: exit 1 when the main metric is below this")
     common(transfer)
     explain = sub.add_parser(
@@ -507,7 +518,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--model", help="MODULE:OBJECT, a fitted classifier of raw audio (imports and runs that module's "
                                          "code; default: MFCC + logistic regression)")
-    explain.add_argument("--explainer", default="shap", choices=["lime", "shap"])
+    explain.add_argument("--explainer", default="shap", choices=["lime", "shap"],
+                         help="LIME or Kernel SHAP over the time segments (default: shap)")
     explain.add_argument("--segments", type=int, default=8, help="time segments per clip (default: 8)")
     explain.add_argument("--instances", type=int, default=8, help="clips to explain (default: 8)")
     explain.add_argument("--fail-below", type=float, help="gate: exit 1 when the explanations' fidelity (1 = exact, 0 = no better than predicting no change) is below this")
