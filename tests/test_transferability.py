@@ -384,3 +384,24 @@ def test_compare_encoders_embeds_shared_clips_once():
     encs = {"a": FunctionEncoder(counting, sr=8000, per_clip=False), "b": lambda A: A[:, 1::400]}
     compare_encoders(encs, tasks, cv=2, n_bootstrap=20, estimators=(), random_state=0)
     assert calls == [12]  # two tasks on the same clips: embedded once
+
+
+def test_metrics_subset_and_verbose(capsys):
+    from trustkit import TransferabilityProbe
+
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((60, 4))
+    y = (F[:, 0] > 0).astype(int)
+    full = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0).score(F, y)
+    only = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0, metrics=["accuracy"]).score(F, y)
+    assert list(full.table["metric"]) == ["accuracy", "macro_f1"] and list(only.table["metric"]) == ["accuracy"]
+    assert float(only) == float(full) and only.table.iloc[0]["low"] == full.table.iloc[0]["low"]
+    assert list(TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0,
+                                     metrics=["macro_f1"]).score(F, y).table["metric"]) == ["accuracy", "macro_f1"]
+    with pytest.raises(ValueError, match=r"metrics \['r2'\] are not among those of a multiclass task"):
+        TransferabilityProbe("precomputed", cv=3, metrics=["r2"]).score(F, y)
+    capsys.readouterr()
+    TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0, verbose=True).score(F, y)
+    assert "[TransferabilityProbe] precomputed -> multiclass: 3 outer folds fitted in" in capsys.readouterr().err
+    TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0).score(F, y)
+    assert capsys.readouterr().err == ""  # nothing printed when nobody asked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -268,8 +269,10 @@ class TransferabilityProbe(BaseEstimator):
     task : {"auto", "multiclass", "multilabel", "regression"}, default="auto"
     cv : int or iterable of (train, test), default=5
         Outer folds (stratified for classes; grouped with ``groups``).
-    metrics : "auto"
-        Accuracy and macro-F1; macro ROC-AUC and mAP; R2 and Pearson r.
+    metrics : "auto" or list of str, default="auto"
+        ``"auto"``: accuracy and macro-F1 (multiclass); macro ROC-AUC and mAP
+        (multilabel); R2 and Pearson r (regression). A list keeps only those
+        (the task's main metric, the headline, always stays).
     estimators : tuple of str, default=("logme", "hscore", "knn")
         Training-free estimators among "logme", "hscore", "hscore_shrinkage",
         "knn", "gbc", "transrate" (class estimators are skipped for other tasks);
@@ -287,6 +290,7 @@ class TransferabilityProbe(BaseEstimator):
         Outer folds in parallel (joblib); numbers do not depend on it.
     random_state : int, RandomState or None, default=None
     verbose : bool, default=False
+        One line on stderr per probed embedding (folds fitted and time).
     memory : str, joblib.Memory or None, default=None
         Cache of the embeddings.
 
@@ -332,6 +336,21 @@ class TransferabilityProbe(BaseEstimator):
         enc = as_encoder(self.encoder, sr=self.sr)
         X = check_audio(X, owner="TransferabilityProbe")
         return _features(embed(enc, X, memory=self.memory), f"embeddings of {type(enc).__name__}"), type(enc).__name__
+
+    def _metric_names(self, task: str) -> list[str]:
+        """The metrics to report: every one of the task's with "auto", else the chosen ones (the main one always)."""
+        available = METRICS[task]
+        if isinstance(self.metrics, str):
+            if self.metrics != "auto":
+                raise ValueError(f"metrics must be 'auto' or a list among {list(available)} for a {task} task; "
+                                 f"got {self.metrics!r}.")
+            return list(available)
+        chosen = list(self.metrics)
+        unknown = [m for m in chosen if m not in available]
+        if unknown or not chosen:
+            raise ValueError(f"metrics {unknown or chosen} are not among those of a {task} task: {list(available)}.")
+        main = MAIN_METRIC[task]
+        return [m for m in available if m in chosen or m == main]
 
     def _encoder_name(self) -> str:
         enc = as_encoder(self.encoder, sr=self.sr)
@@ -461,8 +480,7 @@ class TransferabilityProbe(BaseEstimator):
     def _evaluate(self, F, y, task, classes, splits, groups, entropy, enc_name, source_proba=None, t_embed=0.0) -> TransferReport:
         n_boot = check_number(self.n_bootstrap, "n_bootstrap", low=10, integer=True)
         inner = check_number(self.inner_cv, "inner_cv", low=2, integer=True)
-        if self.metrics != "auto":
-            raise ValueError(f"metrics must be 'auto' (task-dependent metrics); got {self.metrics!r}.")
+        names = self._metric_names(task)
         groups = None if groups is None else np.asarray(groups)
         t1 = time.perf_counter()
         with threadpool_limits(limits=1):  # threads share the process: one BLAS thread each
@@ -485,7 +503,9 @@ class TransferabilityProbe(BaseEstimator):
                     oof_scores = np.full((len(y), score_dim), np.nan)
                 oof_scores[te] = res["scores"]
         covered = fold_of >= 0
-        names = METRICS[task]
+        if self.verbose:
+            print(f"[TransferabilityProbe] {enc_name} -> {task}: {len(splits)} outer folds fitted in {t_probe:.1f} s",
+                  file=sys.stderr, flush=True)
         rows = []
         n_train = int(np.mean([len(tr) for tr, _ in splits]))
         n_test = int(np.mean([len(te) for _, te in splits]))
