@@ -446,3 +446,34 @@ def test_scorecard_verdicts_are_honest_and_its_text_is_escaped():
     with pytest.raises(ValueError, match=r"scorecard.encoders\[0\]\['x'\] must be a number, text"):
         check_report_document({**doc, "scorecard": {"encoders": [{"x": [1]}]}})
     assert "Scorecard" not in render_html({"report": "TrustReport", "meta": {}, "sections": []})  # older JSON
+
+
+def test_every_report_has_a_one_line_repr_with_its_interval_and_a_notebook_view():
+    import re
+
+    from trustkit import FidelityComplexityScorer, SensitivityMeter, TransferabilityProbe, compare_encoders
+    from trustkit.datasets import make_music
+    from trustkit.encoders import MFCCEncoder, RandomProjectionEncoder
+    from trustkit.perturbations import Gain
+
+    X, y = make_music(12, duration=1.0, sr=8000, random_state=0)
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((40, 3))
+    reports = [
+        SensitivityMeter(MFCCEncoder(), [("q", Gain(gain_db=-3))], sr=8000, n_bootstrap=50, random_state=0).score(X),
+        TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0).score(F, (F[:, 0] > 0).astype(int)),
+        compare_encoders({"a": MFCCEncoder(), "b": RandomProjectionEncoder()}, {"t": (X, y["timbre"])}, sr=8000, cv=2,
+                         n_bootstrap=50, estimators=(), random_state=0),
+    ]
+    from sklearn.linear_model import LinearRegression
+
+    Z = rng.standard_normal((30, 5))
+    model = LinearRegression().fit(Z, Z @ np.arange(5.0))
+    reports.append(FidelityComplexityScorer(model, random_state=0).fit(Z).score(Z[:5], model.coef_ * Z[:5]))
+    for r in reports:
+        text = repr(r)
+        assert "\n" not in text and len(text) < 240 and text.startswith(f"<{type(r).__name__}: ")
+        if type(r).__name__ != "ComparisonReport":
+            assert re.search(r"\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\]", text), text  # the headline with its interval
+        page = r._repr_html_()
+        assert page.startswith("<pre>") and "<table" in page

@@ -57,7 +57,7 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Report:
     """Base of every meter's result.
 
@@ -72,6 +72,27 @@ class Report:
 
     def __float__(self) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _headline_interval(self) -> tuple[float, float] | None:
+        """The headline's interval, when the report has one."""
+        return None
+
+    def __repr__(self) -> str:
+        """One line: the headline with its interval (``summary()`` and ``table`` hold the rest)."""
+        value = float(self)
+        interval = self._headline_interval()
+        text = "undefined" if not np.isfinite(value) else f"{value:.3f}"
+        if interval is not None and np.isfinite(value):
+            text += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+        better = "higher" if self.higher_is_better else "lower"
+        what = self.headline.split(":")[0].split(" (")[0]  # the name of the measure; the class attribute has it all
+        return f"<{type(self).__name__}: {what} {text}, {better} is better; .summary() for more>"
+
+    def _repr_html_(self) -> str:
+        """For notebooks: the summary and the first rows of the table (the full table is ``report.table``)."""
+        head = self.to_frame().head(12).to_html(index=False, float_format=lambda v: f"{v:.4g}", escape=True)
+        more = f"<p><small>{len(self.table)} rows in report.table</small></p>" if len(self.table) > 12 else ""
+        return f"<pre>{html.escape(self.summary())}</pre>{head}{more}"
 
     def to_frame(self) -> pd.DataFrame:
         """The tidy results table (a copy)."""

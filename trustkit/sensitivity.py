@@ -120,7 +120,7 @@ def pooled_spearman(D_audio: np.ndarray, D_embed: np.ndarray) -> float:
     return float(scipy.stats.spearmanr(a, b).statistic)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class SensitivityReport(Report):
     """Result of :meth:`SensitivityMeter.score`.
 
@@ -165,6 +165,9 @@ class SensitivityReport(Report):
 
     def __float__(self) -> float:
         return float(self.headline_estimate.value)
+
+    def _headline_interval(self) -> tuple[float, float]:
+        return float(self.headline_estimate.low), float(self.headline_estimate.high)
 
     def summary_by_family(self) -> pd.DataFrame:
         """Mean sensitivity per encoder, family and severity (identity excluded)."""

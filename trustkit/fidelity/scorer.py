@@ -91,7 +91,7 @@ class ExplanationComparison:
 COMPARED = ("fidelity_keep", "fidelity_remove", "skill_keep", "skill_remove", "n_units_90", "k_star")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class FidelityComplexityReport(Report):
     """Result of :meth:`FidelityComplexityScorer.score`.
 
@@ -126,6 +126,10 @@ class FidelityComplexityReport(Report):
 
     def __float__(self) -> float:
         return float(self._row("fidelity_keep")["mean"])
+
+    def _headline_interval(self) -> tuple[float, float]:
+        row = self._row("fidelity_keep")
+        return float(row["low"]), float(row["high"])
 
     def _row(self, measure: str) -> pd.Series:
         t = self.table[(self.table["measure"] == measure) & self.table["budget"].isna()]

@@ -22,7 +22,7 @@ from .probe import MAIN_METRIC, TransferabilityProbe, TransferReport
 __all__ = ["ComparisonReport", "compare_encoders"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class ComparisonReport(Report):
     """Result of :func:`compare_encoders`.
 

@@ -157,7 +157,7 @@ def _metric(name: str, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None
 
 
 # -- the report ----------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class TransferReport(Report):
     """Result of :meth:`TransferabilityProbe.score`.
 
@@ -198,6 +198,10 @@ class TransferReport(Report):
 
     def __float__(self) -> float:
         return float(self.table.loc[self.table["metric"] == self.config["main_metric"], "value"].iloc[0])
+
+    def _headline_interval(self) -> tuple[float, float]:
+        row = self.table.loc[self.table["metric"] == self.config["main_metric"]].iloc[0]
+        return float(row["low"]), float(row["high"])
 
     def summary(self) -> str:
         """A short readable account of the results."""
