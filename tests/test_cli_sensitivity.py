@@ -59,7 +59,7 @@ def test_cli_sensitivity_gate_and_json(folder, tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["report"] == "SensitivityReport" and data["config"]["n_clips"] == 6
     assert main([*args, "--fail-above", "0.0"]) == 1
-    assert "GATE FAILED: sensitivity" in capsys.readouterr().out
+    assert "GATE FAILED: mean sensitivity" in capsys.readouterr().out
 
 
 def test_cli_sensitivity_encoder_spec(capsys, tmp_path):

@@ -67,11 +67,25 @@ def test_gates_in_the_api_refuse_nan_before_any_work():
 def test_an_undefined_headline_never_passes_a_gate():
     import io
 
-    from trustkit.cli import _gate_at_least
+    from trustkit.cli import _gate
+    from trustkit.exceptions import GateError
+    from trustkit.reports import Report
+
+    class Undefined(Report):
+        higher_is_better = True
+        headline = "accuracy"
+        table = config = None
+
+        def __float__(self):
+            return float("nan")
 
     out = io.StringIO()
-    assert _gate_at_least(float("nan"), 0.5, "accuracy", out) == 1
-    assert "GATE FAILED" in out.getvalue()
+    assert _gate(Undefined(), 0.5, out) == 1
+    assert "GATE FAILED: accuracy nan < 0.5" in out.getvalue()
+    for higher in (True, False):  # whichever way is better, NaN fails
+        Undefined.higher_is_better = higher
+        with pytest.raises(GateError):
+            Undefined().check(0.5)
 
 
 # -- 2, 4, 5, 13. report JSON: validated, escaped, never overwriting, strict ---------------------

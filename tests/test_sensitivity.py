@@ -156,7 +156,7 @@ def test_gate(clips):
     grid = PerturbationGrid(AddNoise(), "snr_db", [30, -15], family="noise")
     report = meter(MFCCEncoder(sr=SR), grid).score(clips)
     report.check(max_sensitivity=1.0)
-    with pytest.raises(SensitivityGateError, match=r"exceeds max_sensitivity=0; settings above it: noise\(snr_db=-15\)"):
+    with pytest.raises(SensitivityGateError, match=r"mean sensitivity 0\.\d+ > 0 \(max_sensitivity\) for MFCCEncoder; settings above it: noise\(snr_db=-15\)"):
         report.check(max_sensitivity=0.0)
     assert isinstance(SensitivityGateError("x"), AssertionError)
 
@@ -395,3 +395,13 @@ def test_originals_loudness_is_measured_once_and_numbers_are_unchanged(clips, mo
     pd.testing.assert_frame_equal(before.table, after.table)
     with L.known_loudness(clips, SR) as view:  # inside the block the originals are read-only
         assert not view.flags.writeable
+
+
+def test_the_one_gate_on_the_interval(clips):
+    grid = PerturbationGrid(AddNoise(), "snr_db", [30, -15], family="noise")
+    report = meter(MFCCEncoder(sr=SR), grid).score(clips)
+    high = report.headline_estimate.high
+    assert report.check(high) == f"mean sensitivity {float(report):.3f} <= {high:g}"
+    assert report.check(high, use_interval=True).startswith("upper end of the interval of the mean sensitivity")
+    with pytest.raises(SensitivityGateError, match="upper end of the interval"):
+        report.check((float(report) + high) / 2, use_interval=True)  # the value passes, its interval does not

@@ -12,7 +12,7 @@ import sys
 from importlib import metadata
 
 from . import encoders, perturbations
-from .exceptions import InvalidAudioError, TrustkitWarning
+from .exceptions import GateError, InvalidAudioError, TrustkitWarning
 from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
 from .sensitivity import SensitivityGateError, SensitivityMeter, SensitivityReport
 from .transferability import ComparisonReport, TransferabilityProbe, TransferReport, compare_encoders
@@ -26,6 +26,7 @@ __all__ = [
     "ComparisonReport",
     "FidelityComplexityReport",
     "FidelityComplexityScorer",
+    "GateError",
     "InvalidAudioError",
     "SensitivityGateError",
     "SensitivityMeter",

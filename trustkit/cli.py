@@ -201,7 +201,7 @@ def load_encoder(spec: str, *, sr: int) -> Any:
 def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     """``trustkit sensitivity``: score an encoder, print a summary, gate, write JSON/HTML."""
     from .datasets import load_audio_folder, make_music
-    from .sensitivity import SensitivityGateError, SensitivityMeter
+    from .sensitivity import SensitivityMeter
 
     stream = stream or sys.stdout
     if args.audio:
@@ -218,15 +218,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     report = meter.score(X)
     print(report.summary(), file=stream)
     _write(report, args, stream)
-    if args.fail_above is None:
-        return 0
-    try:
-        report.check(args.fail_above, per_setting=args.per_setting)
-    except SensitivityGateError as exc:
-        print(f"\nGATE FAILED: {exc}", file=stream)
-        return 1
-    print(f"\nGATE PASSED: sensitivity {float(report):.3f} <= {args.fail_above:g}", file=stream)
-    return 0
+    return _gate(report, args.fail_above, stream, per_setting=args.per_setting)
 
 
 def _labelled_audio(args: argparse.Namespace) -> tuple[np.ndarray, Any]:
@@ -251,7 +243,7 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed).score(X, y)
     print(report.summary(), file=stream)
     _write(report, args, stream)
-    return _gate_at_least(float(report), args.fail_below, report.config["main_metric"], stream)
+    return _gate(report, args.fail_below, stream)
 
 
 def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
@@ -287,17 +279,21 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
         report = scorer.score(clips, W)
     print(report.summary(), file=stream)
     _write(report, args, stream)
-    return _gate_at_least(float(report), args.fail_below, "fidelity", stream)
+    return _gate(report, args.fail_below, stream)
 
 
-def _gate_at_least(value: float, limit: float | None, what: str, stream: Any) -> int:
-    """Exit code of a lower-bound gate (0 without a limit), said in one line; an undefined value fails."""
+def _gate(report: Any, limit: float | None, stream: Any, **options: Any) -> int:
+    """Exit code of the report's gate (0 without a limit), said in one line: the one gate, ``Report.check``."""
+    from .exceptions import GateError
+
     if limit is None:
         return 0
-    if not value >= limit:  # an undefined (NaN) value fails too
-        print(f"\nGATE FAILED: {what} {value:.3f} < {limit:g}", file=stream)
+    try:
+        passed = report.check(limit, **options)
+    except GateError as exc:
+        print(f"\nGATE FAILED: {exc}", file=stream)
         return 1
-    print(f"\nGATE PASSED: {what} {value:.3f} >= {limit:g}", file=stream)
+    print(f"\nGATE PASSED: {passed}", file=stream)
     return 0
 
 

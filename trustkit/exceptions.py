@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["InvalidAudioError", "TrustkitWarning"]
+__all__ = ["GateError", "InvalidAudioError", "TrustkitWarning"]
 
 
 class InvalidAudioError(ValueError):
     """Audio input that trustkit cannot process (non-finite, silent, too short...).
 
     Subclasses :class:`ValueError`, so ``except ValueError`` catches it too.
+    """
+
+
+class GateError(AssertionError):
+    """A report failed its gate (:meth:`trustkit.reports.Report.check`).
+
+    Subclasses :class:`AssertionError`, so a failed gate fails a test.
     """
 
 

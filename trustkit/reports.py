@@ -73,6 +73,59 @@ class Report:
     def __float__(self) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    #: the error a failed gate raises (a subclass of :class:`~trustkit.GateError`)
+    gate_error: ClassVar[type[AssertionError]] = AssertionError
+
+    def check(self, limit: float, *, use_interval: bool = False) -> str:
+        """Gate on the headline: raise when it is on the wrong side of ``limit``; return what passed.
+
+        The one gate of trustkit: the reports' ``check``, the command line's
+        ``--fail-above``/``--fail-below`` and :mod:`trustkit.testing` all come
+        here. Higher-is-better headlines must reach ``limit``, lower-is-better
+        ones must not exceed it; an undefined headline fails.
+
+        Parameters
+        ----------
+        limit : float
+        use_interval : bool, default=False
+            Gate on the unfavourable end of the headline's interval (the lower
+            end when higher is better): a stricter gate that accounts for the
+            sample size.
+
+        Returns
+        -------
+        str
+            The passing comparison, e.g. ``"accuracy 0.900 >= 0.8"``.
+
+        Raises
+        ------
+        GateError
+            Naming the value, the limit and which way it failed.
+        """
+        from ._validation import check_threshold
+        from .exceptions import GateError
+
+        limit = check_threshold(limit, "limit")
+        value = float(self)
+        what = self._measure_name()
+        interval = self._headline_interval()
+        if use_interval:
+            if interval is None:
+                raise ValueError(f"{type(self).__name__} has no interval on its headline; use use_interval=False.")
+            value = interval[0] if self.higher_is_better else interval[1]
+            what = f"{'lower' if self.higher_is_better else 'upper'} end of the interval of the {what}"
+        ok = value >= limit if self.higher_is_better else value <= limit  # NaN fails either way
+        sign = (">=" if ok else "<") if self.higher_is_better else ("<=" if ok else ">")
+        message = f"{what} {value:.3f} {sign} {limit:g}"
+        if not ok:
+            error = self.gate_error if issubclass(self.gate_error, GateError) else GateError
+            raise error(message)
+        return message
+
+    def _measure_name(self) -> str:
+        """The headline's measure in a few words (the ``headline`` class attribute says it all)."""
+        return self.headline.split(":")[0].split(" (")[0]
+
     def _headline_interval(self) -> tuple[float, float] | None:
         """The headline's interval, when the report has one."""
         return None
@@ -85,7 +138,7 @@ class Report:
         if interval is not None and np.isfinite(value):
             text += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
         better = "higher" if self.higher_is_better else "lower"
-        what = self.headline.split(":")[0].split(" (")[0]  # the name of the measure; the class attribute has it all
+        what = self._measure_name()
         return f"<{type(self).__name__}: {what} {text}, {better} is better; .summary() for more>"
 
     def _repr_html_(self) -> str:

@@ -28,7 +28,7 @@ from ._interrupt import check as check_interrupt
 from ._validation import check_audio, check_choice, check_number, check_sr, check_threshold
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
 from .encoders import as_encoder, embed, embed_layers, is_layer_profile
-from .exceptions import TrustkitWarning
+from .exceptions import GateError, TrustkitWarning
 from .perturbations import GridPoint, Identity, LoudnessMatch, PerturbationGrid, study_grid
 from .perturbations._base import child_seed, configure_step, resolve_entropy
 from .perturbations.loudness import known_loudness
@@ -42,8 +42,8 @@ GRID_NAMES = ("imperceptible", "graver", "all")
 SILENCE_SHARE = 0.25  # warn when a clip has more exact zeros than this
 
 
-class SensitivityGateError(AssertionError):
-    """Raised by :meth:`SensitivityReport.check` when the gate fails."""
+class SensitivityGateError(GateError):
+    """Raised by :meth:`SensitivityReport.check` when the gate fails (a :class:`~trustkit.GateError`)."""
 
 
 def neighbour_outcomes(D: np.ndarray) -> dict[str, np.ndarray]:
@@ -161,6 +161,7 @@ class SensitivityReport(Report):
     baseline_estimate: Any = None
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = False
+    gate_error: ClassVar[type[AssertionError]] = SensitivityGateError
     headline: ClassVar[str] = "mean sensitivity (1 - within-space consistency) over the imperceptible settings, identity excluded"
 
     def __float__(self) -> float:
@@ -213,8 +214,12 @@ class SensitivityReport(Report):
                       f"{len(comp) - len(worse) - len(better)} of {len(comp)} settings."]
         return "\n".join(lines)
 
-    def check(self, max_sensitivity: float, *, per_setting: bool = False) -> None:
+    def check(self, max_sensitivity: float, *, per_setting: bool = False, use_interval: bool = False) -> str:
         """Gate: raise :class:`SensitivityGateError` if the sensitivity is too high.
+
+        The headline goes through the one gate of every report
+        (:meth:`trustkit.reports.Report.check`); ``per_setting`` gates every
+        setting of the headline's scope instead.
 
         Parameters
         ----------
@@ -222,6 +227,13 @@ class SensitivityReport(Report):
             Highest acceptable ``float(report)`` (or, with ``per_setting``, of
             every setting in the headline's scope).
         per_setting : bool, default=False
+        use_interval : bool, default=False
+            Gate on the upper end of the headline's interval.
+
+        Returns
+        -------
+        str
+            What passed.
 
         Raises
         ------
@@ -231,16 +243,17 @@ class SensitivityReport(Report):
         limit = check_threshold(max_sensitivity, "max_sensitivity", low=0, high=1)
         scope = self.table[(self.table["role"] == "encoder") & self.table["in_headline"]]
         failing = scope[scope["sensitivity"] > limit]
-        failed = len(failing) > 0 if per_setting else not float(self) <= limit  # an undefined headline fails
-        if not failed:
-            return
-        what = (
-            f"{len(failing)} of {len(scope)} settings exceed max_sensitivity={limit:g}"
-            if per_setting
-            else f"sensitivity {float(self):.3f} of {self.config['encoder']} exceeds max_sensitivity={limit:g}"
-        )
         listed = ", ".join(f"{n} ({v:.3f})" for n, v in zip(failing["name"], failing["sensitivity"]))
-        raise SensitivityGateError(f"{what}; settings above it: {listed or 'none individually'}.")
+        if per_setting:
+            if len(failing):
+                raise SensitivityGateError(f"{len(failing)} of {len(scope)} settings exceed max_sensitivity={limit:g}; "
+                                           f"settings above it: {listed}.")
+            return f"all {len(scope)} settings <= {limit:g}"
+        try:
+            return super().check(limit, use_interval=use_interval)
+        except GateError as exc:
+            raise SensitivityGateError(f"{exc} (max_sensitivity) for {self.config['encoder']}; settings above it: "
+                                       f"{listed or 'none individually'}.") from None
 
     def plot(self, ax: Any = None) -> Any:
         """Consistency against severity, one panel per family, with interval bands."""

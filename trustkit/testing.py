@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._validation import check_threshold
+from .exceptions import GateError
 from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
 from .sensitivity import SensitivityGateError, SensitivityMeter, SensitivityReport
 from .transferability import TransferabilityProbe, TransferReport
@@ -62,11 +63,10 @@ def assert_transfer_above(
     """
     check_threshold(min_score, "min_score", high=1)  # before any work
     report = TransferabilityProbe(encoder, random_state=random_state, **probe_params).score(X, y)
-    row = report.table[report.table["main"]].iloc[0]
-    value = row["low"] if use_lower_bound else row["value"]
-    if not value >= min_score:  # an undefined (NaN) score fails
-        what = "lower bound of the interval" if use_lower_bound else row["metric"]
-        raise AssertionError(f"{what} {value:.3f} is below min_score={min_score:g}.\n\n{report.summary()}")
+    try:
+        report.check(min_score, use_interval=use_lower_bound)  # the one gate (an undefined score fails)
+    except GateError as exc:
+        raise GateError(f"{exc} (min_score).\n\n{report.summary()}") from None
     return report
 
 
@@ -83,6 +83,8 @@ def assert_explanations_faithful(
     check_threshold(min_fidelity, "min_fidelity", low=-1, high=1)  # before any work
     scorer = FidelityComplexityScorer(model, random_state=random_state, **scorer_params).fit(X_background)
     report = scorer.score(X, explanations)
-    if not float(report) >= min_fidelity:
-        raise AssertionError(f"fidelity {float(report):.3f} is below min_fidelity={min_fidelity:g}.\n\n{report.summary()}")
+    try:
+        report.check(min_fidelity)  # the one gate (an undefined fidelity fails)
+    except GateError as exc:
+        raise GateError(f"{exc} (min_fidelity).\n\n{report.summary()}") from None
     return report

@@ -127,6 +127,9 @@ class FidelityComplexityReport(Report):
     def __float__(self) -> float:
         return float(self._row("fidelity_keep")["mean"])
 
+    def _measure_name(self) -> str:
+        return "fidelity"
+
     def _headline_interval(self) -> tuple[float, float]:
         row = self._row("fidelity_keep")
         return float(row["low"]), float(row["high"])

@@ -199,6 +199,9 @@ class TransferReport(Report):
     def __float__(self) -> float:
         return float(self.table.loc[self.table["metric"] == self.config["main_metric"], "value"].iloc[0])
 
+    def _measure_name(self) -> str:
+        return str(self.config["main_metric"])
+
     def _headline_interval(self) -> tuple[float, float]:
         row = self.table.loc[self.table["metric"] == self.config["main_metric"]].iloc[0]
         return float(row["low"]), float(row["high"])
