@@ -375,6 +375,20 @@ def _write_all(texts: dict[Path, str], stream: Any) -> None:
         print(f"{'Replaced' if replaced else 'Wrote'} {path}", file=stream)
 
 
+def run_listen_command(args: argparse.Namespace) -> int:
+    """``trustkit listen``: every perturbation of a few clips as WAV files, with a page to compare them."""
+    run_listen(args.out, n_clips=args.clips, duration=args.duration, sr=args.sr, random_state=args.seed, fast=args.fast)
+    return 0
+
+
+def run_versions(args: argparse.Namespace) -> int:
+    """``trustkit versions``: Python, trustkit and dependency versions, for bug reports."""
+    from . import show_versions
+
+    show_versions()
+    return 0
+
+
 def run_report(args: argparse.Namespace, stream: Any = None) -> int:
     """``trustkit report``: render the HTML page from a saved JSON report."""
     import json
@@ -419,6 +433,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"trustkit {_version()}",
                         help="print trustkit's version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
+    # flags every analysing subcommand shares, defined once (parents=)
+    run_flags = argparse.ArgumentParser(add_help=False)
+    run_flags.add_argument("--n-jobs", type=int, default=None,
+                           help="parallel settings/folds (threads; -1: every core; default: one); the numbers do not depend on it")
+    run_flags.add_argument("--seed", type=int, default=0,
+                           help="random seed of every random choice (default: 0): the same seed gives the same report")
+    out_flags = argparse.ArgumentParser(add_help=False)
+    out_flags.add_argument("--json", help="write the report as JSON here")
+    out_flags.add_argument("--html", help="write the report as HTML here")
+    labelled = argparse.ArgumentParser(add_help=False)
+    labelled.add_argument("--audio", help="folder with one sub-folder of audio files per label (default: built-in clips)")
+    labelled.add_argument("--clips", type=int, default=40, help="number of built-in clips without --audio (default: 40)")
+    labelled.add_argument("--label", default="timbre", choices=["timbre", "mode", "tempo_class"], help="label of the built-in clips")
+    labelled.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
+    labelled.add_argument("--duration", type=float, default=3.0, help="seconds per clip (default: 3)")
     demo = sub.add_parser(
         "demo",
         help="the full trust report (robustness, transferability, explanations) on built-in data",
@@ -434,10 +463,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-jobs", type=int, default=-1,
                       help="parallel settings/folds (threads; default -1: every core); the numbers do not depend on it")
     demo.add_argument("--fast", action="store_true", help="small and quick (smoke tests, CI)")
+    demo.set_defaults(func=run_demo)
     report = sub.add_parser("report", help="render the HTML trust report from a saved JSON",
                             epilog="example: trustkit report trustkit-demo/trust_report.json --out report.html")
     report.add_argument("json", help="a report JSON written by trustkit (trustkit demo, or any --json)")
     report.add_argument("--out", help="HTML file (default: next to the JSON)")
+    report.set_defaults(func=run_report)
     listen = sub.add_parser(
         "listen",
         help="perturb built-in music and write audio, spectrograms and an HTML page to listen to",
@@ -449,8 +480,9 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
     listen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     listen.add_argument("--fast", action="store_true", help="2 clips of 1 s, for smoke tests")
+    listen.set_defaults(func=run_listen_command)
     sens = sub.add_parser(
-        "sensitivity",
+        "sensitivity", parents=[out_flags, run_flags],
         help="how far do perturbations move clips away from their originals in an encoder's space",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
@@ -476,24 +508,11 @@ def _parser() -> argparse.ArgumentParser:
     sens.add_argument("--no-loudness-match", action="store_true", help="do not match loudness after each perturbation")
     sens.add_argument("--fail-above", type=float, help="gate: exit 1 when the sensitivity exceeds this")
     sens.add_argument("--per-setting", action="store_true", help="gate every setting, not the mean")
-    sens.add_argument("--json", help="write the report as JSON here")
-    sens.add_argument("--html", help="write the report as HTML here")
-    sens.add_argument("--n-jobs", type=int, default=None, help="parallel settings/folds (threads; -1: every core; default: one); the numbers do not depend on it")
-    sens.add_argument("--seed", type=int, default=0, help="random seed of every random choice (default: 0): the same seed gives the same report")
     sens.add_argument("--verbose", action="store_true", help="progress on stderr")
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--audio", help="folder with one sub-folder of audio files per label (default: built-in clips)")
-        p.add_argument("--clips", type=int, default=40, help="number of built-in clips without --audio (default: 40)")
-        p.add_argument("--label", default="timbre", choices=["timbre", "mode", "tempo_class"], help="label of the built-in clips")
-        p.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
-        p.add_argument("--duration", type=float, default=3.0, help="seconds per clip (default: 3)")
-        p.add_argument("--json", help="write the report as JSON here")
-        p.add_argument("--html", help="write the report as HTML here")
-        p.add_argument("--n-jobs", type=int, default=None, help="parallel settings/folds (threads; -1: every core; default: one); the numbers do not depend on it")
-        p.add_argument("--seed", type=int, default=0, help="random seed of every random choice (default: 0): the same seed gives the same report")
+    sens.set_defaults(func=run_sensitivity)
 
     transfer = sub.add_parser(
-        "transfer", help="probe how well an encoder's embeddings serve a labelled task",
+        "transfer", help="probe how well an encoder's embeddings serve a labelled task", parents=[labelled, out_flags, run_flags],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  trustkit transfer --encoder mfcc\n  trustkit transfer --encoder mypkg.models:encoder --audio genres/ "
                "--fail-below 0.6 --json transfer.json\nexit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error, 3 internal error, 130 interrupted",
@@ -504,9 +523,10 @@ def _parser() -> argparse.ArgumentParser:
                           help="the probe trained on the frozen embeddings, tuned by an inner CV (default: logistic)")
     transfer.add_argument("--cv", type=int, default=5, help="outer cross-validation folds (default: 5)")
     transfer.add_argument("--fail-below", type=float, help="gate: exit 1 when the main metric is below this")
-    common(transfer)
+    transfer.set_defaults(func=run_transfer)
     explain = sub.add_parser(
         "explain", help="explain an audio classifier with LIME or SHAP over time segments and score the explanations",
+        parents=[labelled, out_flags, run_flags],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  trustkit explain --explainer shap\n  trustkit explain --model mypkg.models:classifier --audio clips/ "
                "--fail-below 0.1\nwithout --model, a logistic regression on MFCC statistics is trained on the labels.\n"
@@ -519,8 +539,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--segments", type=int, default=8, help="time segments per clip (default: 8)")
     explain.add_argument("--instances", type=int, default=8, help="clips to explain (default: 8)")
     explain.add_argument("--fail-below", type=float, help="gate: exit 1 when the explanations' fidelity (1 = exact, 0 = no better than predicting no change) is below this")
-    common(explain)
-    sub.add_parser("versions", help="print versions for bug reports")
+    explain.set_defaults(func=run_explain)
+    sub.add_parser("versions", help="print versions for bug reports").set_defaults(func=run_versions)
     return parser
 
 
@@ -603,23 +623,7 @@ def _main(args: argparse.Namespace) -> int:
     try:
         _check_gates(args)
         _check_outputs(args)
-        if args.command == "demo":
-            return run_demo(args)
-        elif args.command == "report":
-            return run_report(args)
-        elif args.command == "listen":
-            run_listen(args.out, n_clips=args.clips, duration=args.duration, sr=args.sr,
-                       random_state=args.seed, fast=args.fast)
-        elif args.command == "transfer":
-            return run_transfer(args)
-        elif args.command == "explain":
-            return run_explain(args)
-        elif args.command == "sensitivity":
-            return run_sensitivity(args)
-        elif args.command == "versions":
-            from . import show_versions
-
-            show_versions()
+        return args.func(args) or 0  # each subcommand's parser set its function
     except KeyboardInterrupt:
         return _interrupted()
     except (UsageError, ImportError) as exc:
