@@ -405,3 +405,22 @@ def test_metrics_subset_and_verbose(capsys):
     assert "[TransferabilityProbe] precomputed -> multiclass: 3 outer folds fitted in" in capsys.readouterr().err
     TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0).score(F, y)
     assert capsys.readouterr().err == ""  # nothing printed when nobody asked
+
+
+def test_the_public_seam_gives_score_and_compare_encoders_the_same_folds():
+    import pandas as pd
+
+    from trustkit import TransferabilityProbe
+
+    rng = np.random.default_rng(1)
+    F = rng.standard_normal((45, 4))
+    G = F + 0.5 * rng.standard_normal((45, 4))
+    y = (F[:, 0] + F[:, 1] > 0).astype(int)
+    probe = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0)
+    splits = probe.split(F, y)
+    direct = probe.score(F, y)
+    seam = probe.score_embeddings(F, y, splits=splits, name="F")
+    assert float(seam) == float(direct) and seam.config["encoder"] == "F"
+    pd.testing.assert_frame_equal(seam.table, direct.table)
+    other = probe.score_embeddings(G, y, splits=splits)  # another representation, the very same folds
+    assert (other.oof["fold"].to_numpy() == direct.oof["fold"].to_numpy()).all()

@@ -13,11 +13,11 @@ import scipy.stats
 
 from .._validation import check_audio, check_number
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
-from ..perturbations._base import child_seed, resolve_entropy
+from ..perturbations._base import resolve_entropy
 from ..reports import Report
 from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
 from .estimators import _features
-from .probe import MAIN_METRIC, TransferabilityProbe, TransferReport
+from .probe import TransferabilityProbe, TransferReport
 
 __all__ = ["ComparisonReport", "compare_encoders"]
 
@@ -242,14 +242,14 @@ def compare_encoders(
         feats = dict(embedded[key][1])
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
-        y_arr, task, classes = prober._targets(y, len(X))
-        splits = prober._splits(feats[names[0]], y_arr, task, groups, child_seed(entropy, 0), classes)
+        # the probe's public seam: one set of folds, every representation probed on it
+        splits = prober.split(feats[names[0]], y, groups)
         n_train = int(np.mean([len(tr) for tr, _ in splits]))
         n_test = int(np.mean([len(te) for _, te in splits]))
-        main = MAIN_METRIC[task]
         task_scores = {}
         for n in names:
-            rep = prober._evaluate(feats[n], y_arr, task, classes, splits, groups, entropy, n, source_proba)
+            rep = prober.score_embeddings(feats[n], y, groups, splits=splits, name=n, source_proba=source_proba)
+            main = rep.config["main_metric"]
             reports[(n, task_name)] = rep
             r = rep.table[rep.table["metric"] == main].iloc[0]
             rows.append({"encoder": n, "task": task_name, "metric": main, "value": r["value"], "low": r["low"], "high": r["high"],

@@ -484,6 +484,59 @@ class TransferabilityProbe(BaseEstimator):
         deepest = reports[next(reversed(reports))]
         return dataclasses.replace(deepest, profile=pd.DataFrame(rows), config={**deepest.config, "layers": list(layers)})
 
+    def split(self, F: Any, y: Any, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The outer folds :meth:`score` uses for these items.
+
+        The same ``cv``, ``groups`` and ``random_state`` give the same folds.
+
+        Parameters
+        ----------
+        F : array-like of shape (n, dim)
+            Embeddings (only their number is used).
+        y : array-like
+            Targets, as for :meth:`score`.
+        groups : array-like of shape (n,) or None
+
+        Returns
+        -------
+        list of (train indices, test indices)
+        """
+        F = _features(F, "F (embeddings)")
+        y_arr, task, classes = self._targets(y, len(F))
+        return self._splits(F, y_arr, task, groups, child_seed(resolve_entropy(self.random_state), 0), classes)
+
+    def score_embeddings(
+        self, F: Any, y: Any, groups: Any = None, *, splits: Any = None, name: str = "precomputed",
+        source_proba: Any = None,
+    ) -> TransferReport:
+        """Probe given embeddings, on given folds: the seam :func:`compare_encoders` uses.
+
+        Equal to :meth:`score` with ``encoder="precomputed"``; with ``splits``
+        (e.g. from :meth:`split` on another encoder's embeddings of the same
+        items), every encoder is probed on the very same folds.
+
+        Parameters
+        ----------
+        F : array-like of shape (n, dim)
+        y, groups, source_proba
+            As for :meth:`score`.
+        splits : list of (train, test) or None
+            Outer folds; None: :meth:`split`'s.
+        name : str, default="precomputed"
+            The representation's name in the report.
+
+        Returns
+        -------
+        TransferReport
+        """
+        F = _features(F, f"embeddings of {name}")
+        y_arr, task, classes = self._targets(y, len(F))
+        entropy = resolve_entropy(self.random_state)
+        if splits is None:
+            splits = self._splits(F, y_arr, task, groups, child_seed(entropy, 0), classes)
+        return self._evaluate(F, y_arr, task, classes, [(np.asarray(tr), np.asarray(te)) for tr, te in splits],
+                              groups, entropy, name, source_proba)
+
     def _evaluate(self, F, y, task, classes, splits, groups, entropy, enc_name, source_proba=None, t_embed=0.0) -> TransferReport:
         n_boot = check_number(self.n_bootstrap, "n_bootstrap", low=10, integer=True)
         inner = check_number(self.inner_cv, "inner_cv", low=2, integer=True)
