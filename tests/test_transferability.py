@@ -417,7 +417,7 @@ def test_the_public_seam_gives_score_and_compare_encoders_the_same_folds():
     G = F + 0.5 * rng.standard_normal((45, 4))
     y = (F[:, 0] + F[:, 1] > 0).astype(int)
     probe = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0)
-    splits = probe.split(F, y)
+    splits = probe.outer_folds(F, y)
     direct = probe.score(F, y)
     seam = probe.score_embeddings(F, y, splits=splits, name="F")
     assert float(seam) == float(direct) and seam.config["encoder"] == "F"

@@ -243,7 +243,7 @@ def compare_encoders(
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
         # the probe's public seam: one set of folds, every representation probed on it
-        splits = prober.split(feats[names[0]], y, groups)
+        splits = prober.outer_folds(feats[names[0]], y, groups)
         n_train = int(np.mean([len(tr) for tr, _ in splits]))
         n_test = int(np.mean([len(te) for _, te in splits]))
         task_scores = {}

@@ -484,7 +484,7 @@ class TransferabilityProbe(BaseEstimator):
         deepest = reports[next(reversed(reports))]
         return dataclasses.replace(deepest, profile=pd.DataFrame(rows), config={**deepest.config, "layers": list(layers)})
 
-    def split(self, F: Any, y: Any, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    def outer_folds(self, F: Any, y: Any, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """The outer folds :meth:`score` uses for these items.
 
         The same ``cv``, ``groups`` and ``random_state`` give the same folds.
@@ -512,7 +512,7 @@ class TransferabilityProbe(BaseEstimator):
         """Probe given embeddings, on given folds: the seam :func:`compare_encoders` uses.
 
         Equal to :meth:`score` with ``encoder="precomputed"``; with ``splits``
-        (e.g. from :meth:`split` on another encoder's embeddings of the same
+        (e.g. from :meth:`outer_folds` on another encoder's embeddings of the same
         items), every encoder is probed on the very same folds.
 
         Parameters
@@ -521,7 +521,7 @@ class TransferabilityProbe(BaseEstimator):
         y, groups, source_proba
             As for :meth:`score`.
         splits : list of (train, test) or None
-            Outer folds; None: :meth:`split`'s.
+            Outer folds; None: :meth:`outer_folds`'s.
         name : str, default="precomputed"
             The representation's name in the report.
 
