@@ -405,3 +405,23 @@ def test_the_one_gate_on_the_interval(clips):
     assert report.check(high, use_interval=True).startswith("upper end of the interval of the mean sensitivity")
     with pytest.raises(SensitivityGateError, match="upper end of the interval"):
         report.check((float(report) + high) / 2, use_interval=True)  # the value passes, its interval does not
+
+
+def test_scoped_tables_close_in_any_order_across_threads(clips):
+    """Blocks opened and closed in different orders never leave a table (or a response cache) behind."""
+    import trustkit.fidelity.audio as FA
+    import trustkit.perturbations.loudness as L
+
+    a, b = L.known_loudness(clips[:2], SR), L.known_loudness(clips[2:4], SR)
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)  # the first one ends first
+    assert L._known(clips[2], SR) is not None and L._known(clips[0], SR) is None
+    b.__exit__(None, None, None)
+    assert L._KNOWN == [] and L._known(clips[2], SR) is None
+    r1, r2 = FA.shared_responses(), FA.shared_responses()
+    r1.__enter__()
+    r2.__enter__()
+    r1.__exit__(None, None, None)
+    r2.__exit__(None, None, None)
+    assert FA._SHARED == []

@@ -24,7 +24,9 @@ from ..exceptions import TrustkitWarning
 
 __all__ = ["TimeFrequencySegments", "TimeSegments", "explain_with_lime", "explain_with_shap", "shared_responses"]
 
-_SHARED: dict[Any, Any] | None = None
+# open blocks, newest last: (token, cache). A block removes exactly its own entry when it ends, so blocks opened
+# and closed in different threads in any order never leave a cache behind (it could outlive a model that is refitted)
+_SHARED: list[tuple[object, dict[Any, Any]]] = []
 _LOCK = threading.Lock()
 
 
@@ -47,13 +49,15 @@ def shared_responses() -> Iterator[None]:
     ...     W = explain_with_lime(model, clips, seg)
     ...     report = scorer.score(clips, W)   # reuses LIME's responses
     """
-    global _SHARED
-    outer = _SHARED
-    _SHARED = {} if outer is None else outer
+    token = object()
+    with _LOCK:
+        cache = _SHARED[-1][1] if _SHARED else {}  # a nested block shares the open one's responses
+        _SHARED.append((token, cache))
     try:
         yield
     finally:
-        _SHARED = outer
+        with _LOCK:
+            _SHARED[:] = [entry for entry in _SHARED if entry[0] is not token]
 
 
 def unit_responses(fn: Any, x: np.ndarray, segmenter: Any, masks: np.ndarray, *, batch: int = 256) -> np.ndarray:
@@ -63,7 +67,8 @@ def unit_responses(fn: Any, x: np.ndarray, segmenter: Any, masks: np.ndarray, *,
     (response, segmenter, clip) and kept; outside, every mask is evaluated.
     """
     masks = np.asarray(masks, dtype=bool)
-    cache = _SHARED
+    with _LOCK:
+        cache = _SHARED[-1][1] if _SHARED else None
     if cache is None:
         return np.concatenate([np.asarray(fn(segmenter.compose(x, masks[s : s + batch])), dtype=np.float64)
                                for s in range(0, len(masks), batch)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -16,7 +17,10 @@ from ._base import BasePerturbation
 
 __all__ = ["LoudnessMatch", "known_loudness"]
 
-_KNOWN: dict[tuple[Any, ...], float] | None = None
+# open blocks: (token, table). Each block removes exactly its own table when it ends, so no table outlives the
+# clips it describes (their memory could otherwise be reused by other clips at the same address)
+_KNOWN: list[tuple[object, dict[tuple[Any, ...], float]]] = []
+_KNOWN_LOCK = threading.Lock()
 
 
 def _row_key(x: np.ndarray, sr: int) -> tuple[Any, ...]:
@@ -39,19 +43,27 @@ def known_loudness(X: np.ndarray, sr: int) -> Iterator[np.ndarray]:
     ndarray
         A read-only view of ``X``: pass this to the perturbations.
     """
-    global _KNOWN
     view = np.asarray(X).view()
     view.flags.writeable = False
-    outer = _KNOWN
-    table = dict(outer or {})
-    for x in view:
-        if len(x) >= int(np.ceil(LOUDNESS_MIN_SECONDS * sr)):
-            table[_row_key(x, sr)] = gated_loudness(loudness_blocks(x, sr=sr))
-    _KNOWN = table
+    table = {_row_key(x, sr): gated_loudness(loudness_blocks(x, sr=sr))
+             for x in view if len(x) >= int(np.ceil(LOUDNESS_MIN_SECONDS * sr))}
+    token = object()
+    with _KNOWN_LOCK:
+        _KNOWN.append((token, table))
     try:
         yield view
     finally:
-        _KNOWN = outer
+        with _KNOWN_LOCK:
+            _KNOWN[:] = [entry for entry in _KNOWN if entry[0] is not token]
+
+
+def _known(x: np.ndarray, sr: int) -> float | None:
+    """The loudness of ``x`` if an open :func:`known_loudness` block measured it."""
+    if not _KNOWN:
+        return None
+    key = _row_key(x, sr)
+    with _KNOWN_LOCK:
+        return next((table[key] for _, table in reversed(_KNOWN) if key in table), None)
 
 
 class LoudnessMatch(BasePerturbation):
@@ -143,7 +155,7 @@ class LoudnessMatch(BasePerturbation):
                     f"below the 0.4 s that loudness needs. Use length='preserve'."
                 )
         if params["target"] is None:
-            known = _KNOWN.get(_row_key(x, sr)) if _KNOWN is not None else None
+            known = _known(x, sr)
             reference = gated_loudness(loudness_blocks(x, sr=sr)) if known is None else known
             check_loudness(reference, what="the original clip")
         else:
