@@ -440,11 +440,13 @@ def test_an_error_while_unwinding_from_ctrl_c_is_still_an_interrupt(monkeypatch,
 def test_scorecard_verdicts_are_honest_and_its_text_is_escaped():
     from types import SimpleNamespace
 
-    from trustkit.trust import _transfer_cell, _verdict_at_most, check_report_document, render_html
+    from trustkit.trust import _transfer_cell, _verdict, check_report_document, render_html
 
-    assert _verdict_at_most(0.0, 0.08, 0.1, "robust", "sensitive") == "robust"
-    assert _verdict_at_most(0.12, 0.3, 0.1, "robust", "sensitive") == "sensitive"
-    assert _verdict_at_most(0.05, 0.2, 0.1, "robust", "sensitive").startswith("undecided")
+    assert _verdict(0.0, 0.08, 0.1, "robust", "sensitive") == "robust"
+    assert _verdict(0.12, 0.3, 0.1, "robust", "sensitive") == "sensitive"
+    assert _verdict(0.05, 0.2, 0.1, "robust", "sensitive").startswith("undecided")
+    assert _verdict(0.6, 0.9, 0.5, "faithful", "not faithful", at_least=True) == "faithful"
+    assert _verdict(0.1, 0.4, 0.5, "faithful", "not faithful", at_least=True) == "not faithful"
     row = SimpleNamespace(value=0.8, low=0.6, high=0.95, chance=0.62, majority=0.75)
     assert _transfer_cell(row)[1] == "not distinguishable from chance"  # 0.80 looks high, but 0.60 <= chance
     row.low = 0.7

@@ -152,7 +152,7 @@ def run_listen(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: 
 
 BUILTIN_ENCODERS: dict[str, tuple[str, dict[str, Any]]] = {
     "mfcc": ("trustkit.encoders:MFCCEncoder", {}),
-    "mfcc-study": ("trustkit.encoders:MFCCEncoder", {"n_mfcc": 40, "include_c0": True, "delta_method": "difference"}),
+    "mfcc-study": ("trustkit.encoders:MFCCEncoder.study", {}),
     "musicnn": ("trustkit.encoders:MusicnnEncoder", {}),
     **{m.lower().replace("_", "-"): ("trustkit.encoders:MusicnnEncoder", {"model": m})
        for m in ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")},
@@ -173,8 +173,9 @@ class UsageError(ValueError):
 def load_encoder(spec: str, *, sr: int) -> Any:
     """Resolve a built-in name (:data:`BUILTIN_ENCODERS`) or ``MODULE:OBJECT`` to an encoder.
 
-    ``OBJECT`` may be an encoder, a fitted transformer, a callable, or a class
-    (instantiated with ``sr=`` when it takes it).
+    ``OBJECT`` may be an encoder, a fitted transformer, a callable, a class
+    (instantiated with ``sr=`` when it takes it) or a class's factory method
+    such as ``MFCCEncoder.study`` (called the same way).
     """
     import inspect
 
@@ -193,7 +194,7 @@ def load_encoder(spec: str, *, sr: int) -> Any:
             f"(e.g. mypackage.models:encoder); got {spec!r}."
         )
     obj = _import_object(target, "--encoder")
-    if inspect.isclass(obj):
+    if inspect.isclass(obj) or (inspect.ismethod(obj) and inspect.isclass(obj.__self__)):
         obj = obj(sr=sr, **params) if "sr" in inspect.signature(obj).parameters else obj(**params)
     return as_encoder(obj, sr=sr)
 

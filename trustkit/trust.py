@@ -47,19 +47,25 @@ def _interval(value: float, low: float, high: float) -> str:
     return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
-def _verdict_at_most(low: float, high: float, limit: float, good: str, bad: str) -> str:
+def _verdict(low: float, high: float, limit: float, good: str, bad: str, *, at_least: bool = False) -> str:
+    """A verdict on an interval against a stated limit.
+
+    ``good`` when the whole interval is on the right side of ``limit`` (at most
+    it, or at least it with ``at_least``), ``bad`` when it is all on the wrong
+    side, otherwise undecided.
+    """
     if not (np.isfinite(low) and np.isfinite(high)):
         return "undefined"
-    if high <= limit:
+    if (low >= limit) if at_least else (high <= limit):
         return good
-    if low > limit:
+    if (high < limit) if at_least else (low > limit):
         return bad
     return f"undecided (interval spans {limit:g})"
 
 
 def _robustness_cell(report: Any) -> dict[str, str]:
     e = report.headline_estimate
-    verdict = _verdict_at_most(e.low, e.high, MAX_SENSITIVITY, "robust", "sensitive")
+    verdict = _verdict(e.low, e.high, MAX_SENSITIVITY, "robust", "sensitive")
     return {"robustness": _interval(e.value, e.low, e.high), "robustness verdict": verdict}
 
 
@@ -93,9 +99,7 @@ def _scorecard(robustness: dict[str, Any], comparison: Any, explanations: dict[s
         explained.append({
             "explainer": name,
             "fidelity": _interval(float(fid["mean"]), low, high) if fid is not None else "undefined",
-            "fidelity verdict": ("undefined" if not (np.isfinite(low) and np.isfinite(high)) else
-                                 "faithful" if low >= MIN_FIDELITY else "not faithful" if high < MIN_FIDELITY
-                                 else f"undecided (interval spans {MIN_FIDELITY:g})"),
+            "fidelity verdict": _verdict(low, high, MIN_FIDELITY, "faithful", "not faithful", at_least=True),
             "complexity (units for 90 % of the attribution)": (
                 _interval(float(units["mean"]), float(units["low"]), float(units["high"])) if units is not None
                 else "undefined") + f" of {rep.config['n_units']}",

@@ -44,9 +44,6 @@ class Gain(BasePerturbation):
     def _perturb(self, x, sr, rng, params):
         return x * 10 ** (params["gain_db"] / 20), {"gain_db": params["gain_db"]}
 
-    def _perturb_batch(self, X, sr, params):
-        return X * 10 ** (params["gain_db"] / 20), [{"gain_db": params["gain_db"]} for _ in X]
-
     _fused = True
 
     def _perturb_fused(self, X, sr, params):
