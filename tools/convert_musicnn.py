@@ -9,6 +9,7 @@ of trustkit and never in CI. Versions used (Python 3.11)::
     /tmp/tfvenv/bin/pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0 tf2onnx==1.17.0 \
         onnx==1.23.2 onnxruntime==1.32.0 librosa==0.11.0
     /tmp/tfvenv/bin/pip install --no-deps musicnn==0.1.0   # a plain install pins numpy<1.17
+    /tmp/tfvenv/bin/pip install -e .                       # trustkit's front-end makes the fixture
     TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python tools/convert_musicnn.py models
     TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python tools/convert_musicnn.py reference
 
@@ -138,22 +139,17 @@ def convert(model: str) -> Path:
 
 
 def logmel(y: np.ndarray) -> np.ndarray:
-    """Trustkit's musicnn front-end, written out with librosa (float32 log)."""
-    import librosa
+    """trustkit's musicnn front-end itself (float32 log): the fixture is made with the code it tests against."""
+    from trustkit.encoders.musicnn import musicnn_logmel
 
-    mel = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=512, hop_length=256, n_mels=N_MELS, pad_mode="reflect").T
-    return np.log10(10000 * mel.astype(np.float32) + 1)
+    return musicnn_logmel(y)
 
 
 def patches(rep: np.ndarray) -> np.ndarray:
-    """trustkit.encoders.musicnn.musicnn_patches, written out (see its docstring)."""
-    n = len(rep)
-    if n < N_FRAMES:
-        return np.resize(rep, (N_FRAMES, rep.shape[1]))[np.newaxis]  # np.resize tiles the frames
-    starts = list(range(0, n - N_FRAMES + 1, N_FRAMES))
-    if n - (starts[-1] + N_FRAMES) > N_FRAMES / 10:
-        starts.append(n - N_FRAMES)
-    return np.stack([rep[s : s + N_FRAMES] for s in starts])
+    """trustkit's patch cutting itself (see its docstring)."""
+    from trustkit.encoders.musicnn import musicnn_patches
+
+    return musicnn_patches(rep)
 
 
 def fixture_clips() -> dict[str, np.ndarray]:
