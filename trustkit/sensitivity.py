@@ -465,12 +465,20 @@ class SensitivityMeter(BaseEstimator):
         points = self._points(sr)
         entropy = resolve_entropy(self.random_state)
 
-        def embed_roles(Xa: np.ndarray) -> dict[str, np.ndarray]:
-            layers = embed_layers(encoder, Xa, memory=self.memory) if layer_of else {}
-            return {role: layers[layer_of[role]] if role in layer_of else embed(enc, Xa, memory=self.memory)
-                    for role, enc in encoders.items()}
+        def embed_roles(Xa: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+            """Every role's embedding of ``Xa`` (all layers from one forward pass), and the seconds each took."""
+            found, seconds, layers = {}, {}, None
+            for role, enc in encoders.items():
+                t1 = time.perf_counter()
+                if role in layer_of:
+                    layers = embed_layers(enc, Xa, memory=self.memory) if layers is None else layers
+                    found[role] = layers[layer_of[role]]
+                else:
+                    found[role] = embed(enc, Xa, memory=self.memory)
+                seconds[role] = time.perf_counter() - t1
+            return found, seconds
 
-        originals = embed_roles(X)
+        originals, _ = embed_roles(X)
         for role, Z in originals.items():
             dup = _duplicate_rows(Z)
             if dup is not None:
@@ -503,19 +511,11 @@ class SensitivityMeter(BaseEstimator):
             out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0, "length": Xp.shape[1]}
             D_audio = audio(Xp) if audio is not None else None
             in_audio = neighbour_outcomes(D_audio) if D_audio is not None else None  # once per setting, for every role
-            layers = None
-            for role, enc in encoders.items():
-                t1 = time.perf_counter()
-                # the originals are never embedded twice; with memory=, neither is a perturbed setting
-                if identity:
-                    Zp = originals[role]
-                elif role in layer_of:  # every layer from one forward pass
-                    layers = embed_layers(enc, Xp, memory=self.memory) if layers is None else layers
-                    Zp = layers[layer_of[role]]
-                else:
-                    Zp = embed(enc, Xp, memory=self.memory)
-                out[f"seconds_{role}"] = time.perf_counter() - t1
-                D = self._distance(Zp, originals[role], f"{role} on {point.name}")
+            # the originals are never embedded twice; with memory=, neither is a perturbed setting
+            embedded, seconds = (originals, dict.fromkeys(encoders, 0.0)) if identity else embed_roles(Xp)
+            for role in encoders:
+                out[f"seconds_{role}"] = seconds[role]
+                D = self._distance(embedded[role], originals[role], f"{role} on {point.name}")
                 res = neighbour_outcomes(D)
                 if in_audio is not None:
                     res["audio_consistent"] = in_audio["consistent"]
