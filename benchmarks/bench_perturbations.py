@@ -15,9 +15,13 @@ min == max, the same parameters) in the same run. Reported:
   ``Reverb`` is an algorithmic (Freeverb) reverb, not a convolution; its
   ``Clipping`` clips at a threshold in dB, not at a percentile of samples.
 
-Timings are the median of ``--repeat`` interleaved rounds (trustkit, then
-each peer, in every round), single-threaded (n_jobs=None); ``ratio`` uses
-the medians, ``ratio_min`` (in the JSON) the fastest rounds.
+Timings are the median of ``--repeat`` interleaved rounds (every side in
+every round, in alternating order: a side that runs right after another
+inherits its cache and allocator state), single-threaded (n_jobs=None).
+A transform that takes less than ``--min-time`` is called repeatedly within
+a round and timed per call (a sub-millisecond call timed once is mostly
+timer and scheduler noise). ``ratio`` uses the medians, ``ratio_min`` (in the
+JSON) the fastest rounds.
 """
 
 from __future__ import annotations
@@ -38,10 +42,16 @@ from trustkit.datasets import make_music
 from trustkit.perturbations import synthetic_rir
 
 
-def timed(fn):
+def timed(fn, number=1):
     t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def calls_per_round(fn, min_time):
+    """How many calls make one timed sample last at least ``min_time`` seconds."""
+    return max(1, int(np.ceil(min_time / max(timed(fn), 1e-9))))
 
 
 def pairs(sr, tmp):
@@ -111,6 +121,8 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--sr", type=int, default=44100)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--min-time", type=float, default=0.05,
+                        help="seconds per timed sample; faster transforms are called repeatedly within a round")
     parser.add_argument("--out", default="benchmarks/results/perturbations.json")
     args = parser.parse_args(argv)
 
@@ -128,13 +140,17 @@ def main(argv=None):
             pb_fn = peers.get(name)
             if pb_fn is not None:
                 pb_fn(X[0, : args.sr])
-            t_o, t_t, t_p = [], [], []
-            for _ in range(args.repeat):  # interleaved rounds: every side sees the same machine state
-                t_o.append(timed(lambda o=ours: o.transform(X)))
-                if theirs is not None:
-                    t_t.append(timed(lambda a=theirs: [a(x, sample_rate=args.sr) for x in X]))
-                if pb_fn is not None:
-                    t_p.append(timed(lambda f=pb_fn: [f(x) for x in X]))
+            sides = [("ours", lambda o=ours: o.transform(X))]
+            if theirs is not None:
+                sides.append(("theirs", lambda a=theirs: [a(x, sample_rate=args.sr) for x in X]))
+            if pb_fn is not None:
+                sides.append(("pedalboard", lambda f=pb_fn: [f(x) for x in X]))
+            number = max(calls_per_round(fn, args.min_time) for _, fn in sides)
+            times = {side: [] for side, _ in sides}
+            for r in range(args.repeat):  # interleaved rounds, alternating order: every side sees the same machine
+                for side, fn in (sides if r % 2 == 0 else sides[::-1]):
+                    times[side].append(timed(fn, number))
+            t_o, t_t, t_p = times["ours"], times.get("theirs", []), times.get("pedalboard", [])
             t_ours = float(np.median(t_o))
             row = {"perturbation": name, "trustkit_s": t_ours, "trustkit_min_s": min(t_o),
                    "trustkit_x_realtime": audio_seconds / t_ours}
@@ -153,6 +169,7 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"clips": args.clips, "seconds": args.seconds, "sr": args.sr, "repeat": args.repeat,
+            "min_time": args.min_time,
             "machine": platform.platform(), "python": platform.python_version()}
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     slower = [r["perturbation"] for r in rows if r.get("ratio", np.inf) < 1]

@@ -88,3 +88,44 @@ def test_loudness_agrees_with_pyloudnorm(sr):
         assert ours == pytest.approx(ref, abs=1e-6)
     with np.errstate(divide="ignore"):
         assert integrated_loudness(np.zeros((1, sr)), sr=sr)[0] == -np.inf
+
+
+def test_energy_proves_the_value_checks_only_within_its_rounding_bound():
+    """A sum of squares proves finiteness and the peak limit only when its worst-case rounding cannot hide a peak."""
+    from trustkit._validation import MAX_PEAK, _energy_bounds_peak, check_audio_values
+
+    n = 1_000_000
+    slack = n * np.finfo(np.float32).eps
+    below = (1 - slack) * MAX_PEAK**2
+    assert _energy_bounds_peak(np.array([below * 0.999]), n, np.dtype(np.float32))
+    assert not _energy_bounds_peak(np.array([below * 1.001]), n, np.dtype(np.float32))  # then examined exactly
+    assert not _energy_bounds_peak(np.array([1.0, np.nan]), n, np.dtype(np.float32))
+    assert not _energy_bounds_peak(np.array([1.0]), 2**23, np.dtype(np.float32))  # rounding could be half the sum
+    assert _energy_bounds_peak(np.array([1.0]), 2**23, np.dtype(np.float64))
+    # one sample just over the limit with an energy that a float32 sum could round below it: caught exactly
+    x = np.zeros((1, n), dtype=np.float32)
+    x[0, 5] = MAX_PEAK * 1.0001
+    with pytest.raises(InvalidAudioError, match=r"peaks at 1e\+04 \(clip 0\)"):
+        check_audio_values(x, energy=np.array([MAX_PEAK**2 * 0.9999], dtype=np.float32))
+    with pytest.raises(InvalidAudioError, match="peaks at"):
+        check_audio_values(x)  # the BLAS pass in blocks of rows
+    # many long rows: blocks of rows keep each sum short enough to prove the checks
+    ok = np.full((40, 100_000), 0.5, dtype=np.float32)
+    check_audio_values(ok)
+
+
+def test_loudness_blocks_equal_the_filtered_squares_for_any_dtype_and_layout():
+    import scipy.signal
+
+    from trustkit.audio import _k_weighting, loudness_blocks
+
+    sr = 22050
+    x = np.random.default_rng(0).standard_normal(int(2.3 * sr)) * 0.1
+    b, a = _k_weighting(sr)
+    z = scipy.signal.lfilter(b, a, x) ** 2
+    starts = (0.4 * 0.25 * np.arange(len(loudness_blocks(x, sr=sr))) * sr).astype(int)
+    expected = [z[s : min(s + int(0.4 * sr), len(x))].sum() / (0.4 * sr) for s in starts]
+    for variant in (x, x.astype(np.float32), np.repeat(x, 2)[::2]):  # float32 and a strided view
+        np.testing.assert_allclose(loudness_blocks(variant, sr=sr), expected, rtol=1e-5 if variant.dtype == np.float32 else 1e-12)
+    with pytest.raises(ValueError, match="read-only"):
+        _k_weighting(sr)[0][0] = 1.0  # the cached coefficients are shared

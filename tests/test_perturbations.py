@@ -469,3 +469,51 @@ def test_fused_gain_and_bitcrush_equal_numpy_and_check_values_in_the_same_pass(d
             step.fit_transform(loud)
     with pytest.raises(InvalidAudioError, match="non-finite"):
         Gain(gain_db=0).fit_transform(np.array([[0.1, np.inf]]))  # the identity checks its input too
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("step", "design"),
+    [
+        (LowPass(cutoff_hz=2000, sr=SR, order=2), (2, 2000, "lowpass")),
+        (HighPass(cutoff_hz=200, sr=SR, order=1), (1, 200, "highpass")),
+        (BandPass(low_hz=500, high_hz=1500, sr=SR, order=2), (2, [500, 1500], "bandpass")),  # two sections
+        (LowPass(cutoff_hz=3000, sr=SR, order=5), (5, 3000, "lowpass")),  # three: a pair and a single
+        (HighPass(cutoff_hz=100, sr=SR, order=8), (8, 100, "highpass")),  # four
+    ],
+)
+def test_zero_phase_filters_equal_scipy_sosfiltfilt(step, design, dtype):
+    """The compiled forward-backward pass is scipy's sosfiltfilt (odd padding, steady-state start) to 1e-10."""
+    X = np.vstack([np.random.default_rng(0).standard_normal(1000) * 0.2, np.r_[np.zeros(100), np.ones(900)] * 0.5,
+                   np.random.default_rng(1).standard_normal(1000) * 0.1]).astype(dtype)  # noise, a step, noise
+    sos = scipy.signal.butter(*design[:2], btype=design[2], fs=SR, output="sos")
+    for x in (X[:, :1000], X[:, :7], X[:, :1]):  # padlen is cut to the clip for the short ones
+        padlen = min(x.shape[1] - 1, 3 * (2 * len(sos) + 1))
+        expected = scipy.signal.sosfiltfilt(sos, x.astype(np.float64), axis=-1, padlen=padlen)
+        Y = step.fit_transform(x)
+        assert Y.dtype == dtype
+        np.testing.assert_allclose(Y, expected.astype(dtype), rtol=0, atol=1e-10 if dtype == np.float64 else 1e-6)
+        # the per-clip (threads) path runs the same kernel on one row
+        np.testing.assert_array_equal(step.set_params(n_jobs=2).fit_transform(x), Y)
+        step.set_params(n_jobs=None)
+
+
+def test_background_noise_mixes_the_looped_excerpt_without_copying_it(music):
+    """The compiled mix equals x + g * the looped excerpt, g set from the excerpt's own energy."""
+    rec = np.random.default_rng(3).standard_normal(SR // 3).astype(np.float32) * 0.3  # shorter than the clips
+    X = np.vstack([music, music[:, ::-1]]).astype(np.float32)
+    Y, p = AddBackgroundNoise(rec, snr_db=7, random_state=0).transform_with_params(X)
+    for x, y, (_, row) in zip(X, Y, p.iterrows()):
+        seg = np.resize(np.roll(rec, -row["offset"]), len(x)).astype(np.float64)
+        g = np.sqrt(np.dot(x.astype(float), x) / (np.dot(seg, seg) * 10 ** 0.7))
+        np.testing.assert_allclose(y, x + (g * seg).astype(np.float32), rtol=0, atol=1e-6)
+        added = (y.astype(float) - x)
+        assert 10 * np.log10(np.dot(x.astype(float), x) / np.dot(added, added)) == pytest.approx(7.0, abs=1e-3)
+    np.testing.assert_allclose(p["snr_db_realised"], 7.0, atol=1e-4)
+    assert p["looped"].all()
+    # rows written in place from threads equal the sequential run, and the input is untouched
+    before = X.copy()
+    np.testing.assert_array_equal(AddBackgroundNoise(rec, snr_db=7, random_state=0, n_jobs=2).fit_transform(X), Y)
+    np.testing.assert_array_equal(X, before)
+    with pytest.raises(InvalidAudioError, match="excerpt of noise recording 0 drawn for a clip is silent"):
+        AddBackgroundNoise(np.r_[np.zeros(SR * 3), 1.0], snr_db=7, random_state=0).fit_transform(music)

@@ -5,6 +5,7 @@ Every error names the argument, what was expected, what came, and the fix.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 from typing import Any
@@ -281,28 +282,34 @@ def check_audio(
     return _check_silent(arr, name, owner, allow_silent)
 
 
-def check_audio_values(arr: np.ndarray, *, name: str = "X", energy: float | None = None) -> None:
+def check_audio_values(arr: np.ndarray, *, name: str = "X", energy: Any = None) -> None:
     """Check that every sample of ``arr`` is finite and its peak at most ``MAX_PEAK``.
 
-    ``energy`` (the sum of squares, if the caller has it) proves both at once
-    when it is finite and at most ``MAX_PEAK**2`` (the squared peak cannot
-    exceed it); otherwise the samples are examined exactly, for the message.
+    ``energy`` (the sum of squares of each row, if the caller has it, summed in
+    ``arr``'s dtype or wider) proves both at once when every row's sum is
+    finite and at most ``MAX_PEAK**2`` less the worst-case rounding of the sum
+    (the squared peak cannot exceed the exact sum); otherwise the samples are
+    examined exactly, for the message.
 
     Examples
     --------
-    >>> check_audio_values(np.array([[0.5, -0.25]]), energy=0.3125)
+    >>> check_audio_values(np.array([[0.5, -0.25]]), energy=np.array([0.3125]))
     >>> check_audio_values(np.array([[0.5, np.nan]]))
     Traceback (most recent call last):
     ...
     trustkit.exceptions.InvalidAudioError: X has 1 non-finite samples (NaN or infinity; first at clip 0, sample 1). Remove or repair them, e.g. np.nan_to_num(X).
     """
-    # one BLAS pass first: the sum of squares is NaN/inf if any sample is, and peak**2 <= sum of squares, so a
-    # finite sum below MAX_PEAK**2 proves both checks; otherwise (or for a strided array) look exactly
-    if energy is None and arr.flags.c_contiguous:
-        flat = arr.reshape(-1)
+    if energy is None and arr.flags.c_contiguous and arr.ndim == 2 and arr.size:
+        # one BLAS pass over blocks of whole rows: the sum of squares is NaN/inf if any sample is, and
+        # peak**2 <= the exact sum; blocks of at most 2**20 samples keep the rounding bound below small
+        rows = max(1, 2**20 // arr.shape[1])
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, exactly
-            energy = float(np.dot(flat, flat))
-    if energy is not None and np.isfinite(energy) and energy <= MAX_PEAK**2:
+            energy = np.array([np.dot(blk.reshape(-1), blk.reshape(-1))
+                               for blk in (arr[i:i + rows] for i in range(0, len(arr), rows))])
+        terms = rows * arr.shape[1]
+    else:  # the caller's sums: one per row, or one over everything
+        terms = arr.size if np.ndim(energy) == 0 else arr.shape[-1]
+    if energy is not None and _energy_bounds_peak(np.asarray(energy), terms, arr.dtype):
         return
     # two reductions without temporaries: NaN propagates through max/min, and |peak| is max(|hi|, |lo|)
     hi, lo = float(arr.max()), float(arr.min())
@@ -323,6 +330,25 @@ def check_audio_values(arr: np.ndarray, *, name: str = "X", energy: float | None
             f"{MAX_PEAK:g} ({20 * np.log10(MAX_PEAK):.0f} dB over full scale) overflow the squares and sums of "
             f"level, SNR and spectral computations in float32. Scale it, e.g. {name} / np.abs({name}).max().{pcm}"
         )
+
+
+def _energy_bounds_peak(energy: np.ndarray, terms: int, dtype: np.dtype) -> bool:
+    """Whether sums of ``terms`` squares, computed in ``dtype``, prove every sample finite and within ``MAX_PEAK``.
+
+    A recursive sum of ``n`` non-negative terms in precision ``u`` is at least
+    ``(1 - n u)`` times the exact sum (Higham, *Accuracy and Stability of
+    Numerical Algorithms*, eq. 4.4), so a computed sum at most
+    ``(1 - n u) MAX_PEAK**2`` bounds the exact one, and with it the squared peak.
+    """
+    eps = _EPS.get(np.dtype(dtype).char, _EPS["d"]) if np.dtype(dtype).kind == "f" else _EPS["d"]
+    slack = terms * eps
+    sums = np.ravel(energy).tolist()
+    bound = (1 - slack) * MAX_PEAK**2
+    # plain floats: this runs after every cheap transform, whose whole cost is a few passes over memory
+    return bool(sums) and slack < 0.5 and all(math.isfinite(v) and v <= bound for v in sums)
+
+
+_EPS = {c: float(np.finfo(c).eps) for c in "efdg"}
 
 
 def _check_silent(arr: np.ndarray, name: str, owner: str | None, allow_silent: bool) -> np.ndarray:

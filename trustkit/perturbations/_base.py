@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import xxhash
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 
@@ -47,11 +48,13 @@ def resolve_entropy(random_state: Any) -> int:
 def _clip_key(x: np.ndarray) -> list[int]:
     """Fingerprint a clip's samples for seeding.
 
-    CRC-32 of the float32 bytes (a float64 copy of float32 audio keys the same)
-    and the length: any change of any bit of any sample changes the key.
+    The 64-bit XXH3 digest of the float32 bytes (a float64 copy of float32
+    audio keys the same) and the length: any change of any sample changes the
+    key (up to a 2**-64 chance). XXH3 reads memory at ~20 GB/s, 13x CRC-32's
+    speed: for a cheap random step the key was a fifth of its time.
     """
     x32 = np.ascontiguousarray(x, dtype="<f4")
-    return [zlib.crc32(x32), len(x32)]
+    return [xxhash.xxh3_64_intdigest(x32), len(x32)]
 
 
 def clip_generators(entropy: int, X: np.ndarray, salt: str) -> list[np.random.Generator]:
@@ -113,7 +116,8 @@ def configure_step(step: Any, *, entropy: int | None, index: int, sr: int | None
 class BasePerturbation(TransformerMixin, BaseEstimator):
     """Base of trustkit's audio perturbations.
 
-    Subclasses implement ``_perturb(x, sr, rng, params) -> (y, info)`` for one
+    Subclasses implement ``_perturb(x, sr, rng, params) -> (y, info)`` (or, when
+    the length is kept, ``_perturb_into(x, sr, rng, params, out) -> info``) for one
     clip (``x`` a read-only float32 or float64 view, ``info`` a dict of what was
     realised) and ``_check_params(sr) -> dict`` that validates the constructor
     arguments; deterministic steps may add a vectorised ``_perturb_batch``.
@@ -263,6 +267,14 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
         if sequential and type(self)._perturb_batch is not BasePerturbation._perturb_batch:
             Y, infos = self._perturb_batch(X, sr, params)
             Y = np.asarray(Y, dtype=X.dtype)
+        elif type(self)._perturb_into is not BasePerturbation._perturb_into:  # same length: write the rows in place
+            Y = np.empty_like(X)
+            if sequential:
+                infos = [self._perturb_into(x, sr, g, params, y) for x, g, y in zip(X, gens, Y)]
+            else:
+                infos = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                    delayed(self._perturb_into)(x, sr, g, params, y) for x, g, y in zip(X, gens, Y)
+                )
         else:
             if sequential:
                 results = [self._perturb(x, sr, g, params) for x, g in zip(X, gens)]
@@ -279,6 +291,15 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
             infos = [info for _, info in results]
         return self._apply_clip_policy(Y, infos)
 
+    def _perturb_into(
+        self, x: np.ndarray, sr: int | None, rng: np.random.Generator | None, params: dict[str, Any], out: np.ndarray
+    ) -> dict[str, Any]:
+        """Optional, for steps that keep the length: write the perturbed clip into ``out``; returns its info.
+
+        Saves the per-clip output array and its copy into the batch.
+        """
+        raise NotImplementedError  # pragma: no cover - only called when overridden
+
     def _perturb_batch(self, X: np.ndarray, sr: int | None, params: dict[str, Any]):
         """Optional vectorised path for deterministic steps: ``(Y, infos)``."""
         raise NotImplementedError  # pragma: no cover - only called when overridden
@@ -287,7 +308,7 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
     _fused: ClassVar[bool] = False
 
     def _perturb_fused(self, X: np.ndarray, sr: int | None, params: dict[str, Any]):
-        """``(Y, infos, energy of X)`` in one pass over the samples (``trustkit.perturbations._kernels``)."""
+        """``(Y, infos, energy of X)`` in one pass over the samples (``trustkit._kernels``)."""
         raise NotImplementedError  # pragma: no cover - only called when _fused
 
     def _apply_clip_policy(self, Y: np.ndarray, infos: list[dict[str, Any]]):

@@ -94,7 +94,7 @@ class Bitcrush(BasePerturbation):
     _fused = True
 
     def _perturb_fused(self, X, sr, params):
-        from ._kernels import quantise
+        from .._kernels import quantise
 
         X = np.ascontiguousarray(X)
         Y = np.empty_like(X)
@@ -104,7 +104,7 @@ class Bitcrush(BasePerturbation):
         for s, e in zip(e_sig, e_err):
             snr = np.inf if e == 0 else (10 * np.log10(s / e) if s > 0 else -np.inf)
             infos.append({"bits": params["bits"], "snr_db_realised": float(snr)})
-        return Y, infos, float(e_sig.sum())
+        return Y, infos, e_sig
 
 
 class Downsample(BasePerturbation):

@@ -278,22 +278,33 @@ class AddBackgroundNoise(BasePerturbation):
     def _is_identity(self, params):
         return params["snr_db"] == np.inf
 
-    def _perturb(self, x, sr, rng, params):
+    def _perturb_into(self, x, sr, rng, params, out):
+        from .._kernels import looped_energy, mix_looped
+
         bank = params["bank"]
         k = int(rng.integers(len(bank)))
         rec = bank[k]
         n = len(x)
-        if len(rec) >= n:
-            start = int(rng.integers(len(rec) - n + 1))
-            seg = rec[start : start + n]
-        else:
-            start = int(rng.integers(len(rec)))
-            seg = np.resize(np.roll(rec, -start), n)
-        if not np.any(seg):
+        start = int(rng.integers(len(rec) - n + 1)) if len(rec) >= n else int(rng.integers(len(rec)))
+        info = {"recording": k, "offset": start, "looped": len(rec) < n}
+        if params["reference"] == "active":  # rare: mix a materialised excerpt through the general path
+            seg = np.resize(np.roll(rec, -start), n) if len(rec) < n else rec[start : start + n]
+            self._check_excerpt(energy(seg), k)
+            out[:], mixed = _mix_at_snr(x, seg, params["snr_db"], "active")
+            return {**mixed, **info}
+        # the excerpt is never copied: its energy, then the mix and the added noise's energy, in two compiled passes
+        p_noise = looped_energy(rec, start, n)
+        self._check_excerpt(p_noise, k)
+        p_sig = energy(x)
+        g = np.sqrt(p_sig / (p_noise * 10 ** (params["snr_db"] / 10.0)))
+        added = mix_looped(x, rec, start, g, out)
+        return {"snr_db": params["snr_db"], "snr_db_realised": float(10 * np.log10(p_sig / added)),
+                   "snr_reference": "clip", **info}
+
+    @staticmethod
+    def _check_excerpt(noise_energy: float, k: int) -> None:
+        if not noise_energy > 0:
             raise InvalidAudioError(
                 f"the excerpt of noise recording {k} drawn for a clip is silent, so no "
                 "SNR can be set. Trim the silence from the noise recording."
             )
-        y, info = _mix_at_snr(x, seg, params["snr_db"], params["reference"])
-        info.update(recording=k, offset=start, looped=len(rec) < n)
-        return y, info
