@@ -33,7 +33,7 @@ from trustkit.datasets import make_music
 from trustkit.encoders import MFCCEncoder
 from trustkit.perturbations import LoudnessMatch, study_grid
 from trustkit.perturbations._base import configure_step, resolve_entropy
-from trustkit.sensitivity import dtw_audio_distance
+from trustkit.robustness import dtw_audio_distance
 
 
 def bare(X, sr, encoder, seed):
@@ -114,7 +114,7 @@ def main(argv=None):
     print(f"DTW {n}x{n} pairs: trustkit {t_ours:.2f} s, plain librosa loop {t_naive:.2f} s "
           f"({t_naive / t_ours:.1f}x), same values")
 
-    from trustkit.audio_distances import AudioDistance, simple_distance
+    from trustkit.robustness.audio_distances import AudioDistance, simple_distance
 
     frames = [librosa.feature.mfcc(y=x, sr=args.sr, n_mfcc=25).T.astype(np.float64) for x in A]
     m = 50

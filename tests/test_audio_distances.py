@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import SR
 
-from trustkit.audio_distances import AudioDistance, dtw_distance, mckl_distance, simple_distance
 from trustkit.encoders import MFCCEncoder
+from trustkit.robustness.audio_distances import AudioDistance, dtw_distance, mckl_distance, simple_distance
 
 
 def _dtw_by_hand(F, G):

@@ -14,7 +14,7 @@ from importlib import metadata
 from . import encoders, perturbations
 from .exceptions import GateError, InvalidAudioError, TrustkitWarning
 from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
-from .sensitivity import SensitivityGateError, SensitivityMeter, SensitivityReport
+from .robustness import SensitivityGateError, SensitivityMeter, SensitivityReport
 from .transferability import ComparisonReport, TransferabilityProbe, TransferReport, compare_encoders
 
 try:

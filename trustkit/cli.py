@@ -202,7 +202,7 @@ def load_encoder(spec: str, *, sr: int) -> Any:
 def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     """``trustkit sensitivity``: score an encoder, print a summary, gate, write JSON/HTML."""
     from .datasets import load_audio_folder, make_music
-    from .sensitivity import SensitivityMeter
+    from .robustness import SensitivityMeter
 
     stream = stream or sys.stdout
     if args.audio:

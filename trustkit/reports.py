@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["Report", "write_text_atomic"]
+__all__ = ["Report", "jsonable", "write_text_atomic"]
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -39,17 +39,24 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types: frames as lists of records, arrays as lists, NaN/inf as None.
+
+    Examples
+    --------
+    >>> jsonable({"a": np.float64("nan"), "b": np.arange(2)})
+    {'a': None, 'b': [0, 1]}
+    """
     if isinstance(value, pd.DataFrame):
         return json.loads(value.to_json(orient="records"))
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return _jsonable(value.item())  # a NaN becomes null like any other
+        return jsonable(value.item())  # a NaN becomes null like any other
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not np.isfinite(value):
         return None
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -153,8 +160,8 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as JSON-ready Python objects, plus the headline."""
-        out = {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
-        out["headline"] = {"value": _jsonable(float(self)), "meaning": self.headline, "higher_is_better": self.higher_is_better}
+        out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+        out["headline"] = {"value": jsonable(float(self)), "meaning": self.headline, "higher_is_better": self.higher_is_better}
         out["report"] = type(self).__name__
         out["summary"] = self.summary()
         return out

@@ -23,7 +23,7 @@ from typing import Any
 from ._validation import check_threshold
 from .exceptions import GateError
 from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
-from .sensitivity import SensitivityGateError, SensitivityMeter, SensitivityReport
+from .robustness import SensitivityGateError, SensitivityMeter, SensitivityReport
 from .transferability import TransferabilityProbe, TransferReport
 
 __all__ = ["assert_explanations_faithful", "assert_sensitivity_below", "assert_transfer_above"]

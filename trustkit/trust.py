@@ -134,9 +134,9 @@ class TrustReport:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """Serialise (strict JSON: undefined numbers become null); also write to ``path`` when given."""
-        from .reports import _jsonable
+        from .reports import jsonable
 
-        text = json.dumps(_jsonable(self.to_dict()), indent=1, allow_nan=False)
+        text = json.dumps(jsonable(self.to_dict()), indent=1, allow_nan=False)
         if path is not None:
             write_text_atomic(path, text)
         return text
@@ -373,7 +373,7 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
         shared_responses,
     )
     from .perturbations import study_grid
-    from .sensitivity import SensitivityMeter
+    from .robustness import SensitivityMeter
     from .transferability import compare_encoders
 
     def step(msg: str) -> None:

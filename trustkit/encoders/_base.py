@@ -423,7 +423,7 @@ def as_encoder(obj: Any, *, sr: int | None = None) -> BaseEncoder:
     >>> type(enc).__name__, enc.transform(np.ones((3, 100))).shape
     ('FunctionEncoder', (3, 1))
     """
-    from ..perturbations._base import BasePerturbation
+    from ..perturbations import BasePerturbation
 
     if isinstance(obj, BasePerturbation) or (isinstance(obj, type) and issubclass(obj, BasePerturbation)):
         name = obj.__name__ if isinstance(obj, type) else type(obj).__name__

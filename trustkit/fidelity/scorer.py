@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -10,13 +11,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import scipy.stats
-from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, clone
-from threadpoolctl import threadpool_limits
 
+from .._cache import cached_call
+from .._meter import Common, Meter
 from .._validation import check_choice, check_number
 from ..exceptions import InvalidAudioError, TrustkitWarning
-from ..perturbations._base import child_seed, resolve_entropy
 from ..reports import Report
 from ..stats import bootstrap_estimate, paired_difference
 from .audio import unit_responses
@@ -231,7 +230,7 @@ class FidelityComplexityReport(Report):
         return fig
 
 
-class FidelityComplexityScorer(BaseEstimator):
+class FidelityComplexityScorer(Meter):
     """Judge explanations by fidelity to the black box against their complexity.
 
     Parameters
@@ -269,9 +268,23 @@ class FidelityComplexityScorer(BaseEstimator):
         headline and the table (with a warning and a count).
     batch_size : int, default=256
         Masked inputs per model call.
+    n_bootstrap : int, default=1000
+        Resamples of the table's bootstrap intervals over instances.
+    confidence : float, default=0.95
+        Level of the table's intervals.
     n_jobs : int or None, default=None
-        Instances in parallel (joblib); numbers do not depend on it.
+        Instances in parallel (joblib, threads by default); numbers do not
+        depend on it.
     random_state : int, RandomState or None, default=None
+        Roots the call's seed tree: each instance's neighbourhood and random
+        rankings, and the bootstrap.
+    verbose : bool, default=False
+        A progress bar over the instances, on stderr.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the explanations when ``explanations`` is a callable (an
+        explainer run on ``X``, usually the slow part): the same explainer on
+        the same instances is run once. The cache is made of pickles: use only
+        a folder you trust.
 
     Examples
     --------
@@ -291,7 +304,8 @@ class FidelityComplexityScorer(BaseEstimator):
     def __init__(
         self, model=None, *, response="auto", target="predicted", budgets="auto", baseline="mean",
         segmenter=None, modes=("keep", "remove"), n_neighbourhood=256, n_random=10, tau=0.9, min_effect=1e-6,
-        batch_size=256, n_jobs=None, random_state=None,
+        batch_size=256, n_bootstrap=1000, confidence=0.95, n_jobs=None, random_state=None, verbose=False,
+        memory=None,
     ):
         self.model = model
         self.response = response
@@ -305,14 +319,15 @@ class FidelityComplexityScorer(BaseEstimator):
         self.tau = tau
         self.min_effect = min_effect
         self.batch_size = batch_size
+        self.n_bootstrap = n_bootstrap
+        self.confidence = confidence
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.verbose = verbose
+        self.memory = memory
 
-    def __sklearn_clone__(self):
-        # the explained model is a fixed, fitted black box: keep it (and a segmenter), clone the rest
-        params = {k: (v if k in ("model", "segmenter") else clone(v, safe=False))
-                  for k, v in self.get_params(deep=False).items()}
-        return type(self)(**params)
+    # the explained model is a fixed, fitted black box (and a segmenter holds its own state): clone keeps them
+    _fixed_params = ("model", "segmenter")
 
     # -- setup ------------------------------------------------------------------------------
     def fit(self, X_background: Any, y: Any = None) -> FidelityComplexityScorer:
@@ -340,7 +355,8 @@ class FidelityComplexityScorer(BaseEstimator):
         if isinstance(self.baseline, str):
             check_choice(self.baseline, "baseline", ("mean", "median", "marginal"))
             self.baseline_ = np.median(Xb, axis=0) if self.baseline == "median" else Xb.mean(axis=0)
-            self.background_ = Xb[np.random.default_rng(child_seed(resolve_entropy(self.random_state), 7)).permutation(len(Xb))[:16]]
+            rows = self._check_common().seeds.rng("background").permutation(len(Xb))[:16]
+            self.background_ = Xb[rows]
         else:
             b = np.asarray(self.baseline, dtype=np.float64)
             if b.shape != (Xb.shape[1],):
@@ -390,12 +406,21 @@ class FidelityComplexityScorer(BaseEstimator):
         ----------
         X : array-like of shape (n, n_features), or audio (n_clips, n_samples) with a segmenter
         explanations : array (n, n_units), list of LIME explanations, shap.Explanation, or callable
-            A callable is run on ``X`` (and timed) and must return one of the others.
+            A callable is run on ``X`` (and timed; cached with ``memory``) and
+            must return one of the others.
 
         Returns
         -------
         FidelityComplexityReport
         """
+        run = self._setup(X, explanations)
+        X, W, targets, seeds = run["X"], run["W"], run["targets"], run["common"].seeds
+        results = self._map(_score_instance, [(self, run["f"], run["plan"], X[i], W[i], int(targets[i]), seeds.seed("instance", i))
+                                              for i in range(len(X))], desc="FidelityComplexityScorer instances")
+        return self._report(run, results)
+
+    def _setup(self, X: Any, explanations: Any) -> dict[str, Any]:
+        """Every parameter and input checked (before the first model call), the model's response, the attributions."""
         if not hasattr(self, "n_features_in_"):
             raise ValueError("call fit(X_background) first: the baseline of absent features is learned from data.")
         try:
@@ -412,17 +437,20 @@ class FidelityComplexityScorer(BaseEstimator):
             raise ValueError(f"X has {X.shape[1]} features; the scorer was fitted on {self.n_features_in_}.")
         n_units = self.segmenter.n_units(X.shape[1]) if self.segmenter is not None else X.shape[1]
         # every parameter is checked before the first model call
+        common = self._check_common()
         f, rname = self._response()
         budgets = self._budgets(n_units)
         for mode in self.modes:
             check_choice(mode, "modes", ("keep", "remove"))
         if "keep" not in self.modes:
             raise ValueError(f"modes must include 'keep' (the headline's curve); got {tuple(self.modes)!r}.")
-        tau = check_number(self.tau, "tau", low=0, high=1, low_inclusive=False)
-        min_effect = check_number(self.min_effect, "min_effect", low=0)
-        batch = check_number(self.batch_size, "batch_size", low=1, integer=True)
-        n_nb = check_number(self.n_neighbourhood, "n_neighbourhood", low=2, integer=True)
-        n_rand = check_number(self.n_random, "n_random", low=1, integer=True)
+        plan_args = {
+            "tau": check_number(self.tau, "tau", low=0, high=1, low_inclusive=False),
+            "min_effect": check_number(self.min_effect, "min_effect", low=0),
+            "batch": check_number(self.batch_size, "batch_size", low=1, integer=True),
+            "n_neighbourhood": check_number(self.n_neighbourhood, "n_neighbourhood", low=2, integer=True),
+            "n_random": check_number(self.n_random, "n_random", low=1, integer=True),
+        }
         if not (isinstance(self.target, str) and self.target == "predicted"):
             check_number(self.target, "target", low=0, integer=True)
         out0 = np.asarray(f(X), dtype=np.float64)
@@ -436,7 +464,7 @@ class FidelityComplexityScorer(BaseEstimator):
         t_explain = None
         if callable(explanations) and not isinstance(explanations, np.ndarray) and not hasattr(explanations, "values"):
             t0 = time.perf_counter()
-            explanations = explanations(X)
+            explanations = cached_call(_explain, self.memory, explanations, X, what="the explanations")
             t_explain = time.perf_counter() - t0
         W, explained = to_attributions(explanations, len(X), n_units, targets)
         all_zero = ~W.any(axis=1)
@@ -444,23 +472,23 @@ class FidelityComplexityScorer(BaseEstimator):
             warnings.warn(
                 f"{int(all_zero.sum())} explanations are all zero (first: instance {int(np.argmax(all_zero))}); they are "
                 "scored with units in index order and complexity 0.",
-                TrustkitWarning, stacklevel=2,
+                TrustkitWarning, stacklevel=3,
             )
         truncated = explained < n_units
         if truncated.any():
             warnings.warn(
                 f"{int(truncated.sum())} explanations cover fewer than the {n_units} units (e.g. LIME's num_features); "
                 "their missing units count as 0 and rank last.",
-                TrustkitWarning, stacklevel=2,
+                TrustkitWarning, stacklevel=3,
             )
-        entropy = resolve_entropy(self.random_state)
         grid = np.unique(np.r_[np.round(np.linspace(0, n_units, min(n_units, 40) + 1)).astype(int), budgets])
-        with threadpool_limits(limits=1):
-            results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_score_instance)(self, f, X[i], W[i], int(targets[i]), out0.ndim == 2, grid, budgets, n_units,
-                                         n_nb, n_rand, tau, batch, child_seed(entropy, i), min_effect)
-                for i in range(len(X))
-            )
+        plan = _Plan(grid=grid, budgets=budgets, n_units=n_units, multi=out0.ndim == 2, modes=tuple(self.modes), **plan_args)
+        return {"X": X, "W": W, "targets": targets, "f": f, "response": rname, "plan": plan, "common": common,
+                "explained": explained, "all_zero": all_zero, "truncated": truncated, "explainer_seconds": t_explain}
+
+    def _report(self, run: dict[str, Any], results: list[dict[str, Any]]) -> FidelityComplexityReport:
+        """The per-instance table, the curves and the summary table with intervals."""
+        X, plan, common, explained = run["X"], run["plan"], run["common"], run["explained"]
         per_instance = pd.DataFrame([{"instance": i, "n_explained": int(explained[i]), **r["row"]} for i, r in enumerate(results)])
         sizes = [len(r["curves"]["k"]) for r in results]
         curves = pd.DataFrame({
@@ -474,7 +502,7 @@ class FidelityComplexityScorer(BaseEstimator):
                 f"{int(near_zero.sum())} of {len(X)} instances have a near-zero effect (the model's response barely "
                 f"changes between the instance and the baseline; first: instance {int(np.argmax(near_zero))}); they are "
                 "left out of the headline and the table.",
-                TrustkitWarning, stacklevel=2,
+                TrustkitWarning, stacklevel=3,
             )
         scored = per_instance[~near_zero]
         undefined = int((~np.isfinite(scored[["fidelity_keep", "skill_keep"]].to_numpy(dtype=float))).any(axis=1).sum())
@@ -482,17 +510,19 @@ class FidelityComplexityScorer(BaseEstimator):
             warnings.warn(
                 f"fidelity or skill is undefined on {undefined} instances (e.g. a constant keep curve); they are left "
                 "out of those means and counted in the table's n.",
-                TrustkitWarning, stacklevel=2,
+                TrustkitWarning, stacklevel=3,
             )
-        table = _summary_table(scored, budgets, child_seed(entropy, 99_999))
+        table = _summary_table(scored, plan.budgets, common)
         config = {
-            "n_instances": len(X), "n_units": n_units, "response": rname, "target": self.target,
+            "n_instances": len(X), "n_units": plan.n_units, "response": run["response"], "target": self.target,
             "baseline": "segmenter" if self.segmenter is not None else (self.baseline if isinstance(self.baseline, str) else "array"),
-            "budgets": budgets, "tau": tau, "modes": list(self.modes), "n_neighbourhood": n_nb, "n_random": n_rand,
+            "budgets": plan.budgets, "tau": plan.tau, "modes": list(plan.modes), "n_neighbourhood": plan.n_neighbourhood,
+            "n_random": plan.n_random,
             "n_model_calls": int(sum(r["calls"] for r in results)) + 1, "n_model_rows": int(sum(r["rows"] for r in results)) + len(X),
-            "explainer_seconds": t_explain, "n_truncated": int(truncated.sum()), "n_all_zero": int(all_zero.sum()),
-            "n_near_zero": int(near_zero.sum()), "n_undefined": undefined, "min_effect": min_effect,
-            "ranking": "signed (most positive first)",
+            "explainer_seconds": run["explainer_seconds"], "n_truncated": int(run["truncated"].sum()),
+            "n_all_zero": int(run["all_zero"].sum()), "n_near_zero": int(near_zero.sum()), "n_undefined": undefined,
+            "min_effect": plan.min_effect, "ranking": "signed (most positive first)",
+            "n_bootstrap": common.n_bootstrap, "confidence": common.confidence,
         }
         return FidelityComplexityReport(table=table, per_instance=per_instance, curves=curves, config=config)
 
@@ -509,25 +539,55 @@ class FidelityComplexityScorer(BaseEstimator):
         return np.where(masks, x[None, :], self.baseline_[None, :]), 1
 
 
-def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_rand, tau, batch, seed, min_effect) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What every instance is scored with: the checked settings of one ``score`` call."""
+
+    grid: np.ndarray  # explanation lengths k on the curves (0..n_units, the budgets included)
+    budgets: list[int]
+    n_units: int
+    n_neighbourhood: int
+    n_random: int
+    tau: float
+    batch: int
+    min_effect: float
+    multi: bool  # the response has one column per class
+    modes: tuple[str, ...]
+
+
+def _score_instance(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, x: np.ndarray, w: np.ndarray, target: int,
+                    seed: int) -> dict[str, Any]:
+    """One instance in three steps: the masks, the model's responses to them, the row and curves they give."""
+    order, blocks = _masks(plan, w, np.random.default_rng(seed))
+    masks = np.concatenate(blocks)
+    out, calls, reps = _responses(scorer, f, x, masks, plan.batch)
+    result = _instance_result(plan, w, order, blocks, out, target)
+    return {**result, "calls": calls, "rows": len(masks) * reps}
+
+
+def _masks(plan: _Plan, w: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The ranking of the units and the mask blocks: keep top k, remove top k, both for random rankings, neighbours."""
+    d, grid = plan.n_units, plan.grid
     # signed ranking, as deletion metrics do: the units that push the explained output up the most come first
     order = np.argsort(-w, kind="stable")
     rank = np.empty(d, dtype=int)
     rank[order] = np.arange(d)
     keep = rank[None, :] < grid[:, None]  # (len(grid), d): top-k kept
-    perms = np.array([rng.permutation(d) for _ in range(n_rand)])
+    perms = np.array([rng.permutation(d) for _ in range(plan.n_random)])
     rand_keep = np.concatenate([(np.argsort(p)[None, :] < grid[:, None]) for p in perms])  # rank of unit in p
-    neigh = rng.random((n_nb, d)) < 0.5
-    blocks = [keep, ~keep, rand_keep, ~rand_keep, neigh]
-    masks = np.concatenate(blocks)
+    neigh = rng.random((plan.n_neighbourhood, d)) < 0.5
+    return order, [keep, ~keep, rand_keep, ~rand_keep, neigh]
+
+
+def _responses(scorer: FidelityComplexityScorer, f: Any, x: np.ndarray, masks: np.ndarray, batch: int) -> tuple[np.ndarray, int, int]:
+    """The model's response to ``x`` with each mask's absent units at the baseline; (responses, calls, replicas)."""
     if scorer.segmenter is not None:  # audio units: shared with LIME/SHAP inside trustkit.fidelity.shared_responses
         out, reps = unit_responses(f, x, scorer.segmenter, masks, batch=batch), 1
         calls = -(-len(masks) // batch)
     else:
         inputs, reps = scorer._compose(x, masks)
         outs, calls = [], 0
-        for s in range(0, len(inputs), batch * reps):  # BLAS is pinned once by the caller for the whole section
+        for s in range(0, len(inputs), batch * reps):  # BLAS is pinned once by the meter for the whole section
             outs.append(np.asarray(f(inputs[s : s + batch * reps]), dtype=np.float64))
             calls += 1
         out = np.concatenate(outs)
@@ -540,11 +600,18 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
         )
     if reps > 1:
         out = out.reshape(len(masks), reps, *out.shape[1:]).mean(axis=1)
+    return out, calls, reps
+
+
+def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list[np.ndarray], out: np.ndarray,
+                     target: int) -> dict[str, Any]:
+    """The instance's row (fidelity, skill, k*, shares and surrogate fit at each budget, complexity) and curves."""
+    grid, d, n_rand, multi = plan.grid, plan.n_units, plan.n_random, plan.multi
     r = out[:, target] if multi else out.reshape(len(out), -1)[:, 0]
     labels = out.argmax(axis=1) if multi else None
-    sizes = [len(b) for b in blocks]
-    cut = np.cumsum(sizes)[:-1]
+    cut = np.cumsum([len(b) for b in blocks])[:-1]
     r_keep, r_rem, r_rk, r_rr, r_nb = np.split(r, cut)
+    neigh = blocks[-1]
     if multi:
         l_keep = np.split(labels, cut)[0]
     g = len(grid)
@@ -555,7 +622,7 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
     cum = np.r_[0.0, np.cumsum(w[order])][grid]
     pred_keep, pred_rem = r_base + cum, r_full - cum
     scale = float(np.max(np.abs(r))) if len(r) else 0.0
-    near_zero = bool(np.sqrt(np.mean((r_keep - r_base) ** 2)) <= min_effect * scale) or effect == 0
+    near_zero = bool(np.sqrt(np.mean((r_keep - r_base) ** 2)) <= plan.min_effect * scale) or effect == 0
     with np.errstate(invalid="ignore", divide="ignore"):
         keep_f = (r_keep - r_base) / effect  # share of the full effect recovered by the top k
         rem_f = (r_full - r_rem) / effect  # share of the full effect destroyed by removing them
@@ -563,23 +630,24 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
         rr_f = ((r_full - r_rr) / effect).reshape(n_rand, g)
     # bounded shares (overshoot counts against) for the plotted fidelity and for k*
     keep_q, rem_q = _bounded(keep_f), _bounded(rem_f)
+    removes = "remove" in plan.modes
     row: dict[str, Any] = {"full_effect": float(effect), "target": target, "near_zero": near_zero}
     row["fidelity_keep"] = _concordance(r_keep - r_base, pred_keep - r_base)
-    if "remove" in scorer.modes:
+    if removes:
         row["fidelity_remove"] = _concordance(r_full - r_rem, r_full - pred_rem)
     row.update(complexity(w))
     # insertion / deletion areas of the signed ranking against random rankings (skill = area gained over random)
     auc_k, auc_rk = _auc(frac, keep_f), float(np.mean([_auc(frac, c) for c in rk_f]))
     row.update(auc_keep=auc_k, auc_keep_random=auc_rk, skill_keep=auc_k - auc_rk)
-    if "remove" in scorer.modes:
+    if removes:
         auc_r, auc_rr = _auc(frac, rem_f), float(np.mean([_auc(frac, c) for c in rr_f]))
         row.update(auc_remove=auc_r, auc_remove_random=auc_rr, skill_remove=auc_r - auc_rr)
-    reached = np.flatnonzero(keep_q >= tau - 1e-12)
+    reached = np.flatnonzero(keep_q >= plan.tau - 1e-12)
     # never reached (an undefined share, e.g. no effect): censored at d + 1, never dropped
     row["k_star"] = float(grid[reached[0]]) if len(reached) else float(d + 1)
     row["k_star_reached"] = bool(len(reached))
     ss_tot = np.sum((r_nb - r_nb.mean()) ** 2)
-    for k in budgets:
+    for k in plan.budgets:
         i = int(np.flatnonzero(grid == k)[0])
         row[f"keep@{k}"] = float(keep_f[i])
         row[f"remove@{k}"] = float(rem_f[i])
@@ -602,9 +670,9 @@ def _score_instance(scorer, f, x, w, target, multi, grid, budgets, d, n_nb, n_ra
         "value": np.r_[keep_f, rem_f], "fidelity": np.r_[keep_q, rem_q],
         "random": np.r_[_bounded(rk_f).mean(axis=0), _bounded(rr_f).mean(axis=0)],
     }
-    if "remove" not in scorer.modes:
+    if not removes:
         curves = {key: v[:g] for key, v in curves.items()}
-    return {"row": row, "curves": curves, "calls": calls, "rows": len(masks) * reps}
+    return {"row": row, "curves": curves}
 
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:
@@ -631,7 +699,11 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(ra @ rb) / den if den > 0 else 0.0
 
 
-def _summary_table(per: pd.DataFrame, budgets: list[int], seed: int) -> pd.DataFrame:
+def _explain(explainer: Any, X: np.ndarray) -> Any:
+    return explainer(X)
+
+
+def _summary_table(per: pd.DataFrame, budgets: list[int], common: Common) -> pd.DataFrame:
     rows = []
 
     def add(measure, values, budget=np.nan):
@@ -640,7 +712,8 @@ def _summary_table(per: pd.DataFrame, budgets: list[int], seed: int) -> pd.DataF
         if len(v) == 0:
             rows.append({"measure": measure, "budget": budget, "mean": np.nan, "low": np.nan, "high": np.nan, "n": 0})
             return
-        e = bootstrap_estimate(v, random_state=seed)
+        e = bootstrap_estimate(v, n_bootstrap=common.n_bootstrap, confidence=common.confidence,
+                               random_state=common.seeds.seed("summary"))
         rows.append({"measure": measure, "budget": budget, "mean": e.value, "low": e.low, "high": e.high, "n": len(v)})
 
     for m in ("fidelity_keep", "fidelity_remove", "skill_keep", "auc_keep", "auc_keep_random", "skill_remove", "auc_remove",

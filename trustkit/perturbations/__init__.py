@@ -6,13 +6,13 @@ clip, never modifies its input, and reports what it did clip by clip with
 ``transform_with_params``.
 """
 
-from ._base import BasePerturbation
+from ._base import BasePerturbation, configure_step
 from .codec import Mp3Compression
 from .compose import Compose, Identity, OneOf, RandomApply, SomeOf
 from .distortion import Bitcrush, Clipping, Downsample
 from .filters import BandPass, Gain, HighPass, LowPass
 from .grid import STUDY_GRIDS, GridPoint, PerturbationGrid, study_grid
-from .loudness import LoudnessMatch
+from .loudness import LoudnessMatch, known_loudness
 from .noise import AddBackgroundNoise, AddNoise, colored_noise
 from .pitch_time import PitchShift, SpeedChange, TimeStretch
 from .presets import PRESETS, degradation
@@ -45,7 +45,9 @@ __all__ = [
     "SpeedChange",
     "TimeStretch",
     "colored_noise",
+    "configure_step",
     "degradation",
+    "known_loudness",
     "measure_rt60",
     "study_grid",
     "synthetic_rir",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import zlib
 from typing import Any, ClassVar
 
@@ -12,37 +11,13 @@ import xxhash
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .._seeds import child_seed, resolve_entropy
 from .._validation import check_audio, check_audio_values, check_choice, check_sr
 from ..exceptions import InvalidAudioError
 
 __all__ = ["BasePerturbation", "clip_generators", "resolve_entropy"]
 
 CLIP_POLICIES = ("none", "clip", "rescale", "raise")
-
-
-def resolve_entropy(random_state: Any) -> int:
-    """Turn ``random_state`` into one integer of entropy for this call.
-
-    An ``int`` is used as it is (so results are reproducible); a
-    ``RandomState``/``Generator`` is drawn from (advancing it, as in
-    scikit-learn); ``None`` takes fresh OS entropy.
-    """
-    if random_state is None:
-        return int(np.random.SeedSequence().entropy)
-    if isinstance(random_state, (bool, np.bool_)):
-        raise TypeError(f"random_state must be None, an int or a RandomState, got {random_state!r}.")
-    if isinstance(random_state, numbers.Integral):
-        if random_state < 0:
-            raise ValueError(f"random_state must be a non-negative int, got {random_state}.")
-        return int(random_state)
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**31 - 1))
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(0, 2**63 - 1))
-    raise TypeError(
-        "random_state must be None, an int, a numpy RandomState or Generator; got "
-        f"{type(random_state).__name__}."
-    )
 
 
 def _clip_key(x: np.ndarray) -> list[int]:
@@ -77,11 +52,6 @@ def _read_only(X: np.ndarray) -> np.ndarray:
     view = X.view()
     view.flags.writeable = False
     return view
-
-
-def child_seed(entropy: int, index: int) -> int:
-    """A reproducible seed for the ``index``-th child of a composite."""
-    return int(np.random.SeedSequence([entropy, index]).generate_state(1, np.uint32)[0])
 
 
 def configure_step(step: Any, *, entropy: int | None, index: int, sr: int | None, length: str | None = None) -> Any:

@@ -264,7 +264,7 @@ class OneOf(_Composite):
     --------
     >>> import numpy as np
     >>> from trustkit.perturbations import Gain, OneOf
-    >>> X = np.random.default_rng(0).standard_normal((4, 100))
+    >>> X = np.random.default_rng(0).standard_normal((8, 100))  # one draw per clip: both appear
     >>> t = OneOf([Gain(gain_db=-6), Gain(gain_db=6)], random_state=0)
     >>> Xt, params = t.transform_with_params(X)
     >>> sorted(set(params["applied"]))

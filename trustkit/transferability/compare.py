@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from .._seeds import resolve_entropy
 from .._validation import check_audio, check_number
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
-from ..perturbations._base import resolve_entropy
 from ..reports import Report
 from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
 from .estimators import _features
@@ -87,7 +87,7 @@ class ComparisonReport(Report):
             f"compare_encoders: {len(self.config['encoders'])} encoders x {len(self.config['tasks'])} tasks, "
             f"probe={self.config['probe']}, same {self.config['cv']}-fold splits for every encoder",
             "",
-            "main metric, out-of-fold, 95 % bootstrap interval:",
+            f"main metric, out-of-fold, {self.config.get('confidence', 0.95):.0%} bootstrap interval:",
             pivot.to_string(),
             "",
             f"Friedman across tasks: chi2={f['statistic']:.3f}, p={f['pvalue']:.3g}; Nemenyi CD={f['critical_difference']:.3f}"
@@ -165,10 +165,12 @@ def compare_encoders(
     estimators: tuple[str, ...] = ("logme", "hscore", "knn"),
     concatenations: Any = None,
     n_bootstrap: int = 1000,
+    confidence: float = 0.95,
     sr: int | None = None,
     alpha: float = 0.05,
     n_jobs: int | None = None,
     random_state: Any = None,
+    verbose: bool = False,
     memory: Any = None,
 ) -> ComparisonReport:
     """Compare encoders across tasks, every encoder on the same folds and items.
@@ -179,8 +181,8 @@ def compare_encoders(
         Anything :func:`trustkit.encoders.as_encoder` adapts.
     tasks : dict of name -> (X, y) or (X, y, groups)
         Audio and targets per task.
-    probe, cv, estimators, n_bootstrap, n_jobs, memory
-        As in :class:`TransferabilityProbe`.
+    probe, cv, estimators, n_bootstrap, confidence, n_jobs, verbose, memory
+        As in :class:`TransferabilityProbe` (checked before any encoder runs).
     concatenations : "pairs", list of tuples of names, or None
         Also evaluate concatenated embeddings (the study's multi-source
         representations): the blocks side by side, as they come. Every row of
@@ -191,6 +193,8 @@ def compare_encoders(
     alpha : float, default=0.05
         Level of the pairwise tests and of the Nemenyi critical difference.
     random_state : int, RandomState or None
+        Roots the seed tree: the same as ``TransferabilityProbe(random_state=...)``,
+        so the folds, fits and intervals are the probe's.
 
     Returns
     -------
@@ -201,6 +205,11 @@ def compare_encoders(
     if not isinstance(tasks, dict) or not tasks:
         raise ValueError("tasks must be a non-empty dict of name -> (X, y) or (X, y, groups).")
     alpha = check_number(alpha, "alpha", low=0, high=1, low_inclusive=False, high_inclusive=False)
+    # one probe for every task and representation: the same seeds as TransferabilityProbe(random_state=...).score,
+    # so the same data, cv, groups and random_state give the same folds, fits and intervals in both
+    prober = TransferabilityProbe("precomputed", probe, cv=cv, estimators=estimators, n_bootstrap=n_bootstrap,
+                                  confidence=confidence, n_jobs=n_jobs, random_state=resolve_entropy(random_state),
+                                  verbose=verbose).check_params()
     adapted = {n: as_encoder(e, sr=sr) for n, e in encoders.items()}
     # an encoder set to layer="all" becomes one row per layer ("name/layer"), all from one forward pass per clip
     layered = {n: enc.layer_names() for n, enc in adapted.items() if is_layer_profile(enc)}
@@ -215,7 +224,6 @@ def compare_encoders(
             if missing or len(c) < 2:
                 raise ValueError(f"concatenation {c} must name at least 2 encoders among {base}.")
     names = base + ["+".join(c) for c in combos]
-    entropy = resolve_entropy(random_state)
     reports: dict[tuple[str, str], TransferReport] = {}
     rows, pair_rows, agree_rows, est_rows = [], [], [], []
     score_matrix = []
@@ -224,10 +232,6 @@ def compare_encoders(
     for task_name, spec in tasks.items():
         X_given, y, groups, source_proba = _unpack_task(task_name, spec)
         X = check_audio(X_given, owner=f"compare_encoders task {task_name!r}")
-        # the same seeds as TransferabilityProbe(random_state=random_state).score(X, y, groups): the same data,
-        # cv, groups and random_state give the same folds, fits and intervals in both
-        prober = TransferabilityProbe("precomputed", probe, cv=cv, estimators=estimators, n_bootstrap=n_bootstrap,
-                                      n_jobs=n_jobs, random_state=entropy)
         # tasks that share their clips (the same array) share the embeddings: each encoder embeds them once
         key = id(X_given)
         if key not in embedded:
@@ -277,7 +281,7 @@ def compare_encoders(
     friedman["mean_ranks"] = friedman["mean_ranks"].tolist()
     friedman["significant"] = friedman["significant"].tolist()
     config = {"encoders": names, "tasks": list(tasks), "probe": probe if isinstance(probe, str) else type(probe).__name__,
-              "cv": cv, "alpha": alpha, "concatenations": ["+".join(c) for c in combos],
+              "cv": cv, "alpha": alpha, "n_bootstrap": n_bootstrap, "confidence": confidence, "concatenations": ["+".join(c) for c in combos],
               "random_state": random_state if isinstance(random_state, (int, type(None))) else "RandomState",
               "timing": {"total_s": time.perf_counter() - t_start}}
     table = pd.DataFrame(rows)

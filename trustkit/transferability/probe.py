@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -12,9 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import scipy.stats
-from joblib import Parallel, delayed
 from sklearn import metrics as skm
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import (
     GridSearchCV,
@@ -29,9 +27,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
 from threadpoolctl import threadpool_limits
 
+from .._meter import Common, Meter
 from .._validation import check_audio, check_choice, check_number
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
-from ..perturbations._base import child_seed, resolve_entropy
 from ..reports import Report
 from ..stats import (
     Estimate,
@@ -262,7 +260,7 @@ class TransferReport(Report):
 
 
 # -- the probe -------------------------------------------------------------------------------
-class TransferabilityProbe(BaseEstimator):
+class TransferabilityProbe(Meter):
     """Probe a frozen representation on a target task, with intervals that hold.
 
     Parameters
@@ -288,16 +286,20 @@ class TransferabilityProbe(BaseEstimator):
         Resamples for the bootstrap intervals over items. Training-free
         estimators get a delete-a-group jackknife interval instead (20 groups):
         resampling with replacement duplicates items, which biases them.
+    confidence : float, default=0.95
+        Level of every interval (bootstrap, Nadeau-Bengio, jackknife).
     sr : int or None, default=None
         Sample rate of audio ``X``.
     inner_cv : int, default=3
         Folds of the inner tuning CV (fewer when a training fold holds fewer
         members of a class; untuned defaults when not even 2 fit).
     n_jobs : int or None, default=None
-        Outer folds in parallel (joblib); numbers do not depend on it.
+        Outer folds in parallel (joblib, threads by default); numbers do not
+        depend on it.
     random_state : int, RandomState or None, default=None
+        Roots the call's seed tree: folds, fits, bootstrap and jackknife.
     verbose : bool, default=False
-        One line on stderr per probed embedding (folds fitted and time).
+        A progress bar over the outer folds of each probed embedding, on stderr.
     memory : str, joblib.Memory or None, default=None
         Cache of the embeddings.
 
@@ -313,7 +315,7 @@ class TransferabilityProbe(BaseEstimator):
 
     def __init__(
         self, encoder=None, probe="logistic", *, task="auto", cv=5, metrics="auto",
-        estimators=("logme", "hscore", "knn"), n_bootstrap=1000, sr=None, inner_cv=3,
+        estimators=("logme", "hscore", "knn"), n_bootstrap=1000, confidence=0.95, sr=None, inner_cv=3,
         n_jobs=None, random_state=None, verbose=False, memory=None,
     ):
         self.encoder = encoder
@@ -323,6 +325,7 @@ class TransferabilityProbe(BaseEstimator):
         self.metrics = metrics
         self.estimators = estimators
         self.n_bootstrap = n_bootstrap
+        self.confidence = confidence
         self.sr = sr
         self.inner_cv = inner_cv
         self.n_jobs = n_jobs
@@ -463,17 +466,17 @@ class TransferabilityProbe(BaseEstimator):
         -------
         TransferReport
         """
+        common = self._check_common()
         t0 = time.perf_counter()
         layers = self._layer_embeddings(X)
         F, enc_name = (layers[next(reversed(layers))], self._encoder_name()) if layers else self._embeddings(X)
         t_embed = time.perf_counter() - t0
         y_arr, task, classes = self._targets(y, len(F))
-        entropy = resolve_entropy(self.random_state)
-        splits = self._splits(F, y_arr, task, groups, child_seed(entropy, 0), classes)
+        splits = self._splits(F, y_arr, task, groups, common.seeds.seed("folds"), classes)
         if not layers:
-            return self._evaluate(F, y_arr, task, classes, splits, groups, entropy, enc_name, source_proba, t_embed)
+            return self._evaluate(F, y_arr, task, classes, splits, groups, common, enc_name, source_proba, t_embed)
         # a layer profile: every layer on the same folds with the same seeds; the report is the deepest layer's
-        reports = {name: self._evaluate(Z, y_arr, task, classes, splits, groups, entropy, f"{enc_name}/{name}",
+        reports = {name: self._evaluate(Z, y_arr, task, classes, splits, groups, common, f"{enc_name}/{name}",
                                         source_proba, t_embed) for name, Z in layers.items()}
         main = MAIN_METRIC[task]
         rows = []
@@ -503,7 +506,7 @@ class TransferabilityProbe(BaseEstimator):
         """
         F = _features(F, "F (embeddings)")
         y_arr, task, classes = self._targets(y, len(F))
-        return self._splits(F, y_arr, task, groups, child_seed(resolve_entropy(self.random_state), 0), classes)
+        return self._splits(F, y_arr, task, groups, self._check_common().seeds.seed("folds"), classes)
 
     def score_embeddings(
         self, F: Any, y: Any, groups: Any = None, *, splits: Any = None, name: str = "precomputed",
@@ -531,23 +534,21 @@ class TransferabilityProbe(BaseEstimator):
         """
         F = _features(F, f"embeddings of {name}")
         y_arr, task, classes = self._targets(y, len(F))
-        entropy = resolve_entropy(self.random_state)
+        common = self._check_common()
         if splits is None:
-            splits = self._splits(F, y_arr, task, groups, child_seed(entropy, 0), classes)
+            splits = self._splits(F, y_arr, task, groups, common.seeds.seed("folds"), classes)
         return self._evaluate(F, y_arr, task, classes, [(np.asarray(tr), np.asarray(te)) for tr, te in splits],
-                              groups, entropy, name, source_proba)
+                              groups, common, name, source_proba)
 
-    def _evaluate(self, F, y, task, classes, splits, groups, entropy, enc_name, source_proba=None, t_embed=0.0) -> TransferReport:
-        n_boot = check_number(self.n_bootstrap, "n_bootstrap", low=10, integer=True)
+    def _evaluate(self, F, y, task, classes, splits, groups, common: Common, enc_name, source_proba=None,
+                  t_embed=0.0) -> TransferReport:
+        n_boot, conf, seeds = common.n_bootstrap, common.confidence, common.seeds
         inner = check_number(self.inner_cv, "inner_cv", low=2, integer=True)
         names = self._metric_names(task)
         groups = None if groups is None else np.asarray(groups)
         t1 = time.perf_counter()
-        with threadpool_limits(limits=1):  # threads share the process: one BLAS thread each
-            folds = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_fit_fold)(self.probe, F, y, task, tr, te, groups, inner, child_seed(entropy, 1 + k))
-                for k, (tr, te) in enumerate(splits)
-            )
+        folds = self._map(_fit_fold, [(self.probe, F, y, task, tr, te, groups, inner, seeds.seed("fit", k))
+                                      for k, (tr, te) in enumerate(splits)], desc=f"{enc_name} -> {task}: outer folds")
         t_probe = time.perf_counter() - t1
         # out-of-fold predictions
         pred = np.empty(y.shape, dtype=np.float64 if task == "regression" else int)
@@ -563,9 +564,6 @@ class TransferabilityProbe(BaseEstimator):
                     oof_scores = np.full((len(y), score_dim), np.nan)
                 oof_scores[te] = res["scores"]
         covered = fold_of >= 0
-        if self.verbose:
-            print(f"[TransferabilityProbe] {enc_name} -> {task}: {len(splits)} outer folds fitted in {t_probe:.1f} s",
-                  file=sys.stderr, flush=True)
         rows = []
         n_train = int(np.mean([len(tr) for tr, _ in splits]))
         n_test = int(np.mean([len(te) for _, te in splits]))
@@ -574,10 +572,10 @@ class TransferabilityProbe(BaseEstimator):
             yc, pc = y[covered], pred[covered]
             sc = None if oof_scores is None else oof_scores[covered]
             value = _metric(name, yc, pc, sc)
-            boot = _bootstrap_metric(name, yc, pc, sc, n_boot, self._boot_seed(entropy, m_i),
+            boot = _bootstrap_metric(name, yc, pc, sc, n_boot, seeds.seed("bootstrap", m_i), confidence=conf,
                                      groups=None if groups is None else groups[covered])
             fold_scores = [f["scores_by_metric"][name] for f in folds]
-            nb = nadeau_bengio_interval(fold_scores, n_train=n_train, n_test=n_test)
+            nb = nadeau_bengio_interval(fold_scores, n_train=n_train, n_test=n_test, confidence=conf)
             ch, mj = chance[name], majority[name]
             norm = (value - ch) / (1 - ch) if ch < 1 else np.nan
             rows.append({
@@ -592,7 +590,7 @@ class TransferabilityProbe(BaseEstimator):
             for k, ((tr, te), f) in enumerate(zip(splits, folds))
         ])
         t2 = time.perf_counter()
-        est_table = self._estimators(F, y, task, source_proba, n_boot, entropy, groups)
+        est_table = self._estimators(F, y, task, source_proba, common, groups)
         t_est = time.perf_counter() - t2
         oof = pd.DataFrame({"item": np.arange(len(y)), "fold": fold_of})
         if task == "multiclass":
@@ -624,21 +622,18 @@ class TransferabilityProbe(BaseEstimator):
             "n_groups": None if groups is None else len(np.unique(groups)),
             "n_classes": len(classes) if classes is not None else None, "dim": F.shape[1],
             "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else "RandomState",
+            "n_bootstrap": n_boot, "confidence": conf,
             "timing": {"embed_s": t_embed, "probe_s": t_probe, "estimators_s": t_est},
         }
         return TransferReport(table=pd.DataFrame(rows), folds=folds_table, per_class=per_class, oof=oof, estimators=est_table, config=config)
 
-    @staticmethod
-    def _boot_seed(entropy: int, k: int) -> int:
-        return child_seed(entropy, 10_000 + k)
-
-    def _estimators(self, F, y, task, source_proba, n_boot, entropy, groups=None) -> pd.DataFrame:
+    def _estimators(self, F, y, task, source_proba, common: Common, groups=None) -> pd.DataFrame:
         names = list(self.estimators or ())
         for name in names:
             if name not in ESTIMATORS:
                 raise ValueError(f"estimators must be among {sorted(ESTIMATORS)}; got {name!r}.")
         rows = []
-        seed = child_seed(entropy, 20_000)
+        seed, n_boot, conf = common.seeds.seed("estimators"), common.n_bootstrap, common.confidence
         n_classes = len(np.unique(y)) if task == "multiclass" else None
         grouped = groups is not None
         jackknife = "jackknife deleting whole groups" if grouped else "delete-a-group jackknife (20 random groups)"
@@ -648,13 +643,13 @@ class TransferabilityProbe(BaseEstimator):
             if name == "knn":
                 # leave-one-group-out neighbours, and whole groups resampled
                 correct = knn_loo_correct(F, y, groups=groups)
-                est = bootstrap_estimate(correct.astype(float), groups=groups, n_bootstrap=n_boot,
-                                         random_state=child_seed(entropy, 20_001))
+                est = bootstrap_estimate(correct.astype(float), groups=groups, n_bootstrap=n_boot, confidence=conf,
+                                         random_state=common.seeds.seed("knn"))
                 interval = "cluster bootstrap over groups" if grouped else "bootstrap over items"
             else:
                 fn = (lambda G, t: logme(G, t, regression=task != "multiclass")) if name == "logme" else ESTIMATORS[name]
                 bounds = (0.0, float(n_classes - 1)) if name in ("hscore", "hscore_shrinkage") else None
-                est = jackknife_interval(lambda i, fn=fn: fn(F[i], y[i]), len(F), groups=groups, bounds=bounds,
+                est = jackknife_interval(lambda i, fn=fn: fn(F[i], y[i]), len(F), groups=groups, bounds=bounds, confidence=conf,
                                          random_state=seed)
                 interval = jackknife
             rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
@@ -662,7 +657,8 @@ class TransferabilityProbe(BaseEstimator):
         if source_proba is not None and task == "multiclass":
             P = np.asarray(source_proba, dtype=np.float64)
             for name, fn in (("leep", lambda G, t: leep(G, t)), ("nce", lambda G, t: nce(G.argmax(axis=1), t))):
-                est = jackknife_interval(lambda i, fn=fn: fn(P[i], y[i]), len(P), groups=groups, random_state=seed)
+                est = jackknife_interval(lambda i, fn=fn: fn(P[i], y[i]), len(P), groups=groups, confidence=conf,
+                                         random_state=seed)
                 rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
                              "group_aware": grouped, "interval": jackknife})
         return pd.DataFrame(rows, columns=["estimator", "value", "low", "high", "group_aware", "interval"])

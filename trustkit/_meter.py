@@ -1,0 +1,131 @@
+"""The contract every trustkit meter shares: parameters, clone rule, seeds, one parallel map.
+
+:class:`SensitivityMeter`, :class:`TransferabilityProbe` and
+:class:`FidelityComplexityScorer` (and :func:`compare_encoders` through the
+probe) derive from :class:`Meter`:
+
+- the same parameter surface: ``n_bootstrap``, ``confidence``, ``n_jobs``,
+  ``random_state``, ``verbose`` and ``memory``, checked by
+  :meth:`Meter._check_common` before the first model call;
+- one clone rule: the wrapped models (an encoder, a fitted black box) are
+  fixed objects, kept as they are by :func:`sklearn.base.clone`; everything
+  else is cloned;
+- one seed tree (:class:`trustkit._seeds.SeedTree`) per call;
+- one parallel map (:meth:`Meter._map`): threads by default (no pickling of
+  audio and models; numpy, onnxruntime and torch release the GIL), any joblib
+  backend under ``joblib.parallel_config``, one BLAS thread per worker for the
+  whole section (no oversubscription, numbers independent of ``n_jobs``), and
+  a progress bar on stderr when ``verbose``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, clone
+from threadpoolctl import threadpool_limits
+
+from ._interrupt import check as check_interrupt
+from ._seeds import SeedTree
+from ._validation import check_number
+
+__all__ = ["Common", "Meter"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Common:
+    """The checked common parameters of one call."""
+
+    n_bootstrap: int
+    confidence: float
+    seeds: SeedTree
+    verbose: bool
+
+
+class Meter(BaseEstimator):
+    """Base of the meters: shared parameters, clone rule, seed tree and parallel map."""
+
+    #: constructor parameters that hold fixed (possibly fitted) models: clone keeps them as they are
+    _fixed_params: ClassVar[tuple[str, ...]] = ()
+
+    def __sklearn_clone__(self) -> Meter:
+        # an encoder or an explained model is a fixed black box (cloning would drop its fit): keep it
+        params = {k: (v if k in self._fixed_params else clone(v, safe=False))
+                  for k, v in self.get_params(deep=False).items()}
+        return type(self)(**params)
+
+    def check_params(self) -> Meter:
+        """Check the shared parameters now, as scoring would before its first model call.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter, what was expected and what came.
+        """
+        self._check_common()
+        return self
+
+    def _check_common(self) -> Common:
+        """Check the shared parameters (before any model call) and root this call's seed tree."""
+        n_boot = check_number(self.n_bootstrap, "n_bootstrap", low=10, integer=True)
+        conf = check_number(self.confidence, "confidence", low=0, high=1, low_inclusive=False, high_inclusive=False)
+        n_jobs = self.n_jobs
+        if n_jobs is not None and (not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs == 0):
+            raise ValueError(f"n_jobs must be None, a positive int or a negative int (-1: all cores); got {n_jobs!r}.")
+        if not isinstance(self.verbose, (bool, numbers.Integral)) or (not isinstance(self.verbose, bool) and self.verbose < 0):
+            raise ValueError(f"verbose must be True/False (or a non-negative int); got {self.verbose!r}.")
+        return Common(n_bootstrap=n_boot, confidence=conf, seeds=SeedTree(self.random_state), verbose=bool(self.verbose))
+
+    def _map(self, fn: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *, desc: str,
+             total: int | None = None) -> list[Any]:
+        """``[fn(*item) for item in items]`` in parallel, in order, with a progress bar when ``verbose``.
+
+        Every item is a tuple of arguments. Each result is independent of the
+        others and of ``n_jobs`` (the caller seeds items by their index).
+        """
+        items = list(items)
+
+        def call(*args: Any) -> Any:
+            check_interrupt()  # the command line's Ctrl-C stops the remaining items
+            return fn(*args)
+
+        with threadpool_limits(limits=1), _progress(desc, total or len(items), bool(self.verbose)) as bar:
+            results = []
+            for res in Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
+                delayed(call)(*item) for item in items
+            ):
+                results.append(res)
+                bar.update(1)
+        return results
+
+
+class _progress:
+    """A tqdm bar on stderr when enabled; otherwise nothing is printed."""
+
+    def __init__(self, desc: str, total: int, enabled: bool) -> None:
+        self.desc, self.total, self.enabled = desc, total, enabled
+        self.bar: Any = None
+
+    def __enter__(self) -> _progress:
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, file=sys.stderr, leave=True, dynamic_ncols=True)
+        return self
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,444 @@
+"""SensitivityMeter: does a small change of the audio keep a clip next to its original.
+
+Perturb every clip with each setting of a grid (loudness matched to the
+original), embed originals and perturbed copies with the encoder (and a
+baseline), and measure within-space consistency
+(:func:`~trustkit.robustness.neighbour_outcomes`) per setting, and optionally
+between-space consistency against an audio distance. ``score`` runs in three
+steps: validate every parameter and input (``_setup``), measure every setting
+(``_measure``, one parallel map), assemble the report (``_report``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.spatial.distance
+
+from .._cache import cached_call
+from .._meter import Meter
+from .._validation import check_audio, check_choice, check_sr
+from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
+from ..exceptions import TrustkitWarning
+from ..perturbations import (
+    GridPoint,
+    Identity,
+    LoudnessMatch,
+    PerturbationGrid,
+    configure_step,
+    known_loudness,
+    study_grid,
+)
+from ..stats import Estimate, bootstrap_estimate, bootstrap_statistic, paired_difference, proportion_interval
+from .audio_distances import AUDIO_DISTANCES, AudioDistance
+from .consistency import neighbour_outcomes, pooled_spearman, row_spearman
+from .report import SensitivityReport
+
+__all__ = ["SensitivityMeter"]
+
+METRICS = ("cosine", "euclidean", "sqeuclidean", "cityblock", "correlation", "chebyshev")
+GRID_NAMES = ("imperceptible", "graver", "all")
+SILENCE_SHARE = 0.25  # warn when a clip has more exact zeros than this
+
+
+class SensitivityMeter(Meter):
+    """Measure how far perturbations move clips away from their own originals.
+
+    Parameters
+    ----------
+    encoder : encoder, fitted transformer, torch module or callable
+        Maps audio ``(n_clips, n_samples)`` to embeddings ``(n_clips, dim)``
+        (adapted with :func:`trustkit.encoders.as_encoder`). Kept as it is by
+        ``clone``: the meter never refits it.
+    perturbations : {"imperceptible", "graver", "all"}, PerturbationGrid or list, default="imperceptible"
+        A grid of the robustness study by name, a grid, or a list of
+        transformers (or ``(name, transformer)`` pairs).
+    sr : int
+        Sample rate in Hz (required).
+    metric : str or callable, default="cosine"
+        Distance in embedding space, any :func:`scipy.spatial.distance.cdist`
+        metric name among "cosine", "euclidean", "sqeuclidean", "cityblock",
+        "correlation", "chebyshev", or a callable ``(A, B) -> (n_a, n_b)``.
+    baseline : encoder or None, default=None
+        E.g. ``MFCCEncoder()``: measured the same way, and compared with the
+        encoder clip by clip (paired bootstrap).
+    audio_distance : {"dtw"}, callable or None, default=None
+        Audio-space distance for between-space consistency: ``"dtw"`` (DTW on
+        MFCC frames) or ``f(A, B) -> (n_a, n_b)``.
+    loudness_match : bool, default=True
+        Scale every perturbed clip to its original's integrated loudness, as
+        in the study, so that loudness alone does not move the embedding.
+    n_bootstrap : int, default=1000
+    confidence : float, default=0.95
+    n_jobs : int or None, default=None
+        Settings evaluated in parallel through joblib (threads by default;
+        choose another backend, e.g. processes or Dask, with
+        ``joblib.parallel_config``).
+    random_state : int, RandomState or None, default=None
+        Roots the call's seed tree (:mod:`trustkit._seeds`): every setting's
+        perturbation draws and every bootstrap; results do not depend on
+        ``n_jobs``.
+    verbose : bool, default=False
+        A progress bar over the settings on stderr.
+    memory : str, joblib.Memory or None, default=None
+        Cache the embeddings of the originals, the perturbed audio of every
+        setting and its embeddings: meters that share clips, grid and
+        ``random_state`` (e.g. one per encoder, each with the same baseline)
+        then perturb each setting once and embed each (encoder, setting) once.
+        The cache is made of pickles: use only a folder you trust.
+
+    Examples
+    --------
+    >>> from trustkit.datasets import make_music
+    >>> from trustkit.encoders import MFCCEncoder
+    >>> X, _ = make_music(6, duration=1.0, sr=16000, random_state=0)
+    >>> meter = SensitivityMeter(MFCCEncoder(sr=16000), [("copy", Identity())], sr=16000, random_state=0)
+    >>> float(meter.score(X))
+    0.0
+    """
+
+    def __init__(
+        self, encoder=None, perturbations="imperceptible", *, sr=None, metric="cosine", baseline=None,
+        audio_distance=None, loudness_match=True, n_bootstrap=1000, confidence=0.95, n_jobs=None,
+        random_state=None, verbose=False, memory=None,
+    ):
+        self.encoder = encoder
+        self.perturbations = perturbations
+        self.sr = sr
+        self.metric = metric
+        self.baseline = baseline
+        self.audio_distance = audio_distance
+        self.loudness_match = loudness_match
+        self.n_bootstrap = n_bootstrap
+        self.confidence = confidence
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.memory = memory
+
+    _fixed_params = ("encoder", "baseline")  # fixed, possibly fitted models: clone keeps them
+
+    # -- resolution -----------------------------------------------------------------
+    def _points(self, sr: int) -> list[GridPoint]:
+        spec = self.perturbations
+        if isinstance(spec, str):
+            if spec not in GRID_NAMES:
+                raise ValueError(
+                    f"perturbations must be one of {', '.join(map(repr, GRID_NAMES))}, a PerturbationGrid "
+                    f"or a list of transformers; got {spec!r}."
+                )
+            points = list(study_grid(spec, sr=sr))
+        elif isinstance(spec, PerturbationGrid):
+            points = list(spec)
+        elif isinstance(spec, (list, tuple)) and spec:
+            points = []
+            for k, item in enumerate(spec):
+                name, step = item if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) else (f"{k}:{type(item).__name__}", item)
+                if not hasattr(step, "transform"):
+                    raise TypeError(f"perturbations[{k}] must be a transformer, got {type(step).__name__}.")
+                points.append(GridPoint(name, type(step).__name__.lower(), "", np.nan, "custom", step))
+        else:
+            raise ValueError(
+                "perturbations must be a grid name, a PerturbationGrid or a non-empty list of transformers; "
+                f"got {spec!r}."
+            )
+        names = [p.name for p in points]
+        if len(set(names)) != len(names) or "identity" in names:
+            raise ValueError(f"perturbation names must be unique and not 'identity'; got {names}.")
+        return [GridPoint("identity", "identity", "", np.nan, "identity", Identity()), *points]
+
+    def _distance(self, A: np.ndarray, B: np.ndarray, owner: str) -> np.ndarray:
+        if callable(self.metric):
+            D = np.asarray(self.metric(A, B), dtype=np.float64)
+            if D.shape != (len(A), len(B)):
+                raise ValueError(f"metric returned shape {D.shape}; expected ({len(A)}, {len(B)}).")
+        else:
+            D = scipy.spatial.distance.cdist(A, B, metric=self.metric)
+        if not np.isfinite(D).all():
+            bad = np.argwhere(~np.isfinite(D))[0]
+            raise ValueError(
+                f"{owner}: the {self.metric if isinstance(self.metric, str) else 'metric'} distance is undefined "
+                f"between perturbed clip {bad[0]} and original {bad[1]} (e.g. cosine of an all-zero "
+                "embedding). Use metric='euclidean' or fix the encoder."
+            )
+        return D
+
+    # -- the work ---------------------------------------------------------------------
+    def score(self, X: Any, y: Any = None) -> SensitivityReport:
+        """Perturb, embed and measure within-space (and between-space) consistency.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            At least 2 distinct clips; originals are never modified.
+        y : ignored
+
+        Returns
+        -------
+        SensitivityReport
+        """
+        t_start = time.perf_counter()
+        run = self._setup(X)
+        results = self._measure(run)
+        report = self._report(run, results)
+        report.config["timing"] = {
+            "setup_s": run["setup_s"],
+            "total_s": time.perf_counter() - t_start,
+            "perturb_s": sum(r["seconds_perturb"] for r in results),
+            **{f"encode_{role}_s": sum(r[f"seconds_{role}"] for r in results) for role in run["encoders"]},
+        }
+        return report
+
+    def _setup(self, X: Any) -> dict[str, Any]:
+        """Every parameter and the clips checked, the encoders resolved and the originals embedded."""
+        t_start = time.perf_counter()
+        sr = check_sr(self.sr, "SensitivityMeter", example="MFCCEncoder(), 'imperceptible'")
+        if self.encoder is None:
+            raise ValueError("SensitivityMeter needs an encoder, e.g. SensitivityMeter(MFCCEncoder(), sr=22050).")
+        if isinstance(self.metric, str):
+            check_choice(self.metric, "metric", METRICS)
+        elif not callable(self.metric):
+            raise TypeError(f"metric must be a metric name or a callable, got {type(self.metric).__name__}.")
+        if self.audio_distance is not None and not callable(self.audio_distance) and self.audio_distance not in AUDIO_DISTANCES:
+            raise ValueError(
+                f"audio_distance must be one of {', '.join(map(repr, AUDIO_DISTANCES))}, a callable or None; "
+                f"got {self.audio_distance!r}."
+            )
+        common = self._check_common()
+        X = check_audio(X, sr=sr, owner="SensitivityMeter")
+        if len(X) < 2:
+            raise ValueError(
+                f"SensitivityMeter needs at least 2 clips (a clip is consistent when it stays nearer its own "
+                f"original than any other); got {len(X)}."
+            )
+        _warn_silence(X)
+        encoder = as_encoder(self.encoder, sr=sr)
+        # a layer profile: one role per layer (the deepest is "encoder", the headline), one forward pass for all
+        layer_of: dict[str, str] = {}
+        if is_layer_profile(encoder):
+            names = encoder.layer_names()
+            layer_of = {("encoder" if i == len(names) - 1 else f"layer:{name}"): name for i, name in enumerate(names)}
+        encoders = dict.fromkeys(layer_of, encoder) if layer_of else {"encoder": encoder}
+        if self.baseline is not None:
+            encoders["baseline"] = as_encoder(self.baseline, sr=sr)
+        run = {"X": X, "sr": sr, "common": common, "points": self._points(sr), "encoders": encoders,
+               "layer_of": layer_of}
+        run["originals"], _ = self._embed_roles(run, X)
+        for role, Z in run["originals"].items():
+            dup = _duplicate_rows(Z)
+            if dup is not None:
+                warnings.warn(
+                    f"the {role} gives clips {dup[0]} and {dup[1]} the same embedding: they can never be "
+                    "consistent (ties fail). Drop duplicate clips or check the encoder.",
+                    TrustkitWarning,
+                    stacklevel=3,
+                )
+        run["audio"] = None
+        if self.audio_distance is not None:
+            run["audio"] = AudioDistance(self.audio_distance, sr=sr,
+                                         seed=common.seeds.seed("audio_distance")).prepare(X)
+        run["setup_s"] = time.perf_counter() - t_start
+        return run
+
+    def _embed_roles(self, run: dict[str, Any], Xa: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Every role's embedding of ``Xa`` (all layers from one forward pass), and the seconds each took."""
+        found, seconds, layers = {}, {}, None
+        for role, enc in run["encoders"].items():
+            t1 = time.perf_counter()
+            if role in run["layer_of"]:
+                layers = embed_layers(enc, Xa, memory=self.memory) if layers is None else layers
+                found[role] = layers[run["layer_of"][role]]
+            else:
+                found[role] = embed(enc, Xa, memory=self.memory)
+            seconds[role] = time.perf_counter() - t1
+        return found, seconds
+
+    def _measure(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+        """One setting per item of the meter's parallel map; the originals' loudness measured once for all."""
+        X = run["X"]
+        # every setting matches loudness to the same originals: measure them once
+        originals_loudness = known_loudness(X, run["sr"]) if self.loudness_match else contextlib.nullcontext()
+        with originals_loudness:
+            return self._map(self._measure_setting, [(run, k, p) for k, p in enumerate(run["points"])],
+                             desc="SensitivityMeter settings")
+
+    def _measure_setting(self, run: dict[str, Any], k: int, point: GridPoint) -> dict[str, Any]:
+        X, sr = run["X"], run["sr"]
+        t0 = time.perf_counter()
+        # length="allow": a time stretch yields the whole stretched signal, never zero padding that
+        # the encoder would then measure instead of the stretch (the study embeds the whole clip)
+        identity = point.severity == "identity"
+        step = configure_step(point.perturbation, entropy=run["common"].seeds.seed("perturbation", k), index=0, sr=sr,
+                              length="allow")
+        if self.loudness_match and not identity:
+            step = LoudnessMatch(step, sr=sr)
+        # with memory=, each setting's audio is perturbed once across meters that share clips and seeds
+        Xp = X if identity else np.asarray(cached_call(_perturb, self.memory, step, X, what=f"perturbation {point.name!r}"),
+                                           dtype=X.dtype)
+        if Xp.ndim != 2 or len(Xp) != len(X):
+            raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
+                             "it must return one clip per input clip.")
+        out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0, "length": Xp.shape[1]}
+        D_audio = run["audio"](Xp) if run["audio"] is not None else None
+        in_audio = neighbour_outcomes(D_audio) if D_audio is not None else None  # once per setting, for every role
+        # the originals are never embedded twice; with memory=, neither is a perturbed setting
+        originals = run["originals"]
+        embedded, seconds = (originals, dict.fromkeys(run["encoders"], 0.0)) if identity else self._embed_roles(run, Xp)
+        for role in run["encoders"]:
+            out[f"seconds_{role}"] = seconds[role]
+            D = self._distance(embedded[role], originals[role], f"{role} on {point.name}")
+            res = neighbour_outcomes(D)
+            if in_audio is not None:
+                res["audio_consistent"] = in_audio["consistent"]
+                res["agreement"] = in_audio["consistent"] == res["consistent"]
+                res["spearman_per_clip"] = row_spearman(D_audio, D)
+                out[f"distances_{role}"] = (D_audio, D)
+            out[role] = res
+        return out
+
+    def _report(self, run: dict[str, Any], results: list[dict[str, Any]]) -> SensitivityReport:
+        X, points, encoders, layer_of = run["X"], run["points"], run["encoders"], run["layer_of"]
+        seeds, n_boot, conf = run["common"].seeds, run["common"].n_bootstrap, run["common"].confidence
+        rows, clips, comp = [], [], []
+        has_scope = any(p.severity == "imperceptible" for p in points)
+        names = {role: getattr(enc, "display_name", type(enc).__name__) + (f"/{layer_of[role]}" if role in layer_of else "")
+                 for role, enc in encoders.items()}
+        n = len(X)
+        for k, (point, res) in enumerate(zip(points, results)):
+            param = point.param if point.param else ""
+            for role in encoders:
+                o = res[role]
+                # one seed per setting, shared by the roles: an encoder gets the same intervals whether it is
+                # the encoder of one meter or the baseline of another
+                seed = seeds.seed("bootstrap", k)
+
+                def est(values, statistic=None, seed=seed):
+                    kw = {"statistic": statistic} if statistic is not None else {}
+                    return bootstrap_estimate(values, n_bootstrap=n_boot, confidence=conf, random_state=seed, **kw)
+
+                def prop(flags):  # a proportion of clips: Wilson, which does not collapse at 0 or 1
+                    return proportion_interval(int(np.sum(flags)), len(flags), confidence=conf)
+
+                cons = prop(o["consistent"])
+                mrr = est(o["reciprocal_rank"])
+                ratio = est(np.where(np.isfinite(o["distance_ratio"]), o["distance_ratio"], np.nan), statistic=_nanmedian)
+                in_headline = point.severity != "identity" and (point.severity == "imperceptible" or not has_scope)
+                row = {
+                    "name": point.name, "family": point.family, "param": param, "value": point.value,
+                    "severity": point.severity, "role": role, "encoder": names[role], **({"layer": layer_of.get(role)} if layer_of else {}), "n": n,
+                    "length_out": res["length"],
+                    "consistency": cons.value, "consistency_low": cons.low, "consistency_high": cons.high,
+                    "sensitivity": 1 - cons.value, "sensitivity_low": 1 - cons.high, "sensitivity_high": 1 - cons.low,
+                    "mrr": mrr.value, "mrr_low": mrr.low, "mrr_high": mrr.high,
+                    "distance_ratio": ratio.value, "distance_ratio_low": ratio.low, "distance_ratio_high": ratio.high,
+                    "in_headline": in_headline,
+                }
+                if "agreement" in o:
+                    agree = prop(o["agreement"])
+                    aud = prop(o["audio_consistent"])
+                    D_audio, D = res[f"distances_{role}"]
+                    rho = bootstrap_statistic(lambda i, A=D_audio, B=D: pooled_spearman(A[i], B[i]), n,
+                                              n_bootstrap=n_boot, confidence=conf, random_state=seed)
+                    rho_clip = est(o["spearman_per_clip"])
+                    row.update(
+                        audio_consistency=aud.value, audio_consistency_low=aud.low, audio_consistency_high=aud.high,
+                        agreement=agree.value, agreement_low=agree.low, agreement_high=agree.high,
+                        spearman=rho.value, spearman_low=rho.low, spearman_high=rho.high,
+                        spearman_per_clip=rho_clip.value, spearman_per_clip_low=rho_clip.low,
+                        spearman_per_clip_high=rho_clip.high,
+                    )
+                rows.append(row)
+                clips.append(pd.DataFrame({
+                    "name": point.name, "role": role, "clip": np.arange(n),
+                    **dict(o.items()),
+                }))
+            if "baseline" in encoders:
+                d = paired_difference(
+                    res["encoder"]["consistent"].astype(float), res["baseline"]["consistent"].astype(float),
+                    n_bootstrap=n_boot, confidence=conf, random_state=seeds.seed("bootstrap", k, 1),
+                )
+                comp.append({"name": point.name, "family": point.family, "severity": point.severity,
+                             "difference": d.value, "low": d.low, "high": d.high})
+        table = pd.DataFrame(rows)
+        per_clip = pd.concat(clips, ignore_index=True)
+        headlines = {role: self._headline(table, per_clip, role, n_boot, conf, seeds.seed("headline"))
+                     for role in encoders}
+        config = {
+            "encoder": names["encoder"], "baseline": names.get("baseline"), "n_clips": n,
+            "n_samples": X.shape[1], "sr": self.sr, "n_settings": len(points) - 1,
+            "metric": self.metric if isinstance(self.metric, str) else getattr(self.metric, "__name__", "callable"),
+            "loudness_match": self.loudness_match,
+            "audio_distance": self.audio_distance if isinstance(self.audio_distance, (str, type(None))) else "callable",
+            "headline_scope": "imperceptible settings" if has_scope else "all settings",
+            "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else "RandomState",
+            "n_bootstrap": n_boot, "confidence": conf,
+            "intervals": {"consistency, sensitivity, agreement, audio_consistency": "Wilson score interval over clips",
+                          "mrr, spearman_per_clip": "percentile bootstrap over clips",
+                          "distance_ratio": "percentile bootstrap of the median over clips",
+                          "spearman": "percentile bootstrap over perturbed clips (rows of the distance matrices)",
+                          "headline": "percentile bootstrap over clips of each clip's failure rate "
+                                      "(Wilson over clips when every clip has the same rate)",
+                          "comparison": "paired percentile bootstrap over clips"},
+        }
+        profile = pd.DataFrame([
+            {"layer": layer, "depth": depth, "measure": "sensitivity", "value": headlines[role].value,
+             "low": headlines[role].low, "high": headlines[role].high, "n": n}
+            for depth, (role, layer) in enumerate(layer_of.items())
+        ])
+        if layer_of:
+            config["layers"] = list(layer_of.values())
+        return SensitivityReport(table=table, per_clip=per_clip, comparison=pd.DataFrame(comp),
+                                 headline_estimate=headlines["encoder"], config=config,
+                                 baseline_estimate=headlines.get("baseline"), profile=profile)
+
+    @staticmethod
+    def _headline(table: pd.DataFrame, per_clip: pd.DataFrame, role: str, n_boot: int, conf: float, seed: int) -> Estimate:
+        """Mean over clips of each clip's failure rate across the headline's settings, with its interval."""
+        scope = table[(table["role"] == role) & table["in_headline"]]["name"].tolist()
+        fails = per_clip[(per_clip["role"] == role) & per_clip["name"].isin(scope)]
+        rate = 1.0 - fails.groupby("clip")["consistent"].mean().to_numpy(dtype=float)
+        if len(rate) and np.ptp(rate) == 0:
+            # every clip fails the same share of settings (typically none or all): a bootstrap would
+            # collapse to a point; use the Wilson interval of that share as a proportion of the clips
+            w = proportion_interval(round(float(rate[0]) * len(rate)), len(rate), confidence=conf)
+            return Estimate(float(rate[0]), w.low, w.high, len(rate), conf)
+        return bootstrap_estimate(rate, n_bootstrap=n_boot, confidence=conf, random_state=seed)
+
+
+def _warn_silence(X: np.ndarray) -> None:
+    silent = (X == 0).mean(axis=1)
+    if (silent > SILENCE_SHARE).any():
+        worst = int(np.argmax(silent))
+        warnings.warn(
+            f"{int((silent > SILENCE_SHARE).sum())} clips are more than {SILENCE_SHARE:.0%} digital silence (clip "
+            f"{worst}: {silent[worst]:.0%}, e.g. padding): added noise is audible in digital silence even at an "
+            "'imperceptible' SNR, and a clip-level SNR averages the pauses in. Crop the clips, or measure the "
+            "SNR over the active part "
+            "(AddNoise(snr_reference='active'), study_grid(..., snr_reference='active')).",
+            TrustkitWarning, stacklevel=4,
+        )
+
+
+def _perturb(step: Any, X: np.ndarray) -> np.ndarray:
+    return step.fit_transform(X)
+
+
+def _nanmedian(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.nanmedian(x, axis=axis)
+
+
+def _duplicate_rows(Z: np.ndarray) -> tuple[int, int] | None:
+    _, first, inverse = np.unique(Z, axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(Z):
+        return None
+    inverse = np.ravel(inverse)
+    for i in range(len(Z)):
+        j = first[inverse[i]]
+        if j != i:
+            return int(j), int(i)
+    return None  # pragma: no cover

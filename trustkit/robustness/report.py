@@ -1,0 +1,185 @@
+"""SensitivityReport: what the robustness meter measured, with intervals, and its gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_threshold
+from ..exceptions import GateError
+from ..reports import Report
+
+__all__ = ["SensitivityGateError", "SensitivityReport"]
+
+
+class SensitivityGateError(GateError):
+    """Raised by :meth:`SensitivityReport.check` when the gate fails (a :class:`~trustkit.GateError`)."""
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SensitivityReport(Report):
+    """Result of :meth:`SensitivityMeter.score`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per perturbation setting and encoder: n, the perturbed length
+        ``length_out``, consistency and sensitivity (Wilson intervals), mean
+        reciprocal rank and median distance ratio (bootstrap intervals) and,
+        with an audio distance, ``audio_consistency``, ``agreement`` (share of
+        clips whose outcome is the same in audio and embedding space; Wilson),
+        ``spearman`` (the study's between-space consistency: one Spearman
+        correlation over all perturbed-vs-original pairs of the setting) and
+        ``spearman_per_clip`` (the mean of one correlation per clip).
+    per_clip : pandas.DataFrame
+        One row per clip, setting and encoder.
+    comparison : pandas.DataFrame
+        With a baseline: consistency of encoder minus baseline per setting,
+        with a paired bootstrap interval.
+    headline_estimate : Estimate
+        ``float(report)`` with its interval over clips.
+    config : dict
+    baseline_estimate : Estimate or None
+        The baseline's headline, computed the same way.
+    profile : pandas.DataFrame
+        With an encoder set to ``layer="all"``: one row per layer, shallow to
+        deep (``layer``, ``depth``, ``measure``, ``value``, ``low``, ``high``,
+        ``n``): the headline sensitivity of every layer on the same clips and
+        perturbations. The table's rows carry the layer too, and the headline
+        is the deepest layer's. Empty otherwise.
+    """
+
+    table: pd.DataFrame
+    per_clip: pd.DataFrame = field(repr=False)
+    comparison: pd.DataFrame = field(repr=False)
+    headline_estimate: Any
+    config: dict
+    baseline_estimate: Any = None
+    profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    higher_is_better: ClassVar[bool] = False
+    gate_error: ClassVar[type[AssertionError]] = SensitivityGateError
+    headline: ClassVar[str] = "mean sensitivity (1 - within-space consistency) over the imperceptible settings, identity excluded"
+
+    def __float__(self) -> float:
+        return float(self.headline_estimate.value)
+
+    def _headline_interval(self) -> tuple[float, float]:
+        return float(self.headline_estimate.low), float(self.headline_estimate.high)
+
+    def summary_by_family(self) -> pd.DataFrame:
+        """Mean sensitivity per encoder, family and severity (identity excluded)."""
+        t = self.table[self.table["severity"] != "identity"]
+        return t.groupby(["role", "encoder", "severity", "family"], sort=False)["sensitivity"].agg(["mean", "min", "max", "count"]).reset_index()
+
+    def summary(self) -> str:
+        """A short readable account of the results."""
+        c = self.config
+        main = self.table[self.table["role"] == "encoder"]
+        ident = main[main["severity"] == "identity"].iloc[0]
+        lines = [
+            f"SensitivityMeter: {c['encoder']} on {c['n_clips']} clips, {c['n_settings']} settings, "
+            f"metric={c['metric']}, loudness_match={c['loudness_match']}",
+            f"Sensitivity ({c['headline_scope']}): {self.headline_estimate:.3f} (lower is better; "
+            f"{int(100 * self.headline_estimate.confidence)} % interval over clips)",
+        ]
+        if self.baseline_estimate is not None:
+            lines.append(f"Baseline {c['baseline']}: sensitivity {self.baseline_estimate:.3f} (same settings and clips)")
+        if len(self.profile):
+            lines.append("Layer profile (sensitivity of every layer, shallow to deep; the headline is the deepest):")
+            lines += [f"  {r.depth:2d} {r.layer:<14s} {r.value:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]
+        lines += [
+            f"Identity sanity row: consistency {ident['consistency']:.3f} (must be 1.000)",
+            "",
+            "Mean sensitivity by family:",
+        ]
+        fam = self.summary_by_family()
+        for _, r in fam.iterrows():
+            lines.append(f"  {r['role']:<8s} {r['severity']:<13s} {r['family']:<20s} {r['mean']:.3f}  (range {r['min']:.3f}-{r['max']:.3f}, {int(r['count'])} settings)")
+        if "spearman" in self.table:
+            t = self.table[self.table["severity"] != "identity"]
+            lines += ["", f"Between-space consistency with audio distance {c['audio_distance']!r} (mean over settings):"]
+            for (role, enc), g in t.groupby(["role", "encoder"], sort=False):
+                lines.append(f"  {role:<8s} {enc}: Spearman (pooled, as in the study) {g['spearman'].mean():.3f}, "
+                             f"per-clip mean {g['spearman_per_clip'].mean():.3f}, outcome agreement {g['agreement'].mean():.3f}")
+        comp = self.comparison[self.comparison["severity"] != "identity"] if len(self.comparison) else self.comparison
+        if len(comp):
+            worse = comp[comp["high"] < 0]
+            better = comp[comp["low"] > 0]
+            lines += ["", f"Encoder vs baseline ({c['baseline']}), paired bootstrap over clips: consistency "
+                      f"lower on {len(worse)}, higher on {len(better)}, not distinguishable on "
+                      f"{len(comp) - len(worse) - len(better)} of {len(comp)} settings."]
+        return "\n".join(lines)
+
+    def check(self, max_sensitivity: float, *, per_setting: bool = False, use_interval: bool = False) -> str:
+        """Gate: raise :class:`SensitivityGateError` if the sensitivity is too high.
+
+        The headline goes through the one gate of every report
+        (:meth:`trustkit.reports.Report.check`); ``per_setting`` gates every
+        setting of the headline's scope instead.
+
+        Parameters
+        ----------
+        max_sensitivity : float
+            Highest acceptable ``float(report)`` (or, with ``per_setting``, of
+            every setting in the headline's scope).
+        per_setting : bool, default=False
+        use_interval : bool, default=False
+            Gate on the upper end of the headline's interval.
+
+        Returns
+        -------
+        str
+            What passed.
+
+        Raises
+        ------
+        SensitivityGateError
+            Listing the settings above ``max_sensitivity``.
+        """
+        limit = check_threshold(max_sensitivity, "max_sensitivity", low=0, high=1)
+        scope = self.table[(self.table["role"] == "encoder") & self.table["in_headline"]]
+        failing = scope[scope["sensitivity"] > limit]
+        listed = ", ".join(f"{n} ({v:.3f})" for n, v in zip(failing["name"], failing["sensitivity"]))
+        if per_setting:
+            if len(failing):
+                raise SensitivityGateError(f"{len(failing)} of {len(scope)} settings exceed max_sensitivity={limit:g}; "
+                                           f"settings above it: {listed}.")
+            return f"all {len(scope)} settings <= {limit:g}"
+        try:
+            return super().check(limit, use_interval=use_interval)
+        except GateError as exc:
+            raise SensitivityGateError(f"{exc} (max_sensitivity) for {self.config['encoder']}; settings above it: "
+                                       f"{listed or 'none individually'}.") from None
+
+    def plot(self, ax: Any = None) -> Any:
+        """Consistency against severity, one panel per family, with interval bands."""
+        import matplotlib.pyplot as plt
+
+        t = self.table[self.table["severity"] != "identity"]
+        families = list(dict.fromkeys(t["family"]))
+        if ax is None:
+            fig, axes = plt.subplots(1, max(len(families), 1), figsize=(4 * max(len(families), 1), 3.2), squeeze=False)
+            axes = axes[0]
+        else:
+            axes = np.atleast_1d(ax)
+            fig = axes[0].figure
+        for a, fam in zip(axes, families):
+            sub = t[t["family"] == fam]
+            for (role, enc), g in sub.groupby(["role", "encoder"], sort=False):
+                g = g.sort_values("value")
+                x = g["value"].to_numpy(dtype=float) if g["value"].notna().all() else np.arange(len(g))
+                a.plot(x, g["consistency"], marker="o", label=f"{enc} ({role})")
+                a.fill_between(x, g["consistency_low"], g["consistency_high"], alpha=0.2)
+            a.set_title(fam)
+            a.set_ylim(-0.02, 1.02)
+            a.set_xlabel(str(sub["param"].iloc[0]) if "param" in sub else "setting")
+        if len(axes):
+            axes[0].set_ylabel("within-space consistency")
+            axes[0].legend(fontsize=8)
+        fig.tight_layout()
+        return fig
+
+
