@@ -129,3 +129,17 @@ def test_every_flag_has_help_and_version_prints(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"trustkit {__version__}"
+
+
+def test_progress_bars_only_when_asked_or_on_a_terminal(capsys, monkeypatch):
+    base = ["transfer", "--encoder", "mfcc", "--clips", "24", "--duration", "1", "--cv", "3"]
+    assert main(base) == 0  # auto: stderr is not a terminal under pytest
+    assert "outer folds" not in capsys.readouterr().err
+    assert main([*base, "--progress", "on"]) == 0
+    err = capsys.readouterr().err
+    assert "MFCCEncoder -> multiclass: outer folds" in err and "3/3" in err
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert main([*base, "--progress", "off"]) == 0
+    assert "outer folds" not in capsys.readouterr().err
+    assert main(base) == 0  # auto on a terminal
+    assert "outer folds" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from joblib import Parallel, delayed
@@ -34,7 +34,7 @@ from ._interrupt import check as check_interrupt
 from ._seeds import SeedTree
 from ._validation import check_number
 
-__all__ = ["Common", "Meter"]
+__all__ = ["Common", "Meter", "parallel_map"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,27 +85,34 @@ class Meter(BaseEstimator):
             raise ValueError(f"verbose must be True/False (or a non-negative int); got {self.verbose!r}.")
         return Common(n_bootstrap=n_boot, confidence=conf, seeds=SeedTree(self.random_state), verbose=bool(self.verbose))
 
-    def _map(self, fn: Callable[..., Any], items: Sequence[Any] | Iterable[Any], *, desc: str,
-             total: int | None = None) -> list[Any]:
-        """``[fn(*item) for item in items]`` in parallel, in order, with a progress bar when ``verbose``.
+    def _map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str) -> list[Any]:
+        """:func:`parallel_map` with this meter's ``n_jobs`` and ``verbose``."""
+        return parallel_map(fn, items, n_jobs=self.n_jobs, verbose=bool(self.verbose), desc=desc)
 
-        Every item is a tuple of arguments. Each result is independent of the
-        others and of ``n_jobs`` (the caller seeds items by their index).
-        """
-        items = list(items)
 
-        def call(*args: Any) -> Any:
-            check_interrupt()  # the command line's Ctrl-C stops the remaining items
-            return fn(*args)
+def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | None = None, verbose: bool = False,
+                 desc: str = "") -> list[Any]:
+    """``[fn(*item) for item in items]`` in parallel, in order: trustkit's one parallel map.
 
-        with threadpool_limits(limits=1), _progress(desc, total or len(items), bool(self.verbose)) as bar:
-            results = []
-            for res in Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
-                delayed(call)(*item) for item in items
-            ):
-                results.append(res)
-                bar.update(1)
-        return results
+    Threads by default (``joblib.parallel_config`` chooses another backend);
+    one BLAS thread per worker for the whole section, so that workers do not
+    oversubscribe the cores and the numbers do not depend on ``n_jobs``; a
+    progress bar on stderr when ``verbose``; the command line's Ctrl-C stops
+    the remaining items. Each item is a tuple of arguments, and each result
+    must depend on its own item only (callers seed items by their index).
+    """
+    items = list(items)
+
+    def call(*args: Any) -> Any:
+        check_interrupt()
+        return fn(*args)
+
+    results = []
+    with threadpool_limits(limits=1), _progress(desc, len(items), verbose) as bar:
+        for res in Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(delayed(call)(*item) for item in items):
+            results.append(res)
+            bar.update(1)
+    return results
 
 
 class _progress:

@@ -214,7 +214,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     meter = SensitivityMeter(
         encoder, args.perturbations, sr=args.sr, metric=args.metric, baseline=baseline,
         loudness_match=not args.no_loudness_match, n_jobs=args.n_jobs, random_state=args.seed,
-        verbose=args.verbose,
+        verbose=_progress(args),
     )
     report = meter.score(X)
     print(report.summary(), file=stream)
@@ -241,7 +241,8 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     stream = stream or sys.stdout
     X, y = _labelled_audio(args)
     encoder = load_encoder(args.encoder, sr=args.sr)
-    report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed).score(X, y)
+    report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed,
+                                  verbose=_progress(args)).score(X, y)
     print(report.summary(), file=stream)
     _write(report, args, stream)
     return _gate(report, args.fail_below, stream)
@@ -273,14 +274,22 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
     seg = TimeSegments(args.segments)
     clips = X[: args.instances]
     explain = explain_with_lime if args.explainer == "lime" else explain_with_shap
-    W = explain(model, clips, seg, random_state=args.seed)
-    scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"), n_jobs=args.n_jobs, random_state=args.seed).fit(X)
+    W = explain(model, clips, seg, random_state=args.seed, verbose=_progress(args))
+    scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"), n_jobs=args.n_jobs, random_state=args.seed,
+                                      verbose=_progress(args)).fit(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrustkitWarning)
         report = scorer.score(clips, W)
     print(report.summary(), file=stream)
     _write(report, args, stream)
     return _gate(report, args.fail_below, stream)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars on stderr: asked for (``--progress on``, ``--verbose``), or by default when stderr is a terminal."""
+    if getattr(args, "verbose", False) or args.progress == "on":
+        return True
+    return args.progress == "auto" and sys.stderr.isatty()
 
 
 def _gate(report: Any, limit: float | None, stream: Any, **options: Any) -> int:
@@ -356,7 +365,7 @@ def run_demo(args: argparse.Namespace, stream: Any = None) -> int:
     if importlib.util.find_spec("onnxruntime"):  # a dependency of trustkit; absent only in a broken install
         encoders["musicnn"] = MusicnnEncoder(sr=args.sr)
     report = run_trust_report(X, labels, sr=args.sr, encoders=encoders, fast=args.fast, random_state=args.seed,
-                              n_jobs=args.n_jobs, description=description)
+                              n_jobs=args.n_jobs, description=description, verbose=_progress(args))
     out = Path(args.out)
     _write_all({out / "trust_report.json": report.to_json(), out / "trust_report.html": report.to_html()}, stream)
     print(report.summary(), file=stream)
@@ -440,6 +449,8 @@ def _parser() -> argparse.ArgumentParser:
                            help="parallel settings/folds (threads; -1: every core; default: one); the numbers do not depend on it")
     run_flags.add_argument("--seed", type=int, default=0,
                            help="random seed of every random choice (default: 0): the same seed gives the same report")
+    run_flags.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
+                           help="progress bars on stderr: auto (default: when stderr is a terminal), on or off")
     out_flags = argparse.ArgumentParser(add_help=False)
     out_flags.add_argument("--json", help="write the report as JSON here")
     out_flags.add_argument("--html", help="write the report as HTML here")
@@ -464,6 +475,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-jobs", type=int, default=-1,
                       help="parallel settings/folds (threads; default -1: every core); the numbers do not depend on it")
     demo.add_argument("--fast", action="store_true", help="small and quick (smoke tests, CI)")
+    demo.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
+                      help="progress bars on stderr: auto (default: when stderr is a terminal), on or off")
     demo.set_defaults(func=run_demo)
     report = sub.add_parser("report", help="render the HTML trust report from a saved JSON",
                             epilog="example: trustkit report trustkit-demo/trust_report.json --out report.html")
@@ -509,7 +522,7 @@ def _parser() -> argparse.ArgumentParser:
     sens.add_argument("--no-loudness-match", action="store_true", help="do not match loudness after each perturbation")
     sens.add_argument("--fail-above", type=float, help="gate: exit 1 when the sensitivity exceeds this")
     sens.add_argument("--per-setting", action="store_true", help="gate every setting, not the mean")
-    sens.add_argument("--verbose", action="store_true", help="progress on stderr")
+    sens.add_argument("--verbose", action="store_true", help="the same as --progress on")
     sens.set_defaults(func=run_sensitivity)
 
     transfer = sub.add_parser(

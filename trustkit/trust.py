@@ -336,6 +336,7 @@ def run_trust_report(
     n_jobs: int | None = None,
     stream: Any = None,
     description: str = "",
+    verbose: bool = False,
 ) -> TrustReport:
     """Run the three meters on clips ``X`` with label columns ``labels``.
 
@@ -345,6 +346,9 @@ def run_trust_report(
     - explanations: a logistic-regression classifier on MFCC statistics for the
       first label, explained by LIME and Kernel SHAP over time segments and scored
       by :class:`~trustkit.FidelityComplexityScorer`.
+
+    ``stream`` receives one line per step; with ``verbose``, every meter and
+    explainer also shows a progress bar on stderr.
     """
     stream = stream or sys.stderr
     t_start = time.perf_counter()
@@ -358,11 +362,11 @@ def run_trust_report(
     with tempfile.TemporaryDirectory(prefix="trustkit-cache-", ignore_cleanup_errors=True) as cache:
         return _run_trust_report(X, labels, sr=sr, encoders=encoders, fast=fast, random_state=random_state,
                                  n_jobs=n_jobs, stream=stream, description=description, t_start=t_start,
-                                 memory=joblib.Memory(cache, verbose=0))
+                                 memory=joblib.Memory(cache, verbose=0), verbose=verbose)
 
 
 def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, stream, description, t_start,
-                      memory) -> TrustReport:
+                      memory, verbose) -> TrustReport:
     from . import __version__
     from .encoders import MFCCEncoder
     from .fidelity import (
@@ -388,7 +392,7 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
         step(f"robustness: {name} over {len(grid)} imperceptible settings")
         baseline = None if isinstance(enc, MFCCEncoder) else MFCCEncoder(sr=sr)
         rep = SensitivityMeter(enc, grid, sr=sr, baseline=baseline, random_state=random_state, n_jobs=n_jobs,
-                               n_bootstrap=200 if fast else 1000, memory=memory).score(X)
+                               n_bootstrap=200 if fast else 1000, memory=memory, verbose=verbose).score(X)
         robustness[name] = rep
         sections.append(_section(f"Robustness of {name}", rep,
                                  "Share of clips that a barely audible change moves away from their own original "
@@ -404,7 +408,7 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
         raise ValueError("no label column has at least two classes with 4 or more clips each; use more clips.")
     step(f"transferability: {len(encoders)} encoders on {len(tasks)} tasks")
     cmp = compare_encoders(encoders, tasks, cv=3, n_bootstrap=200 if fast else 1000, random_state=random_state, n_jobs=n_jobs,
-                           memory=memory)
+                           memory=memory, verbose=verbose)
     sections.append(_section("Transferability", cmp, "Nested-CV logistic probes on frozen embeddings, same folds for every encoder."))
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -420,12 +424,12 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
     # LIME, SHAP and the scorer meet the same unit masks (8 units: 256 of them): each is evaluated once
     with shared_responses():
         W_lime = explain_with_lime(model, clips, seg, num_samples=100 if fast else 600, random_state=random_state,
-                                   n_jobs=n_jobs)
+                                   n_jobs=n_jobs, verbose=verbose)
         W_shap = explain_with_shap(model, clips, seg, nsamples=64 if fast else 256, random_state=random_state,
-                                   n_jobs=n_jobs)
+                                   n_jobs=n_jobs, verbose=verbose)
         scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"),
                                           n_neighbourhood=64 if fast else 256, n_random=5 if fast else 10,
-                                          n_jobs=n_jobs, random_state=random_state).fit(X)
+                                          n_jobs=n_jobs, random_state=random_state, verbose=verbose).fit(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TrustkitWarning)
             for name, W in (("LIME", W_lime), ("SHAP", W_shap)):

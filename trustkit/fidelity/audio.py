@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
-from threadpoolctl import threadpool_limits
 
+from .._meter import parallel_map
+from .._seeds import SeedTree
 from .._validation import check_choice, check_number
 from ..exceptions import TrustkitWarning
 
@@ -203,7 +203,7 @@ def _response_and_targets(model: Any, X: np.ndarray) -> tuple[Any, np.ndarray]:
 
 def explain_with_lime(
     model: Any, X: Any, segmenter: Any, *, num_samples: int = 1000, num_features: int | None = None,
-    kernel_width: float = 0.25, random_state: int = 0, n_jobs: int | None = None,
+    kernel_width: float = 0.25, random_state: int = 0, n_jobs: int | None = None, verbose: bool = False,
 ) -> np.ndarray:
     """LIME attributions over a segmenter's units (audioLIME-style), one row per clip.
 
@@ -212,7 +212,10 @@ def explain_with_lime(
     full clip, and fitted by LIME's own ``LimeBase`` (ridge). When the units
     allow no more distinct masks than ``num_samples`` (``2 ** n_units <=
     num_samples``, e.g. 8 units: 256 masks), every mask is used once instead:
-    cheaper, and no longer random. Explains the predicted class.
+    cheaper, and no longer random. Explains the predicted class. Clip ``i``'s
+    masks come from leaf ``("instance", i)`` of ``random_state``'s seed tree
+    (:mod:`trustkit._seeds`), so they do not depend on ``n_jobs``; ``verbose``
+    shows a progress bar over the clips.
 
     Returns
     -------
@@ -223,27 +226,26 @@ def explain_with_lime(
     fn, targets = _response_and_targets(model, X)
     d = segmenter.n_units(X.shape[1])
     k = d if num_features is None else int(num_features)
-    with threadpool_limits(limits=1):  # one BLAS thread for the whole section: no oversubscription, same numbers
-        rows = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_lime_one)(fn, x, segmenter, int(targets[i]), d, k, num_samples, kernel_width, random_state, i)
-            for i, x in enumerate(X)
-        )
+    seeds = SeedTree(random_state)
+    rows = parallel_map(_lime_one, [(fn, x, segmenter, int(targets[i]), d, k, num_samples, kernel_width,
+                                     seeds.seed("instance", i)) for i, x in enumerate(X)],
+                        n_jobs=n_jobs, verbose=verbose, desc="LIME clips")
     return np.vstack(rows) if rows else np.zeros((0, d))
 
 
-def _lime_one(fn, x, segmenter, target, d, k, num_samples, kernel_width, random_state, i) -> np.ndarray:
+def _lime_one(fn, x, segmenter, target, d, k, num_samples, kernel_width, seed) -> np.ndarray:
     from lime.lime_base import LimeBase
 
     w = np.zeros(d)
     if 2**d <= num_samples:  # enumerate every coalition, the full one first
         Z = ((np.arange(2**d)[::-1, None] >> np.arange(d)[None, :]) & 1).astype(float)
     else:
-        rng = np.random.default_rng(np.random.SeedSequence([random_state, i]))
+        rng = np.random.default_rng(seed)
         Z = (rng.random((num_samples, d)) < 0.5).astype(float)
         Z[0] = 1.0
     y = _unit_model(fn, x, segmenter, target)(Z)
     dist = 1 - (Z @ np.ones(d)) / (np.sqrt((Z**2).sum(axis=1)) * np.sqrt(d) + 1e-12)
-    base = LimeBase(lambda dd: np.sqrt(np.exp(-(dd**2) / kernel_width**2)), random_state=random_state)
+    base = LimeBase(lambda dd: np.sqrt(np.exp(-(dd**2) / kernel_width**2)), random_state=seed)
     _, pairs, _, _ = base.explain_instance_with_data(Z, y[:, None], dist, 0, k)
     for j, value in pairs:
         w[j] = value
@@ -252,6 +254,7 @@ def _lime_one(fn, x, segmenter, target, d, k, num_samples, kernel_width, random_
 
 def explain_with_shap(
     model: Any, X: Any, segmenter: Any, *, nsamples: int = 512, random_state: int = 0, n_jobs: int | None = None,
+    verbose: bool = False,
 ) -> np.ndarray:
     """Kernel SHAP values over a segmenter's units (absent unit = the segmenter's baseline).
 
@@ -274,11 +277,12 @@ def explain_with_shap(
     X = np.asarray(X, dtype=np.float64)
     fn, targets = _response_and_targets(model, X)
     d = segmenter.n_units(X.shape[1])
+    seeds = SeedTree(random_state)
     n = int(min(nsamples, 2**d - 2)) if d < 31 else int(nsamples)
 
     def one(i: int, x: np.ndarray) -> np.ndarray:
         f = _unit_model(fn, x, segmenter, int(targets[i]))
-        explainer = shap.KernelExplainer(f, np.zeros((1, d)), seed=random_state + i)
+        explainer = shap.KernelExplainer(f, np.zeros((1, d)), seed=seeds.seed("instance", i))
         values = explainer.shap_values(np.ones((1, d)), nsamples=n, l1_reg=False, silent=True)
         return np.asarray(values).reshape(-1)[:d]
 
@@ -290,7 +294,6 @@ def explain_with_shap(
             f"nsamples >= {2**d - 2 if d < 31 else '2**n_units - 2'} (or fewer units) for exact Shapley values.",
             TrustkitWarning, stacklevel=2,
         )
-    with threadpool_limits(limits=1):  # one BLAS thread for the whole section: no oversubscription, same numbers
-        # clips in parallel only when nothing is drawn at random (every coalition enumerated)
-        rows = Parallel(n_jobs=n_jobs if exact else 1, prefer="threads")(delayed(one)(i, x) for i, x in enumerate(X))
+    # clips in parallel only when nothing is drawn at random (every coalition enumerated)
+    rows = parallel_map(one, list(enumerate(X)), n_jobs=n_jobs if exact else 1, verbose=verbose, desc="SHAP clips")
     return np.vstack(rows) if rows else np.zeros((0, d))
