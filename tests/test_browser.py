@@ -30,7 +30,9 @@ def test_trust_report_renders_in_headless_chromium(tmp_path):
     common = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}"]
     dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
     n_sections = len(report.sections)
-    assert dom.count("<img") == n_sections and dom.count("<table") == n_sections + 2  # + the scorecard's two
+    # per section: the compact long table and the full one (behind a toggle); + the scorecard's two
+    assert dom.count("<img") == n_sections and dom.count("<table") == 2 * n_sections + 2
+    assert dom.count("<details>") == n_sections  # every full table is folded away
     assert "Robustness of mfcc" in dom and "Transferability" in dom and "Explanations: SHAP" in dom
     shot = tmp_path / "report.png"
     subprocess.run([*common, f"--screenshot={shot}", "--window-size=1200,2400", page.as_uri()],

@@ -1,4 +1,4 @@
-"""The shared report base: table, JSON, HTML with embedded plot, summary."""
+"""The shared report base: the long table, the headline and its gate, JSON, HTML, summary."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["Report", "jsonable", "write_text_atomic"]
+__all__ = ["LONG_COLUMNS", "Report", "jsonable", "write_text_atomic"]
+
+#: the columns every report's long table ends with (:meth:`Report.to_long`)
+LONG_COLUMNS = ("measure", "statistic", "low", "high", "n", "confidence")
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -149,21 +152,58 @@ class Report:
         return f"<{type(self).__name__}: {what} {text}, {better} is better; .summary() for more>"
 
     def _repr_html_(self) -> str:
-        """For notebooks: the summary and the first rows of the table (the full table is ``report.table``)."""
-        head = self.to_frame().head(12).to_html(index=False, float_format=lambda v: f"{v:.4g}", escape=True)
-        more = f"<p><small>{len(self.table)} rows in report.table</small></p>" if len(self.table) > 12 else ""
+        """For notebooks: the summary and the first rows of the long table (``to_long()``; ``report.table`` has all)."""
+        long = self.to_long()
+        head = long.head(12).to_html(index=False, float_format=lambda v: f"{v:.4g}", escape=True, na_rep="")
+        more = f"<p><small>{len(long)} rows in report.to_long()</small></p>" if len(long) > 12 else ""
         return f"<pre>{html.escape(self.summary())}</pre>{head}{more}"
 
     def to_frame(self) -> pd.DataFrame:
         """The tidy results table (a copy)."""
         return self.table.copy()
 
+    def to_long(self) -> pd.DataFrame:
+        """Every number of the report with its interval, in the one long table every report shares.
+
+        Columns: what identifies the row (e.g. ``encoder``, ``task``,
+        ``setting``), then ``measure, statistic, low, high, n, confidence``
+        (scipy's names: the statistic and its confidence interval). The first
+        row is the headline.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        value = float(self)
+        interval = self._headline_interval() or (np.nan, np.nan)
+        head = {"scope": "headline", "measure": self._measure_name(), "statistic": value,
+                "low": interval[0], "high": interval[1], "n": self._headline_n()}
+        long = pd.concat([pd.DataFrame([head]), self._long()], ignore_index=True)
+        if "confidence" not in long:
+            long["confidence"] = self.config.get("confidence", 0.95)
+        long["confidence"] = long["confidence"].fillna(self.config.get("confidence", 0.95))
+        ids = [c for c in long.columns if c not in LONG_COLUMNS]
+        long[ids] = long[ids].astype(object).where(long[ids].notna(), "")
+        return long[[*ids, *LONG_COLUMNS]]
+
+    def _long(self) -> pd.DataFrame:
+        """The report's rows of the long table, the headline excepted (id columns, then LONG_COLUMNS)."""
+        return pd.DataFrame(columns=list(LONG_COLUMNS))
+
+    def _headline_n(self) -> float:
+        """The sample size behind the headline."""
+        return np.nan
+
     def to_dict(self) -> dict[str, Any]:
-        """All fields as JSON-ready Python objects, plus the headline."""
+        """All fields as JSON-ready Python objects, plus the headline, the long table and trustkit's version."""
+        from . import __version__
+
         out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
         out["headline"] = {"value": jsonable(float(self)), "meaning": self.headline, "higher_is_better": self.higher_is_better}
         out["report"] = type(self).__name__
+        out["version"] = __version__
         out["summary"] = self.summary()
+        out["long"] = jsonable(self.to_long())
         return out
 
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 1) -> str:
@@ -223,17 +263,25 @@ class Report:
         plt.close(fig)
         return base64.b64encode(buf.getvalue()).decode()
 
+    def section(self, title: str | None = None, note: str = "") -> dict[str, Any]:
+        """The report as one section of a report document (what :func:`trustkit.trust.render_html` renders)."""
+        return {
+            "title": title or type(self).__name__, "note": note or self.headline, "summary": self.summary(),
+            "headline": jsonable(float(self)), "higher_is_better": self.higher_is_better,
+            "table": jsonable(self.to_frame()), "compact": jsonable(self.to_long()), "plot_png": self._plot_png(),
+        }
+
     def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """A self-contained HTML page: summary, plot (embedded PNG) and table."""
-        page = (
-            "<!doctype html><meta charset='utf-8'>"
-            f"<title>trustkit {type(self).__name__}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
-            "td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}</style>"
-            f"<h1>{type(self).__name__}</h1><pre>{html.escape(self.summary())}</pre>"
-            f"<img alt='plot' src='data:image/png;base64,{self._plot_png()}'>"
-            f"{self.to_frame().to_html(index=False, float_format=lambda v: f'{v:.4g}')}"
-        )
+        """A self-contained HTML page: summary, figure, the long table, the full table behind a toggle.
+
+        Rendered by trustkit's one renderer (:func:`trustkit.trust.render_html`)
+        from the same document as ``trustkit report`` reads.
+        """
+        from . import __version__
+        from ._html import render_html
+
+        page = render_html({"report": "TrustReport", "meta": {"description": self.headline, "version": __version__},
+                            "sections": [self.section()]})
         if path is not None:
             write_text_atomic(path, page)
         return page

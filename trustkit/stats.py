@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.stats
@@ -27,9 +27,19 @@ __all__ = [
 ]
 
 
+class ConfidenceInterval(NamedTuple):
+    """Bounds of an interval, named as scipy names them."""
+
+    low: float
+    high: float
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A statistic with its bootstrap confidence interval.
+
+    ``statistic`` and ``confidence_interval.low/high`` give the same numbers
+    under scipy's result names.
 
     Attributes
     ----------
@@ -51,6 +61,16 @@ class Estimate:
 
     def __float__(self) -> float:
         return self.value
+
+    @property
+    def statistic(self) -> float:
+        """The statistic (scipy's name for it on a result object)."""
+        return self.value
+
+    @property
+    def confidence_interval(self) -> ConfidenceInterval:
+        """``(low, high)``, with scipy's name and fields (as ``scipy.stats.bootstrap(...).confidence_interval``)."""
+        return ConfidenceInterval(self.low, self.high)
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".3f"

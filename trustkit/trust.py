@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import html
-import json
 import os
-import re
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from ._html import FAVOURABLE, check_report_document, headline_text, render_html
 from ._interrupt import check as check_interrupt
 from .exceptions import TrustkitWarning
-from .reports import write_text_atomic
+from .reports import Report, jsonable, write_text_atomic
 
 __all__ = ["TrustReport", "check_report_document", "render_html", "run_trust_report"]
-
-
-def _section(title: str, report: Any, note: str = "") -> dict[str, Any]:
-    return {
-        "title": title,
-        "note": note,
-        "summary": report.summary(),
-        "headline": float(report),
-        "higher_is_better": report.higher_is_better,
-        "table": json.loads(report.to_frame().to_json(orient="records")),
-        "plot_png": report._plot_png(),
-    }
 
 
 #: the thresholds behind the scorecard's verdicts (stated on the page)
@@ -120,29 +104,65 @@ def _scorecard(robustness: dict[str, Any], comparison: Any, explanations: dict[s
     }
 
 
-@dataclass
-class TrustReport:
-    """Sections of a trust report, serialisable to JSON and renderable to HTML."""
+@dataclass(frozen=True, eq=False, repr=False)
+class TrustReport(Report):
+    """The trust report: the scorecard, one section per meter's report, and every number in one long table.
+
+    Attributes
+    ----------
+    sections : list of dict
+        One per report (title, note, summary, headline, tables, figure), as
+        :meth:`Report.section` makes them.
+    meta : dict
+        Description, trustkit version, clips, encoders, seconds.
+    scorecard : dict
+        The first screen: one row per encoder and per explainer, each verdict
+        with its interval and the threshold it was judged against.
+    table : pandas.DataFrame
+        The long table of every section (``section`` first), as
+        :meth:`Report.to_long` gives it.
+
+    ``float(report)`` is the share of the scorecard's verdicts that are
+    favourable, so ``report.check(1.0)`` gates on every verdict at once.
+    """
 
     sections: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
     scorecard: dict[str, Any] = field(default_factory=dict)
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    config: dict[str, Any] = field(default_factory=dict)
+    higher_is_better: ClassVar[bool] = True
+    headline: ClassVar[str] = ("share of the scorecard's verdicts that are favourable (robust, above chance and "
+                               "majority, faithful)")
+
+    def _verdicts(self) -> list[str]:
+        rows = [*self.scorecard.get("encoders", []), *self.scorecard.get("explanations", [])]
+        return [str(v) for row in rows for k, v in row.items() if k.endswith("verdict")]
+
+    def __float__(self) -> float:
+        verdicts = self._verdicts()
+        return sum(v in FAVOURABLE for v in verdicts) / len(verdicts) if verdicts else float("nan")
+
+    def _measure_name(self) -> str:
+        return "share of favourable verdicts"
+
+    def _headline_n(self) -> float:
+        return float(len(self._verdicts()))
+
+    def _long(self) -> pd.DataFrame:
+        return self.table
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready content (plots as base64 PNG)."""
-        return {"report": "TrustReport", "meta": self.meta, "scorecard": self.scorecard, "sections": self.sections}
-
-    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
-        """Serialise (strict JSON: undefined numbers become null); also write to ``path`` when given."""
-        from .reports import jsonable
-
-        text = json.dumps(jsonable(self.to_dict()), indent=1, allow_nan=False)
-        if path is not None:
-            write_text_atomic(path, text)
-        return text
+        """The report document: what :func:`render_html` and ``trustkit report`` read (figures as base64 PNG)."""
+        return jsonable({
+            "report": "TrustReport", "version": self.meta.get("version", ""), "meta": self.meta,
+            "scorecard": self.scorecard, "sections": self.sections,
+            "headline": {"value": float(self), "meaning": self.headline, "higher_is_better": True},
+            "summary": self.summary(), "long": self.to_long(),
+        })
 
     def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """One self-contained HTML page."""
+        """One self-contained page: the scorecard first, then a section per report (:func:`render_html`)."""
         page = render_html(self.to_dict())
         if path is not None:
             write_text_atomic(path, page)
@@ -157,172 +177,9 @@ class TrustReport:
         for row in self.scorecard.get("explanations", []):
             lines.append(f"{row['explainer']}: fidelity {row['fidelity']} ({row['fidelity verdict']})")
         return "\n".join(lines + [
-            f"{s['title']}: {_headline_text(s['headline'])} ({'higher' if s['higher_is_better'] else 'lower'} is better)"
+            f"{s['title']}: {headline_text(s['headline'])} ({'higher' if s['higher_is_better'] else 'lower'} is better)"
             for s in self.sections
         ])
-
-
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _field(path: str, value: Any, kinds: tuple[type, ...], what: str) -> Any:
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        raise ValueError(f"{path} must be {what}; got {type(value).__name__} {str(value)[:40]!r}.")
-    return value
-
-
-def _check_png(path: str, value: Any) -> str:
-    _field(path, value, (str,), "base64 PNG data")
-    if not _BASE64.fullmatch(value):
-        raise ValueError(f"{path} must be base64 PNG data and nothing else; it holds other characters.")
-    try:
-        head = base64.b64decode(value[:64] + "=" * (-len(value[:64]) % 4), validate=True)
-    except (ValueError, binascii.Error) as exc:
-        raise ValueError(f"{path} is not valid base64 ({exc}).") from exc
-    if value and not head.startswith(_PNG_MAGIC):
-        raise ValueError(f"{path} must be a PNG image (base64); its data is not a PNG.")
-    return value
-
-
-def _check_table(path: str, rows: Any) -> list[dict[str, Any]]:
-    _field(path, rows, (list,), "a list of rows (objects)")
-    for i, row in enumerate(rows):
-        _field(f"{path}[{i}]", row, (dict,), "an object of column: value")
-        for key, v in row.items():
-            if v is not None and not isinstance(v, (str, int, float, bool)):
-                raise ValueError(f"{path}[{i}][{key!r}] must be a number, text, true/false or null; got {type(v).__name__}.")
-    return rows
-
-
-def check_report_document(data: Any) -> dict[str, Any]:
-    """Validate a report JSON before rendering it; name the offending field.
-
-    Accepts the trust report of ``trustkit demo`` (``report: "TrustReport"``)
-    and the JSON of any single report (``SensitivityReport``,
-    ``TransferReport``, ...), which becomes a one-section trust report.
-
-    Returns
-    -------
-    dict
-        The document in the trust report's shape.
-    """
-    _field("the document", data, (dict,), "a JSON object (the report written by trustkit)")
-    kind = data.get("report")
-    if kind != "TrustReport":
-        if not isinstance(kind, str) or "table" not in data or "headline" not in data:
-            raise ValueError("not a trustkit report: expected 'report' (e.g. 'TrustReport' or 'SensitivityReport'), "
-                             "'headline' and 'table' fields, as trustkit writes them.")
-        head = _field("headline", data["headline"], (dict,), "an object with value, meaning, higher_is_better")
-        value = head.get("value")
-        data = {"report": "TrustReport", "meta": {"description": f"{kind} (re-rendered from its JSON)"}, "sections": [{
-            "title": kind, "note": str(head.get("meaning", "")), "summary": data.get("summary") or "",
-            "headline": value, "higher_is_better": head.get("higher_is_better", True),
-            "table": data["table"], "plot_png": data.get("plot_png", ""),
-        }]}
-    meta = data.get("meta", {})
-    _field("meta", meta, (dict,), "an object")
-    for key, v in meta.items():
-        if v is not None and not isinstance(v, (str, int, float, bool, list)):
-            raise ValueError(f"meta[{key!r}] must be text, a number or a list; got {type(v).__name__}.")
-    card = data.get("scorecard", {})
-    _field("scorecard", card, (dict,), "an object")
-    for key in ("encoders", "explanations"):
-        _check_table(f"scorecard.{key}", card.get(key, []))
-    for i, line in enumerate(_field("scorecard.meaning", card.get("meaning", []), (list,), "a list of texts")):
-        _field(f"scorecard.meaning[{i}]", line, (str,), "text")
-    sections = _field("sections", data.get("sections"), (list,), "a list of sections")
-    for i, sec in enumerate(sections):
-        p = f"sections[{i}]"
-        _field(p, sec, (dict,), "an object")
-        _field(f"{p}.title", sec.get("title"), (str,), "text")
-        _field(f"{p}.note", sec.get("note", ""), (str,), "text")
-        _field(f"{p}.summary", sec.get("summary", ""), (str,), "text")
-        if sec.get("headline") is not None:
-            _field(f"{p}.headline", sec["headline"], (int, float), "a number or null")
-        _field(f"{p}.higher_is_better", sec.get("higher_is_better", True), (bool,), "true or false")
-        _check_table(f"{p}.table", sec.get("table", []))
-        _check_png(f"{p}.plot_png", sec.get("plot_png", ""))
-    return data
-
-
-_GOOD = ("robust", "faithful", "above chance and majority")
-_BAD = ("sensitive", "not faithful", "not distinguishable from chance")
-
-
-def _scorecard_html(card: dict[str, Any]) -> str:
-    """The first screen: verdicts with intervals; every text escaped, colours from a fixed set."""
-    if not card.get("encoders") and not card.get("explanations"):
-        return ""
-
-    def cell(key: str, value: Any) -> str:
-        text = "" if value is None else str(value)
-        css = ""
-        if key.endswith("verdict"):
-            css = " class='good'" if text in _GOOD else " class='bad'" if text in _BAD else " class='open'"
-        return f"<td{css}>{html.escape(text)}</td>"
-
-    def table(rows: list[dict[str, Any]]) -> str:
-        if not rows:
-            return ""
-        cols = list(dict.fromkeys(k for r in rows for k in r))
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-        body = "".join("<tr>" + "".join(cell(c, r.get(c)) for c in cols) + "</tr>" for r in rows)
-        return f"<table><tr>{head}</tr>{body}</table>"
-
-    meaning = "".join(f"<li>{html.escape(m)}</li>" for m in card.get("meaning", []))
-    return (f"<section id='scorecard'><h2>Scorecard</h2>{table(card.get('encoders', []))}"
-            f"{table(card.get('explanations', []))}<ul>{meaning}</ul>"
-            "<p><small>Details, figures and full tables below.</small></p></section>")
-
-
-def _headline_text(value: Any) -> str:
-    return "undefined" if value is None or not np.isfinite(value) else f"{value:.3f}"
-
-
-def render_html(data: dict[str, Any]) -> str:
-    """Render a report's JSON (a trust report or any single report) as one self-contained page.
-
-    The document is validated first (:func:`check_report_document`); every
-    text is escaped and a figure must be base64 PNG data, so a crafted JSON
-    cannot put markup or script into the page.
-    """
-    data = check_report_document(data)
-    meta = data.get("meta", {})
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>trustkit trust report</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}h2{border-bottom:2px solid #4c72b0}"
-        "table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border-bottom:1px solid #ddd;padding:3px 8px;"
-        "text-align:right}pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}img{max-width:100%}"
-        ".headline{font-size:1.3em}#scorecard table{font-size:13px}#scorecard td{text-align:left}"
-        ".good{background:#d8f0d8}.bad{background:#f6d5d5}.open{background:#eee}#scorecard li{font-size:12px}"
-        "</style></head><body>",
-        "<h1>trustkit trust report</h1>",
-        f"<p>{html.escape(str(meta.get('description', '')))}</p>",
-        _scorecard_html(data.get("scorecard", {})),
-        "<ul>" + "".join(
-            f"<li><a href='#s{i}'>{html.escape(s['title'])}</a>: <b>{_headline_text(s.get('headline'))}</b> "
-            f"({'higher' if s.get('higher_is_better', True) else 'lower'} is better)</li>"
-            for i, s in enumerate(data["sections"])
-        ) + "</ul>",
-    ]
-    for i, s in enumerate(data["sections"]):
-        table = pd.DataFrame(s.get("table", []))
-        parts += [
-            f"<h2 id='s{i}'>{html.escape(s['title'])}</h2>",
-            f"<p>{html.escape(s.get('note', ''))}</p>",
-            f"<pre>{html.escape(s.get('summary', ''))}</pre>",
-        ]
-        if s.get("plot_png"):
-            parts.append(f"<img alt='{html.escape(s['title'], quote=True)}' src='data:image/png;base64,{s['plot_png']}'>")
-        parts += [
-            "<details open><summary>table</summary>",
-            table.to_html(index=False, float_format=lambda v: f"{v:.4g}", classes="results", escape=True),
-            "</details>",
-        ]
-    parts.append(f"<p><small>trustkit {html.escape(str(meta.get('version', '')))}; "
-                 f"{html.escape(str(meta.get('seconds', '')))} s</small></p></body></html>")
-    return "".join(parts)
 
 
 def run_trust_report(
@@ -394,7 +251,7 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
         rep = SensitivityMeter(enc, grid, sr=sr, baseline=baseline, random_state=random_state, n_jobs=n_jobs,
                                n_bootstrap=200 if fast else 1000, memory=memory, verbose=verbose).score(X)
         robustness[name] = rep
-        sections.append(_section(f"Robustness of {name}", rep,
+        sections.append(rep.section(f"Robustness of {name}",
                                  "Share of clips that a barely audible change moves away from their own original "
                                  "(within-space consistency, Kim et al. 2019)."))
     tasks = {}
@@ -409,7 +266,7 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
     step(f"transferability: {len(encoders)} encoders on {len(tasks)} tasks")
     cmp = compare_encoders(encoders, tasks, cv=3, n_bootstrap=200 if fast else 1000, random_state=random_state, n_jobs=n_jobs,
                            memory=memory, verbose=verbose)
-    sections.append(_section("Transferability", cmp, "Nested-CV logistic probes on frozen embeddings, same folds for every encoder."))
+    sections.append(cmp.section("Transferability", "Nested-CV logistic probes on frozen embeddings, same folds for every encoder."))
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -434,12 +291,17 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
             warnings.simplefilter("ignore", TrustkitWarning)
             for name, W in (("LIME", W_lime), ("SHAP", W_shap)):
                 explained[name] = scorer.score(clips, W)
-                sections.append(_section(
-                    f"Explanations: {name}", explained[name],
+                sections.append(explained[name].section(
+                    f"Explanations: {name}",
                     f"{name} over {seg.n_units(X.shape[1])} time segments of a classifier of {target!r}; fidelity "
                     "(does the explanation predict the model's response as units are kept or removed?) and complexity."))
     step("done")
     meta = {"description": description, "version": __version__, "n_clips": len(X), "sr": sr,
             "encoders": list(encoders), "labels": list(labels.columns), "fast": fast,
             "seconds": round(time.perf_counter() - t_start, 1)}
-    return TrustReport(sections=sections, meta=meta, scorecard=_scorecard(robustness, cmp, explained))
+    reports = [*robustness.values(), cmp, *explained.values()]
+    long = pd.concat([r.to_long().assign(section=s["title"]) for r, s in zip(reports, sections)], ignore_index=True)
+    long = long[["section", *(c for c in long.columns if c != "section")]]
+    long = long.astype({c: object for c in long.columns if c not in ("statistic", "low", "high", "n", "confidence")})
+    return TrustReport(sections=sections, meta=meta, scorecard=_scorecard(robustness, cmp, explained),
+                       table=long.fillna({c: "" for c in long.columns if long[c].dtype == object}))

@@ -14,6 +14,7 @@ import scipy.stats
 
 from .._cache import cached_call
 from .._meter import Common, Meter
+from .._seeds import SeedTree
 from .._validation import check_choice, check_number
 from ..exceptions import InvalidAudioError, TrustkitWarning
 from ..reports import Report
@@ -76,14 +77,66 @@ def _bounded(share: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - np.abs(1.0 - share), 0.0, 1.0)
 
 
-@dataclass(frozen=True)
-class ExplanationComparison:
-    """Paired comparison of two explainers on the same instances (Wilcoxon signed-rank)."""
+@dataclass(frozen=True, eq=False, repr=False)
+class ExplanationComparison(Report):
+    """Paired comparison of two explainers on the same instances (Wilcoxon signed-rank, paired bootstrap).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per compared measure: the mean difference (first explainer
+        minus second) with its paired bootstrap interval, the Wilcoxon
+        statistic and p-value, and n.
+    config : dict
+        The two explainers' names, n_bootstrap and confidence.
+    """
 
     table: pd.DataFrame
+    config: dict = field(default_factory=dict)
+    higher_is_better: ClassVar[bool] = True
+    headline: ClassVar[str] = ("difference in keep-curve fidelity, first explainer minus second, mean over instances "
+                               "(positive: the first is more faithful)")
 
-    def __str__(self) -> str:
-        return self.table.to_string(index=False)
+    def __float__(self) -> float:
+        row = self.table[self.table["measure"] == "fidelity_keep"]
+        return float(row["mean_difference"].iloc[0]) if len(row) else float("nan")
+
+    def _measure_name(self) -> str:
+        return "fidelity difference"
+
+    def _headline_interval(self) -> tuple[float, float] | None:
+        row = self.table[self.table["measure"] == "fidelity_keep"]
+        return (float(row["low"].iloc[0]), float(row["high"].iloc[0])) if len(row) else None
+
+    def _headline_n(self) -> float:
+        row = self.table[self.table["measure"] == "fidelity_keep"]
+        return float(row["n"].iloc[0]) if len(row) else float("nan")
+
+    def _long(self) -> pd.DataFrame:
+        t = self.table
+        return pd.DataFrame({"scope": "first - second, paired", "measure": t["measure"], "statistic": t["mean_difference"],
+                             "low": t["low"], "high": t["high"], "n": t["n"], "wilcoxon_p": t["pvalue"]})
+
+    def summary(self) -> str:
+        """The paired differences with intervals and Wilcoxon p-values."""
+        c = self.config
+        head = f"{c.get('first', 'first')} vs {c.get('second', 'second')} on the same instances (first - second)"
+        return head + "\n" + self.table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+    def plot(self, ax: Any = None) -> Any:
+        """The mean differences with their intervals, one row per measure."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(self.table)), layout="constrained")
+        t = self.table
+        y = np.arange(len(t))
+        ax.errorbar(t["mean_difference"], y, xerr=[t["mean_difference"] - t["low"], t["high"] - t["mean_difference"]],
+                    fmt="o", capsize=3)
+        ax.axvline(0, color="grey", lw=1)
+        ax.set_yticks(y, t["measure"])
+        ax.set_xlabel(f"first - second ({int(100 * self.config.get('confidence', 0.95))} % interval)")
+        return ax.figure
 
 
 #: per-instance measures compared by :meth:`FidelityComplexityReport.compare` (fidelity first: it sees the sign)
@@ -133,6 +186,16 @@ class FidelityComplexityReport(Report):
         row = self._row("fidelity_keep")
         return float(row["low"]), float(row["high"])
 
+    def _headline_n(self) -> float:
+        return float(self._row("fidelity_keep")["n"])
+
+    def _long(self) -> pd.DataFrame:
+        t = self.table
+        return pd.DataFrame({"scope": "mean over instances",
+                             "budget": t["budget"].map(lambda b: "" if pd.isna(b) else f"k={int(b)}"),
+                             "measure": t["measure"], "statistic": t["mean"], "low": t["low"], "high": t["high"],
+                             "n": t["n"]})
+
     def _row(self, measure: str) -> pd.Series:
         t = self.table[(self.table["measure"] == measure) & self.table["budget"].isna()]
         return t.iloc[0]
@@ -171,7 +234,8 @@ class FidelityComplexityReport(Report):
             lines.append(f"{c['n_all_zero']} explanations were all zero (units ranked in index order).")
         return "\n".join(lines)
 
-    def compare(self, other: FidelityComplexityReport) -> ExplanationComparison:
+    def compare(self, other: FidelityComplexityReport, *, names: tuple[str, str] = ("first", "second"),
+                random_state: Any = 0) -> ExplanationComparison:
         """Test two explainers scored on the same instances (paired Wilcoxon signed-rank).
 
         The first row is the headline's fidelity, which sees the sign of every
@@ -182,11 +246,27 @@ class FidelityComplexityReport(Report):
         with ranking: ``surrogate_r2_rescaled@k`` in the per-instance table is
         its scale-free companion). k* enters censored (never reached =
         ``d + 1``). Instances with a near-zero effect in either report are left
-        out.
+        out. The paired bootstrap uses this report's ``n_bootstrap`` and
+        ``confidence``.
+
+        Parameters
+        ----------
+        other : FidelityComplexityReport
+            The second explainer's report on the same instances.
+        names : (str, str), default=("first", "second")
+            The two explainers' names, for the summary.
+        random_state : int, RandomState or None, default=0
+            Seeds the paired bootstrap.
+
+        Returns
+        -------
+        ExplanationComparison
         """
         if len(other.per_instance) != len(self.per_instance):
             raise ValueError("compare needs reports on the same instances (same number of rows).")
         keep = ~(self.per_instance["near_zero"].to_numpy() | other.per_instance["near_zero"].to_numpy())
+        n_boot, conf = int(self.config.get("n_bootstrap", 1000)), float(self.config.get("confidence", 0.95))
+        seeds = SeedTree(random_state)
         rows = []
         for m in COMPARED:
             if m not in self.per_instance or m not in other.per_instance:
@@ -194,7 +274,8 @@ class FidelityComplexityReport(Report):
             a = self.per_instance[m].to_numpy(dtype=float)
             b = other.per_instance[m].to_numpy(dtype=float)
             ok = np.isfinite(a) & np.isfinite(b) & keep
-            d = paired_difference(a[ok], b[ok], random_state=0) if ok.sum() > 1 else None
+            d = paired_difference(a[ok], b[ok], n_bootstrap=n_boot, confidence=conf,
+                                  random_state=seeds.seed("bootstrap", len(rows))) if ok.sum() > 1 else None
             if ok.sum() > 1 and np.any(a[ok] != b[ok]):
                 res = scipy.stats.wilcoxon(a[ok], b[ok])
                 stat, p = float(res.statistic), float(res.pvalue)
@@ -202,7 +283,8 @@ class FidelityComplexityReport(Report):
                 stat, p = 0.0, 1.0
             rows.append({"measure": m, "mean_difference": d.value if d else np.nan, "low": d.low if d else np.nan,
                          "high": d.high if d else np.nan, "wilcoxon_statistic": stat, "pvalue": p, "n": int(ok.sum())})
-        return ExplanationComparison(pd.DataFrame(rows))
+        return ExplanationComparison(pd.DataFrame(rows), config={"first": names[0], "second": names[1],
+                                                                 "n_bootstrap": n_boot, "confidence": conf})
 
     def plot(self, ax: Any = None) -> Any:
         """Keep curve observed vs predicted with the random control, and fidelity against complexity."""

@@ -69,6 +69,29 @@ class SensitivityReport(Report):
     def _headline_interval(self) -> tuple[float, float]:
         return float(self.headline_estimate.low), float(self.headline_estimate.high)
 
+    def _headline_n(self) -> float:
+        return float(self.headline_estimate.n)
+
+    def _long(self) -> pd.DataFrame:
+        rows = []
+        if self.baseline_estimate is not None:
+            e = self.baseline_estimate
+            rows.append({"scope": "headline", "encoder": self.config.get("baseline"), "role": "baseline",
+                         "measure": "sensitivity", "statistic": e.value, "low": e.low, "high": e.high, "n": e.n})
+        measures = ("sensitivity", "consistency", "mrr", "distance_ratio", "audio_consistency", "agreement",
+                    "spearman", "spearman_per_clip")
+        for r in self.table.to_dict("records"):
+            for m in measures:
+                if m in r and np.isfinite(r[m]):
+                    rows.append({"scope": "setting", "encoder": r["encoder"], "role": r["role"], "setting": r["name"],
+                                 "family": r["family"], "severity": r["severity"], "measure": m, "statistic": r[m],
+                                 "low": r[f"{m}_low"], "high": r[f"{m}_high"], "n": r["n"]})
+        for r in self.comparison.to_dict("records") if len(self.comparison) else []:
+            rows.append({"scope": "encoder - baseline", "setting": r["name"], "family": r["family"],
+                         "severity": r["severity"], "measure": "consistency difference", "statistic": r["difference"],
+                         "low": r["low"], "high": r["high"], "n": self.config.get("n_clips")})
+        return pd.DataFrame(rows)
+
     def summary_by_family(self) -> pd.DataFrame:
         """Mean sensitivity per encoder, family and severity (identity excluded)."""
         t = self.table[self.table["severity"] != "identity"]

@@ -68,6 +68,16 @@ class ComparisonReport(Report):
         best = self.ranking().index[0]
         return float(self.table[self.table["encoder"] == best]["normalised"].mean())
 
+    def _long(self) -> pd.DataFrame:
+        rows = [{"scope": "probe, out-of-fold", "encoder": r["encoder"], "task": r["task"], "measure": r["metric"],
+                 "statistic": r["value"], "low": r["low"], "high": r["high"],
+                 "n": self.reports[(r["encoder"], r["task"])].config["n_items"]} for r in self.table.to_dict("records")]
+        rows += [{"scope": "training-free estimator", "encoder": r["encoder"], "task": r["task"],
+                  "measure": r["estimator"], "statistic": r["value"], "low": r["low"], "high": r["high"],
+                  "n": self.reports[(r["encoder"], r["task"])].config["n_items"]}
+                 for r in self.estimators.to_dict("records")]
+        return pd.DataFrame(rows)
+
     def ranking(self) -> pd.Series:
         """Mean rank of each encoder across tasks (1 = best), best first."""
         return pd.Series(self.friedman["mean_ranks"], index=self.config["encoders"]).sort_values()

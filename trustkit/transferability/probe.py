@@ -204,6 +204,22 @@ class TransferReport(Report):
         row = self.table.loc[self.table["metric"] == self.config["main_metric"]].iloc[0]
         return float(row["low"]), float(row["high"])
 
+    def _headline_n(self) -> float:
+        return float(self.config["n_items"])
+
+    def _long(self) -> pd.DataFrame:
+        n = self.config["n_items"]
+        rows = [{"scope": "probe, out-of-fold", "encoder": self.config["encoder"], "task": self.config["task"],
+                 "measure": r["metric"], "statistic": r["value"], "low": r["low"], "high": r["high"], "n": n}
+                for r in self.table.to_dict("records")]
+        rows += [{"scope": "probe, fold mean (Nadeau-Bengio)", "encoder": self.config["encoder"],
+                  "task": self.config["task"], "measure": r["metric"], "statistic": r["fold_mean"], "low": r["nb_low"],
+                  "high": r["nb_high"], "n": self.config["n_folds"]} for r in self.table.to_dict("records")]
+        rows += [{"scope": "training-free estimator", "encoder": self.config["encoder"], "task": self.config["task"],
+                  "measure": r["estimator"], "statistic": r["value"], "low": r["low"], "high": r["high"], "n": n}
+                 for r in self.estimators.to_dict("records")]
+        return pd.DataFrame(rows)
+
     def summary(self) -> str:
         """A short readable account of the results."""
         c = self.config

@@ -1,0 +1,123 @@
+"""One report contract: every report derives from Report, shares the long table, the gate, repr and one renderer."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from trustkit import GateError
+from trustkit._html import PAGE
+from trustkit.reports import LONG_COLUMNS, Report
+from trustkit.stats import Estimate
+
+
+@pytest.fixture(scope="module")
+def trust():
+    from trustkit.datasets import make_music
+    from trustkit.encoders import MFCCEncoder, RandomProjectionEncoder
+    from trustkit.trust import run_trust_report
+
+    X, y = make_music(20, duration=1.0, sr=16000, random_state=0)
+    return run_trust_report(X, y[["timbre", "mode"]], sr=16000, fast=True, stream=io.StringIO(),
+                            encoders={"mfcc": MFCCEncoder(sr=16000), "rp": RandomProjectionEncoder(sr=16000)})
+
+
+def test_estimates_carry_scipys_names():
+    e = Estimate(0.5, 0.4, 0.7, 12, 0.9)
+    assert e.statistic == 0.5 and e.confidence_interval == (0.4, 0.7)
+    assert e.confidence_interval.low == 0.4 and e.confidence_interval.high == 0.7
+
+
+def test_every_report_shares_the_long_table_gate_repr_and_renderer(trust, tmp_path):
+    from trustkit.fidelity import ExplanationComparison
+
+    for section in trust.sections:
+        assert set(section) >= {"title", "headline", "table", "compact", "plot_png"}
+    # the meters' reports, rebuilt from the trust report's run
+    import trustkit
+
+    assert isinstance(trust, Report)
+    reports = {type(trust).__name__: trust}
+    from trustkit.datasets import make_music
+    from trustkit.encoders import MFCCEncoder
+
+    X, y = make_music(16, duration=1.0, sr=16000, random_state=1)
+    from trustkit.perturbations import Gain
+
+    reports["SensitivityReport"] = trustkit.SensitivityMeter(MFCCEncoder(sr=16000), [("g", Gain(gain_db=-3))], sr=16000,
+                                                             baseline=MFCCEncoder(sr=16000), n_bootstrap=50,
+                                                             random_state=0).score(X)
+    reports["TransferReport"] = trustkit.TransferabilityProbe(MFCCEncoder(sr=16000), cv=2, n_bootstrap=50,
+                                                              random_state=0).score(X, y["timbre"])
+    reports["ComparisonReport"] = trustkit.compare_encoders(
+        {"a": MFCCEncoder(sr=16000), "b": MFCCEncoder(sr=16000, n_mfcc=13)}, {"timbre": (X, y["timbre"])}, cv=2,
+        n_bootstrap=50, random_state=0)
+    rng = np.random.default_rng(0)
+    from sklearn.linear_model import LinearRegression
+
+    F = rng.standard_normal((40, 4))
+    model = LinearRegression().fit(F, F @ [1.0, -2.0, 0.5, 0.0])
+    scorer = trustkit.FidelityComplexityScorer(model, n_bootstrap=50, random_state=0).fit(F)
+    exact = scorer.score(F[:8], (F[:8] - scorer.baseline_) * model.coef_)
+    noisy = scorer.score(F[:8], rng.standard_normal((8, 4)))
+    reports["FidelityComplexityReport"] = exact
+    reports["ExplanationComparison"] = exact.compare(noisy, names=("exact", "noise"))
+    assert isinstance(reports["ExplanationComparison"], ExplanationComparison)
+    for name, rep in reports.items():
+        assert isinstance(rep, Report), name
+        long = rep.to_long()
+        assert tuple(long.columns[-len(LONG_COLUMNS):]) == LONG_COLUMNS, name
+        head = long.iloc[0]
+        assert head["scope"] == "headline"
+        assert head["statistic"] == pytest.approx(float(rep), nan_ok=True), name
+        assert len(long) > 1 or name == "TrustReport"
+        assert (long["confidence"] > 0).all() and (long["confidence"] < 1).all()
+        finite = long[np.isfinite(long["low"].astype(float)) & np.isfinite(long["high"].astype(float))]
+        assert (finite["low"] <= finite["high"] + 1e-12).all(), name
+        text = repr(rep)
+        assert "\n" not in text and text.startswith(f"<{name}:"), text
+        assert "<pre>" in rep._repr_html_()
+        doc = json.loads(rep.to_json())
+        assert doc["version"] == trustkit.__version__ and doc["report"] == name
+        assert len(doc["long"]) == len(long)
+        page = rep.to_html(tmp_path / f"{name}.html")
+        assert page.startswith(PAGE.template[:40]) and "<script" not in page, name
+    # the comparison's headline is the fidelity difference, and the exact explanation wins
+    cmp = reports["ExplanationComparison"]
+    assert float(cmp) > 0.5 and cmp._headline_interval()[0] > 0
+    assert "exact vs noise" in cmp.summary()
+    cmp.check(0.1, use_interval=True)
+
+
+def test_the_trust_report_gates_on_its_verdicts(trust):
+    verdicts = [v for row in trust.scorecard["encoders"] + trust.scorecard["explanations"]
+                for k, v in row.items() if k.endswith("verdict")]
+    favourable = sum(v in ("robust", "faithful", "above chance and majority") for v in verdicts)
+    assert float(trust) == pytest.approx(favourable / len(verdicts))
+    assert trust.to_long().iloc[0]["n"] == len(verdicts)
+    assert trust.check(0.0)
+    if favourable < len(verdicts):
+        with pytest.raises(GateError, match="share of favourable verdicts"):
+            trust.check(1.0)
+    long = trust.to_long()
+    assert set(long["section"]) >= {s["title"] for s in trust.sections}
+
+
+def test_trustkit_report_reads_every_json_the_toolkit_writes(trust, tmp_path, capsys):
+    from trustkit.cli import main
+
+    path = tmp_path / "trust.json"
+    trust.to_json(path)
+    assert main(["report", str(path), "--out", str(tmp_path / "t.html")]) == 0
+    page = (tmp_path / "t.html").read_text()
+    assert "id='scorecard'" in page and page.count("<details>") == len(trust.sections)
+    old = json.loads(path.read_text())  # a report written before the long table existed still renders
+    for s in old["sections"]:
+        s.pop("compact")
+    old.pop("long")
+    path.write_text(json.dumps(old))
+    assert main(["report", str(path), "--out", str(tmp_path / "old.html")]) == 0
+    assert "<details open>" in (tmp_path / "old.html").read_text()
