@@ -97,6 +97,7 @@ def check_report_document(data: Any) -> dict[str, Any]:
         _field(f"{p}.title", sec.get("title"), (str,), "text")
         _field(f"{p}.note", sec.get("note", ""), (str,), "text")
         _field(f"{p}.summary", sec.get("summary", ""), (str,), "text")
+        _field(f"{p}.measure", sec.get("measure", ""), (str,), "text")
         if sec.get("headline") is not None:
             _field(f"{p}.headline", sec["headline"], (int, float), "a number or null")
         _field(f"{p}.higher_is_better", sec.get("higher_is_better", True), (bool,), "true or false")
@@ -173,7 +174,8 @@ def _section_html(i: int, s: dict[str, Any]) -> str:
     """
     better = "higher" if s.get("higher_is_better", True) else "lower"
     parts = [f"<h2 id='s{i}'>{html.escape(s['title'])}</h2>", f"<p>{html.escape(s.get('note', ''))}</p>",
-             f"<p class='headline'>headline: <b>{headline_text(s.get('headline'))}</b> ({better} is better)</p>",
+             f"<p class='headline'>{html.escape(s.get('measure') or 'headline')}: <b>{headline_text(s.get('headline'))}</b> "
+             f"({better} is better)</p>",
              f"<pre>{html.escape(s.get('summary', ''))}</pre>"]
     if s.get("plot_png"):
         parts.append(f"<img alt='{html.escape(s['title'], quote=True)}' src='data:image/png;base64,{s['plot_png']}'>")
@@ -200,7 +202,8 @@ def render_html(data: dict[str, Any]) -> str:
     meta = data.get("meta", {})
     sections = data["sections"]
     contents = "<ul>" + "".join(
-        f"<li><a href='#s{i}'>{html.escape(s['title'])}</a>: <b>{headline_text(s.get('headline'))}</b> "
+        f"<li><a href='#s{i}'>{html.escape(s['title'])}</a>: {html.escape(s.get('measure', ''))} "
+        f"<b>{headline_text(s.get('headline'))}</b> "
         f"({'higher' if s.get('higher_is_better', True) else 'lower'} is better)</li>"
         for i, s in enumerate(sections)
     ) + "</ul>" if len(sections) > 1 else ""

@@ -267,7 +267,7 @@ class Report:
         """The report as one section of a report document (what :func:`trustkit.trust.render_html` renders)."""
         return {
             "title": title or type(self).__name__, "note": note or self.headline, "summary": self.summary(),
-            "headline": jsonable(float(self)), "higher_is_better": self.higher_is_better,
+            "measure": self._measure_name(), "headline": jsonable(float(self)), "higher_is_better": self.higher_is_better,
             "table": jsonable(self.to_frame()), "compact": jsonable(self.to_long()), "plot_png": self._plot_png(),
         }
 

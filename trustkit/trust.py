@@ -88,14 +88,15 @@ def _scorecard(robustness: dict[str, Any], comparison: Any, explanations: dict[s
                 _interval(float(units["mean"]), float(units["low"]), float(units["high"])) if units is not None
                 else "undefined") + f" of {rep.config['n_units']}",
         })
+    level = f"{next(iter(robustness.values())).config.get('confidence', 0.95):.0%}" if robustness else "95%"
     return {
         "encoders": encoders,
         "explanations": explained,
         "meaning": [
             f"robustness: sensitivity, the share of clips that an imperceptible change moves nearer another "
-            f"clip than their own original (lower is better); robust if the whole 95 % interval is at most "
+            f"clip than their own original (lower is better); robust if the whole {level} interval is at most "
             f"{MAX_SENSITIVITY:g}, sensitive if it is all above.",
-            "transferability: probe score on held-out folds with its 95 % interval; the verdict compares the "
+            f"transferability: probe score on held-out folds with its {level} interval; the verdict compares the "
             "interval's lower end with chance and with always answering the majority class.",
             f"explanations: fidelity 1 = the explanation predicts the model's response exactly as units are kept "
             f"(Lin's concordance); faithful if the interval's lower end is at least {MIN_FIDELITY:g}. Complexity: "

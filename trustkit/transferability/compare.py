@@ -68,6 +68,9 @@ class ComparisonReport(Report):
         best = self.ranking().index[0]
         return float(self.table[self.table["encoder"] == best]["normalised"].mean())
 
+    def _measure_name(self) -> str:
+        return f"mean normalised score of the best-ranked encoder, {self.ranking().index[0]} (0 = chance, 1 = perfect)"
+
     def _long(self) -> pd.DataFrame:
         rows = [{"scope": "probe, out-of-fold", "encoder": r["encoder"], "task": r["task"], "measure": r["metric"],
                  "statistic": r["value"], "low": r["low"], "high": r["high"],
@@ -79,8 +82,11 @@ class ComparisonReport(Report):
         return pd.DataFrame(rows)
 
     def ranking(self) -> pd.Series:
-        """Mean rank of each encoder across tasks (1 = best), best first."""
-        return pd.Series(self.friedman["mean_ranks"], index=self.config["encoders"]).sort_values()
+        """Mean rank of each encoder across tasks (1 = best), best first; ties broken by the mean normalised score."""
+        ranks = pd.Series(self.friedman["mean_ranks"], index=self.config["encoders"], dtype=float)
+        score = self.table.groupby("encoder")["normalised"].mean().reindex(ranks.index)
+        order = pd.DataFrame({"rank": ranks, "score": -score}).sort_values(["rank", "score"], kind="stable").index
+        return ranks.loc[order]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready results (the per-pair reports summarised by their tables)."""
