@@ -230,74 +230,45 @@ def compare_encoders(
     # an encoder set to layer="all" becomes one row per layer ("name/layer"), all from one forward pass per clip
     layered = {n: enc.layer_names() for n, enc in adapted.items() if is_layer_profile(enc)}
     base = [row for n in encoders for row in ([f"{n}/{layer}" for layer in layered[n]] if n in layered else [n])]
-    combos: list[tuple[str, ...]] = []
-    if concatenations == "pairs":
-        combos = list(itertools.combinations(base, 2))
-    elif concatenations:
-        combos = [tuple(c) for c in concatenations]
-        for c in combos:
-            missing = [m for m in c if m not in base]
-            if missing or len(c) < 2:
-                raise ValueError(f"concatenation {c} must name at least 2 encoders among {base}.")
+    combos = _concatenations(concatenations, base)
     names = base + ["+".join(c) for c in combos]
-    reports: dict[tuple[str, str], TransferReport] = {}
-    rows, pair_rows, agree_rows, est_rows = [], [], [], []
-    score_matrix = []
     t_start = time.perf_counter()
+    reports: dict[tuple[str, str], TransferReport] = {}
+    rows, pair_rows, agree_rows, est_rows, score_matrix = [], [], [], [], []
     embedded: dict[int, tuple[Any, dict[str, np.ndarray]]] = {}  # the array is kept so its id stays unique
     for task_name, spec in tasks.items():
         X_given, y, groups, source_proba = _unpack_task(task_name, spec)
         X = check_audio(X_given, owner=f"compare_encoders task {task_name!r}")
         # tasks that share their clips (the same array) share the embeddings: each encoder embeds them once
-        key = id(X_given)
-        if key not in embedded:
-            found: dict[str, np.ndarray] = {}
-            for n, enc in adapted.items():
-                if n in layered:
-                    found.update({f"{n}/{layer}": _features(Z, f"embeddings of {n} layer {layer!r}")
-                                  for layer, Z in embed_layers(enc, X, memory=memory).items()})
-                else:
-                    found[n] = _features(embed(enc, X, memory=memory), f"embeddings of {n}")
-            embedded[key] = (X_given, found)
-        feats = dict(embedded[key][1])
+        if id(X_given) not in embedded:
+            embedded[id(X_given)] = (X_given, _embed_all(adapted, layered, X, memory))
+        feats = dict(embedded[id(X_given)][1])
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
         # the probe's public seam: one set of folds, every representation probed on it
         splits = prober.outer_folds(feats[names[0]], y, groups)
-        n_train = int(np.mean([len(tr) for tr, _ in splits]))
-        n_test = int(np.mean([len(te) for _, te in splits]))
         task_scores = {}
         for n in names:
             rep = prober.score_embeddings(feats[n], y, groups, splits=splits, name=n, source_proba=source_proba)
-            main = rep.config["main_metric"]
             reports[(n, task_name)] = rep
+            main = rep.config["main_metric"]
             r = rep.table[rep.table["metric"] == main].iloc[0]
-            rows.append({"encoder": n, "task": task_name, "metric": main, "value": r["value"], "low": r["low"], "high": r["high"],
-                         "fold_mean": r["fold_mean"], "nb_low": r["nb_low"], "nb_high": r["nb_high"], "normalised": r["normalised"],
-                         "chance": r["chance"], "majority": r["majority"], "above_majority": r["above_majority"],
-                         "dim": feats[n].shape[1]})
+            rows.append({"encoder": n, "task": task_name, "metric": main, "value": r["value"], "low": r["low"],
+                         "high": r["high"], "fold_mean": r["fold_mean"], "nb_low": r["nb_low"], "nb_high": r["nb_high"],
+                         "normalised": r["normalised"], "chance": r["chance"], "majority": r["majority"],
+                         "above_majority": r["above_majority"], "dim": feats[n].shape[1]})
             task_scores[n] = rep.folds[main].to_numpy()
-            for e in rep.estimators.itertuples():
-                est_rows.append({"encoder": n, "task": task_name, "estimator": e.estimator, "value": e.value, "low": e.low, "high": e.high})
+            est_rows += [{"encoder": n, "task": task_name, "estimator": e.estimator, "value": e.value, "low": e.low,
+                          "high": e.high} for e in rep.estimators.itertuples()]
         score_matrix.append([np.mean(task_scores[n]) for n in names])
-        tests = []
-        for a, b in itertools.combinations(names, 2):
-            t, p = corrected_paired_ttest(task_scores[a], task_scores[b], n_train=n_train, n_test=n_test)
-            tests.append({"task": task_name, "a": a, "b": b, "mean_difference": float(np.mean(task_scores[a] - task_scores[b])), "t": t, "p": p})
-        adjusted = holm([r["p"] for r in tests])
-        for r, p_adj in zip(tests, adjusted):
-            pair_rows.append({**r, "p_holm": float(p_adj), "significant": bool(p_adj < alpha)})
-        probe_values = [np.mean(task_scores[n]) for n in names]
-        task_est = pd.DataFrame([r for r in est_rows if r["task"] == task_name])
-        for e_name in dict.fromkeys(task_est["estimator"]) if len(task_est) else []:
-            vals = task_est[task_est["estimator"] == e_name].set_index("encoder").loc[names, "value"].to_numpy()
-            res = scipy.stats.kendalltau(vals, probe_values)
-            agree_rows.append({"task": task_name, "estimator": e_name, "kendall_tau": float(res.statistic), "p": float(res.pvalue), "n_encoders": len(names)})
+        pair_rows += _pairwise_tests(task_name, names, task_scores, splits, alpha)
+        agree_rows += _estimator_agreement(task_name, names, task_scores, [r for r in est_rows if r["task"] == task_name])
     friedman = friedman_nemenyi(np.asarray(score_matrix), alpha=alpha)
     friedman["mean_ranks"] = friedman["mean_ranks"].tolist()
     friedman["significant"] = friedman["significant"].tolist()
     config = {"encoders": names, "tasks": list(tasks), "probe": probe if isinstance(probe, str) else type(probe).__name__,
-              "cv": cv, "alpha": alpha, "n_bootstrap": n_bootstrap, "confidence": confidence, "concatenations": ["+".join(c) for c in combos],
+              "cv": cv, "alpha": alpha, "n_bootstrap": n_bootstrap, "confidence": confidence,
+              "concatenations": ["+".join(c) for c in combos],
               "random_state": random_state if isinstance(random_state, (int, type(None))) else "RandomState",
               "timing": {"total_s": time.perf_counter() - t_start}}
     table = pd.DataFrame(rows)
@@ -311,3 +282,54 @@ def compare_encoders(
                             agreement=pd.DataFrame(agree_rows, columns=["task", "estimator", "kendall_tau", "p", "n_encoders"]),
                             estimators=pd.DataFrame(est_rows), reports=reports, config=config, profile=profile)
 
+
+def _concatenations(spec: Any, base: list[str]) -> list[tuple[str, ...]]:
+    """The representations to concatenate: every pair, the named tuples, or none."""
+    if isinstance(spec, str) and spec == "pairs":
+        return list(itertools.combinations(base, 2))
+    combos = [tuple(c) for c in spec] if spec else []
+    for c in combos:
+        missing = [m for m in c if m not in base]
+        if missing or len(c) < 2:
+            raise ValueError(f"concatenation {c} must name at least 2 encoders among {base}.")
+    return combos
+
+
+def _embed_all(adapted: dict[str, Any], layered: dict[str, list[str]], X: np.ndarray, memory: Any) -> dict[str, np.ndarray]:
+    """Every encoder's embeddings of ``X`` (one row per layer for a layer profile, from one forward pass)."""
+    found: dict[str, np.ndarray] = {}
+    for n, enc in adapted.items():
+        if n in layered:
+            found.update({f"{n}/{layer}": _features(Z, f"embeddings of {n} layer {layer!r}")
+                          for layer, Z in embed_layers(enc, X, memory=memory).items()})
+        else:
+            found[n] = _features(embed(enc, X, memory=memory), f"embeddings of {n}")
+    return found
+
+
+def _pairwise_tests(task_name: str, names: list[str], task_scores: dict[str, np.ndarray], splits: list,
+                    alpha: float) -> list[dict[str, Any]]:
+    """Every pair of representations on the task's folds: corrected resampled t-test, Holm-adjusted."""
+    n_train = int(np.mean([len(tr) for tr, _ in splits]))
+    n_test = int(np.mean([len(te) for _, te in splits]))
+    tests = []
+    for a, b in itertools.combinations(names, 2):
+        t, p = corrected_paired_ttest(task_scores[a], task_scores[b], n_train=n_train, n_test=n_test)
+        tests.append({"task": task_name, "a": a, "b": b, "mean_difference": float(np.mean(task_scores[a] - task_scores[b])),
+                      "t": t, "p": p})
+    return [{**r, "p_holm": float(p_adj), "significant": bool(p_adj < alpha)}
+            for r, p_adj in zip(tests, holm([r["p"] for r in tests]))]
+
+
+def _estimator_agreement(task_name: str, names: list[str], task_scores: dict[str, np.ndarray],
+                         est_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Kendall's tau between each training-free estimator and the probe, over the representations."""
+    probe_values = [np.mean(task_scores[n]) for n in names]
+    task_est = pd.DataFrame(est_rows)
+    rows = []
+    for e_name in dict.fromkeys(task_est["estimator"]) if len(task_est) else []:
+        vals = task_est[task_est["estimator"] == e_name].set_index("encoder").loc[names, "value"].to_numpy()
+        res = scipy.stats.kendalltau(vals, probe_values)
+        rows.append({"task": task_name, "estimator": e_name, "kendall_tau": float(res.statistic), "p": float(res.pvalue),
+                     "n_encoders": len(names)})
+    return rows

@@ -489,11 +489,11 @@ class TransferabilityProbe(Meter):
         t_embed = time.perf_counter() - t0
         y_arr, task, classes = self._targets(y, len(F))
         splits = self._splits(F, y_arr, task, groups, common.seeds.seed("folds"), classes)
+        job = _Task(y_arr, task, classes, splits, None if groups is None else np.asarray(groups), source_proba)
         if not layers:
-            return self._evaluate(F, y_arr, task, classes, splits, groups, common, enc_name, source_proba, t_embed)
+            return self._evaluate(F, job, common, enc_name, t_embed)
         # a layer profile: every layer on the same folds with the same seeds; the report is the deepest layer's
-        reports = {name: self._evaluate(Z, y_arr, task, classes, splits, groups, common, f"{enc_name}/{name}",
-                                        source_proba, t_embed) for name, Z in layers.items()}
+        reports = {name: self._evaluate(Z, job, common, f"{enc_name}/{name}", t_embed) for name, Z in layers.items()}
         main = MAIN_METRIC[task]
         rows = []
         for depth, (name, rep) in enumerate(reports.items()):
@@ -553,95 +553,65 @@ class TransferabilityProbe(Meter):
         common = self._check_common()
         if splits is None:
             splits = self._splits(F, y_arr, task, groups, common.seeds.seed("folds"), classes)
-        return self._evaluate(F, y_arr, task, classes, [(np.asarray(tr), np.asarray(te)) for tr, te in splits],
-                              groups, common, name, source_proba)
+        job = _Task(y_arr, task, classes, [(np.asarray(tr), np.asarray(te)) for tr, te in splits],
+                    None if groups is None else np.asarray(groups), source_proba)
+        return self._evaluate(F, job, common, name)
 
-    def _evaluate(self, F, y, task, classes, splits, groups, common: Common, enc_name, source_proba=None,
-                  t_embed=0.0) -> TransferReport:
-        n_boot, conf, seeds = common.n_bootstrap, common.confidence, common.seeds
+    def _evaluate(self, F: np.ndarray, job: _Task, common: Common, enc_name: str, t_embed: float = 0.0) -> TransferReport:
+        """Probe one representation on the task's folds, in three steps: fit the folds, measure, assemble."""
         inner = check_number(self.inner_cv, "inner_cv", low=2, integer=True)
-        names = self._metric_names(task)
-        groups = None if groups is None else np.asarray(groups)
         t1 = time.perf_counter()
-        folds = self._map(_fit_fold, [(self.probe, F, y, task, tr, te, groups, inner, seeds.seed("fit", k))
-                                      for k, (tr, te) in enumerate(splits)], desc=f"{enc_name} -> {task}: outer folds")
+        folds = self._map(_fit_fold, [(self.probe, F, job.y, job.task, tr, te, job.groups, inner, common.seeds.seed("fit", k))
+                                      for k, (tr, te) in enumerate(job.splits)], desc=f"{enc_name} -> {job.task}: outer folds")
         t_probe = time.perf_counter() - t1
-        # out-of-fold predictions
-        pred = np.empty(y.shape, dtype=np.float64 if task == "regression" else int)
-        fold_of = np.full(len(y), -1)
-        score_dim = None
-        oof_scores = None
-        for k, ((_, te), res) in enumerate(zip(splits, folds)):
-            pred[te] = res["pred"]
-            fold_of[te] = k
-            if res["scores"] is not None:
-                if oof_scores is None:
-                    score_dim = res["scores"].shape[1]
-                    oof_scores = np.full((len(y), score_dim), np.nan)
-                oof_scores[te] = res["scores"]
-        covered = fold_of >= 0
-        rows = []
-        n_train = int(np.mean([len(tr) for tr, _ in splits]))
-        n_test = int(np.mean([len(te) for _, te in splits]))
-        chance, majority = _baselines(y[covered], task, splits)
-        for m_i, name in enumerate(names):
-            yc, pc = y[covered], pred[covered]
-            sc = None if oof_scores is None else oof_scores[covered]
-            value = _metric(name, yc, pc, sc)
-            boot = _bootstrap_metric(name, yc, pc, sc, n_boot, seeds.seed("bootstrap", m_i), confidence=conf,
-                                     groups=None if groups is None else groups[covered])
-            fold_scores = [f["scores_by_metric"][name] for f in folds]
-            nb = nadeau_bengio_interval(fold_scores, n_train=n_train, n_test=n_test, confidence=conf)
-            ch, mj = chance[name], majority[name]
-            norm = (value - ch) / (1 - ch) if ch < 1 else np.nan
-            rows.append({
-                "metric": name, "value": value, "low": boot.low, "high": boot.high,
-                "fold_mean": nb.value, "nb_low": nb.low, "nb_high": nb.high, "fold_std": float(np.std(fold_scores, ddof=1)),
-                "chance": ch, "majority": mj, "normalised": norm, "above_majority": value - mj,
-                "main": name == MAIN_METRIC[task],
-            })
+        oof = _out_of_fold(job, folds)
+        table = self._metric_table(job, folds, oof, common)
+        t2 = time.perf_counter()
+        est_table = self._estimators(F, job.y, job.task, job.source_proba, common, job.groups)
+        t_est = time.perf_counter() - t2
+        oof_table, per_class = _item_tables(job, oof)
         folds_table = pd.DataFrame([
             {"fold": k, "n_train": len(tr), "n_test": len(te), **f["scores_by_metric"], **{f"param:{p}": v for p, v in f["best_params"].items()},
              "convergence_warnings": f["n_warnings"], "fit_seconds": f["seconds"]}
-            for k, ((tr, te), f) in enumerate(zip(splits, folds))
+            for k, ((tr, te), f) in enumerate(zip(job.splits, folds))
         ])
-        t2 = time.perf_counter()
-        est_table = self._estimators(F, y, task, source_proba, common, groups)
-        t_est = time.perf_counter() - t2
-        oof = pd.DataFrame({"item": np.arange(len(y)), "fold": fold_of})
-        if task == "multiclass":
-            oof["true"] = classes[y]
-            oof["pred"] = np.where(covered, classes[np.where(covered, pred, 0)], None)
-            per_class = pd.DataFrame(skm.precision_recall_fscore_support(y[covered], pred[covered], labels=np.arange(len(classes)), zero_division=0)).T
-            per_class.columns = ["precision", "recall", "f1", "support"]
-            per_class.insert(0, "class", classes)
-        elif task == "multilabel":
-            for j in range(y.shape[1]):
-                oof[f"true_{j}"] = y[:, j]
-                oof[f"score_{j}"] = oof_scores[:, j] if oof_scores is not None else pred[:, j]
-            per_class = pd.DataFrame([
-                {"label": j, "prevalence": float(y[covered, j].mean()),
-                 "roc_auc": _metric("roc_auc", y[covered][:, [j]], pred[covered][:, [j]], None if oof_scores is None else oof_scores[covered][:, [j]]),
-                 "ap": _metric("map", y[covered][:, [j]], pred[covered][:, [j]], None if oof_scores is None else oof_scores[covered][:, [j]])}
-                for j in range(y.shape[1])
-            ])
-        else:
-            Y = y.reshape(len(y), -1)
-            P = pred.reshape(len(y), -1)
-            for j in range(Y.shape[1]):
-                oof[f"true_{j}"] = Y[:, j]
-                oof[f"pred_{j}"] = P[:, j]
-            per_class = pd.DataFrame()
         config = {
-            "encoder": enc_name, "task": task, "n_items": len(y), "probe": self.probe if isinstance(self.probe, str) else type(self.probe).__name__,
-            "n_folds": len(splits), "inner_cv": inner, "groups": groups is not None, "main_metric": MAIN_METRIC[task],
-            "n_groups": None if groups is None else len(np.unique(groups)),
-            "n_classes": len(classes) if classes is not None else None, "dim": F.shape[1],
+            "encoder": enc_name, "task": job.task, "n_items": len(job.y),
+            "probe": self.probe if isinstance(self.probe, str) else type(self.probe).__name__,
+            "n_folds": len(job.splits), "inner_cv": inner, "groups": job.groups is not None, "main_metric": MAIN_METRIC[job.task],
+            "n_groups": None if job.groups is None else len(np.unique(job.groups)),
+            "n_classes": len(job.classes) if job.classes is not None else None, "dim": F.shape[1],
             "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else "RandomState",
-            "n_bootstrap": n_boot, "confidence": conf,
+            "n_bootstrap": common.n_bootstrap, "confidence": common.confidence,
             "timing": {"embed_s": t_embed, "probe_s": t_probe, "estimators_s": t_est},
         }
-        return TransferReport(table=pd.DataFrame(rows), folds=folds_table, per_class=per_class, oof=oof, estimators=est_table, config=config)
+        return TransferReport(table=table, folds=folds_table, per_class=per_class, oof=oof_table, estimators=est_table,
+                              config=config)
+
+    def _metric_table(self, job: _Task, folds: list[dict[str, Any]], oof: dict[str, Any], common: Common) -> pd.DataFrame:
+        """Each metric on the out-of-fold predictions, with its bootstrap and Nadeau-Bengio intervals and baselines."""
+        covered, pred, scores = oof["covered"], oof["pred"], oof["scores"]
+        y, splits = job.y, job.splits
+        n_train = int(np.mean([len(tr) for tr, _ in splits]))
+        n_test = int(np.mean([len(te) for _, te in splits]))
+        chance, majority = _baselines(y[covered], job.task, splits)
+        yc, pc = y[covered], pred[covered]
+        sc = None if scores is None else scores[covered]
+        rows = []
+        for m_i, name in enumerate(self._metric_names(job.task)):
+            value = _metric(name, yc, pc, sc)
+            boot = _bootstrap_metric(name, yc, pc, sc, common.n_bootstrap, common.seeds.seed("bootstrap", m_i),
+                                     confidence=common.confidence, groups=None if job.groups is None else job.groups[covered])
+            fold_scores = [f["scores_by_metric"][name] for f in folds]
+            nb = nadeau_bengio_interval(fold_scores, n_train=n_train, n_test=n_test, confidence=common.confidence)
+            ch, mj = chance[name], majority[name]
+            rows.append({
+                "metric": name, "value": value, "low": boot.low, "high": boot.high,
+                "fold_mean": nb.value, "nb_low": nb.low, "nb_high": nb.high, "fold_std": float(np.std(fold_scores, ddof=1)),
+                "chance": ch, "majority": mj, "normalised": (value - ch) / (1 - ch) if ch < 1 else np.nan,
+                "above_majority": value - mj, "main": name == MAIN_METRIC[job.task],
+            })
+        return pd.DataFrame(rows)
 
     def _estimators(self, F, y, task, source_proba, common: Common, groups=None) -> pd.DataFrame:
         names = list(self.estimators or ())
@@ -678,6 +648,66 @@ class TransferabilityProbe(Meter):
                 rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
                              "group_aware": grouped, "interval": jackknife})
         return pd.DataFrame(rows, columns=["estimator", "value", "low", "high", "group_aware", "interval"])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    """One task as the probe evaluates it: encoded targets, their kind, the folds, and what travels with the items."""
+
+    y: np.ndarray
+    task: str  # "multiclass", "multilabel" or "regression"
+    classes: np.ndarray | None
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    groups: np.ndarray | None = None
+    source_proba: Any = None
+
+
+def _out_of_fold(job: _Task, folds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every item's prediction (and scores) from the fold that held it out; ``covered`` marks the items predicted."""
+    y = job.y
+    pred = np.empty(y.shape, dtype=np.float64 if job.task == "regression" else int)
+    fold_of = np.full(len(y), -1)
+    scores = None
+    for k, ((_, te), res) in enumerate(zip(job.splits, folds)):
+        pred[te] = res["pred"]
+        fold_of[te] = k
+        if res["scores"] is not None:
+            if scores is None:
+                scores = np.full((len(y), res["scores"].shape[1]), np.nan)
+            scores[te] = res["scores"]
+    return {"pred": pred, "fold_of": fold_of, "scores": scores, "covered": fold_of >= 0}
+
+
+def _item_tables(job: _Task, oof: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The out-of-fold table (one row per item) and the per-class (or per-label) table."""
+    y, classes, pred, scores, covered = job.y, job.classes, oof["pred"], oof["scores"], oof["covered"]
+    table = pd.DataFrame({"item": np.arange(len(y)), "fold": oof["fold_of"]})
+    if job.task == "multiclass":
+        table["true"] = classes[y]
+        table["pred"] = np.where(covered, classes[np.where(covered, pred, 0)], None)
+        per_class = pd.DataFrame(skm.precision_recall_fscore_support(y[covered], pred[covered], labels=np.arange(len(classes)),
+                                                                     zero_division=0)).T
+        per_class.columns = ["precision", "recall", "f1", "support"]
+        per_class.insert(0, "class", classes)
+    elif job.task == "multilabel":
+        for j in range(y.shape[1]):
+            table[f"true_{j}"] = y[:, j]
+            table[f"score_{j}"] = scores[:, j] if scores is not None else pred[:, j]
+
+        def label_metric(name: str, j: int) -> float:
+            return _metric(name, y[covered][:, [j]], pred[covered][:, [j]], None if scores is None else scores[covered][:, [j]])
+
+        per_class = pd.DataFrame([{"label": j, "prevalence": float(y[covered, j].mean()),
+                                   "roc_auc": label_metric("roc_auc", j), "ap": label_metric("map", j)}
+                                  for j in range(y.shape[1])])
+    else:
+        Y = y.reshape(len(y), -1)
+        P = pred.reshape(len(y), -1)
+        for j in range(Y.shape[1]):
+            table[f"true_{j}"] = Y[:, j]
+            table[f"pred_{j}"] = P[:, j]
+        per_class = pd.DataFrame()
+    return table, per_class
 
 
 def _bootstrap_metric(name, y, pred, scores, n_boot, seed, groups=None, confidence=0.95) -> Estimate:
