@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fidelity.py
 	$(BIN)/python benchmarks/bench_musicnn.py
 	$(BIN)/python benchmarks/bench_layers.py
+	$(BIN)/python benchmarks/bench_demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check trustkit tests benchmarks examples tools

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -195,6 +196,7 @@ def run_trust_report(
     stream: Any = None,
     description: str = "",
     verbose: bool = False,
+    share: bool = True,
 ) -> TrustReport:
     """Run the three meters on clips ``X`` with label columns ``labels``.
 
@@ -206,7 +208,13 @@ def run_trust_report(
       by :class:`~trustkit.FidelityComplexityScorer`.
 
     ``stream`` receives one line per step; with ``verbose``, every meter and
-    explainer also shows a progress bar on stderr.
+    explainer also shows a progress bar on stderr. With ``share`` (the
+    default), the meters share their work: one cache (a temporary folder,
+    removed at the end) holds each perturbed setting and each embedding, so
+    every setting is perturbed once and every (encoder, setting) embedded once
+    across meters, and LIME, SHAP and the scorer share the model's responses
+    to the same masked clips. ``share=False`` runs every meter on its own (the
+    same numbers, more time; ``benchmarks/bench_demo.py`` compares the two).
     """
     stream = stream or sys.stderr
     t_start = time.perf_counter()
@@ -216,15 +224,19 @@ def run_trust_report(
 
     import joblib
 
+    kwargs = {"sr": sr, "encoders": encoders, "fast": fast, "random_state": random_state, "n_jobs": n_jobs,
+              "stream": stream, "description": description, "t_start": t_start, "verbose": verbose}
+    if not share:
+        return _run_trust_report(X, labels, memory=None, shared=contextlib.nullcontext, **kwargs)
+    from .fidelity import shared_responses
+
     # ignore_cleanup_errors: after Ctrl-C a worker thread may still be writing into the cache while it is removed
     with tempfile.TemporaryDirectory(prefix="trustkit-cache-", ignore_cleanup_errors=True) as cache:
-        return _run_trust_report(X, labels, sr=sr, encoders=encoders, fast=fast, random_state=random_state,
-                                 n_jobs=n_jobs, stream=stream, description=description, t_start=t_start,
-                                 memory=joblib.Memory(cache, verbose=0), verbose=verbose)
+        return _run_trust_report(X, labels, memory=joblib.Memory(cache, verbose=0), shared=shared_responses, **kwargs)
 
 
 def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, stream, description, t_start,
-                      memory, verbose) -> TrustReport:
+                      memory, shared, verbose) -> TrustReport:
     from . import __version__
     from .encoders import MFCCEncoder
     from .fidelity import (
@@ -232,7 +244,6 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
         TimeSegments,
         explain_with_lime,
         explain_with_shap,
-        shared_responses,
     )
     from .perturbations import study_grid
     from .robustness import SensitivityMeter
@@ -280,7 +291,7 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
     seg = TimeSegments(6 if fast else 8)
     clips = X[: 3 if fast else 10]
     # LIME, SHAP and the scorer meet the same unit masks (8 units: 256 of them): each is evaluated once
-    with shared_responses():
+    with shared():
         W_lime = explain_with_lime(model, clips, seg, num_samples=100 if fast else 600, random_state=random_state,
                                    n_jobs=n_jobs, verbose=verbose)
         W_shap = explain_with_shap(model, clips, seg, nsamples=64 if fast else 256, random_state=random_state,
