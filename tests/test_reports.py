@@ -136,3 +136,14 @@ def test_sharing_work_between_meters_changes_no_number(trust):
     b = trust.to_long()[["statistic", "low", "high"]].to_numpy(dtype=float)
     np.testing.assert_array_equal(a, b)
     assert alone.scorecard == trust.scorecard
+
+
+def test_no_raw_share_is_presented_in_a_summary_table(trust):
+    """Raw keep/remove shares explode when the full effect is small; tables show their bounded fidelity only."""
+    for section in trust.sections:
+        if not section["title"].startswith("Explanations"):
+            continue
+        measures = {r["measure"] for r in section["compact"]}
+        assert not measures & {"keep", "remove"}
+        bounded = [r for r in section["compact"] if r["measure"] in ("keep_fidelity", "remove_fidelity")]
+        assert bounded and all(0 <= r[k] <= 1 for r in bounded for k in ("statistic", "low", "high"))

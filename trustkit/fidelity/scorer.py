@@ -731,8 +731,10 @@ def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list
     ss_tot = np.sum((r_nb - r_nb.mean()) ** 2)
     for k in plan.budgets:
         i = int(np.flatnonzero(grid == k)[0])
-        row[f"keep@{k}"] = float(keep_f[i])
+        row[f"keep@{k}"] = float(keep_f[i])  # raw shares: per instance only (a mean of them explodes on small effects)
         row[f"remove@{k}"] = float(rem_f[i])
+        row[f"keep_fidelity@{k}"] = float(keep_q[i])
+        row[f"remove_fidelity@{k}"] = float(rem_q[i])
         if multi:
             row[f"agree@{k}"] = float(l_keep[i] == l_keep[-1])
         top = order[:k]
@@ -803,7 +805,8 @@ def _summary_table(per: pd.DataFrame, budgets: list[int], common: Common) -> pd.
         if m in per:
             add(m, per[m])
     for k in budgets:
-        for m in ("keep", "agree", "remove", "surrogate_r2", "surrogate_r2_rescaled", "spearman"):
+        # bounded shares only: a mean of raw shares is dominated by instances with a tiny full effect
+        for m in ("keep_fidelity", "agree", "remove_fidelity", "surrogate_r2", "surrogate_r2_rescaled", "spearman"):
             col = f"{m}@{k}"
             if col in per:
                 add(m, per[col], k)
