@@ -436,6 +436,11 @@ def _version() -> str:
     return __version__
 
 
+#: one meaning of --audio in every subcommand
+AUDIO_HELP = ("folder of audio files, searched recursively (default: built-in generated clips); a command that needs "
+              "labels takes each file's sub-folder as its label")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustkit", description="How far can a music-audio model be trusted?",
@@ -459,7 +464,7 @@ def _parser() -> argparse.ArgumentParser:
     out_flags.add_argument("--json", help="write the report as JSON here")
     out_flags.add_argument("--html", help="write the report as HTML here")
     labelled = argparse.ArgumentParser(add_help=False)
-    labelled.add_argument("--audio", help="folder with one sub-folder of audio files per label (default: built-in clips)")
+    labelled.add_argument("--audio", help=AUDIO_HELP)
     labelled.add_argument("--clips", type=int, default=40, help="number of built-in clips without --audio (default: 40)")
     labelled.add_argument("--label", default="timbre", choices=["timbre", "mode", "tempo_class"], help="label of the built-in clips")
     labelled.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
@@ -514,7 +519,7 @@ def _parser() -> argparse.ArgumentParser:
     sens.add_argument("--encoder", required=True,
                       help=ENCODER_HELP)
     sens.add_argument("--baseline", help="encoder to compare with (same forms), e.g. mfcc")
-    sens.add_argument("--audio", help="folder of audio files (default: built-in make_music clips)")
+    sens.add_argument("--audio", help=AUDIO_HELP)
     sens.add_argument("--clips", type=int, default=12, help="number of built-in clips without --audio (default: 12)")
     sens.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
     sens.add_argument("--duration", type=float, default=5.0, help="seconds per clip (default: 5)")
