@@ -213,3 +213,26 @@ def test_layers_are_one_way():
             if src in order and dst in order and order[dst] > order[src]:
                 bad.append(f"{module} ({src}) imports {target} ({dst}), a later layer")
     assert not bad, bad
+
+
+def test_every_meter_writes_the_same_config_record():
+    X, model = _fitted_model()
+    W = (X[:4] - X.mean(axis=0)) * model.coef_[0]
+    enc = MFCCEncoder(sr=SR)
+    clips = np.random.default_rng(0).standard_normal((6, SR)).astype(np.float32) * 0.1
+    reports = [
+        FidelityComplexityScorer(model, n_bootstrap=20, random_state=None).fit(X).score(X[:4], W),
+        SensitivityMeter(enc, [("g", Gain(gain_db=-1))], sr=SR, n_bootstrap=20, random_state=5).score(clips),
+        TransferabilityProbe(enc, cv=2, n_bootstrap=20, random_state=5).score(clips, [0, 1] * 3),
+    ]
+    for rep in reports:
+        c = rep.config
+        assert c["meter"] in {"FidelityComplexityScorer", "SensitivityMeter", "TransferabilityProbe"}
+        assert {"random_state", "seed_entropy", "n_bootstrap", "confidence", "n_jobs", "timing"} <= set(c)
+        assert c["n_bootstrap"] == 20 and c["confidence"] == 0.95
+        assert all(v is None or v >= 0 for v in c["timing"].values())
+    # random_state=None: the entropy actually used is recorded, so the run can be repeated exactly
+    again = FidelityComplexityScorer(model, n_bootstrap=20, random_state=reports[0].config["seed_entropy"]).fit(X)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(again.score(X[:4], W).table, reports[0].table)

@@ -85,6 +85,22 @@ class Meter(BaseEstimator):
             raise ValueError(f"verbose must be True/False (or a non-negative int); got {self.verbose!r}.")
         return Common(n_bootstrap=n_boot, confidence=conf, seeds=SeedTree(self.random_state), verbose=bool(self.verbose))
 
+    def _record(self, common: Common, **seconds: float | None) -> dict[str, Any]:
+        """The part of every report's ``config`` that every meter writes the same way.
+
+        Who measured, with which shared settings (the entropy that rooted the
+        seed tree included, so a run with ``random_state=None`` can be
+        repeated), and how long each stage took (``timing``, in seconds).
+        """
+        rs = self.random_state
+        return {
+            "meter": type(self).__name__,
+            "random_state": rs if rs is None or isinstance(rs, numbers.Integral) else type(rs).__name__,
+            "seed_entropy": common.seeds.entropy,
+            "n_bootstrap": common.n_bootstrap, "confidence": common.confidence, "n_jobs": self.n_jobs,
+            "timing": {k: (None if v is None else float(v)) for k, v in seconds.items()},
+        }
+
     def _map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str) -> list[Any]:
         """:func:`parallel_map` with this meter's ``n_jobs`` and ``verbose``."""
         return parallel_map(fn, items, n_jobs=self.n_jobs, verbose=bool(self.verbose), desc=desc)

@@ -495,7 +495,9 @@ class FidelityComplexityScorer(Meter):
         -------
         FidelityComplexityReport
         """
+        t_start = time.perf_counter()
         run = self._setup(X, explanations)
+        run["t_start"] = t_start
         X, W, targets, seeds = run["X"], run["W"], run["targets"], run["common"].seeds
         results = self._map(_score_instance, [(self, run["f"], run["plan"], X[i], W[i], int(targets[i]), seeds.seed("instance", i))
                                               for i in range(len(X))], desc="FidelityComplexityScorer instances")
@@ -604,7 +606,7 @@ class FidelityComplexityScorer(Meter):
             "explainer_seconds": run["explainer_seconds"], "n_truncated": int(run["truncated"].sum()),
             "n_all_zero": int(run["all_zero"].sum()), "n_near_zero": int(near_zero.sum()), "n_undefined": undefined,
             "min_effect": plan.min_effect, "ranking": "signed (most positive first)",
-            "n_bootstrap": common.n_bootstrap, "confidence": common.confidence,
+            **self._record(common, explainer_s=run["explainer_seconds"], score_s=time.perf_counter() - run["t_start"]),
         }
         return FidelityComplexityReport(table=table, per_instance=per_instance, curves=curves, config=config)
 

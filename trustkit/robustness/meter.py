@@ -186,12 +186,11 @@ class SensitivityMeter(Meter):
         run = self._setup(X)
         results = self._measure(run)
         report = self._report(run, results)
-        report.config["timing"] = {
-            "setup_s": run["setup_s"],
-            "total_s": time.perf_counter() - t_start,
-            "perturb_s": sum(r["seconds_perturb"] for r in results),
+        report.config.update(self._record(
+            run["common"], setup_s=run["setup_s"], total_s=time.perf_counter() - t_start,
+            perturb_s=sum(r["seconds_perturb"] for r in results),
             **{f"encode_{role}_s": sum(r[f"seconds_{role}"] for r in results) for role in run["encoders"]},
-        }
+        ))
         return report
 
     def _setup(self, X: Any) -> dict[str, Any]:
@@ -375,8 +374,6 @@ class SensitivityMeter(Meter):
             "loudness_match": self.loudness_match,
             "audio_distance": self.audio_distance if isinstance(self.audio_distance, (str, type(None))) else "callable",
             "headline_scope": "imperceptible settings" if has_scope else "all settings",
-            "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else "RandomState",
-            "n_bootstrap": n_boot, "confidence": conf,
             "intervals": {"consistency, sensitivity, agreement, audio_consistency": "Wilson score interval over clips",
                           "mrr, spearman_per_clip": "percentile bootstrap over clips",
                           "distance_ratio": "percentile bootstrap of the median over clips",

@@ -581,9 +581,7 @@ class TransferabilityProbe(Meter):
             "n_folds": len(job.splits), "inner_cv": inner, "groups": job.groups is not None, "main_metric": MAIN_METRIC[job.task],
             "n_groups": None if job.groups is None else len(np.unique(job.groups)),
             "n_classes": len(job.classes) if job.classes is not None else None, "dim": F.shape[1],
-            "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else "RandomState",
-            "n_bootstrap": common.n_bootstrap, "confidence": common.confidence,
-            "timing": {"embed_s": t_embed, "probe_s": t_probe, "estimators_s": t_est},
+            **self._record(common, embed_s=t_embed, probe_s=t_probe, estimators_s=t_est),
         }
         return TransferReport(table=table, folds=folds_table, per_class=per_class, oof=oof_table, estimators=est_table,
                               config=config)
