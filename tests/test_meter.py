@@ -236,3 +236,19 @@ def test_every_meter_writes_the_same_config_record():
     import pandas as pd
 
     pd.testing.assert_frame_equal(again.score(X[:4], W).table, reports[0].table)
+
+
+@pytest.mark.parametrize(("kwargs", "y", "match"), [
+    ({"estimators": ("logme", "nope")}, [0, 1] * 3, "estimators must be among"),
+    ({"probe": "forest"}, [0, 1] * 3, "probe"),
+    ({"inner_cv": 1}, [0, 1] * 3, "inner_cv"),
+    ({"metrics": ["r2"]}, [0, 1] * 3, "metrics"),
+    ({"cv": 4}, [0, 1] * 3, "fewer than cv=4"),
+    ({}, [0, 1, 0], "y"),
+])
+def test_the_probe_checks_targets_folds_and_parameters_before_the_encoder_runs(kwargs, y, match):
+    calls = []
+    encoder = lambda A: calls.append(1) or A[:, :8]  # noqa: E731
+    with pytest.raises((ValueError, TypeError), match=match):
+        TransferabilityProbe(encoder, sr=SR, **kwargs).score(np.ones((6, SR)) * 0.1, y)
+    assert not calls

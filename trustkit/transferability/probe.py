@@ -349,9 +349,7 @@ class TransferabilityProbe(Meter):
         self.verbose = verbose
         self.memory = memory
 
-    def __sklearn_clone__(self):
-        params = {k: (v if k == "encoder" else clone(v, safe=False)) for k, v in self.get_params(deep=False).items()}
-        return type(self)(**params)
+    _fixed_params = ("encoder",)  # a fixed, possibly fitted model: clone keeps it
 
     # -- inputs -------------------------------------------------------------------------
     def _embeddings(self, X: Any) -> tuple[np.ndarray, str]:
@@ -362,6 +360,23 @@ class TransferabilityProbe(Meter):
         enc = as_encoder(self.encoder, sr=self.sr)
         X = check_audio(X, owner="TransferabilityProbe")
         return _features(embed(enc, X, memory=self.memory), f"embeddings of {type(enc).__name__}"), type(enc).__name__
+
+    def _n_items(self, X: Any) -> int:
+        """How many items ``X`` holds (audio clips or embedding rows), checked, without running the encoder."""
+        if isinstance(self.encoder, str) and self.encoder == "precomputed":
+            return len(_features(X, "X (precomputed embeddings)"))
+        if self.encoder is None:
+            raise ValueError("TransferabilityProbe needs an encoder, or encoder='precomputed' with embeddings as X.")
+        return len(check_audio(X, owner="TransferabilityProbe"))
+
+    def _check_task_params(self, task: str) -> None:
+        """The probe, inner CV, metrics and estimators, checked for this task before any fit."""
+        check_number(self.inner_cv, "inner_cv", low=2, integer=True)
+        _probe_and_grid(self.probe, task, 0)
+        self._metric_names(task)
+        for name in self.estimators or ():
+            if name not in ESTIMATORS:
+                raise ValueError(f"estimators must be among {sorted(ESTIMATORS)}; got {name!r}.")
 
     def _metric_names(self, task: str) -> list[str]:
         """The metrics to report: every one of the task's with "auto", else the chosen ones (the main one always)."""
@@ -482,14 +497,17 @@ class TransferabilityProbe(Meter):
         -------
         TransferReport
         """
+        # every parameter, the targets and the folds are checked before the encoder runs
         common = self._check_common()
+        n = self._n_items(X)
+        y_arr, task, classes = self._targets(y, n)
+        self._check_task_params(task)
+        splits = self._splits(np.zeros((n, 1)), y_arr, task, groups, common.seeds.seed("folds"), classes)
+        job = _Task(y_arr, task, classes, splits, None if groups is None else np.asarray(groups), source_proba)
         t0 = time.perf_counter()
         layers = self._layer_embeddings(X)
         F, enc_name = (layers[next(reversed(layers))], self._encoder_name()) if layers else self._embeddings(X)
         t_embed = time.perf_counter() - t0
-        y_arr, task, classes = self._targets(y, len(F))
-        splits = self._splits(F, y_arr, task, groups, common.seeds.seed("folds"), classes)
-        job = _Task(y_arr, task, classes, splits, None if groups is None else np.asarray(groups), source_proba)
         if not layers:
             return self._evaluate(F, job, common, enc_name, t_embed)
         # a layer profile: every layer on the same folds with the same seeds; the report is the deepest layer's
@@ -551,6 +569,7 @@ class TransferabilityProbe(Meter):
         F = _features(F, f"embeddings of {name}")
         y_arr, task, classes = self._targets(y, len(F))
         common = self._check_common()
+        self._check_task_params(task)
         if splits is None:
             splits = self._splits(F, y_arr, task, groups, common.seeds.seed("folds"), classes)
         job = _Task(y_arr, task, classes, [(np.asarray(tr), np.asarray(te)) for tr, te in splits],
