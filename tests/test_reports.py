@@ -134,7 +134,9 @@ def test_sharing_work_between_meters_changes_no_number(trust):
                              encoders={"mfcc": MFCCEncoder(sr=16000), "rp": RandomProjectionEncoder(sr=16000)})
     a = alone.to_long()[["statistic", "low", "high"]].to_numpy(dtype=float)
     b = trust.to_long()[["statistic", "low", "high"]].to_numpy(dtype=float)
-    np.testing.assert_array_equal(a, b)
+    # equal up to the last bit: shared responses are computed in other batch shapes, which BLAS may round
+    # differently in the last bit (bit-identical on the development machine; 4e-15 relative with numpy 2.0.0)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     assert alone.scorecard == trust.scorecard
 
 
