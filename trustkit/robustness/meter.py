@@ -310,47 +310,16 @@ class SensitivityMeter(Meter):
         n = len(X)
         for k, (point, res) in enumerate(zip(points, results)):
             param = point.param if point.param else ""
+            in_headline = point.severity != "identity" and (point.severity == "imperceptible" or not has_scope)
             for role in encoders:
                 o = res[role]
                 # one seed per setting, shared by the roles: an encoder gets the same intervals whether it is
                 # the encoder of one meter or the baseline of another
-                seed = seeds.seed("bootstrap", k)
-
-                def est(values, statistic=None, seed=seed):
-                    kw = {"statistic": statistic} if statistic is not None else {}
-                    return bootstrap_estimate(values, n_bootstrap=n_boot, confidence=conf, random_state=seed, **kw)
-
-                def prop(flags):  # a proportion of clips: Wilson, which does not collapse at 0 or 1
-                    return proportion_interval(int(np.sum(flags)), len(flags), confidence=conf)
-
-                cons = prop(o["consistent"])
-                mrr = est(o["reciprocal_rank"])
-                ratio = est(np.where(np.isfinite(o["distance_ratio"]), o["distance_ratio"], np.nan), statistic=_nanmedian)
-                in_headline = point.severity != "identity" and (point.severity == "imperceptible" or not has_scope)
-                row = {
-                    "name": point.name, "family": point.family, "param": param, "value": point.value,
-                    "severity": point.severity, "role": role, "encoder": names[role], **({"layer": layer_of.get(role)} if layer_of else {}), "n": n,
-                    "length_out": res["length"],
-                    "consistency": cons.value, "consistency_low": cons.low, "consistency_high": cons.high,
-                    "sensitivity": 1 - cons.value, "sensitivity_low": 1 - cons.high, "sensitivity_high": 1 - cons.low,
-                    "mrr": mrr.value, "mrr_low": mrr.low, "mrr_high": mrr.high,
-                    "distance_ratio": ratio.value, "distance_ratio_low": ratio.low, "distance_ratio_high": ratio.high,
-                    "in_headline": in_headline,
-                }
-                if "agreement" in o:
-                    agree = prop(o["agreement"])
-                    aud = prop(o["audio_consistent"])
-                    D_audio, D = res[f"distances_{role}"]
-                    rho = bootstrap_statistic(lambda i, A=D_audio, B=D: pooled_spearman(A[i], B[i]), n,
-                                              n_bootstrap=n_boot, confidence=conf, random_state=seed)
-                    rho_clip = est(o["spearman_per_clip"])
-                    row.update(
-                        audio_consistency=aud.value, audio_consistency_low=aud.low, audio_consistency_high=aud.high,
-                        agreement=agree.value, agreement_low=agree.low, agreement_high=agree.high,
-                        spearman=rho.value, spearman_low=rho.low, spearman_high=rho.high,
-                        spearman_per_clip=rho_clip.value, spearman_per_clip_low=rho_clip.low,
-                        spearman_per_clip_high=rho_clip.high,
-                    )
+                row = {"name": point.name, "family": point.family, "param": param, "value": point.value,
+                       "severity": point.severity, "role": role, "encoder": names[role],
+                       **({"layer": layer_of.get(role)} if layer_of else {}), "n": n, "length_out": res["length"],
+                       **_setting_measures(o, res.get(f"distances_{role}"), n_boot, conf, seeds.seed("bootstrap", k)),
+                       "in_headline": in_headline}
                 rows.append(row)
                 clips.append(pd.DataFrame({
                     "name": point.name, "role": role, "clip": np.arange(n),
@@ -405,6 +374,37 @@ class SensitivityMeter(Meter):
             w = proportion_interval(round(float(rate[0]) * len(rate)), len(rate), confidence=conf)
             return Estimate(float(rate[0]), w.low, w.high, len(rate), conf)
         return bootstrap_estimate(rate, n_bootstrap=n_boot, confidence=conf, random_state=seed)
+
+
+def _setting_measures(o: dict[str, np.ndarray], distances: tuple[np.ndarray, np.ndarray] | None, n_boot: int,
+                      conf: float, seed: int) -> dict[str, float]:
+    """One role's figures on one setting, each with its interval (Wilson for proportions, bootstrap otherwise)."""
+
+    def est(values, statistic=None):
+        kw = {"statistic": statistic} if statistic is not None else {}
+        return bootstrap_estimate(values, n_bootstrap=n_boot, confidence=conf, random_state=seed, **kw)
+
+    def prop(flags):  # a proportion of clips: Wilson, which does not collapse at 0 or 1
+        return proportion_interval(int(np.sum(flags)), len(flags), confidence=conf)
+
+    cons = prop(o["consistent"])
+    figures = {"consistency": cons, "mrr": est(o["reciprocal_rank"]),
+               "distance_ratio": est(np.where(np.isfinite(o["distance_ratio"]), o["distance_ratio"], np.nan),
+                                     statistic=_nanmedian)}
+    if "agreement" in o:
+        D_audio, D = distances
+        figures.update(
+            audio_consistency=prop(o["audio_consistent"]), agreement=prop(o["agreement"]),
+            spearman=bootstrap_statistic(lambda i: pooled_spearman(D_audio[i], D[i]), len(D), n_bootstrap=n_boot,
+                                         confidence=conf, random_state=seed),
+            spearman_per_clip=est(o["spearman_per_clip"]),
+        )
+    out = {"consistency": cons.value, "consistency_low": cons.low, "consistency_high": cons.high,
+           "sensitivity": 1 - cons.value, "sensitivity_low": 1 - cons.high, "sensitivity_high": 1 - cons.low}
+    for name, e in figures.items():
+        if name != "consistency":
+            out.update({name: e.value, f"{name}_low": e.low, f"{name}_high": e.high})
+    return out
 
 
 def _warn_silence(X: np.ndarray) -> None:
