@@ -76,6 +76,7 @@ class _CountingModel:
     ("n_jobs", 1.5, "n_jobs"),
     ("verbose", "yes", "verbose"),
     ("random_state", -1, "random_state"),
+    ("memory", 3, "memory"),
 ])
 def test_common_parameters_are_checked_before_the_first_model_call(param, value, match):
     X = np.random.default_rng(0).standard_normal((10, 3))
@@ -251,4 +252,12 @@ def test_the_probe_checks_targets_folds_and_parameters_before_the_encoder_runs(k
     encoder = lambda A: calls.append(1) or A[:, :8]  # noqa: E731
     with pytest.raises((ValueError, TypeError), match=match):
         TransferabilityProbe(encoder, sr=SR, **kwargs).score(np.ones((6, SR)) * 0.1, y)
+    assert not calls
+
+
+def test_sensitivity_meter_checks_loudness_match_before_encoding():
+    calls = []
+    encoder = lambda A: calls.append(1) or A[:, :8]  # noqa: E731
+    with pytest.raises(TypeError, match="loudness_match must be True or False; got 'yes'"):
+        SensitivityMeter(encoder, [("g", Gain(gain_db=-1))], sr=SR, loudness_match="yes").score(np.ones((3, SR)) * 0.1)
     assert not calls

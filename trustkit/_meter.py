@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -83,6 +84,8 @@ class Meter(BaseEstimator):
             raise ValueError(f"n_jobs must be None, a positive int or a negative int (-1: all cores); got {n_jobs!r}.")
         if not isinstance(self.verbose, (bool, numbers.Integral)) or (not isinstance(self.verbose, bool) and self.verbose < 0):
             raise ValueError(f"verbose must be True/False (or a non-negative int); got {self.verbose!r}.")
+        if self.memory is not None and not isinstance(self.memory, (str, os.PathLike)) and not hasattr(self.memory, "cache"):
+            raise ValueError(f"memory must be None, a folder (str or path) or a joblib.Memory; got {self.memory!r}.")
         return Common(n_bootstrap=n_boot, confidence=conf, seeds=SeedTree(self.random_state), verbose=bool(self.verbose))
 
     def _record(self, common: Common, **seconds: float | None) -> dict[str, Any]:

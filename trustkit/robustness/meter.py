@@ -208,6 +208,8 @@ class SensitivityMeter(Meter):
                 f"audio_distance must be one of {', '.join(map(repr, AUDIO_DISTANCES))}, a callable or None; "
                 f"got {self.audio_distance!r}."
             )
+        if not isinstance(self.loudness_match, (bool, np.bool_)):
+            raise TypeError(f"loudness_match must be True or False; got {self.loudness_match!r}.")
         common = self._check_common()
         X = check_audio(X, sr=sr, owner="SensitivityMeter")
         if len(X) < 2:
