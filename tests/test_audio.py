@@ -66,7 +66,7 @@ def test_check_number_and_sr():
     assert check_number(2, "k", integer=True) == 2
     with pytest.raises(TypeError, match=r"k must be an integer, got 2.5 \(float\)"):
         check_number(2.5, "k", integer=True)
-    with pytest.raises(ValueError, match=r"x must be in \(0, 1\], got 0.0"):
+    with pytest.raises(ValueError, match=r"x must be in \(0, 1\], got 0\.$"):
         check_number(0, "x", low=0, high=1, low_inclusive=False)
     with pytest.raises(ValueError, match="needs the sample rate"):
         check_sr(None, "Thing")

@@ -71,6 +71,14 @@ class Meter(BaseEstimator):
         ------
         ValueError
             Naming the parameter, what was expected and what came.
+
+        Examples
+        --------
+        >>> from trustkit import TransferabilityProbe
+        >>> TransferabilityProbe("precomputed", confidence=95).check_params()
+        Traceback (most recent call last):
+        ...
+        ValueError: confidence must be in (0, 1), got 95.
         """
         self._check_common()
         return self

@@ -71,6 +71,7 @@ def check_number(
     TypeError: snr_db must be a real number, got True (bool).
     """
     kind = "an integer" if integer else "a real number"
+    given = value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be {kind}, got {_describe(value)}.")
     if integer:
@@ -88,7 +89,8 @@ def check_number(
         right = "inf" if high is None else f"{high:g}"
         lb = "[" if low_inclusive and low is not None else "("
         rb = "]" if high_inclusive and high is not None else ")"
-        raise ValueError(f"{name} must be in {lb}{left}, {right}{rb}, got {value!r}.")
+        shown = given.item() if isinstance(given, np.generic) else given  # as the caller wrote it (95, not 95.0)
+        raise ValueError(f"{name} must be in {lb}{left}, {right}{rb}, got {shown!r}.")
     return value
 
 

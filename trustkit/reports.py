@@ -173,6 +173,19 @@ class Report:
         Returns
         -------
         pandas.DataFrame
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from trustkit import TransferabilityProbe
+        >>> rng = np.random.default_rng(0)
+        >>> F = np.eye(2)[np.repeat([0, 1], 20)] + 0.3 * rng.standard_normal((40, 2))
+        >>> report = TransferabilityProbe("precomputed", cv=2, n_bootstrap=50, random_state=0).score(F, np.repeat(["a", "b"], 20))
+        >>> long = report.to_long()
+        >>> list(long.columns[-6:])
+        ['measure', 'statistic', 'low', 'high', 'n', 'confidence']
+        >>> long.iloc[0]["scope"], long.iloc[0]["measure"], float(long.iloc[0]["statistic"]) == float(report)
+        ('headline', 'accuracy', True)
         """
         value = float(self)
         interval = self._headline_interval() or (np.nan, np.nan)
