@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FAVOURABLE", "PAGE", "check_report_document", "headline_text", "render_html"]
+__all__ = ["FAVOURABLE", "PAGE", "check_report_document", "headline_text", "render_html", "render_page"]
 
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -143,7 +143,7 @@ def headline_text(value: Any) -> str:
     return "undefined" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
-#: the page: one template for every report (a trust report, or a single report as one section)
+#: the page: one template for every page trustkit writes (a report document, or the listening page)
 PAGE = string.Template(
     "<!doctype html><html><head><meta charset='utf-8'><title>$title</title><style>"
     "body{font-family:sans-serif;margin:2em;max-width:1200px}h2{border-bottom:2px solid #4c72b0}"
@@ -151,10 +151,20 @@ PAGE = string.Template(
     "text-align:right}pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}img{max-width:100%}"
     ".headline{font-size:1.3em}#scorecard table{font-size:13px}#scorecard td{text-align:left}"
     ".good{background:#d8f0d8}.bad{background:#f6d5d5}.open{background:#eee}#scorecard li{font-size:12px}"
-    "details{margin:0.5em 0 1.5em}summary{cursor:pointer;color:#4c72b0}"
-    "</style></head><body><h1>$title</h1><p>$description</p>$scorecard$contents$sections"
-    "<p><small>trustkit $version; $seconds</small></p></body></html>"
+    "details{margin:0.5em 0 1.5em}summary{cursor:pointer;color:#4c72b0}audio{width:180px}code{font-size:11px}"
+    "</style></head><body><h1>$title</h1><p>$description</p>$body<p><small>$footer</small></p></body></html>"
 )
+
+
+def render_page(title: str, description: str, body: str, footer: str = "") -> str:
+    """A page from the one template.
+
+    ``title``, ``description`` and ``footer`` are escaped here; ``body`` is
+    markup the caller built from escaped parts.
+    """
+    return PAGE.substitute(title=html.escape(title), description=html.escape(description), body=body,
+                           footer=html.escape(footer))
+
 
 #: the columns of a section's compact table (the long table's), in order
 COMPACT = ("measure", "statistic", "low", "high", "n", "confidence")
@@ -208,13 +218,8 @@ def render_html(data: dict[str, Any]) -> str:
         for i, s in enumerate(sections)
     ) + "</ul>" if len(sections) > 1 else ""
     seconds = meta.get("seconds")
-    return PAGE.substitute(
-        title=("trustkit trust report" if data.get("scorecard") or len(sections) != 1
-               else f"trustkit {html.escape(sections[0]['title'])}"),
-        description=html.escape(str(meta.get("description", ""))),
-        scorecard=_scorecard_html(data.get("scorecard", {})),
-        contents=contents,
-        sections="".join(_section_html(i, s) for i, s in enumerate(sections)),
-        version=html.escape(str(meta.get("version", ""))),
-        seconds=html.escape(f"{seconds} s" if seconds not in (None, "") else ""),
-    )
+    title = ("trustkit trust report" if data.get("scorecard") or len(sections) != 1
+             else f"trustkit {sections[0]['title']}")
+    body = _scorecard_html(data.get("scorecard", {})) + contents + "".join(_section_html(i, s) for i, s in enumerate(sections))
+    footer = f"trustkit {meta.get('version', '')}" + (f"; {seconds} s" if seconds not in (None, "") else "")
+    return render_page(title, str(meta.get("description", "")), body, footer)

@@ -133,18 +133,17 @@ def run_listen(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: 
         if name != "original"
     )
     head = "".join(f'<td><audio controls preload="none" src="original_{i}.wav"></audio></td>' for i in range(len(X)))
-    labels = "".join(f"<th>clip {i}: {html.escape(str(c['timbre']))}, {c['mode']}, {c['tempo_bpm']} bpm</th>" for i, c in enumerate(results["clips"]))
-    (out / "index.html").write_text(
-        "<!doctype html><meta charset='utf-8'><title>trustkit perturbation demo</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px;border-bottom:1px solid #ddd}"
-        "audio{width:180px}code{font-size:11px}</style>"
-        "<h1>trustkit: audio perturbations</h1><p>Built-in music (trustkit.datasets.make_music) "
-        f"at {sr} Hz, perturbed by trustkit.perturbations. Realised values per clip: "
-        "<a href='perturbations.json'>perturbations.json</a>.</p>"
-        "<img src='spectrograms.png' style='max-width:100%'>"
-        f"<table><tr><th>perturbation</th>{labels}<th>settings</th></tr>"
-        f"<tr><td>original</td>{head}<td></td></tr>{rows}</table>"
-    )
+    labels = "".join(f"<th>clip {i}: {html.escape(str(c['timbre']))}, {html.escape(str(c['mode']))}, "
+                     f"{html.escape(str(c['tempo_bpm']))} bpm</th>" for i, c in enumerate(results["clips"]))
+    from ._html import render_page
+
+    body = ("<p>Realised values per clip: <a href='perturbations.json'>perturbations.json</a>.</p>"
+            "<img src='spectrograms.png' alt='spectrograms of every perturbation'>"
+            f"<table><tr><th>perturbation</th>{labels}<th>settings</th></tr>"
+            f"<tr><td>original</td>{head}<td></td></tr>{rows}</table>")
+    (out / "index.html").write_text(render_page(
+        "trustkit: audio perturbations",
+        f"Built-in music (trustkit.datasets.make_music) at {sr} Hz, perturbed by trustkit.perturbations.", body))
     print(f"\nWrote {len(steps) + 1} x {len(X)} WAV files, spectrograms.png and perturbations.json", file=stream)
     print(f"Open {out / 'index.html'} to look and listen.", file=stream)
     return {"out": str(out), "index": str(out / "index.html"), "results": results}
