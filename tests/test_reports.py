@@ -149,3 +149,17 @@ def test_no_raw_share_is_presented_in_a_summary_table(trust):
         assert not measures & {"keep", "remove"}
         bounded = [r for r in section["compact"] if r["measure"] in ("keep_fidelity", "remove_fidelity")]
         assert bounded and all(0 <= r[k] <= 1 for r in bounded for k in ("statistic", "low", "high"))
+
+
+def test_every_headline_on_the_page_carries_its_interval(trust):
+    from trustkit.trust import render_html
+
+    page = trust.to_html()
+    for s in trust.sections:
+        if s["interval"] is not None:
+            low, high = s["interval"]
+            assert f"{s['headline']:.3f} [{low:.3f}, {high:.3f}]" in page, s["title"]
+    doc = trust.to_dict()
+    doc["sections"][0]["interval"] = ["<script>alert(1)</script>", 1.0]
+    with pytest.raises(ValueError, match=r"sections\[0\].interval must be two numbers"):
+        render_html(doc)

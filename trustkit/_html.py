@@ -98,6 +98,12 @@ def check_report_document(data: Any) -> dict[str, Any]:
         _field(f"{p}.note", sec.get("note", ""), (str,), "text")
         _field(f"{p}.summary", sec.get("summary", ""), (str,), "text")
         _field(f"{p}.measure", sec.get("measure", ""), (str,), "text")
+        interval = sec.get("interval")
+        if interval is not None:
+            _field(f"{p}.interval", interval, (list,), "a list [low, high]")
+            if len(interval) != 2 or any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))
+                                         for v in interval):
+                raise ValueError(f"{p}.interval must be two numbers [low, high] (or null); got {interval!r:.60}.")
         if sec.get("headline") is not None:
             _field(f"{p}.headline", sec["headline"], (int, float), "a number or null")
         _field(f"{p}.higher_is_better", sec.get("higher_is_better", True), (bool,), "true or false")
@@ -139,8 +145,13 @@ def _scorecard_html(card: dict[str, Any]) -> str:
             "<p><small>Details, figures and full tables below.</small></p></section>")
 
 
-def headline_text(value: Any) -> str:
-    return "undefined" if value is None or not np.isfinite(value) else f"{value:.3f}"
+def headline_text(value: Any, interval: Any = None) -> str:
+    """The headline as text: three decimals and its interval when it has one; "undefined" for NaN or null."""
+    if value is None or not np.isfinite(value):
+        return "undefined"
+    if interval is not None and len(interval) == 2 and all(isinstance(v, (int, float)) and np.isfinite(v) for v in interval):
+        return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+    return f"{value:.3f}"
 
 
 #: the page: one template for every page trustkit writes (a report document, or the listening page)
@@ -184,7 +195,7 @@ def _section_html(i: int, s: dict[str, Any]) -> str:
     """
     better = "higher" if s.get("higher_is_better", True) else "lower"
     parts = [f"<h2 id='s{i}'>{html.escape(s['title'])}</h2>", f"<p>{html.escape(s.get('note', ''))}</p>",
-             f"<p class='headline'>{html.escape(s.get('measure') or 'headline')}: <b>{headline_text(s.get('headline'))}</b> "
+             f"<p class='headline'>{html.escape(s.get('measure') or 'headline')}: <b>{headline_text(s.get('headline'), s.get('interval'))}</b> "
              f"({better} is better)</p>",
              f"<pre>{html.escape(s.get('summary', ''))}</pre>"]
     if s.get("plot_png"):
@@ -213,7 +224,7 @@ def render_html(data: dict[str, Any]) -> str:
     sections = data["sections"]
     contents = "<ul>" + "".join(
         f"<li><a href='#s{i}'>{html.escape(s['title'])}</a>: {html.escape(s.get('measure', ''))} "
-        f"<b>{headline_text(s.get('headline'))}</b> "
+        f"<b>{headline_text(s.get('headline'), s.get('interval'))}</b> "
         f"({'higher' if s.get('higher_is_better', True) else 'lower'} is better)</li>"
         for i, s in enumerate(sections)
     ) + "</ul>" if len(sections) > 1 else ""

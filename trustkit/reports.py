@@ -281,6 +281,7 @@ class Report:
         return {
             "title": title or type(self).__name__, "note": note or self.headline, "summary": self.summary(),
             "measure": self._measure_name(), "headline": jsonable(float(self)), "higher_is_better": self.higher_is_better,
+            "interval": jsonable(list(self._headline_interval())) if self._headline_interval() is not None else None,
             "table": jsonable(self.to_frame()), "compact": jsonable(self.to_long()), "plot_png": self._plot_png(),
         }
 

@@ -179,7 +179,8 @@ class TrustReport(Report):
         for row in self.scorecard.get("explanations", []):
             lines.append(f"{row['explainer']}: fidelity {row['fidelity']} ({row['fidelity verdict']})")
         return "\n".join(lines + [
-            f"{s['title']}: {headline_text(s['headline'])} ({'higher' if s['higher_is_better'] else 'lower'} is better)"
+            f"{s['title']}: {headline_text(s['headline'], s.get('interval'))} "
+            f"({'higher' if s['higher_is_better'] else 'lower'} is better)"
             for s in self.sections
         ])
 
