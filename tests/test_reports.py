@@ -85,6 +85,8 @@ def test_every_report_shares_the_long_table_gate_repr_and_renderer(trust, tmp_pa
         assert len(doc["long"]) == len(long)
         page = rep.to_html(tmp_path / f"{name}.html")
         assert page.startswith(PAGE.template[:40]) and "<script" not in page, name
+    low, high = reports["ComparisonReport"]._headline_interval()  # the mean of the tasks' normalised bounds
+    assert low <= float(reports["ComparisonReport"]) <= high
     # the comparison's headline is the fidelity difference, and the exact explanation wins
     cmp = reports["ExplanationComparison"]
     assert float(cmp) > 0.5 and cmp._headline_interval()[0] > 0

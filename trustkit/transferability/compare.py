@@ -68,6 +68,17 @@ class ComparisonReport(Report):
         best = self.ranking().index[0]
         return float(self.table[self.table["encoder"] == best]["normalised"].mean())
 
+    def _headline_interval(self) -> tuple[float, float] | None:
+        """The mean over tasks of each task's interval bounds, normalised like the scores.
+
+        Conservative: averaging bounds is exact when the tasks' errors move
+        together and wider than needed otherwise.
+        """
+        rows = self.table[self.table["encoder"] == self.ranking().index[0]]
+        scale = (1 - rows["chance"]).where(rows["chance"] < 1)
+        low, high = ((rows["low"] - rows["chance"]) / scale).mean(), ((rows["high"] - rows["chance"]) / scale).mean()
+        return (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else None
+
     def _measure_name(self) -> str:
         return f"mean normalised score of the best-ranked encoder, {self.ranking().index[0]} (0 = chance, 1 = perfect)"
 
