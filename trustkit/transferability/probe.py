@@ -352,22 +352,28 @@ class TransferabilityProbe(Meter):
     _fixed_params = ("encoder",)  # a fixed, possibly fitted model: clone keeps it
 
     # -- inputs -------------------------------------------------------------------------
-    def _embeddings(self, X: Any) -> tuple[np.ndarray, str]:
+    def _checked_input(self, X: Any) -> tuple[np.ndarray, Any]:
+        """``X`` checked once: embeddings with ``encoder="precomputed"`` (and no encoder), else audio and the encoder."""
         if isinstance(self.encoder, str) and self.encoder == "precomputed":
-            return _features(X, "X (precomputed embeddings)"), "precomputed"
+            return _features(X, "X (precomputed embeddings)"), None
         if self.encoder is None:
             raise ValueError("TransferabilityProbe needs an encoder, or encoder='precomputed' with embeddings as X.")
-        enc = as_encoder(self.encoder, sr=self.sr)
-        X = check_audio(X, owner="TransferabilityProbe")
-        return _features(embed(enc, X, memory=self.memory), f"embeddings of {type(enc).__name__}"), type(enc).__name__
+        return check_audio(X, owner="TransferabilityProbe"), as_encoder(self.encoder, sr=self.sr)
 
-    def _n_items(self, X: Any) -> int:
-        """How many items ``X`` holds (audio clips or embedding rows), checked, without running the encoder."""
-        if isinstance(self.encoder, str) and self.encoder == "precomputed":
-            return len(_features(X, "X (precomputed embeddings)"))
-        if self.encoder is None:
-            raise ValueError("TransferabilityProbe needs an encoder, or encoder='precomputed' with embeddings as X.")
-        return len(check_audio(X, owner="TransferabilityProbe"))
+    def _represent(self, X: np.ndarray, enc: Any) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+        """The embeddings to probe, their layers, and the representation's name.
+
+        ``layers`` holds every layer of an encoder set to ``layer="all"`` (one
+        forward pass per clip; the deepest is the embeddings) and is empty
+        otherwise.
+        """
+        if enc is None:
+            return X, {}, "precomputed"
+        if is_layer_profile(enc):
+            layers = {name: _features(Z, f"embeddings of {type(enc).__name__} layer {name!r}")
+                      for name, Z in embed_layers(enc, X, memory=self.memory).items()}
+            return layers[next(reversed(layers))], layers, getattr(enc, "display_name", type(enc).__name__)
+        return _features(embed(enc, X, memory=self.memory), f"embeddings of {type(enc).__name__}"), {}, type(enc).__name__
 
     def _check_task_params(self, task: str) -> None:
         """The probe, inner CV, metrics and estimators, checked for this task before any fit."""
@@ -392,21 +398,6 @@ class TransferabilityProbe(Meter):
             raise ValueError(f"metrics {unknown or chosen} are not among those of a {task} task: {list(available)}.")
         main = MAIN_METRIC[task]
         return [m for m in available if m in chosen or m == main]
-
-    def _encoder_name(self) -> str:
-        enc = as_encoder(self.encoder, sr=self.sr)
-        return getattr(enc, "display_name", type(enc).__name__)
-
-    def _layer_embeddings(self, X: Any) -> dict[str, np.ndarray]:
-        """Every layer of an encoder set to ``layer="all"`` (one forward pass per clip), else an empty dict."""
-        if isinstance(self.encoder, str) or self.encoder is None:
-            return {}
-        enc = as_encoder(self.encoder, sr=self.sr)
-        if not is_layer_profile(enc):
-            return {}
-        X = check_audio(X, owner="TransferabilityProbe")
-        return {name: _features(Z, f"embeddings of {type(enc).__name__} layer {name!r}")
-                for name, Z in embed_layers(enc, X, memory=self.memory).items()}
 
     def _targets(self, y: Any, n: int) -> tuple[np.ndarray, str, np.ndarray | None]:
         check_choice(self.task, "task", TASKS)
@@ -499,14 +490,14 @@ class TransferabilityProbe(Meter):
         """
         # every parameter, the targets and the folds are checked before the encoder runs
         common = self._check_common()
-        n = self._n_items(X)
+        X, enc = self._checked_input(X)
+        n = len(X)
         y_arr, task, classes = self._targets(y, n)
         self._check_task_params(task)
         splits = self._splits(np.zeros((n, 1)), y_arr, task, groups, common.seeds.seed("folds"), classes)
         job = _Task(y_arr, task, classes, splits, None if groups is None else np.asarray(groups), source_proba)
         t0 = time.perf_counter()
-        layers = self._layer_embeddings(X)
-        F, enc_name = (layers[next(reversed(layers))], self._encoder_name()) if layers else self._embeddings(X)
+        F, layers, enc_name = self._represent(X, enc)
         t_embed = time.perf_counter() - t0
         if not layers:
             return self._evaluate(F, job, common, enc_name, t_embed)
