@@ -135,31 +135,11 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
         return fn(*args)
 
     results = []
-    with threadpool_limits(limits=1), _progress(desc, len(items), verbose) as bar:
+    from tqdm import tqdm
+
+    with threadpool_limits(limits=1), tqdm(total=len(items), desc=desc, file=sys.stderr, dynamic_ncols=True,
+                                           disable=not verbose) as bar:
         for res in Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(delayed(call)(*item) for item in items):
             results.append(res)
             bar.update(1)
     return results
-
-
-class _progress:
-    """A tqdm bar on stderr when enabled; otherwise nothing is printed."""
-
-    def __init__(self, desc: str, total: int, enabled: bool) -> None:
-        self.desc, self.total, self.enabled = desc, total, enabled
-        self.bar: Any = None
-
-    def __enter__(self) -> _progress:
-        if self.enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=self.total, desc=self.desc, file=sys.stderr, leave=True, dynamic_ncols=True)
-        return self
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.close()
