@@ -115,7 +115,6 @@ def check_report_document(data: Any) -> dict[str, Any]:
 
 #: the scorecard's favourable verdicts (green)
 FAVOURABLE = ("robust", "faithful", "above chance and majority")
-_GOOD = FAVOURABLE
 _BAD = ("sensitive", "not faithful", "not distinguishable from chance")
 
 
@@ -128,7 +127,7 @@ def _scorecard_html(card: dict[str, Any]) -> str:
         text = "" if value is None else str(value)
         css = ""
         if key.endswith("verdict"):
-            css = " class='good'" if text in _GOOD else " class='bad'" if text in _BAD else " class='open'"
+            css = " class='good'" if text in FAVOURABLE else " class='bad'" if text in _BAD else " class='open'"
         return f"<td{css}>{html.escape(text)}</td>"
 
     def table(rows: list[dict[str, Any]]) -> str:

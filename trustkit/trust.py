@@ -314,7 +314,5 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
             "seconds": round(time.perf_counter() - t_start, 1)}
     reports = [*robustness.values(), cmp, *explained.values()]
     long = pd.concat([r.to_long().assign(section=s["title"]) for r, s in zip(reports, sections)], ignore_index=True)
-    long = long[["section", *(c for c in long.columns if c != "section")]]
-    long = long.astype({c: object for c in long.columns if c not in ("statistic", "low", "high", "n", "confidence")})
     return TrustReport(sections=sections, meta=meta, scorecard=_scorecard(robustness, cmp, explained),
-                       table=long.fillna({c: "" for c in long.columns if long[c].dtype == object}))
+                       table=long[["section", *(c for c in long.columns if c != "section")]])
