@@ -342,7 +342,7 @@ def _energy_bounds_peak(energy: np.ndarray, terms: int, dtype: np.dtype) -> bool
     Numerical Algorithms*, eq. 4.4), so a computed sum at most
     ``(1 - n u) MAX_PEAK**2`` bounds the exact one, and with it the squared peak.
     """
-    eps = _EPS.get(np.dtype(dtype).char, _EPS["d"]) if np.dtype(dtype).kind == "f" else _EPS["d"]
+    eps = _EPS.get(np.dtype(dtype).char, _EPS["d"])  # float16/32/64/longdouble; anything else as float64
     slack = terms * eps
     sums = np.ravel(energy).tolist()
     bound = (1 - slack) * MAX_PEAK**2

@@ -278,10 +278,11 @@ class Report:
 
     def section(self, title: str | None = None, note: str = "") -> dict[str, Any]:
         """The report as one section of a report document (what :func:`trustkit.trust.render_html` renders)."""
+        interval = self._headline_interval()
         return {
             "title": title or type(self).__name__, "note": note or self.headline, "summary": self.summary(),
             "measure": self._measure_name(), "headline": jsonable(float(self)), "higher_is_better": self.higher_is_better,
-            "interval": jsonable(list(self._headline_interval())) if self._headline_interval() is not None else None,
+            "interval": None if interval is None else jsonable(list(interval)),
             "table": jsonable(self.to_frame()), "compact": jsonable(self.to_long()), "plot_png": self._plot_png(),
         }
 
