@@ -239,19 +239,9 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
             Y = np.asarray(Y, dtype=X.dtype)
         elif type(self)._perturb_into is not BasePerturbation._perturb_into:  # same length: write the rows in place
             Y = np.empty_like(X)
-            if sequential:
-                infos = [self._perturb_into(x, sr, g, params, y) for x, g, y in zip(X, gens, Y)]
-            else:
-                infos = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                    delayed(self._perturb_into)(x, sr, g, params, y) for x, g, y in zip(X, gens, Y)
-                )
+            infos = self._each_clip(self._perturb_into, [(x, sr, g, params, y) for x, g, y in zip(X, gens, Y)])
         else:
-            if sequential:
-                results = [self._perturb(x, sr, g, params) for x, g in zip(X, gens)]
-            else:
-                results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                    delayed(self._perturb)(x, sr, g, params) for x, g in zip(X, gens)
-                )
+            results = self._each_clip(self._perturb, [(x, sr, g, params) for x, g in zip(X, gens)])
             lengths = {len(y) for y, _ in results}
             if len(lengths) > 1:  # pragma: no cover - the length policies prevent it
                 raise RuntimeError(f"{type(self).__name__} produced clips of unequal lengths {sorted(lengths)}.")
@@ -260,6 +250,12 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
                 Y[i] = y
             infos = [info for _, info in results]
         return self._apply_clip_policy(Y, infos)
+
+    def _each_clip(self, fn: Any, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """``[fn(*args) for args in calls]``, on ``n_jobs`` threads when asked (clips are seeded by content)."""
+        if self.n_jobs in (None, 1):
+            return [fn(*args) for args in calls]
+        return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for args in calls)
 
     def _perturb_into(
         self, x: np.ndarray, sr: int | None, rng: np.random.Generator | None, params: dict[str, Any], out: np.ndarray
