@@ -22,6 +22,8 @@ In one run:
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import time
 import tracemalloc
 
@@ -30,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from trustkit import SensitivityMeter
 from trustkit.datasets import make_music
-from trustkit.encoders import MFCCEncoder
+from trustkit.encoders import MFCCEncoder, RandomProjectionEncoder
 from trustkit.perturbations import LoudnessMatch, study_grid
 from trustkit.perturbations._base import configure_step, resolve_entropy
 from trustkit.robustness import dtw_audio_distance
@@ -48,43 +50,94 @@ def bare(X, sr, encoder, seed):
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def _musicnn(sr):
+    from trustkit.encoders import MusicnnEncoder
+
+    return MusicnnEncoder(sr=sr)
+
+
+def _crepe(sr):
+    from trustkit.encoders import CrepeEncoder
+
+    return CrepeEncoder(sr=sr)
+
+
+def _basic_pitch(sr):
+    from trustkit.encoders import BasicPitchEncoder
+
+    return BasicPitchEncoder(sr=sr)
+
+
+ENCODERS = {
+    "mfcc": lambda sr: MFCCEncoder(sr=sr),
+    "random_projection": lambda sr: RandomProjectionEncoder(sr=sr),
+    "musicnn": _musicnn,
+    "crepe": _crepe,
+    "basic_pitch": _basic_pitch,
+}
+
+
+def meter_run(X, sr, encoder, n_jobs=1):
+    """The meter's own run: wall and CPU seconds, and the report."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    report = SensitivityMeter(encoder, "imperceptible", sr=sr, random_state=0, n_jobs=n_jobs).score(X)
+    return time.perf_counter() - t0, time.process_time() - c0, report
+
+
+def overhead(X, sr, enc, name, rounds):
+    """Bare and meter runs interleaved in alternating order; the minimum of each is compared."""
+    bare_t, meter_t = [], []
+    for r in range(rounds):
+        for which in ("bare", "meter") if r % 2 == 0 else ("meter", "bare"):
+            if which == "bare":
+                bare_t.append(bare(X, sr, enc, 0))
+            else:
+                meter_t.append(meter_run(X, sr, enc)[:2])
+    t_bare, c_bare = min(t for t, _ in bare_t), min(c for _, c in bare_t)
+    t_meter, c_meter = min(t for t, _ in meter_t), min(c for _, c in meter_t)
+    t_par = meter_run(X, sr, enc, n_jobs=2)[0]
+    print(f"{len(X)} clips x {X.shape[1] / sr:g} s, imperceptible grid + identity, "
+          f"{getattr(enc, 'display_name', type(enc).__name__)} (min of {rounds} interleaved rounds)")
+    print(f"bare perturb + encode     {t_bare:7.2f} s wall, {c_bare:7.2f} s CPU (one BLAS thread, as the meter)")
+    print(f"SensitivityMeter n_jobs=1 {t_meter:7.2f} s wall, {c_meter:7.2f} s CPU   overhead "
+          f"{100 * (t_meter / t_bare - 1):+.1f} % wall, {100 * (c_meter / c_bare - 1):+.1f} % CPU")
+    print(f"SensitivityMeter n_jobs=2 {t_par:7.2f} s   speed-up {t_meter / t_par:.2f}x", flush=True)
+    return {"encoder": name, "bare_s": t_bare, "bare_cpu_s": c_bare, "meter_s": t_meter, "meter_cpu_s": c_meter,
+            "overhead_wall": t_meter / t_bare - 1, "overhead_cpu": c_meter / c_bare - 1, "meter_n_jobs2_s": t_par}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sr", type=int, default=22050)
-    parser.add_argument("--encoder", default="mfcc", choices=["mfcc", "musicnn", "crepe"],
-                        help="the built-in encoder to measure (crepe needs the crepe extra)")
+    parser.add_argument("--encoder", default="mfcc", choices=[*ENCODERS, "all"],
+                        help="the built-in encoder to measure, or all of them (crepe needs the crepe extra, "
+                             "basic_pitch the basic-pitch extra; a missing one is skipped)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved bare / meter rounds; the minimum of each is compared")
     parser.add_argument("--overhead-only", action="store_true", help="skip the memory and audio-distance parts")
+    parser.add_argument("--json", help="write the overhead rows to this file")
     args = parser.parse_args(argv)
     X, _ = make_music(args.clips, duration=args.seconds, sr=args.sr, random_state=0)
-    if args.encoder == "musicnn":
-        from trustkit.encoders import MusicnnEncoder
-
-        enc = MusicnnEncoder(sr=args.sr)
-    elif args.encoder == "crepe":
-        from trustkit.encoders import CrepeEncoder
-
-        enc = CrepeEncoder(sr=args.sr)
-    else:
-        enc = MFCCEncoder(sr=args.sr)
-    enc.transform(X[:1])  # warm-up: imports, numba
-
-    t_bare, c_bare = bare(X, args.sr, enc, 0)
-    t0, c0 = time.perf_counter(), time.process_time()
-    report = SensitivityMeter(enc, "imperceptible", sr=args.sr, random_state=0).score(X)
-    t_meter, c_meter = time.perf_counter() - t0, time.process_time() - c0
-    t0 = time.perf_counter()
-    SensitivityMeter(enc, "imperceptible", sr=args.sr, random_state=0, n_jobs=2).score(X)
-    t_par = time.perf_counter() - t0
-    print(f"{args.clips} clips x {args.seconds:g} s, {report.config['n_settings']} settings + identity, "
-          f"{getattr(enc, 'display_name', type(enc).__name__)}")
-    print(f"bare perturb + encode     {t_bare:7.2f} s wall, {c_bare:7.2f} s CPU (one BLAS thread, as the meter)")
-    print(f"SensitivityMeter n_jobs=1 {t_meter:7.2f} s wall, {c_meter:7.2f} s CPU   overhead "
-          f"{100 * (t_meter / t_bare - 1):+.1f} % wall, {100 * (c_meter / c_bare - 1):+.1f} % CPU")
-    print(f"SensitivityMeter n_jobs=2 {t_par:7.2f} s   speed-up {t_meter / t_par:.2f}x")
-    if args.overhead_only:
+    names = list(ENCODERS) if args.encoder == "all" else [args.encoder]
+    rows = []
+    for name in names:
+        try:
+            enc = ENCODERS[name](args.sr)
+            enc.transform(X[:1])  # warm-up: imports, numba, model load
+        except ImportError as exc:
+            print(f"{name}: skipped ({exc})")
+            continue
+        rows.append(overhead(X, args.sr, enc, name, args.rounds))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"meta": {"clips": args.clips, "seconds": args.seconds, "sr": args.sr, "rounds": args.rounds,
+                                "machine": platform.platform(), "python": platform.python_version()},
+                       "rows": rows}, fh, indent=1)
+    if args.overhead_only or len(names) > 1:
         return
+    report = SensitivityMeter(enc, "imperceptible", sr=args.sr, random_state=0).score(X)
 
     tracemalloc.start()
     SensitivityMeter(enc, "imperceptible", sr=args.sr, random_state=0).score(X)
@@ -95,7 +148,7 @@ def main(argv=None):
 
     n = min(args.clips, 8)
     A = X[:n]
-    B = report and X[:n] * 0.9
+    B = X[:n] * 0.9
     t0 = time.perf_counter()
     ours = dtw_audio_distance(A, B, sr=args.sr)
     t_ours = time.perf_counter() - t0
