@@ -205,6 +205,27 @@ def test_mp3_is_aligned_equal_length_deterministic(bitrate, music):
     assert err < 0.3 * np.sqrt(np.mean(music**2))
 
 
+def test_mp3_above_full_scale_is_encoded_at_reduced_gain_and_restored(music):
+    loud = music * (2.0 / np.abs(music).max(axis=1, keepdims=True))  # every clip peaks at exactly 2
+    Xt, p = Mp3Compression(bitrate=128, sr=SR).transform_with_params(loud)
+    np.testing.assert_allclose(p["encoder_gain_db"], -20 * np.log10(2.0), atol=1e-4)
+    # the codec never clipped: the decoded level is the input's, far above 1
+    assert np.all(np.abs(Xt).max(axis=1) > 1.5)
+    # the same coding as the clip at half the level, scaled back up (the codec is level-invariant in full scale)
+    half, quiet = Mp3Compression(bitrate=128, sr=SR).transform_with_params(loud / 2)
+    np.testing.assert_allclose(Xt, 2 * half, atol=1e-3)
+    assert (quiet["encoder_gain_db"] == 0).all()
+
+
+def test_stretch_hands_writeable_rows_to_the_library_untouched(music):
+    X = np.array(music, dtype=np.float32)  # writeable: rows go to python-stretch without a copy
+    before = X.copy()
+    for t in (PitchShift(n_steps=2, sr=SR), TimeStretch(rate=1.1, sr=SR)):
+        Xt = t.transform(X)
+        np.testing.assert_array_equal(X, before)  # the library copied the clip; it never wrote into it
+        np.testing.assert_array_equal(Xt, t.transform(music))  # same result as from a read-only input
+
+
 def test_mp3_quality_grows_with_bitrate(music):
     errs = [np.mean((Mp3Compression(bitrate=b, sr=SR).transform(music) - music) ** 2) for b in (16, 64, 320)]
     assert errs[0] > errs[1] > errs[2]

@@ -106,6 +106,9 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
     _reject_silent: ClassVar[bool] = False
     #: example arguments shown when ``sr`` is missing
     _example: ClassVar[str] = ""
+    #: ``_perturb`` hands each clip to a library that only copies it out (its source checked; tested on a
+    #: writeable input): rows are passed as they are, not as read-only views the library would copy first
+    _library_copies_input: ClassVar[bool] = False
 
     # -- hooks ---------------------------------------------------------------
     def _check_params(self, sr: int | None) -> dict[str, Any]:
@@ -232,7 +235,8 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
         n = len(X)
         if self._is_identity(params):
             return X.copy(), [{} for _ in range(n)]
-        X = _read_only(X)
+        if not self._library_copies_input:
+            X = _read_only(X)
         sequential = self.n_jobs in (None, 1)
         if sequential and type(self)._perturb_batch is not BasePerturbation._perturb_batch:
             Y, infos = self._perturb_batch(X, sr, params)

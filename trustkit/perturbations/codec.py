@@ -102,14 +102,12 @@ class Mp3Compression(BasePerturbation):
             import soxr
 
             z = soxr.resample(x, sr, codec_sr, quality="HQ")
-        peak = float(max(z.max(), -z.min()))
-        pre = peak if peak > 1.0 else 1.0  # keep the encoder's input in full scale
-        z = np.ascontiguousarray(z if pre == 1.0 else z / pre, dtype=np.float32)
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        # above full scale, fast-mp3-augment encodes at 1 / peak and restores the gain after decoding
+        pre = max(float(z.max()), -float(z.min()), 1.0)
         y = fast_mp3_augment.compress_roundtrip(
             z, codec_sr, params["bitrate"], preserve_delay=False, quality=params["quality"]
         )
-        if pre != 1.0:
-            y = y * np.float32(pre)
         if codec_sr != sr:
             import soxr
 

@@ -25,6 +25,8 @@ def _signalsmith(x: np.ndarray, sr: int, *, semitones: float = 0.0, rate: float 
         stretch.setTransposeSemitones(float(semitones))
     if rate != 1.0:
         stretch.setTimeFactor(float(rate))
+    # python-stretch takes only writeable float32 and copies the clip into its own padded buffer: a row of a
+    # writeable float32 batch goes in as it is (PitchShift and TimeStretch pass rows unprotected for this)
     return stretch.process(np.require(x, np.float32, ["C", "W"])[np.newaxis])[0]
 
 
@@ -57,6 +59,7 @@ class PitchShift(BasePerturbation):
 
     _needs_sr: ClassVar[bool] = True
     _example: ClassVar[str] = "n_steps=1"
+    _library_copies_input: ClassVar[bool] = True
 
     def __init__(self, n_steps=1.0, *, sr=None, method="signalsmith", clip_policy="none", n_jobs=None):
         self.n_steps = n_steps
@@ -115,6 +118,7 @@ class TimeStretch(BasePerturbation):
 
     _needs_sr: ClassVar[bool] = True
     _example: ClassVar[str] = "rate=1.1"
+    _library_copies_input: ClassVar[bool] = True
 
     def __init__(self, rate=1.0, *, sr=None, length="preserve", method="signalsmith", clip_policy="none", n_jobs=None):
         self.rate = rate
