@@ -538,3 +538,30 @@ def test_background_noise_mixes_the_looped_excerpt_without_copying_it(music):
     np.testing.assert_array_equal(X, before)
     with pytest.raises(InvalidAudioError, match="excerpt of noise recording 0 drawn for a clip is silent"):
         AddBackgroundNoise(np.r_[np.zeros(SR * 3), 1.0], snr_db=7, random_state=0).fit_transform(music)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clipping_threshold_is_numpys_percentile_bit_for_bit(dtype):
+    """The radix-selected percentile equals np.percentile(|x|) exactly: noise, ties, tiny values, one sample."""
+    from trustkit._kernels import abs_percentile
+
+    rng = np.random.default_rng(0)
+    rows = [rng.standard_normal(4001), np.round(rng.standard_normal(999), 1), np.r_[np.zeros(600), np.full(300, 0.5)],
+            rng.standard_normal(777) * 1e-30, np.sign(rng.standard_normal(500)) * 0.25, np.array([-0.3]),
+            np.array([0.0, -0.0, 0.0])]
+    for x in rows:
+        x = x.astype(dtype)
+        for q in (0.0, 1.0, 37.3, 50.0, 95.0, 99.0, 99.9, 100.0, float(rng.uniform(0, 100))):
+            expected = np.percentile(np.abs(x), q)
+            got = abs_percentile(x, q)
+            assert got == expected and got.dtype == expected.dtype, (len(x), q)
+
+
+def test_clipping_clips_at_the_percentile_and_counts_the_clipped(music):
+    X = np.asarray(music, dtype=np.float64)
+    Y, p = Clipping(percent=5).transform_with_params(X)
+    for x, y, (_, row) in zip(X, Y, p.iterrows()):
+        t = np.percentile(np.abs(x), 95)
+        assert row["threshold"] == t
+        np.testing.assert_array_equal(y, np.clip(x, -t, t))
+        assert row["fraction_distorted"] == np.count_nonzero(np.abs(x) > t) / len(x)

@@ -193,3 +193,79 @@ def mix_looped(x: np.ndarray, rec: np.ndarray, start: int, g: float, out: np.nda
         done += cnt
         j = 0
     return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _abs_order_stats(x: np.ndarray, bits: np.ndarray, mask: int, shift: int, n_bins: int, k: int,
+                     k2: int) -> tuple[float, float]:  # pragma: no cover - compiled
+    """The ``k``-th and ``k2``-th smallest of ``|x|`` (0-based, ``k <= k2``), exactly (see :func:`abs_percentile`)."""
+    hist = np.zeros(n_bins, np.int64)
+    for i in range(x.shape[0]):
+        hist[(bits[i] & mask) >> shift] += 1
+    lo, hi, below, c = -1, n_bins - 1, 0, 0
+    for j in range(n_bins):
+        c_next = c + hist[j]
+        if lo < 0 and c_next > k:
+            lo, below = j, c
+        if c_next > k2:
+            hi = j
+            break
+        c = c_next
+    buf = np.empty(hist[lo : hi + 1].sum(), x.dtype)
+    m = 0
+    for i in range(x.shape[0]):
+        h = (bits[i] & mask) >> shift
+        if lo <= h <= hi:
+            buf[m] = abs(x[i])
+            m += 1
+    buf.sort()
+    return buf[k - below], buf[k2 - below]
+
+
+def abs_percentile(x: np.ndarray, q: float):
+    """``np.percentile(np.abs(x), q)`` (linear method), bit for bit, in about a tenth of its time.
+
+    ``x`` is a finite float32 or float64 row. With the sign bit masked off, the
+    integers that hold the samples' bits are ordered as ``|x|``; one pass
+    counts them by their top 16 (float32) or 18 (float64) bits -- a relative
+    width of 1/128 per bin -- which locates the bins of the two order
+    statistics the interpolation needs, and only those bins' samples are
+    sorted (numpy partitions the whole array at four ranks). The
+    interpolation is numpy's ``_lerp`` with a Python-float weight.
+
+    Examples
+    --------
+    >>> x = np.array([0.5, -2.0, 1.0, -0.25], dtype=np.float32)
+    >>> float(abs_percentile(x, 50.0)) == float(np.percentile(np.abs(x), 50.0))
+    True
+    """
+    n = x.shape[0]
+    if x.dtype == np.float32:
+        bits, mask, shift, n_bins = x.view(np.int32), np.int32(0x7FFFFFFF), np.int32(15), 1 << 16
+    else:
+        bits, mask, shift, n_bins = x.view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF), np.int64(45), 1 << 18
+    index = (n - 1) * np.true_divide(q, 100)  # numpy's virtual index, previous rank and weight
+    below = np.floor(index)
+    gamma = float(index - below)
+    k = int(below)
+    a, b = _abs_order_stats(x, bits, mask, shift, n_bins, k, min(k + 1, n - 1))
+    a, b = x.dtype.type(a), x.dtype.type(b)
+    diff = b - a
+    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+
+@numba.njit(cache=True, nogil=True)
+def clip_count(x: np.ndarray, t: float, y: np.ndarray) -> int:  # pragma: no cover - compiled
+    """``y = clip(x, -t, t)`` in one pass; returns how many samples had ``|x| > t``."""
+    c = 0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v > t:
+            y[i] = t
+            c += 1
+        elif v < -t:
+            y[i] = -t
+            c += 1
+        else:
+            y[i] = v
+    return c
