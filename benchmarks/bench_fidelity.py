@@ -89,7 +89,7 @@ def lime_threads():
     fn, targets = _response_and_targets(clf, X[:1])
     with threadpool_limits(limits=None):  # the machine's default: as before the fix
         t0 = time.perf_counter()
-        w_free = _lime_one(fn, X[0], seg, int(targets[0]), 12, 12, 600, 0.25, 0, 0)
+        w_free = _lime_one(fn, X[0], seg, int(targets[0]), 12, 12, 600, 0.25, 0)
         t_free = time.perf_counter() - t0
     t0 = time.perf_counter()
     w_pinned = explain_with_lime(clf, X[:1], seg, num_samples=600, random_state=0)[0]

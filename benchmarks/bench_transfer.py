@@ -128,10 +128,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--clips", type=int, default=60)
+    parser.add_argument("--sizes", nargs="+", default=["10000x1024", "2000x5632"], metavar="NxD",
+                        help="feature matrices LogME is timed on")
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
-    for n, d in ((10_000, 1_024), (2_000, 5_632)):
+    for n, d in (tuple(int(v) for v in size.lower().split("x")) for size in args.sizes):
         y = rng.integers(0, 10, n)
         F = rng.standard_normal((n, d)) + 0.5 * np.eye(10)[y] @ rng.standard_normal((10, d))
         times, values = _time_logme(F, y, args.repeat)

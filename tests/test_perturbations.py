@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.signal
 from conftest import SR, peak_hz, tone
@@ -306,6 +307,23 @@ def test_loudness_match_within_0_1_lu(inner, music):
     ref = integrated_loudness(music, sr=SR)
     assert np.all(np.abs(integrated_loudness(Xt, sr=SR) - ref) < 0.1)
     assert np.all(np.abs(p["loudness_realised"] - p["loudness_reference"]) < 0.1)
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [AddNoise(snr_db=10, random_state=0), Mp3Compression(bitrate=64, sr=SR)],
+    ids=lambda t: type(t).__name__,
+)
+def test_loudness_match_reports_the_inner_steps_own_row(inner, music):
+    """The perturbation__ columns are the inner step's transform_with_params table, clip by clip."""
+    from trustkit.perturbations import Compose
+
+    for step in (inner, Compose([Gain(gain_db=-3), inner], sr=SR, random_state=0)):  # a composite builds its own table
+        _, p = LoudnessMatch(step, sr=SR).transform_with_params(music)
+        _, own = step.transform_with_params(music)
+        cols = [c for c in own.columns if c != "clip"]
+        got = p[[f"perturbation__{c}" for c in cols]].set_axis(cols, axis=1)
+        pd.testing.assert_frame_equal(got, own[cols], check_dtype=False)
 
 
 def test_loudness_to_fixed_target(music):

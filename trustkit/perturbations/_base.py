@@ -309,6 +309,10 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
     def _assemble(
         self, X: np.ndarray, Y: np.ndarray, infos: list[dict[str, Any]]
     ) -> tuple[np.ndarray, pd.DataFrame]:
+        return Y, pd.DataFrame(self._info_rows(X, Y, infos))
+
+    def _info_rows(self, X: np.ndarray, Y: np.ndarray, infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows of ``transform_with_params``'s table, as dicts (a caller that wants one row skips pandas)."""
         rows = []
         name = type(self).__name__
         for i, info in enumerate(infos):
@@ -318,7 +322,7 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
             row.setdefault("length_in", X.shape[1])
             row.setdefault("length_out", Y.shape[1])
             rows.append(row)
-        return Y, pd.DataFrame(rows)
+        return rows
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -143,7 +143,11 @@ class LoudnessMatch(BasePerturbation):
         y = x
         inner = params["inner"]
         if inner is not None:
-            if hasattr(inner, "transform_with_params"):
+            if type(inner).transform_with_params is BasePerturbation.transform_with_params:
+                # a single step: its one row without building a table per clip (composites build their own)
+                xs, yt, infos = inner._run(x[np.newaxis])
+                info.update({f"perturbation__{k}": v for k, v in inner._info_rows(xs, yt, infos)[0].items() if k != "clip"})
+            elif hasattr(inner, "transform_with_params"):
                 yt, p = inner.transform_with_params(x[np.newaxis])
                 info.update({f"perturbation__{k}": v for k, v in p.iloc[0].items() if k != "clip"})
             else:
