@@ -7,6 +7,10 @@ min == max, the same parameters) in the same run. Reported:
 
 - ``x realtime``: seconds of audio processed per second of wall time;
 - ``ratio``: audiomentations time / trustkit time (> 1: trustkit is faster);
+- ``vs the bare library call``: where both sides spend their time in the same
+  library call (python-stretch, fast-mp3-augment; numpy's multiply for gain),
+  that call alone, once per clip, against trustkit: the limit either side can
+  reach;
 - ``batch``: the same with audiomentations' clips stacked into one
   ``(n_clips, n_samples)`` array, the output trustkit returns (one copy of the
   output; it matters only where both sides spend their time in the same
@@ -98,6 +102,35 @@ def pairs(sr, tmp):
     ]
 
 
+def library_floors(sr):
+    """The bare call that does the work where both sides use the same library (the limit for either), by name.
+
+    One call per clip at the same settings, nothing around it: no input check,
+    no batch output, no report.
+    """
+    import fast_mp3_augment
+    from python_stretch.Signalsmith import Stretch
+
+    def stretch(semitones=0.0, rate=1.0):
+        def call(x):
+            st = Stretch(0)
+            st.preset(1, float(sr))
+            if semitones:
+                st.setTransposeSemitones(semitones)
+            if rate != 1.0:
+                st.setTimeFactor(rate)
+            return st.process(x[np.newaxis])[0]
+        return call
+
+    g = np.float32(10 ** (-6 / 20))
+    return {
+        "PitchShift(+2)": stretch(semitones=2.0),
+        "TimeStretch(1.1)": stretch(rate=1.1),
+        "Mp3Compression(128 kbps, q=2)": lambda x: fast_mp3_augment.compress_roundtrip(x, sr, 128, quality=2),
+        "Gain(-6 dB)": lambda x: x * g,
+    }
+
+
 def pedalboard_peers(sr, tmp):
     """pedalboard's callables for the same transforms at the same settings, by name (None when not installed)."""
     try:
@@ -139,6 +172,7 @@ def main(argv=None):
         warnings.simplefilter("ignore")
         all_pairs = pairs(args.sr, Path(tmp))  # writes the impulse response pedalboard convolves with too
         peers = pedalboard_peers(args.sr, Path(tmp))
+        floors = library_floors(args.sr)
         if args.only:
             wanted = tuple(w.lower() for w in args.only)
             all_pairs = [p for p in all_pairs if p[0].lower().startswith(wanted)]
@@ -156,6 +190,9 @@ def main(argv=None):
                 sides.append(("theirs_batch", lambda a=theirs: np.stack([a(x, sample_rate=args.sr) for x in X])))
             if pb_fn is not None:
                 sides.append(("pedalboard", lambda f=pb_fn: [f(x) for x in X]))
+            if name in floors:
+                floors[name](X[0, : args.sr])
+                sides.append(("floor", lambda f=floors[name]: [f(x) for x in X]))
             number = max(calls_per_round(fn, args.min_time) for _, fn in sides)
             times = {side: [] for side, _ in sides}
             for r in range(args.repeat):  # interleaved rounds, alternating order: every side sees the same machine
@@ -174,11 +211,15 @@ def main(argv=None):
             if pb_fn is not None:
                 t_pb = float(np.median(t_p))
                 row.update(pedalboard_s=t_pb, ratio_pedalboard=t_pb / t_ours)
+            if "floor" in times:
+                t_floor = float(np.median(times["floor"]))
+                row.update(library_floor_s=t_floor, ratio_floor=t_floor / t_ours)
             rows.append(row)
             ratio = f"{row['ratio']:6.2f} (batch {row['ratio_batch']:4.2f})" if "ratio" in row else "     -"
             ratio_pb = f"{row['ratio_pedalboard']:6.2f}" if "ratio_pedalboard" in row else "     -"
+            floor = f"   vs the bare library call {row['ratio_floor']:4.2f}" if "ratio_floor" in row else ""
             print(f"{name:<42s} {row['trustkit_x_realtime']:9.1f} x realtime   ratio vs audiomentations {ratio}"
-                  f"   vs pedalboard {ratio_pb}", flush=True)
+                  f"   vs pedalboard {ratio_pb}{floor}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"clips": args.clips, "seconds": args.seconds, "sr": args.sr, "repeat": args.repeat,

@@ -20,6 +20,17 @@ __all__ = ["AddBackgroundNoise", "AddNoise", "active_mask", "colored_noise"]
 NOISE_COLORS = {"white": 0.0, "pink": 1.0, "brown": 2.0, "blue": -1.0, "violet": -2.0}
 
 
+@functools.lru_cache(maxsize=4)
+def _spectral_slope(n_bins: int, beta: float) -> np.ndarray:
+    """``f ** (-beta / 2)`` over the rfft bins, DC zeroed, float32, computed once per length (read-only)."""
+    f = np.arange(n_bins, dtype=np.float64)
+    f[0] = 1.0
+    slope = (f ** (-beta / 2.0)).astype(np.float32)
+    slope[0] = 0.0
+    slope.flags.writeable = False
+    return slope
+
+
 def colored_noise(n_samples: int, color: str = "pink", *, rng: Any = None) -> np.ndarray:
     """Gaussian noise with power spectrum proportional to ``1/f**beta``, unit RMS.
 
@@ -50,10 +61,7 @@ def colored_noise(n_samples: int, color: str = "pink", *, rng: Any = None) -> np
     else:
         n_fft = scipy.fft.next_fast_len(n_samples, real=True)
         spec = scipy.fft.rfft(white, n_fft)
-        f = np.arange(spec.size, dtype=np.float64)
-        f[0] = 1.0
-        spec *= f ** (-beta / 2.0)
-        spec[0] = 0.0
+        spec *= _spectral_slope(spec.size, beta)  # complex64 times float32: no float64 round trip
         noise = scipy.fft.irfft(spec, n_fft)[:n_samples]
         noise = noise - noise.mean()
     level = np.sqrt(energy(noise) / n_samples)
