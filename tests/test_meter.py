@@ -261,3 +261,41 @@ def test_sensitivity_meter_checks_loudness_match_before_encoding():
     with pytest.raises(TypeError, match="loudness_match must be True or False; got 'yes'"):
         SensitivityMeter(encoder, [("g", Gain(gain_db=-1))], sr=SR, loudness_match="yes").score(np.ones((3, SR)) * 0.1)
     assert not calls
+
+
+def _cube_for_the_race_test(i):
+    return i**3
+
+
+def test_first_cached_calls_from_threads_do_not_race(tmp_path, monkeypatch):
+    """joblib writes a function's code on its first call in a folder; a thread that read the file created but not
+    yet written warned of a collision of the function with itself, at "line -1" (joblib#1060), and cleared its
+    cache (seen in the demo's shared cache with joblib 1.3, and once in a full run). The first call now runs alone."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from joblib import _store_backends
+
+    from trustkit._cache import cached_call
+
+    store = _store_backends.FileSystemStoreBackend.store_cached_func_code
+    started = threading.Event()
+
+    def slow_store(self, path, func_code=None):  # a write other threads can see begun, as on a slow disk
+        if func_code is None:
+            return store(self, path, func_code)
+        store(self, path, "")  # opened and truncated, not yet written
+        started.set()
+        time.sleep(0.3)
+        store(self, path, func_code)
+
+    monkeypatch.setattr(_store_backends.FileSystemStoreBackend, "store_cached_func_code", slow_store)
+
+    def call(i):
+        if i:
+            started.wait(5)  # the other calls arrive while the first one's code file is half written
+        return cached_call(_cube_for_the_race_test, str(tmp_path), i, what="cube")
+
+    with ThreadPoolExecutor(4) as pool:  # a JobLibCollisionWarning raises here (filterwarnings = error)
+        assert list(pool.map(call, range(8))) == [i**3 for i in range(8)]

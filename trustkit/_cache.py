@@ -3,11 +3,20 @@
 The cache is made of pickles, and loading a pickle runs code: point
 ``memory=`` only at a folder you trust. An object joblib cannot hash (a lambda)
 is computed uncached, with a :class:`~trustkit.TrustkitWarning`.
+
+The first call of a function in a cache folder writes the function's code
+there, and every call compares against it. Two threads making that first
+call at once race on the file: a thread that reads it created but not yet
+written warns of a name collision between the function and itself (at "line
+-1", joblib/joblib#1060) and clears the function's cache. So the first call
+per (folder, function) in a process runs alone; the calls after it run
+concurrently.
 """
 
 from __future__ import annotations
 
 import pickle
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +41,29 @@ def cached_call(fn: Callable[..., Any], memory: Any, *args: Any, what: str) -> A
         return fn(*args)
     from sklearn.utils.validation import check_memory
 
+    memory = check_memory(memory)
+    key = (str(getattr(memory, "location", None)), fn.__module__, fn.__qualname__)
+    if key in _STARTED:
+        return _call(memory, fn, args, what)
+    with _LOCKS_LOCK:
+        lock = _FIRST_CALL.setdefault(key, threading.Lock())
+    with lock:  # one lock per (folder, function): other functions and folders are not held up
+        if key in _STARTED:
+            return _call(memory, fn, args, what)
+        result = _call(memory, fn, args, what)
+        _STARTED.add(key)
+        return result
+
+
+#: (cache folder, module, function) whose code joblib has written in this process
+_STARTED: set[tuple[str, str, str]] = set()
+_FIRST_CALL: dict[tuple[str, str, str], threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def _call(memory: Any, fn: Callable[..., Any], args: tuple[Any, ...], what: str) -> Any:
     try:
-        return check_memory(memory).cache(fn)(*args)
+        return memory.cache(fn)(*args)
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         if "pickle" not in str(exc).lower():
             raise
@@ -41,6 +71,6 @@ def cached_call(fn: Callable[..., Any], memory: Any, *args: Any, what: str) -> A
             f"{what} is not cached: its inputs cannot be hashed ({exc.__class__.__name__}; e.g. a lambda). "
             "Use a module-level function or class to cache it.",
             TrustkitWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return fn(*args)
