@@ -31,6 +31,7 @@ def run_benchmark(name: str, argv: list[str]) -> None:
 
 
 def test_bench_perturbations_writes_a_ratio_per_pair(tmp_path, capsys):
+    pytest.importorskip("audiomentations")  # the bench extra
     out = tmp_path / "p.json"
     run_benchmark("bench_perturbations", ["--clips", "1", "--seconds", "1", "--sr", "22050", "--repeat", "1",
                                           "--min-time", "0", "--only", "Gain", "Clipping", "--out", str(out)])

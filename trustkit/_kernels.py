@@ -223,21 +223,24 @@ def _abs_order_stats(x: np.ndarray, bits: np.ndarray, mask: int, shift: int, n_b
 
 
 def abs_percentile(x: np.ndarray, q: float):
-    """``np.percentile(np.abs(x), q)`` (linear method), bit for bit, in about a tenth of its time.
+    """``np.percentile(np.abs(x), q)`` (linear method) in about a tenth of its time.
 
     ``x`` is a finite float32 or float64 row. With the sign bit masked off, the
     integers that hold the samples' bits are ordered as ``|x|``; one pass
     counts them by their top 16 (float32) or 18 (float64) bits -- a relative
     width of 1/128 per bin -- which locates the bins of the two order
     statistics the interpolation needs, and only those bins' samples are
-    sorted (numpy partitions the whole array at four ranks). The
-    interpolation is numpy's ``_lerp`` with a Python-float weight.
+    sorted (numpy partitions the whole array at four ranks); the two order
+    statistics are exact. Between them the value is interpolated as numpy
+    2.4.6 does it (float64 index and weight, ``_lerp`` in ``x``'s dtype), so
+    the result equals its ``np.percentile`` bit for bit; older numpy computes
+    the index in float32 for float32 data, up to ~1e-5 (relative) apart.
 
     Examples
     --------
     >>> x = np.array([0.5, -2.0, 1.0, -0.25], dtype=np.float32)
-    >>> float(abs_percentile(x, 50.0)) == float(np.percentile(np.abs(x), 50.0))
-    True
+    >>> float(abs_percentile(x, 50.0))
+    0.75
     """
     n = x.shape[0]
     if x.dtype == np.float32:
