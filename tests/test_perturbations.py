@@ -563,7 +563,7 @@ def test_clipping_threshold_is_the_percentile_from_exact_order_statistics(dtype)
     """The radix pass finds the two order statistics exactly (as a full sort does), and the percentile
     interpolated between them is numpy's (float64 index and weight, as numpy 2.4.6 computes it; numpy 2.0
     computes a float32 index for float32 data, up to ~1e-5 apart): noise, ties, tiny values, one sample, -0."""
-    from trustkit._kernels import _abs_order_stats, abs_percentile
+    from trustkit._kernels import _abs_order_stats, _magnitude_bits, abs_percentile
 
     rng = np.random.default_rng(0)
     rows = [rng.standard_normal(4001), np.round(rng.standard_normal(999), 1), np.r_[np.zeros(600), np.full(300, 0.5)],
@@ -572,8 +572,7 @@ def test_clipping_threshold_is_the_percentile_from_exact_order_statistics(dtype)
     for x in rows:
         x = x.astype(dtype)
         ordered = np.sort(np.abs(x))
-        bits = (x.view(np.int32), np.int32(0x7FFFFFFF), np.int32(15), 1 << 16) if dtype == np.float32 else \
-            (x.view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF), np.int64(45), 1 << 18)
+        bits = _magnitude_bits(x)
         for k in sorted({0, len(x) // 3, len(x) // 2, len(x) - 2, len(x) - 1} - {-1}):
             k2 = min(k + 1, len(x) - 1)
             assert _abs_order_stats(x, *bits, k, k2) == (ordered[k], ordered[k2])  # bit for bit
