@@ -48,8 +48,9 @@ def test_linear_model_closed_form(linear):
     report = s.score(x, phi)
     per = report.per_instance
     for i in range(len(x)):
-        order = np.argsort(-phi[i], kind="stable")  # signed: most positive contribution first
         total = phi[i].sum()
+        # signed, in the direction of the full effect: the units that move the response towards f(x) first
+        order = np.argsort(-np.sign(total) * phi[i], kind="stable")
         for k in (1, 2, 3, 6):
             share = phi[i, order[:k]].sum() / total
             assert per.loc[i, f"keep@{k}"] == pytest.approx(share, rel=1e-9, abs=1e-9)
@@ -58,8 +59,9 @@ def test_linear_model_closed_form(linear):
         reached = np.flatnonzero(bounded(shares) >= 0.8)
         assert per.loc[i, "k_star"] == reached[0]
     np.testing.assert_allclose(per["surrogate_r2@6"], 1.0, atol=1e-9)
-    np.testing.assert_allclose(per["fidelity_keep"], 1.0, atol=1e-12)  # an exact explanation scores 1
-    np.testing.assert_allclose(per["fidelity_remove"], 1.0, atol=1e-12)
+    np.testing.assert_allclose(per["fidelity"], 1.0, atol=1e-12)  # an exact explanation scores 1
+    np.testing.assert_allclose(per["concordance_keep"], 1.0, atol=1e-12)
+    np.testing.assert_allclose(per["concordance_remove"], 1.0, atol=1e-12)
     np.testing.assert_allclose(per["spearman@6"], 1.0, atol=1e-12)  # ties are exact on both sides
     assert (per["surrogate_r2@1"] < per["surrogate_r2@6"]).all()
 
@@ -108,7 +110,7 @@ def test_exact_explanation_of_an_additive_model_scores_one():
     s = FidelityComplexityScorer(f, random_state=0).fit(X)
     report = s.score(X[:30], (X[:30] - s.baseline_) * coef)
     assert float(report) == pytest.approx(1.0, abs=1e-12)
-    row = report.table.set_index("measure").loc["fidelity_keep"]
+    row = report.table.set_index("measure").loc["fidelity"]
     assert row["low"] == pytest.approx(1.0, abs=1e-12) and row["high"] == pytest.approx(1.0, abs=1e-12)
 
 
@@ -122,8 +124,8 @@ def test_flipping_every_sign_is_seen_by_the_headline_and_by_compare(linear):
     assert float(flipped) == pytest.approx(-1.0, abs=1e-12)  # predicts the opposite change at every k
     assert flipped.per_instance["skill_keep"].mean() < 0 < true.per_instance["skill_keep"].mean()
     cmp = true.compare(flipped).table.set_index("measure")
-    assert cmp.index[0] == "fidelity_keep"
-    assert cmp.loc["fidelity_keep", "mean_difference"] == pytest.approx(2.0) and cmp.loc["fidelity_keep", "pvalue"] < 1e-6
+    assert cmp.index[0] == "fidelity"
+    assert cmp.loc["fidelity", "mean_difference"] == pytest.approx(2.0) and cmp.loc["fidelity", "pvalue"] < 1e-6
 
 
 def test_random_explanation_is_near_zero_fidelity_and_no_skill(linear):
@@ -142,7 +144,7 @@ def test_random_explanation_is_near_zero_fidelity_and_no_skill(linear):
     worse = s.score(x, reversed_phi)
     assert float(worse) < float(random_report)
     cmp = s.score(x, phi).compare(worse).table.set_index("measure")
-    assert cmp.loc["fidelity_keep", "pvalue"] < 0.01 and cmp.loc["fidelity_keep", "mean_difference"] > 0
+    assert cmp.loc["fidelity", "pvalue"] < 0.01 and cmp.loc["fidelity", "mean_difference"] > 0
     assert cmp.loc["skill_keep", "mean_difference"] > 0
 
 
@@ -158,7 +160,7 @@ def test_near_zero_effects_are_flagged_counted_and_left_out(linear):
         report = s.score(x, phi)
     assert report.per_instance["near_zero"].tolist() == [i in (3, 7) for i in range(10)]
     assert report.config["n_near_zero"] == 2
-    assert (report.table.set_index("measure").loc["fidelity_keep", "n"] == 8).all()
+    assert (report.table.set_index("measure").loc["fidelity", "n"] == 8).all()
     assert float(report) == pytest.approx(1.0, abs=1e-9)  # the exploding shares (1e15) do not enter
     assert "2 instances left out" in report.summary()
 
@@ -266,7 +268,7 @@ def test_bad_input(make, error, match, linear):
 
 def test_segmenters_compose():
     x = np.sin(np.linspace(0, 200, 8000))
-    seg = TimeSegments(4)
+    seg = TimeSegments(4, baseline="silence")
     out = seg.compose(x, np.array([[1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 0, 0]], dtype=bool))
     np.testing.assert_array_equal(out[0], x)
     assert not out[1].any() and np.array_equal(out[2, :2000], x[:2000]) and not out[2, 2000:].any()
@@ -274,6 +276,28 @@ def test_segmenters_compose():
     assert tf.n_units(8000) == 6
     full, empty = tf.compose(x, np.array([[1] * 6, [0] * 6], dtype=bool))
     assert np.max(np.abs(full - x)) < 1e-4 and np.max(np.abs(empty)) < 1e-6
+
+
+def test_time_segments_reference_noise_and_background_clips():
+    rng = np.random.default_rng(0)
+    x = 0.3 * np.sin(np.linspace(0, 400, 8000))
+    masks = np.array([[0, 0, 0, 0], [1, 0, 0, 0]], dtype=bool)
+    out = TimeSegments(4).compose(x, masks)  # the default: pink noise at the clip's own level
+    assert np.sqrt(np.mean(out[0] ** 2)) == pytest.approx(np.sqrt(np.mean(x**2)), rel=1e-6)
+    np.testing.assert_array_equal(out[1, :2000], x[:2000])
+    np.testing.assert_array_equal(out[1, 2000:], out[0, 2000:])  # one reference per clip, whatever the mask
+    np.testing.assert_array_equal(TimeSegments(4).compose(x, masks), out)  # seeded by the clip: reproducible
+    assert abs(np.corrcoef(out[0], x)[0, 1]) < 0.05  # nothing of the clip's content
+    background = rng.standard_normal((5, 9000))
+    seg = TimeSegments(4, baseline=np.vstack([np.r_[x, np.zeros(1000)], background]))  # the clip itself is there too
+    ref = seg.reference(x)
+    assert not np.array_equal(ref, x) and any(np.array_equal(ref, b[:8000]) for b in background)  # never the clip
+    np.testing.assert_array_equal(seg.compose(x, masks)[0], ref)
+    assert "6 background clips" in repr(seg) and len(repr(seg)) < 120
+    with pytest.raises(ValueError, match=r"background clips of shape \(n_background, >= 8000\)"):
+        TimeSegments(4, baseline=background[:, :100]).compose(x, masks)
+    with pytest.raises(ValueError, match="baseline"):
+        TimeSegments(4, baseline="zeros").compose(x, masks)
 
 
 def _audio_task():
@@ -475,3 +499,148 @@ def test_fast_spearman_equals_scipy_with_ties():
         np.testing.assert_array_equal(_average_ranks(a), scipy.stats.rankdata(a))
         expected = 0.0 if np.ptp(a) == 0 or np.ptp(b) == 0 else scipy.stats.spearmanr(a, b).statistic
         assert _spearman(a, b) == pytest.approx(expected, abs=1e-12)
+
+
+# -- the calibration battery (issue: an uninformative explanation must not pass) --------------------------------------
+
+BATTERY_COEF = np.array([3.0, -2.0, 1.5, 1.0, -0.5, 0.3])
+
+
+def _battery_models():
+    from sklearn.ensemble import RandomForestRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 6))
+
+    def interaction(Z):
+        return Z @ BATTERY_COEF + 2 * Z[:, 0] * Z[:, 1] - 1.5 * Z[:, 2] * Z[:, 3]
+
+    forest = RandomForestRegressor(60, min_samples_leaf=3, random_state=0).fit(X, interaction(X))
+    return X, {"linear": lambda Z: Z @ BATTERY_COEF, "interaction": interaction,
+               "tanh": lambda Z: np.tanh(0.5 * Z @ BATTERY_COEF), "forest": forest.predict}
+
+
+def _shapley_against(f, x, b):
+    """Shapley values of f at x against the single reference b, by enumerating all 2^d coalitions."""
+    from math import factorial
+
+    d = len(x)
+    Z = ((np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1).astype(bool)
+    v = dict(zip(map(bytes, Z), f(np.where(Z, x, b))))
+    phi = np.zeros(d)
+    for z in Z:
+        s = int(z.sum())
+        for j in np.flatnonzero(~z):
+            with_j = z.copy()
+            with_j[j] = True
+            phi[j] += factorial(s) * factorial(d - s - 1) / factorial(d) * (v[bytes(with_j)] - v[bytes(z)])
+    return phi
+
+
+def _coalition_lime(f, x, b, seed):
+    """LIME's own ridge (LimeBase) on 1000 random coalitions, absent units at the reference."""
+    from lime.lime_base import LimeBase
+
+    d = len(x)
+    rng = np.random.default_rng(seed)
+    Z = (rng.random((1000, d)) < 0.5).astype(float)
+    Z[0] = 1.0
+    y = f(np.where(Z > 0, x, b))
+    dist = 1 - Z.sum(axis=1) / (np.sqrt(Z.sum(axis=1)) * np.sqrt(d) + 1e-12)
+    base = LimeBase(lambda dd: np.sqrt(np.exp(-(dd**2) / 0.25**2)), random_state=seed)
+    w = np.zeros(d)
+    for j, value in base.explain_instance_with_data(Z, y[:, None], dist, 0, d)[1]:
+        w[j] = value
+    return w
+
+
+@pytest.fixture(scope="module")
+def battery():
+    shap = pytest.importorskip("shap")
+    X, models = _battery_models()
+    x = X[:30]
+    rng = np.random.default_rng(1)
+    out = {}
+    for name, f in models.items():
+        s = FidelityComplexityScorer(f, random_state=0, n_bootstrap=300).fit(X)
+        b = s.baseline_
+        exact = np.array([_shapley_against(f, xi, b) for xi in x])
+        kernel = np.asarray(shap.KernelExplainer(f, b[None, :], seed=0).shap_values(x, nsamples=40, silent=True))
+        lime = np.array([_coalition_lime(f, xi, b, i) for i, xi in enumerate(x)])
+        eps = 1e-4
+        grad = np.stack([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(6)], axis=1) * (x - b)
+        total = (f(x) - f(np.tile(b, (len(x), 1))))[:, None]
+        W = {"exact": exact, "kernel_shap": kernel, "lime": lime, "grad_x_input": grad,
+             "constant": np.repeat(total / 6, 6, axis=1), "constant_wrong_total": np.repeat(3 * total / 6 + 1, 6, axis=1),
+             "random": rng.standard_normal(exact.shape), "flipped": -exact}
+        with warnings.catch_warnings():  # grad x input on the forest is all zero: warned, and scored 0
+            warnings.simplefilter("ignore", TrustkitWarning)
+            out[name] = {k: s.score(x, w) for k, w in W.items()}
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["linear", "interaction", "tanh", "forest"])
+def test_battery_orders_explanations_and_gives_no_information_zero(battery, model):
+    r = battery[model]
+    fid = {k: float(v) for k, v in r.items()}
+    assert fid["exact"] > 0.94  # 1 for the additive model; > 0.94 with interactions
+    assert fid["exact"] >= fid["kernel_shap"] - 1e-9 and fid["kernel_shap"] >= fid["lime"] - 0.01
+    if model == "linear":
+        assert fid["exact"] == pytest.approx(1.0, abs=1e-12) and fid["lime"] == pytest.approx(1.0, abs=1e-6)
+    elif model == "forest":  # a piecewise-constant model has no gradient: grad x input is all zero, i.e. no information
+        assert fid["grad_x_input"] == pytest.approx(0.0, abs=0.05)
+    else:
+        assert fid["lime"] > fid["grad_x_input"]
+    # no information about which unit matters: exactly 0 whatever the total; random: an interval around 0
+    assert fid["constant"] == 0.0 and fid["constant_wrong_total"] == 0.0
+    low, high = r["random"]._headline_interval()
+    assert low < 0 < high and abs(fid["random"]) < 0.15
+    assert fid["flipped"] == pytest.approx(-fid["exact"], abs=1e-9)
+    # the keep-curve concordance is kept as a secondary measure: it cannot tell an equal split of the right total
+    assert r["constant"].table.set_index("measure").loc["concordance_keep", "mean"] > 0.5
+
+
+def test_skill_has_the_sign_of_the_ranking_when_the_effect_is_negative():
+    # the issue's reproduction: exact attributions read skill -0.82, flipped +0.55, and compare() could not tell them apart
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 6))
+    m = LinearRegression().fit(X, X @ [3, -2, 1.5, 1, -0.5, 0.3])
+    s = FidelityComplexityScorer(m, random_state=0).fit(X)
+    W = (X[:40] - s.baseline_) * m.coef_
+    exact, flipped = s.score(X[:40], W), s.score(X[:40], -W)
+    negative = exact.per_instance["full_effect"] < 0
+    assert negative.sum() >= 10  # the case the issue is about is well represented
+    assert (exact.per_instance.loc[negative, "skill_keep"] > 0).all()
+    assert (flipped.per_instance.loc[negative, "skill_keep"] < 0).all()
+    cmp = exact.compare(flipped).table.set_index("measure")
+    assert cmp.loc["skill_keep", "mean_difference"] > 0 and cmp.loc["skill_keep", "pvalue"] < 1e-6
+
+
+def test_surrogate_keeps_the_largest_contributions_of_either_sign():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 6))
+    m = LinearRegression().fit(X, X @ [3, -2, 1.5, 1, -0.5, 0.3])
+    s = FidelityComplexityScorer(m, budgets=(3, "all"), random_state=0).fit(X)
+    W = (X[:40] - s.baseline_) * m.coef_
+    r2 = s.score(X[:40], W).table.set_index(["measure", "budget"]).loc[("surrogate_r2", 3), "mean"]
+    assert r2 == pytest.approx(0.90, abs=0.02)  # by signed weight it read -0.38
+
+
+def test_near_zero_is_relative_to_the_response_range():
+    # a classifier whose probability moves by at most 2e-3 on one instance, over [0, 1] on the others
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    clf = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+    s = FidelityComplexityScorer(clf, random_state=0, n_bootstrap=100).fit(X)
+    x = X[:12].copy()
+    x[5] = s.baseline_ + np.r_[0.0, 0.0, 0.0, 0.0] + 1e-3 / np.abs(clf.coef_[0]).sum() * np.sign(clf.coef_[0])
+    W = np.tile([1.0, 0.0, 0.0, 0.0], (12, 1))
+    with pytest.warns(TrustkitWarning, match="1 of 12 instances have a near-zero effect"):
+        report = s.score(x, W)
+    assert report.per_instance["near_zero"].tolist() == [i == 5 for i in range(12)]
+    assert report.config["response_range"] > 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrustkitWarning)
+        strict = FidelityComplexityScorer(clf, random_state=0, n_bootstrap=100, min_effect=1e-6).fit(X).score(x, W)
+    assert not strict.per_instance["near_zero"].any()

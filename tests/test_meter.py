@@ -132,7 +132,7 @@ def test_scorer_numbers_do_not_depend_on_n_jobs_or_the_order_of_work():
 
     pd.testing.assert_frame_equal(one.table, two.table)
     wide = FidelityComplexityScorer(model, n_bootstrap=50, random_state=3, confidence=0.5).fit(X).score(X[:8], W)
-    t1, t2 = one.table.set_index("measure").loc["fidelity_keep"], wide.table.set_index("measure").loc["fidelity_keep"]
+    t1, t2 = one.table.set_index("measure").loc["fidelity"], wide.table.set_index("measure").loc["fidelity"]
     assert t2["high"] - t2["low"] < t1["high"] - t1["low"]  # the confidence reaches the intervals
     assert wide.config["confidence"] == 0.5 and one.config["n_bootstrap"] == 50
 

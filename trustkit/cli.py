@@ -270,8 +270,9 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
         mfcc = MFCCEncoder(sr=args.sr)
         model = make_pipeline(FunctionTransformer(mfcc.transform), StandardScaler(), LogisticRegression(max_iter=2000))
         model.fit(X, np.asarray(y))
-    seg = TimeSegments(args.segments)
     clips = X[: args.instances]
+    # absent segments: the same segment of the other clips when there are any (see TimeSegments), else noise
+    seg = TimeSegments(args.segments, baseline=X[args.instances :] if len(X) > args.instances else "noise")
     explain = explain_with_lime if args.explainer == "lime" else explain_with_shap
     W = explain(model, clips, seg, random_state=args.seed, verbose=_progress(args))
     scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"), n_jobs=args.n_jobs, random_state=args.seed,

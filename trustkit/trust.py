@@ -78,7 +78,7 @@ def _scorecard(robustness: dict[str, Any], comparison: Any, explanations: dict[s
     explained = []
     for name, rep in explanations.items():
         t = rep.table.set_index("measure")
-        fid = t.loc["fidelity_keep"] if "fidelity_keep" in t.index else None
+        fid = t.loc["fidelity"] if "fidelity" in t.index else None
         units = t.loc["n_units_90"] if "n_units_90" in t.index else None
         low, high = (float(fid["low"]), float(fid["high"])) if fid is not None else (np.nan, np.nan)
         explained.append({
@@ -99,8 +99,9 @@ def _scorecard(robustness: dict[str, Any], comparison: Any, explanations: dict[s
             f"{MAX_SENSITIVITY:g}, sensitive if it is all above.",
             f"transferability: probe score on held-out folds with its {level} interval; the verdict compares the "
             "interval's lower end with chance and with always answering the majority class.",
-            f"explanations: fidelity 1 = the explanation predicts the model's response exactly as units are kept "
-            f"(Lin's concordance); faithful if the interval's lower end is at least {MIN_FIDELITY:g}. Complexity: "
+            "explanations: fidelity = the correlation, between random sets of units of equal size, of the model's "
+            "response change and the one the explanation predicts (1 = exact ordering, 0 = no information about which "
+            f"units matter, -1 = reversed); faithful if the interval's lower end is at least {MIN_FIDELITY:g}. Complexity: "
             "how many units hold 90 % of the attribution (fewer is simpler).",
         ],
     }
@@ -289,8 +290,11 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
     mfcc = MFCCEncoder(sr=sr)
     model = make_pipeline(FunctionTransformer(mfcc.transform), StandardScaler(), LogisticRegression(max_iter=2000))
     model.fit(X, labels[target].to_numpy())
-    seg = TimeSegments(6 if fast else 8)
-    clips = X[: 3 if fast else 10]
+    n_explained = 3 if fast else 10
+    clips = X[:n_explained]
+    # an absent segment becomes the same segment of another clip (the reference measured best; silence is a class
+    # for many audio classifiers)
+    seg = TimeSegments(6 if fast else 8, baseline=X[n_explained:] if len(X) > n_explained else "noise")
     # LIME, SHAP and the scorer meet the same unit masks (8 units: 256 of them): each is evaluated once
     with shared():
         W_lime = explain_with_lime(model, clips, seg, num_samples=100 if fast else 600, random_state=random_state,

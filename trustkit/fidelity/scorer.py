@@ -94,22 +94,22 @@ class ExplanationComparison(Report):
     table: pd.DataFrame
     config: dict = field(default_factory=dict)
     higher_is_better: ClassVar[bool] = True
-    headline: ClassVar[str] = ("difference in keep-curve fidelity, first explainer minus second, mean over instances "
+    headline: ClassVar[str] = ("difference in fidelity, first explainer minus second, mean over instances "
                                "(positive: the first is more faithful)")
 
     def __float__(self) -> float:
-        row = self.table[self.table["measure"] == "fidelity_keep"]
+        row = self.table[self.table["measure"] == "fidelity"]
         return float(row["mean_difference"].iloc[0]) if len(row) else float("nan")
 
     def _measure_name(self) -> str:
         return "fidelity difference"
 
     def _headline_interval(self) -> tuple[float, float] | None:
-        row = self.table[self.table["measure"] == "fidelity_keep"]
+        row = self.table[self.table["measure"] == "fidelity"]
         return (float(row["low"].iloc[0]), float(row["high"].iloc[0])) if len(row) else None
 
     def _headline_n(self) -> float:
-        row = self.table[self.table["measure"] == "fidelity_keep"]
+        row = self.table[self.table["measure"] == "fidelity"]
         return float(row["n"].iloc[0]) if len(row) else float("nan")
 
     def _long(self) -> pd.DataFrame:
@@ -140,7 +140,7 @@ class ExplanationComparison(Report):
 
 
 #: per-instance measures compared by :meth:`FidelityComplexityReport.compare` (fidelity first: it sees the sign)
-COMPARED = ("fidelity_keep", "fidelity_remove", "skill_keep", "skill_remove", "n_units_90", "k_star")
+COMPARED = ("fidelity", "concordance_keep", "concordance_remove", "skill_keep", "skill_remove", "n_units_90", "k_star")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -171,23 +171,23 @@ class FidelityComplexityReport(Report):
     config: dict
     higher_is_better: ClassVar[bool] = True
     headline: ClassVar[str] = (
-        "keep-curve fidelity: concordance between the model's response with the top-k units kept and the "
-        "explanation's own prediction of it (1 = exact at every k, 0 = no better than predicting no change), "
-        "mean over instances"
+        "fidelity: correlation, between random coalitions of units of equal size, of the model's response change "
+        "and the explanation's predicted change (1 = ranks every coalition as the model does, 0 = no information "
+        "about which units matter, -1 = the opposite), mean over instances"
     )
 
     def __float__(self) -> float:
-        return float(self._row("fidelity_keep")["mean"])
+        return float(self._row("fidelity")["mean"])
 
     def _measure_name(self) -> str:
         return "fidelity"
 
     def _headline_interval(self) -> tuple[float, float]:
-        row = self._row("fidelity_keep")
+        row = self._row("fidelity")
         return float(row["low"]), float(row["high"])
 
     def _headline_n(self) -> float:
-        return float(self._row("fidelity_keep")["n"])
+        return float(self._row("fidelity")["n"])
 
     def _long(self) -> pd.DataFrame:
         t = self.table
@@ -212,11 +212,15 @@ class FidelityComplexityReport(Report):
         lines = [
             f"FidelityComplexityScorer: {c['n_instances']} instances, {c['n_units']} units, response={c['response']}, "
             f"baseline={c['baseline']}; {c['n_model_calls']} model calls ({c['n_model_rows']} inputs)",
-            f"fidelity (keep curve) {fmt('fidelity_keep')}: 1 = the explanation predicts the model's response with its "
-            "top-k units kept at every k, 0 = no better than predicting no change; higher is better",
+            f"fidelity {fmt('fidelity')}: how well the explanation's predicted changes order the model's own over random "
+            "coalitions of equal size (1 = exactly, 0 = no information about which units matter, -1 = reversed); "
+            "higher is better",
+            f"keep-curve concordance {fmt('concordance_keep')} (the explanation's predicted response with its top-k units "
+            "kept against the model's: 1 = exact in size and sign at every k; an equal split of the right total scores "
+            "high here, so it is not the headline)",
         ]
-        if "fidelity_remove" in set(self.table["measure"]):
-            lines.append(f"fidelity (remove curve) {fmt('fidelity_remove')}")
+        if "concordance_remove" in set(self.table["measure"]):
+            lines.append(f"remove-curve concordance {fmt('concordance_remove')}")
         lines.append(f"keep-curve skill over random rankings {fmt('skill_keep')} (0 = random ranking)")
         reached = per["k_star_reached"].mean() if len(per) else np.nan
         lines.append(f"k* (units needed for keep share >= {c['tau']}): median {np.median(per['k_star']) if len(per) else np.nan:.0f} "
@@ -240,9 +244,9 @@ class FidelityComplexityReport(Report):
 
         The first row is the headline's fidelity, which sees the sign of every
         attribution (flipping the signs of an exact explanation makes it
-        maximally unfaithful) and its scale (an explanation must predict how
-        much the response moves). The skills compare rankings only, whatever
-        the weights' scale; the surrogate R2 is not compared (it mixes scale
+        maximally unfaithful) but not the weights' common scale; the
+        concordances see the scale too (an explanation must predict how much
+        the response moves). The skills compare rankings only; the surrogate R2 is not compared (it mixes scale
         with ranking: ``surrogate_r2_rescaled@k`` in the per-instance table is
         its scale-free companion). k* enters censored (never reached =
         ``d + 1``). Instances with a near-zero effect in either report are left
@@ -305,9 +309,9 @@ class FidelityComplexityReport(Report):
         axes[0].legend(fontsize=8)
         if len(axes) > 1:
             per = self.per_instance[~self.per_instance["near_zero"]]
-            axes[1].scatter(per["n_units_90"], per["fidelity_keep"], s=12)
+            axes[1].scatter(per["n_units_90"], per["fidelity"], s=12)
             axes[1].set_xlabel("units for 90 % of the attribution mass")
-            axes[1].set_ylabel("fidelity (keep curve)")
+            axes[1].set_ylabel("fidelity")
         fig.tight_layout()
         return fig
 
@@ -342,12 +346,14 @@ class FidelityComplexityScorer(Meter):
         Random rankings of the control.
     tau : float, default=0.9
         Share of the full effect (bounded) that defines k*.
-    min_effect : float, default=1e-6
-        An instance whose model response barely changes between the instance
-        and the baseline -- the root mean square of its keep curve is at most
-        ``min_effect`` times the largest response magnitude seen for it -- has
-        no effect to explain: it is flagged ``near_zero`` and left out of the
-        headline and the table (with a warning and a count).
+    min_effect : float, default=0.01
+        An instance on which no masked input moves the model's response from
+        its baseline response by more than ``min_effect`` times the model's
+        response range (max - min of its responses to ``X``, over every
+        output; with one instance, its largest magnitude) has no effect to
+        explain: it is flagged ``near_zero`` and left out of the headline and
+        the table (with a warning and a count). The default, 1 % of the range,
+        flags a change of 0.001 in a probability that varies over [0, 1].
     batch_size : int, default=256
         Masked inputs per model call.
     n_bootstrap : int, default=1000
@@ -385,7 +391,7 @@ class FidelityComplexityScorer(Meter):
 
     def __init__(
         self, model=None, *, response="auto", target="predicted", budgets="auto", baseline="mean",
-        segmenter=None, modes=("keep", "remove"), n_neighbourhood=256, n_random=10, tau=0.9, min_effect=1e-6,
+        segmenter=None, modes=("keep", "remove"), n_neighbourhood=256, n_random=10, tau=0.9, min_effect=0.01,
         batch_size=256, n_bootstrap=1000, confidence=0.95, n_jobs=None, random_state=None, verbose=False,
         memory=None,
     ):
@@ -530,7 +536,7 @@ class FidelityComplexityScorer(Meter):
             raise ValueError(f"modes must include 'keep' (the headline's curve); got {tuple(self.modes)!r}.")
         plan_args = {
             "tau": check_number(self.tau, "tau", low=0, high=1, low_inclusive=False),
-            "min_effect": check_number(self.min_effect, "min_effect", low=0),
+            "min_effect": check_number(self.min_effect, "min_effect", low=0, high=1),
             "batch": check_number(self.batch_size, "batch_size", low=1, integer=True),
             "n_neighbourhood": check_number(self.n_neighbourhood, "n_neighbourhood", low=2, integer=True),
             "n_random": check_number(self.n_random, "n_random", low=1, integer=True),
@@ -566,6 +572,10 @@ class FidelityComplexityScorer(Meter):
                 TrustkitWarning, stacklevel=3,
             )
         grid = np.unique(np.r_[np.round(np.linspace(0, n_units, min(n_units, 40) + 1)).astype(int), budgets])
+        # the scale of "negligible": the spread of the model's responses to X (every output); one instance has none,
+        # so its largest response magnitude stands in
+        spread = float(np.ptp(out0)) if len(X) > 1 else 0.0
+        plan_args["response_range"] = spread if spread > 0 else float(np.max(np.abs(out0)))
         plan = _Plan(grid=grid, budgets=budgets, n_units=n_units, multi=out0.ndim == 2, modes=tuple(self.modes), **plan_args)
         return {"X": X, "W": W, "targets": targets, "f": f, "response": rname, "plan": plan, "common": common,
                 "explained": explained, "all_zero": all_zero, "truncated": truncated, "explainer_seconds": t_explain}
@@ -589,7 +599,7 @@ class FidelityComplexityScorer(Meter):
                 TrustkitWarning, stacklevel=3,
             )
         scored = per_instance[~near_zero]
-        undefined = int((~np.isfinite(scored[["fidelity_keep", "skill_keep"]].to_numpy(dtype=float))).any(axis=1).sum())
+        undefined = int((~np.isfinite(scored[["fidelity", "skill_keep"]].to_numpy(dtype=float))).any(axis=1).sum())
         if undefined:
             warnings.warn(
                 f"fidelity or skill is undefined on {undefined} instances (e.g. a constant keep curve); they are left "
@@ -599,13 +609,15 @@ class FidelityComplexityScorer(Meter):
         table = _summary_table(scored, plan.budgets, common)
         config = {
             "n_instances": len(X), "n_units": plan.n_units, "response": run["response"], "target": self.target,
-            "baseline": "segmenter" if self.segmenter is not None else (self.baseline if isinstance(self.baseline, str) else "array"),
+            "baseline": _baseline_name(self.segmenter, self.baseline),
             "budgets": plan.budgets, "tau": plan.tau, "modes": list(plan.modes), "n_neighbourhood": plan.n_neighbourhood,
             "n_random": plan.n_random,
             "n_model_calls": int(sum(r["calls"] for r in results)) + 1, "n_model_rows": int(sum(r["rows"] for r in results)) + len(X),
             "explainer_seconds": run["explainer_seconds"], "n_truncated": int(run["truncated"].sum()),
             "n_all_zero": int(run["all_zero"].sum()), "n_near_zero": int(near_zero.sum()), "n_undefined": undefined,
-            "min_effect": plan.min_effect, "ranking": "signed (most positive first)",
+            "min_effect": plan.min_effect, "response_range": plan.response_range,
+            "ranking": "signed, in the direction of the instance's full effect (towards the observed response first)",
+            "surrogate_units": "the k largest |attributions|",
             **self._record(common, explainer_s=run["explainer_seconds"], score_s=time.perf_counter() - run["t_start"]),
         }
         return FidelityComplexityReport(table=table, per_instance=per_instance, curves=curves, config=config)
@@ -635,32 +647,64 @@ class _Plan:
     tau: float
     batch: int
     min_effect: float
+    response_range: float  # spread of the model's responses to X: the scale of min_effect
     multi: bool  # the response has one column per class
     modes: tuple[str, ...]
 
 
 def _score_instance(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, x: np.ndarray, w: np.ndarray, target: int,
                     seed: int) -> dict[str, Any]:
-    """One instance in three steps: the masks, the model's responses to them, the row and curves they give."""
-    order, blocks = _masks(plan, w, np.random.default_rng(seed))
-    masks = np.concatenate(blocks)
-    out, calls, reps = _responses(scorer, f, x, masks, plan.batch)
+    """One instance in three steps: the masks, the model's responses to them, the row and curves they give.
+
+    The masks that do not depend on the explanation (random rankings, neighbourhood) are evaluated first: their
+    end points (nothing kept, everything kept) give the direction of the full effect, which orders the units of
+    the keep and remove curves.
+    """
+    free = _free_masks(plan, np.random.default_rng(seed))
+    free_all = np.concatenate(free)
+    # first the whole batches of free masks (at least the first random ranking, which holds both end points); the
+    # rest goes with the ranked masks, so the split costs no model call when there is more than one batch
+    g = len(plan.grid)
+    first = max(g, len(free_all) // plan.batch * plan.batch)
+    out_first, calls_first, reps = _responses(scorer, f, x, free_all[:first], plan.batch)
+    r_first = _target_response(plan, out_first, target)
+    direction = -1.0 if r_first[g - 1] < r_first[0] else 1.0  # the first random ranking at k = d and at k = 0
+    order, ranked = _ranked_masks(plan, direction * w)
+    n_ranked = sum(len(b) for b in ranked)
+    out_rest, calls_rest, _ = _responses(scorer, f, x, np.concatenate([*ranked, free_all[first:]]), plan.batch)
+    out = np.concatenate([out_rest[:n_ranked], out_first, out_rest[n_ranked:]])
+    blocks = ranked + free
     result = _instance_result(plan, w, order, blocks, out, target)
-    return {**result, "calls": calls, "rows": len(masks) * reps}
+    return {**result, "calls": calls_first + calls_rest, "rows": len(out) * reps}
 
 
-def _masks(plan: _Plan, w: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The ranking of the units and the mask blocks: keep top k, remove top k, both for random rankings, neighbours."""
+def _target_response(plan: _Plan, out: np.ndarray, target: int) -> np.ndarray:
+    """The explained response (the target column of a multi-output model) of every masked input."""
+    return out[:, target] if plan.multi else out.reshape(len(out), -1)[:, 0]
+
+
+def _free_masks(plan: _Plan, rng: np.random.Generator) -> list[np.ndarray]:
+    """Masks that do not depend on the explanation: keep / remove top k of random rankings, random coalitions."""
     d, grid = plan.n_units, plan.grid
-    # signed ranking, as deletion metrics do: the units that push the explained output up the most come first
+    perms = np.array([rng.permutation(d) for _ in range(plan.n_random)])
+    rand_keep = np.concatenate([(np.argsort(p)[None, :] < grid[:, None]) for p in perms])  # rank of unit in p
+    neigh = rng.random((plan.n_neighbourhood, d)) < 0.5
+    return [rand_keep, ~rand_keep, neigh]
+
+
+def _ranked_masks(plan: _Plan, w: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The ranking of the units and the keep / remove top-k masks along it.
+
+    ``w`` arrives oriented by the direction of the instance's full effect, so the units the explanation says move
+    the response most towards its observed value come first: the deletion metrics' signed ranking, for an effect
+    of either sign (ranking a negative effect's units most-positive first would reward a flipped explanation).
+    """
+    d, grid = plan.n_units, plan.grid
     order = np.argsort(-w, kind="stable")
     rank = np.empty(d, dtype=int)
     rank[order] = np.arange(d)
     keep = rank[None, :] < grid[:, None]  # (len(grid), d): top-k kept
-    perms = np.array([rng.permutation(d) for _ in range(plan.n_random)])
-    rand_keep = np.concatenate([(np.argsort(p)[None, :] < grid[:, None]) for p in perms])  # rank of unit in p
-    neigh = rng.random((plan.n_neighbourhood, d)) < 0.5
-    return order, [keep, ~keep, rand_keep, ~rand_keep, neigh]
+    return order, [keep, ~keep]
 
 
 def _responses(scorer: FidelityComplexityScorer, f: Any, x: np.ndarray, masks: np.ndarray, batch: int) -> tuple[np.ndarray, int, int]:
@@ -691,7 +735,7 @@ def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list
                      target: int) -> dict[str, Any]:
     """The instance's row (fidelity, skill, k*, shares and surrogate fit at each budget, complexity) and curves."""
     grid, d, n_rand, multi = plan.grid, plan.n_units, plan.n_random, plan.multi
-    r = out[:, target] if multi else out.reshape(len(out), -1)[:, 0]
+    r = _target_response(plan, out, target)
     labels = out.argmax(axis=1) if multi else None
     cut = np.cumsum([len(b) for b in blocks])[:-1]
     r_keep, r_rem, r_rk, r_rr, r_nb = np.split(r, cut)
@@ -705,8 +749,8 @@ def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list
     # what the explanation itself predicts: the response moves by the sum of the kept (removed) attributions
     cum = np.r_[0.0, np.cumsum(w[order])][grid]
     pred_keep, pred_rem = r_base + cum, r_full - cum
-    scale = float(np.max(np.abs(r))) if len(r) else 0.0
-    near_zero = bool(np.sqrt(np.mean((r_keep - r_base) ** 2)) <= plan.min_effect * scale) or effect == 0
+    # no effect to explain: no masked input moves the response by more than min_effect of the model's range
+    near_zero = bool(np.max(np.abs(r - r_base)) <= plan.min_effect * plan.response_range) or effect == 0
     with np.errstate(invalid="ignore", divide="ignore"):
         keep_f = (r_keep - r_base) / effect  # share of the full effect recovered by the top k
         rem_f = (r_full - r_rem) / effect  # share of the full effect destroyed by removing them
@@ -716,9 +760,11 @@ def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list
     keep_q, rem_q = _bounded(keep_f), _bounded(rem_f)
     removes = "remove" in plan.modes
     row: dict[str, Any] = {"full_effect": float(effect), "target": target, "near_zero": near_zero}
-    row["fidelity_keep"] = _concordance(r_keep - r_base, pred_keep - r_base)
+    # the headline: on random coalitions, does the explanation order the changes it predicts as the model does?
+    row["fidelity"] = _within_size_correlation(neigh, r_nb - r_base, neigh.astype(float) @ w)
+    row["concordance_keep"] = _concordance(r_keep - r_base, pred_keep - r_base)
     if removes:
-        row["fidelity_remove"] = _concordance(r_full - r_rem, r_full - pred_rem)
+        row["concordance_remove"] = _concordance(r_full - r_rem, r_full - pred_rem)
     row.update(complexity(w))
     # insertion / deletion areas of the signed ranking against random rankings (skill = area gained over random)
     auc_k, auc_rk = _auc(frac, keep_f), float(np.mean([_auc(frac, c) for c in rk_f]))
@@ -731,6 +777,7 @@ def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list
     row["k_star"] = float(grid[reached[0]]) if len(reached) else float(d + 1)
     row["k_star_reached"] = bool(len(reached))
     ss_tot = np.sum((r_nb - r_nb.mean()) ** 2)
+    by_size = np.argsort(-np.abs(w), kind="stable")  # the surrogate keeps the k largest contributions, of either sign
     for k in plan.budgets:
         i = int(np.flatnonzero(grid == k)[0])
         row[f"keep@{k}"] = float(keep_f[i])  # raw shares: per instance only (a mean of them explodes on small effects)
@@ -739,7 +786,7 @@ def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list
         row[f"remove_fidelity@{k}"] = float(rem_q[i])
         if multi:
             row[f"agree@{k}"] = float(l_keep[i] == l_keep[-1])
-        top = order[:k]
+        top = by_size[:k]
         contribution = neigh[:, top].astype(float) @ w[top]
         surrogate = r_base + contribution
         row[f"surrogate_r2@{k}"] = float(1 - np.sum((r_nb - surrogate) ** 2) / ss_tot) if ss_tot > 0 else np.nan
@@ -759,6 +806,37 @@ def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list
     if not removes:
         curves = {key: v[:g] for key, v in curves.items()}
     return {"row": row, "curves": curves}
+
+
+def _within_size_correlation(coalitions: np.ndarray, observed: np.ndarray, predicted: np.ndarray) -> float:
+    """Pearson's correlation of observed and predicted changes, compared only between coalitions of equal size.
+
+    Both sides are centred within each coalition size ``|S|`` before the
+    correlation is taken (a pooled within-stratum correlation). This removes
+    what the number of present units alone explains, so an explanation that
+    spreads the right total equally over the units -- it predicts ``c |S|``,
+    which says nothing about *which* units matter -- scores 0, as random
+    attributions do; exact attributions of an additive model score 1, flipped
+    ones -1. It is the faithfulness correlation of Bhatt et al. (2020), which
+    fixes one subset size, pooled over every size that the random coalitions
+    give. 0 when the explanation predicts no difference between coalitions of
+    equal size (all equal or all zero); NaN when the model's response does
+    not vary between them either (e.g. one unit).
+    """
+    sizes = coalitions.sum(axis=1)
+    _, inverse, counts = np.unique(sizes, return_inverse=True, return_counts=True)
+
+    def centred(v: np.ndarray) -> np.ndarray:
+        return v - (np.bincount(inverse, weights=v) / counts)[inverse]
+
+    o, p = centred(observed), centred(predicted)
+    so, sp = float(o @ o), float(p @ p)
+    # a constant explanation's sums are equal within a size up to rounding: relative, not exact, zero
+    if so <= 1e-24 * max(float(observed @ observed), 1e-300):
+        return float("nan")
+    if sp <= 1e-24 * max(float(predicted @ predicted), 1e-300):
+        return 0.0
+    return float(np.clip((o @ p) / np.sqrt(so * sp), -1.0, 1.0))
 
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:
@@ -785,6 +863,16 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(ra @ rb) / den if den > 0 else 0.0
 
 
+def _baseline_name(segmenter: Any, baseline: Any) -> str:
+    """What an absent unit became, in words, for the report."""
+    if segmenter is None:
+        return baseline if isinstance(baseline, str) else "array"
+    b = getattr(segmenter, "baseline", None)
+    if b is None or isinstance(b, str):
+        return f"{type(segmenter).__name__}: {b or 'its own'}"
+    return f"{type(segmenter).__name__}: the same segment of one of {len(b)} background clips"
+
+
 def _explain(explainer: Any, X: np.ndarray) -> Any:
     return explainer(X)
 
@@ -802,7 +890,7 @@ def _summary_table(per: pd.DataFrame, budgets: list[int], common: Common) -> pd.
                                random_state=common.seeds.seed("summary"))
         rows.append({"measure": measure, "budget": budget, "mean": e.value, "low": e.low, "high": e.high, "n": len(v)})
 
-    for m in ("fidelity_keep", "fidelity_remove", "skill_keep", "auc_keep", "auc_keep_random", "skill_remove", "auc_remove",
+    for m in ("fidelity", "concordance_keep", "concordance_remove", "skill_keep", "auc_keep", "auc_keep_random", "skill_remove", "auc_remove",
               "auc_remove_random", "k_star", "k_star_reached", "n_nonzero", "n_units_90", "entropy", "gini"):
         if m in per:
             add(m, per[m])
