@@ -141,7 +141,7 @@ direct = np.mean([-scipy.optimize.minimize(evidence, [0.0, 0.0], args=((codes ==
                   for c in range(codes.max() + 1)])
 compare("LogME on 16 PCs (fixed point vs direct maximisation)", logme(P, y), float(direct))
 if F.shape[1] > len(F):
-    print(f"note: with d = {F.shape[1]} > n = {len(F)}, LogME as the authors' code computes it is {logme(F, y):.3f}, "
+    print(f"note: with d = {F.shape[1]} > n = {len(F)}, LogME as the authors' code computes it is {logme(F, y, complete=False):.3f}, "
           f"not a log evidence; logme(complete=True) gives {logme(F, y, complete=True):.3f}\n")
 
 # -- the meter against cdist by hand ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from sklearn.covariance import LedoitWolf
 from trustkit import InvalidAudioError, TransferabilityProbe, compare_encoders
 from trustkit.encoders import FunctionEncoder
 from trustkit.transferability import gbc, h_score, knn_loo_accuracy, leep, logme, nce, transrate
+from trustkit.transferability.estimators import knn_loo_correct, logme_authors_code, n_constant_columns
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "reference" / "transfer_reference.npz"
 
@@ -31,7 +32,7 @@ def informative():
 def test_estimators_match_the_authors_reference_values(case):
     d = np.load(REF)
     F, y, kind = d[f"case{case}_F"], d[f"case{case}_y"], str(d[f"case{case}_kind"])
-    assert logme(F, y, regression=kind == "reg") == pytest.approx(float(d[f"case{case}_logme"]), abs=1e-6)
+    assert logme_authors_code(F, y, regression=kind == "reg") == pytest.approx(float(d[f"case{case}_logme"]), abs=1e-6)
     if kind == "cls":
         P = d[f"case{case}_source_proba"]
         assert leep(P, y) == pytest.approx(float(d[f"case{case}_leep"]), abs=1e-6)
@@ -364,10 +365,46 @@ def test_logme_with_more_dimensions_than_items_is_not_an_evidence_unless_complet
         return max(-scipy.optimize.minimize(neg, x0, method="Nelder-Mead").fun for x0 in ([0.0, 0.0], [5.0, 1.0], [10.0, 1.0]))
 
     ceiling = np.mean([best_evidence((y == c).astype(float)) for c in range(4)])
-    assert logme(F, y) > ceiling + 5  # the authors' fixed-point value: above any attainable log evidence
-    assert logme(F, y, complete=True) <= ceiling + 1e-6
+    assert logme_authors_code(F, y) > ceiling + 5  # the authors' fixed-point value: above any attainable log evidence
+    assert logme(F, y) <= ceiling + 1e-6  # the default is a log evidence
     G = F[:, :20]  # with n > d the two agree
-    assert logme(G, y, complete=True) == logme(G, y)
+    assert logme(G, y) == logme_authors_code(G, y)
+
+
+def test_logme_is_not_lifted_by_constant_or_zero_columns():
+    # the issue's case: 200 all-zero columns lifted the authors' value from -0.27 to 1.55
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 600)
+    noise = rng.standard_normal((600, 144))
+    padded = np.hstack([noise, np.zeros((600, 200)), np.full((600, 3), 7.0)])
+    assert logme_authors_code(padded, y) > logme_authors_code(noise, y) + 1.0  # what the authors' code does
+    assert logme(padded, y) == logme(noise, y)  # constant columns dropped: exactly the same evidence
+    assert n_constant_columns(padded) == 203
+
+
+def test_knn_ties_go_to_the_nearest_tied_class_as_documented():
+    from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from trustkit.transferability.estimators import logme_authors_code, n_constant_columns, _vote
+
+    assert _vote(np.array([[2, 1, 1, 0, 2], [0, 1, 1, 0, 2], [1, 0, 2, 3, 4]]), 5).tolist() == [2, 0, 1]
+    # on 1-D points the neighbours and their order are known: item 0 at 0.0 has neighbours 1 (class 2), 2, 3 (class 1)
+    F = np.array([[0.0, 1.0], [0.1, 1.0], [0.2, 1.0], [0.3, 1.0], [5.0, 1.0]])
+    knn = knn_loo_correct(F, [1, 2, 1, 1, 2], n_neighbors=2, metric="euclidean")
+    assert not knn[0]  # item 0 (class 1): neighbours class 2 (0.1 away) and class 1 (0.2): the tie goes to 2
+    # where no tie occurs, equal to scikit-learn's KNeighborsClassifier with leave-one-group-out, item for item
+    # (scikit-learn breaks a tie by the smallest class label instead)
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((90, 5))
+    y = rng.integers(0, 3, 90)
+    groups = np.repeat(np.arange(30), 3)
+    ours = knn_loo_correct(F, y, n_neighbors=5, metric="cosine", groups=groups)
+    proba = cross_val_predict(KNeighborsClassifier(5, metric="cosine", algorithm="brute"), F, y, groups=groups,
+                              cv=LeaveOneGroupOut(), method="predict_proba")
+    untied = (proba == proba.max(axis=1, keepdims=True)).sum(axis=1) == 1
+    assert untied.sum() > 50
+    np.testing.assert_array_equal(ours[untied], (proba.argmax(axis=1) == y)[untied])
 
 
 def test_compare_encoders_embeds_shared_clips_once():
@@ -425,3 +462,22 @@ def test_the_public_seam_gives_score_and_compare_encoders_the_same_folds():
     pd.testing.assert_frame_equal(seam.table, direct.table)
     other = probe.score_embeddings(G, y, splits=splits)  # another representation, the very same folds
     assert (other.oof["fold"].to_numpy() == direct.oof["fold"].to_numpy()).all()
+
+
+def test_estimators_say_when_d_at_least_n_makes_them_uninformative():
+    # the issue's case: 150 x 144 MFCC statistics read H-score 3.9306 [3.9306, 3.9306] -- an interval that cannot vary
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    F = np.hstack([rng.standard_normal((60, 70)), np.zeros((60, 5))])
+    report = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, estimators=("hscore", "logme", "knn"),
+                                  random_state=0).score(F, y)
+    est = report.estimators.set_index("estimator")
+    assert est.loc["hscore", "value"] == pytest.approx(2.0)
+    assert np.isnan(est.loc["hscore", "low"]) and est.loc["hscore", "note"].startswith("saturated at C - 1 = 2")
+    assert est.loc["logme", "note"].startswith("uninformative: 70 varying dimensions >= 60 items")
+    assert "5 constant columns dropped" in est.loc["logme", "note"]
+    assert est.loc["knn", "note"] == ""
+    text = report.summary()
+    assert "[no interval]  (saturated at C - 1 = 2" in text and "uninformative: 70 varying" in text
+    small = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, estimators=("hscore",), random_state=0).score(F[:, :8], y)
+    assert small.estimators["note"].iloc[0] == "" and np.isfinite(small.estimators["low"].iloc[0])

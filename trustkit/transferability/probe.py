@@ -38,7 +38,7 @@ from ..stats import (
     jackknife_interval,
     nadeau_bengio_interval,
 )
-from .estimators import ESTIMATORS, _features, knn_loo_correct, leep, logme, nce
+from .estimators import ESTIMATORS, _features, knn_loo_correct, leep, logme, n_constant_columns, nce
 
 __all__ = ["TransferReport", "TransferabilityProbe"]
 
@@ -245,7 +245,9 @@ class TransferReport(Report):
                 "jackknife intervals; kNN: bootstrap"
             lines += ["", f"training-free estimators ({aware}):"]
             for r in self.estimators.itertuples():
-                lines.append(f"  {r.estimator:<17s} {r.value: .4f} [{r.low: .4f}, {r.high: .4f}]")
+                note = f"  ({r.note})" if getattr(r, "note", "") else ""
+                interval = f"[{r.low: .4f}, {r.high: .4f}]" if np.isfinite(r.low) else "[no interval]"
+                lines.append(f"  {r.estimator:<17s} {r.value: .4f} {interval}{note}")
         if len(self.profile):
             lines += ["", f"layer profile ({self.profile['measure'].iloc[0]}, same folds; the figures above are the "
                       "deepest layer's):"]
@@ -646,16 +648,34 @@ class TransferabilityProbe(Meter):
                 est = jackknife_interval(lambda i, fn=fn: fn(F[i], y[i]), len(F), groups=groups, bounds=bounds, confidence=conf,
                                          random_state=seed)
                 interval = jackknife
+            note = _estimator_note(name, est, F, n_classes)
+            if note.startswith("saturated"):  # an interval that cannot vary is not shown
+                est = dataclasses.replace(est, low=np.nan, high=np.nan)
             rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
-                         "group_aware": grouped, "interval": interval})
+                         "group_aware": grouped, "interval": interval, "note": note})
         if source_proba is not None and task == "multiclass":
             P = np.asarray(source_proba, dtype=np.float64)
             for name, fn in (("leep", lambda G, t: leep(G, t)), ("nce", lambda G, t: nce(G.argmax(axis=1), t))):
                 est = jackknife_interval(lambda i, fn=fn: fn(P[i], y[i]), len(P), groups=groups, confidence=conf,
                                          random_state=seed)
                 rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
-                             "group_aware": grouped, "interval": jackknife})
-        return pd.DataFrame(rows, columns=["estimator", "value", "low", "high", "group_aware", "interval"])
+                             "group_aware": grouped, "interval": jackknife, "note": ""})
+        return pd.DataFrame(rows, columns=["estimator", "value", "low", "high", "group_aware", "interval", "note"])
+
+
+def _estimator_note(name: str, est: Any, F: np.ndarray, n_classes: int | None) -> str:
+    """Why an estimator's value says little, in words ("" when nothing is known to be wrong with it)."""
+    n = len(F)
+    constant = n_constant_columns(F)
+    d = F.shape[1] - constant
+    dropped = f"; {constant} constant columns dropped" if constant and name == "logme" else ""
+    if name == "hscore" and n_classes and (d >= n - 1 or abs(est.value - (n_classes - 1)) < 1e-9):
+        return (f"saturated at C - 1 = {n_classes - 1}: with {d} varying dimensions for {n} items every class is "
+                "linearly separable, so H-score takes its maximum whatever the encoder (no interval: it cannot vary)")
+    if d >= n and name in ("logme", "hscore_shrinkage", "gbc", "transrate"):
+        return (f"uninformative: {d} varying dimensions >= {n} items, so a linear model fits any labelling; "
+                f"compare encoders on it only at equal dimension{dropped}")
+    return dropped.removeprefix("; ")
 
 
 @dataclasses.dataclass(frozen=True)
