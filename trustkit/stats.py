@@ -17,6 +17,7 @@ __all__ = [
     "bootstrap_estimate",
     "bootstrap_indices",
     "bootstrap_statistic",
+    "cluster_mean_interval",
     "corrected_paired_ttest",
     "friedman_nemenyi",
     "holm",
@@ -256,6 +257,63 @@ def proportion_interval(k: Any, n: Any, *, confidence: float = 0.95, method: str
     return Estimate(k / n, float(ci.low), float(ci.high), n, confidence)
 
 
+def cluster_mean_interval(
+    values: Any, groups: Any, *, confidence: float = 0.95, bounds: tuple[float, float] | None = None,
+) -> Estimate:
+    """Mean of per-item values with a cluster-robust t interval over groups.
+
+    The standard error is the cluster-robust (CR1) one,
+    ``SE^2 = G / (G - 1) * sum_g (sum_{i in g} (v_i - mean))^2 / n^2``, and the
+    quantile is Student's t with ``G - 1`` degrees of freedom: items of one
+    group (a recording, an artist) are not independent, and with few groups
+    the percentile cluster bootstrap is too narrow (simulated coverage of a
+    nominal 95 % interval: 0.86 with 6 groups, 0.89-0.93 with 10; this
+    interval: see the transferability guide). Clipped to ``bounds`` (a
+    metric's range). When every item has the same value in {0, 1} (150 of 150
+    correct), the interval cannot come from the spread, and the Wilson
+    interval of ``G`` successes in ``G`` groups is given instead (each group
+    counted once, the most conservative reading of clustered items).
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+    groups : array-like of shape (n,)
+    confidence : float, default=0.95
+    bounds : (low, high) or None
+
+    Returns
+    -------
+    Estimate
+
+    Examples
+    --------
+    >>> e = cluster_mean_interval([1, 1, 1, 1, 1, 1], ["a", "a", "b", "b", "c", "c"])
+    >>> e.value, round(e.low, 3), e.high
+    (1.0, 0.439, 1.0)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    g = np.asarray(groups)
+    if g.shape != v.shape:
+        raise ValueError(f"groups must hold one group per item, shape {v.shape}; got {g.shape}.")
+    confidence = check_number(confidence, "confidence", low=0, high=1, low_inclusive=False, high_inclusive=False)
+    n = len(v)
+    codes = np.unique(g, return_inverse=True)[1].ravel()
+    n_groups = int(codes.max()) + 1 if n else 0
+    mean = float(v.mean()) if n else np.nan
+    if n_groups < 2:
+        return Estimate(mean, np.nan, np.nan, n, confidence)
+    if np.all(v == v[0]) and v[0] in (0.0, 1.0):
+        w = proportion_interval(int(v[0]) * n_groups, n_groups, confidence=confidence)
+        return Estimate(mean, w.low, w.high, n, confidence)
+    totals = np.bincount(codes, weights=v - mean)
+    se = float(np.sqrt(n_groups / (n_groups - 1) * np.sum(totals**2)) / n)
+    half = float(scipy.stats.t.ppf(0.5 + confidence / 2, n_groups - 1) * se)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = float(np.clip(low, *bounds)), float(np.clip(high, *bounds))
+    return Estimate(mean, low, high, n, confidence)
+
+
 def paired_difference(
     a: Any,
     b: Any,
@@ -280,7 +338,8 @@ def paired_difference(
 
 
 def nadeau_bengio_interval(
-    fold_scores: Any, *, n_train: int, n_test: int, confidence: float = 0.95
+    fold_scores: Any, *, n_train: int, n_test: int, confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
 ) -> Estimate:
     """Mean of cross-validation fold scores with the Nadeau-Bengio interval.
 
@@ -288,6 +347,7 @@ def nadeau_bengio_interval(
 
     The fold scores are correlated (the training sets overlap), so the naive
     variance ``s^2 / k`` is replaced by ``(1 / k + n_test / n_train) s^2``.
+    ``bounds`` clips the interval to the metric's range.
 
     Examples
     --------
@@ -302,7 +362,10 @@ def nadeau_bengio_interval(
         return Estimate(mean, np.nan, np.nan, k, confidence)
     se = np.sqrt((1.0 / k + n_test / n_train) * s.var(ddof=1))
     half = float(scipy.stats.t.ppf(0.5 + confidence / 2, k - 1) * se)
-    return Estimate(mean, mean - half, mean + half, k, confidence)
+    low, high = mean - half, mean + half
+    if bounds is not None:  # a metric's range: an accuracy's interval never passes 1
+        low, high = float(np.clip(low, *bounds)), float(np.clip(high, *bounds))
+    return Estimate(mean, low, high, k, confidence)
 
 
 def corrected_paired_ttest(a: Any, b: Any, *, n_train: int, n_test: int) -> tuple[float, float]:
