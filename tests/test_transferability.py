@@ -291,6 +291,10 @@ def test_comparison_says_when_no_ranking_can_be_significant(informative):
     assert not report.friedman["significance_possible"]
     assert "with 2 tasks and 3 methods no result can be significant" in report.summary()
     assert not np.asarray(report.friedman["significant"]).any()
+    # the headline never names a winner the data do not support
+    assert report.winner() is None
+    assert "not shown better than the others" in report._measure_name() and "best encoder" not in report._measure_name()
+    assert "no encoder is supported as best" in report.summary()
     fig = report.plot()
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert any("no significant difference is possible" in t for t in texts)
@@ -511,3 +515,26 @@ def test_accuracy_intervals_hold_their_coverage_with_few_groups_and_at_the_bound
         F, y, np.arange(150) % 6)
     row = grouped.table.set_index("metric").loc["accuracy"]
     assert row["interval"] == "cluster-robust t over groups" and row["low"] == pytest.approx(proportion_interval(6, 6).low)
+
+
+def test_comparison_names_a_winner_only_when_the_tests_support_it_and_says_what_few_groups_and_encoders_allow(informative):
+    good, noise, y = informative
+    X = np.c_[good, noise].astype(np.float32)
+    # one task: good beats noise and a weaker copy significantly, so it is named
+    encs = {"good": lambda X: X[:, :8], "noise": lambda X: X[:, 8:], "weak": lambda X: X[:, :8] + 3 * X[:, 8:16]}
+    one = compare_encoders(encs, {"task": (X, y)}, cv=5, n_bootstrap=50, estimators=(), random_state=0)
+    assert one.winner() == "good" and "best encoder, good" in one._measure_name()
+    # twins: nothing separates them, nothing is named
+    twins = compare_encoders({"a": lambda X: X[:, :8], "b": lambda X: X[:, :8].copy()}, {"task": (X, y)}, cv=5,
+                             n_bootstrap=50, estimators=(), random_state=0)
+    assert twins.winner() is None
+    # 6 groups: the Nadeau-Bengio interval comes first, as in the probe's summary; 4 encoders: Kendall cannot reach 0.05
+    groups = np.arange(len(y)) % 6
+    encs4 = {**encs, "half": lambda X: X[:, 4:12]}
+    few = compare_encoders(encs4, {"task": (X, y, groups)}, cv=3, n_bootstrap=50, estimators=("logme",), random_state=0)
+    text = few.summary()
+    assert "task: only 6 groups" in text
+    row = next(line for line in text.splitlines() if line.startswith("good ") and "[" in line)
+    assert row.index("folds") < row.index("; ")
+    assert few.agreement["min_p"].iloc[0] == pytest.approx(2 / 24 * 1.0, abs=1e-12)  # tau = 1 of 4 items: p = 1/12
+    assert "with 4 encoders Kendall's tau cannot reach p < 0.05 even at tau = 1 (smallest p = 0.0833)" in text

@@ -17,7 +17,7 @@ from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
 from ..reports import Report
 from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
 from .estimators import _features
-from .probe import TransferabilityProbe, TransferReport
+from .probe import FEW_GROUPS, TransferabilityProbe, TransferReport
 
 __all__ = ["ComparisonReport", "compare_encoders"]
 
@@ -62,7 +62,46 @@ class ComparisonReport(Report):
     config: dict = field(repr=False)
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = True
-    headline: ClassVar[str] = "mean normalised main probe score of the best-ranked encoder across tasks"
+    headline: ClassVar[str] = ("mean normalised main probe score of the top-ranked encoder across tasks (named best only "
+                               "when the tests support it)")
+
+    def winner(self) -> str | None:
+        """The encoder the tests show better than every other, or None when the data support no winner.
+
+        With two or more tasks: Friedman rejects and Nemenyi separates the
+        top-ranked encoder from every other. With one task: the corrected
+        resampled t-test (Holm) finds it better than every other on that task.
+        """
+        top = self.ranking().index[0]
+        names = list(self.config["encoders"])
+        if len(self.config["tasks"]) >= 2:
+            if not self.friedman.get("friedman_rejects"):
+                return None
+            sig = np.asarray(self.friedman["significant"], dtype=bool)
+            i = names.index(top)
+            return top if all(sig[i, j] for j in range(len(names)) if j != i) else None
+        pw = self.pairwise
+        for other in names:
+            if other == top:
+                continue
+            row = pw[((pw["a"] == top) & (pw["b"] == other)) | ((pw["a"] == other) & (pw["b"] == top))]
+            diff = float(row["mean_difference"].iloc[0]) * (1 if row["a"].iloc[0] == top else -1)
+            if not (bool(row["significant"].iloc[0]) and diff > 0):
+                return None
+        return top
+
+    def _support(self) -> str:
+        """Why the top-ranked encoder is, or is not, called best."""
+        f = self.friedman
+        top, best = self.ranking().index[0], self.winner()
+        if best is not None:
+            return f"{best} is best: the tests separate it from every other encoder at alpha={self.config['alpha']}"
+        if len(self.config["tasks"]) >= 2:
+            why = (f"Friedman p={f['pvalue']:.2g} does not reject" if not f.get("friedman_rejects")
+                   else "Nemenyi does not separate it from every other encoder")
+        else:
+            why = "the pairwise tests on the one task do not find it better than every other encoder"
+        return f"no encoder is supported as best ({why}); {top} merely ranks first"
 
     def __float__(self) -> float:
         best = self.ranking().index[0]
@@ -80,7 +119,11 @@ class ComparisonReport(Report):
         return (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else None
 
     def _measure_name(self) -> str:
-        return f"mean normalised score of the best-ranked encoder, {self.ranking().index[0]} (0 = chance, 1 = perfect)"
+        top, best = self.ranking().index[0], self.winner()
+        if best is not None:
+            return f"mean normalised score of the best encoder, {best} (0 = chance, 1 = perfect)"
+        return (f"mean normalised score of the top-ranked encoder, {top}, not shown better than the others "
+                "(0 = chance, 1 = perfect)")
 
     def _long(self) -> pd.DataFrame:
         rows = [{"scope": "probe, out-of-fold", "encoder": r["encoder"], "task": r["task"], "measure": r["metric"],
@@ -107,14 +150,28 @@ class ComparisonReport(Report):
 
     def summary(self) -> str:
         """Encoder x task table, tests and estimator agreement, in words."""
-        pivot = self.table.assign(cell=[f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in zip(self.table["value"], self.table["low"], self.table["high"])])
-        pivot = pivot.pivot(index="encoder", columns="task", values="cell").loc[self.config["encoders"]]
+        t = self.table
+        few = {task: n for task, n in self.config.get("n_groups", {}).items() if n is not None and n < FEW_GROUPS}
+        cells = []
+        for r in t.itertuples():
+            item = f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}]"
+            folds = f"folds {r.fold_mean:.3f} [{r.nb_low:.3f}, {r.nb_high:.3f}]"
+            cells.append(f"{folds}; {item}" if r.task in few else item)
+        pivot = t.assign(cell=cells).pivot(index="encoder", columns="task", values="cell").loc[self.config["encoders"]]
         f = self.friedman
+        level = f"{self.config.get('confidence', 0.95):.0%}"
         lines = [
             f"compare_encoders: {len(self.config['encoders'])} encoders x {len(self.config['tasks'])} tasks, "
             f"probe={self.config['probe']}, same {self.config['cv']}-fold splits for every encoder",
+            self._support(),
             "",
-            f"main metric, out-of-fold, {self.config.get('confidence', 0.95):.0%} bootstrap interval:",
+        ]
+        if few:
+            lines += [", ".join(f"{task}: only {n} groups" for task, n in few.items()) + " -- the Nadeau-Bengio interval "
+                      "over folds, which carries the fold-to-fold variation, comes first there; treat the item "
+                      "interval with care", ""]
+        lines += [
+            f"main metric, out-of-fold, {level} intervals (the probe's: Wilson or cluster-robust t for accuracy):",
             pivot.to_string(),
             "",
             f"Friedman across tasks: chi2={f['statistic']:.3f}, p={f['pvalue']:.3g}; Nemenyi CD={f['critical_difference']:.3f}"
@@ -130,6 +187,11 @@ class ComparisonReport(Report):
         if len(self.agreement):
             lines.append("estimator vs probe ranking (Kendall tau): " + ", ".join(
                 f"{r.task}/{r.estimator} {r.kendall_tau:+.2f}" for r in self.agreement.itertuples()))
+            n_enc = int(self.agreement["n_encoders"].iloc[0])
+            p_min = _kendall_min_p(n_enc)
+            if p_min >= self.config["alpha"]:
+                lines.append(f"  with {n_enc} encoders Kendall's tau cannot reach p < {self.config['alpha']:g} even at "
+                             f"tau = 1 (smallest p = {p_min:.3g}): these agreements are descriptive, not evidence")
         return "\n".join(lines)
 
     def plot(self, ax: Any = None) -> Any:
@@ -247,8 +309,10 @@ def compare_encoders(
     reports: dict[tuple[str, str], TransferReport] = {}
     rows, pair_rows, agree_rows, est_rows, score_matrix = [], [], [], [], []
     embedded: dict[int, tuple[Any, dict[str, np.ndarray]]] = {}  # the array is kept so its id stays unique
+    n_groups: dict[str, int | None] = {}
     for task_name, spec in tasks.items():
         X_given, y, groups, source_proba = _unpack_task(task_name, spec)
+        n_groups[task_name] = None if groups is None else len(np.unique(np.asarray(groups)))
         X = check_audio(X_given, owner=f"compare_encoders task {task_name!r}")
         # tasks that share their clips (the same array) share the embeddings: each encoder embeds them once
         if id(X_given) not in embedded:
@@ -279,7 +343,7 @@ def compare_encoders(
     friedman["significant"] = friedman["significant"].tolist()
     config = {"encoders": names, "tasks": list(tasks), "probe": probe if isinstance(probe, str) else type(probe).__name__,
               "cv": cv, "alpha": alpha, "n_bootstrap": n_bootstrap, "confidence": confidence,
-              "concatenations": ["+".join(c) for c in combos],
+              "concatenations": ["+".join(c) for c in combos], "n_groups": n_groups,
               "random_state": random_state if isinstance(random_state, (int, type(None))) else "RandomState",
               "timing": {"total_s": time.perf_counter() - t_start}}
     table = pd.DataFrame(rows)
@@ -290,7 +354,7 @@ def compare_encoders(
         if r.encoder == f"{n}/{layer}"
     ])
     return ComparisonReport(table=table, pairwise=pd.DataFrame(pair_rows), friedman=friedman,
-                            agreement=pd.DataFrame(agree_rows, columns=["task", "estimator", "kendall_tau", "p", "n_encoders"]),
+                            agreement=pd.DataFrame(agree_rows, columns=["task", "estimator", "kendall_tau", "p", "n_encoders", "min_p"]),
                             estimators=pd.DataFrame(est_rows), reports=reports, config=config, profile=profile)
 
 
@@ -332,6 +396,13 @@ def _pairwise_tests(task_name: str, names: list[str], task_scores: dict[str, np.
             for r, p_adj in zip(tests, holm([r["p"] for r in tests]))]
 
 
+def _kendall_min_p(n: int) -> float:
+    """The smallest two-sided p-value Kendall's tau can reach with ``n`` items (perfect agreement)."""
+    if n < 3:
+        return 1.0
+    return float(scipy.stats.kendalltau(np.arange(n), np.arange(n)).pvalue)
+
+
 def _estimator_agreement(task_name: str, names: list[str], task_scores: dict[str, np.ndarray],
                          est_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Kendall's tau between each training-free estimator and the probe, over the representations."""
@@ -342,5 +413,5 @@ def _estimator_agreement(task_name: str, names: list[str], task_scores: dict[str
         vals = task_est[task_est["estimator"] == e_name].set_index("encoder").loc[names, "value"].to_numpy()
         res = scipy.stats.kendalltau(vals, probe_values)
         rows.append({"task": task_name, "estimator": e_name, "kendall_tau": float(res.statistic), "p": float(res.pvalue),
-                     "n_encoders": len(names)})
+                     "n_encoders": len(names), "min_p": _kendall_min_p(len(names))})
     return rows
