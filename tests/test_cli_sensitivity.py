@@ -143,3 +143,85 @@ def test_progress_bars_only_when_asked_or_on_a_terminal(capsys, monkeypatch):
     assert "outer folds" not in capsys.readouterr().err
     assert main(base) == 0  # auto on a terminal
     assert "outer folds" in capsys.readouterr().err
+
+
+@pytest.fixture
+def speakers(tmp_path):
+    """Spoken-digit-like files: 4 speakers x 2 digits x 3 takes, 0.6 s at 8 kHz; each speaker has a voice (pitch)."""
+    rng = np.random.default_rng(0)
+    sr, folder = 8000, tmp_path / "digits"
+    t = np.arange(int(0.6 * sr)) / sr
+    for s, (name, f0) in enumerate({"ann": 110, "bob": 180, "cat": 250, "dan": 330}.items()):
+        for digit in (0, 1):
+            (folder / str(digit)).mkdir(parents=True, exist_ok=True)
+            for take in range(3):
+                x = 0.3 * np.sin(2 * np.pi * f0 * (1 + 0.5 * digit) * t) + 0.01 * rng.standard_normal(len(t))
+                sf.write(folder / str(digit) / f"{digit}_{name}_{take}.wav", x.astype(np.float32), sr)
+    return folder
+
+
+def test_load_audio_folder_takes_the_files_rate_and_length_and_refuses_disagreement(speakers, tmp_path):
+    X, y = load_audio_folder(speakers)  # no sr, no duration: the files' own
+    assert X.shape == (24, 4800) and y.attrs == {"sr": 8000, "duration": 0.6} and (y["sr"] == 8000).all()
+    sf.write(speakers / "0" / "0_eve_0.wav", np.zeros(4000, dtype=np.float32), 16000)  # another rate and length
+    with pytest.raises(InvalidAudioError, match=r"2 sample rates \(8000 Hz: .*; 16000 Hz: 0/0_eve_0\.wav\); pass sr="):
+        load_audio_folder(speakers)
+    with pytest.raises(InvalidAudioError, match=r"differ in length .* from 0\.25 s \(0/0_eve_0\.wav\) to 0\.6 s"):
+        load_audio_folder(speakers, sr=8000)
+    with pytest.warns(TrustkitWarning, match="zero-padded"):
+        X2, y2 = load_audio_folder(speakers, sr=8000, duration=0.6)
+    assert X2.shape == (25, 4800) and y2.attrs["sr"] == 8000
+
+
+def test_load_audio_folder_groups_from_a_pattern_or_a_csv(speakers, tmp_path):
+    _, y = load_audio_folder(speakers, groups=r"_([a-z]+)_")
+    assert sorted(y["group"].unique()) == ["ann", "bob", "cat", "dan"]
+    with pytest.raises(ValueError, match="has no capture group"):
+        load_audio_folder(speakers, groups=r"_[a-z]+_")
+    with pytest.raises(ValueError, match=r"matches no group in 24 of 24 files"):
+        load_audio_folder(speakers, groups=r"(\d{3})")
+    csv = tmp_path / "meta.csv"
+    csv.write_text("file,label,group\n" + "\n".join(f"{f},{f[0]},{f.split('_')[1]}" for f in y["file"]))
+    _, y2 = load_audio_folder(speakers, labels=csv)  # the CSV's group column is used when it has one
+    assert y2["group"].tolist() == y["group"].tolist()
+
+
+def test_cli_transfer_groups_files_rate_and_the_json_records_the_input(speakers, tmp_path, capsys):
+    out = tmp_path / "t.json"
+    args = ["transfer", "--encoder", "mfcc", "--audio", str(speakers), "--cv", "2", "--progress", "off"]
+    assert main([*args, "--groups", r"_([a-z]+)_", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "input: 24 clips from" in text and "at 8000 Hz, 0.6 s each, 4 groups (sr from the files) (duration from the files)" in text
+    data = json.loads(out.read_text())
+    assert data["input"]["sr"] == 8000 and data["input"]["duration"] == 0.6 and data["input"]["groups"] == 4
+    assert data["config"]["groups"] is True and data["config"]["n_groups"] == 4
+    # without groups every take of a speaker has its copies in the training fold: said, not silent
+    (speakers / "0" / "copy_ann_9.wav").write_bytes((speakers / "0" / "0_ann_0.wav").read_bytes())
+    (speakers / "1" / "copy_ann_9.wav").write_bytes((speakers / "1" / "1_ann_0.wav").read_bytes())
+    with pytest.warns(TrustkitWarning, match="held-out items have a near-duplicate in their training fold"):
+        assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--groups", r"(\d{3})"]) == 2
+    assert "matches no group in 26 of 26 files" in capsys.readouterr().err
+    assert main(["transfer", "--encoder", "mfcc", "--groups", "x"]) == 2  # --groups reads files: needs --audio
+    assert "--groups and --labels read files: pass --audio DIR too" in capsys.readouterr().err
+
+
+def test_cli_sensitivity_at_the_files_rate_with_active_snr(speakers, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    args = ["sensitivity", "--encoder", "mfcc", "--audio", str(speakers / "0"), "--progress", "off", "--json", str(out)]
+    assert main([*args, "--snr-reference", "active"]) == 0
+    data = json.loads(out.read_text())
+    assert data["input"]["sr"] == 8000 and data["input"]["duration"] == 0.6 and data["config"]["sr"] == 8000
+    assert "input: 12 clips" in capsys.readouterr().out
+    assert data["input"]["snr_reference"] == "active"
+
+
+def test_trustkit_report_rebuilds_the_page_the_run_wrote(folder, tmp_path, capsys):
+    j, h = tmp_path / "t.json", tmp_path / "t.html"
+    assert main(["transfer", "--encoder", "mfcc", "--clips", "12", "--sr", str(SR), "--duration", "1", "--cv", "2",
+                 "--progress", "off", "--json", str(j), "--html", str(h)]) == 0
+    assert main(["report", str(j), "--out", str(tmp_path / "again.html")]) == 0
+    page, again = h.read_text(), (tmp_path / "again.html").read_text()
+    assert again == page  # the same page: "accuracy: 0.9 [..]" with its interval and the figure, not "headline: 0.9"
+    assert "headline:" not in page and "<img" in page

@@ -73,10 +73,12 @@ def check_report_document(data: Any) -> dict[str, Any]:
                              "'headline' and 'table' fields, as trustkit writes them.")
         head = _field("headline", data["headline"], (dict,), "an object with value, meaning, higher_is_better")
         value = head.get("value")
-        data = {"report": "TrustReport", "meta": {"description": str(data.get("description") or kind),
+        # the same document Report.to_html renders: the page rebuilt from the JSON equals the page the run wrote
+        data = {"report": "TrustReport", "meta": {"description": str(data.get("description") or head.get("meaning") or kind),
                                                   "version": data.get("version", "")}, "sections": [{
             "title": kind, "note": str(head.get("meaning", "")), "summary": data.get("summary") or "",
-            "headline": value, "higher_is_better": head.get("higher_is_better", True),
+            "measure": str(data.get("measure") or ""), "headline": value, "interval": data.get("interval"),
+            "higher_is_better": head.get("higher_is_better", True),
             "table": data["table"], "compact": data.get("long", []), "plot_png": data.get("plot_png", ""),
         }]}
     meta = data.get("meta", {})

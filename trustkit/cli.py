@@ -205,32 +205,74 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
 
     stream = stream or sys.stdout
     if args.audio:
-        X, _ = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset, labels=None)
+        X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset, labels=None)
+        sr, source = y.attrs["sr"], _described(args, y, len(X))
     else:
-        X, _ = make_music(args.clips, duration=args.duration, sr=args.sr, random_state=args.seed)
-    encoder = load_encoder(args.encoder, sr=args.sr)
-    baseline = load_encoder(args.baseline, sr=args.sr) if args.baseline else None
+        sr = args.sr or BUILTIN_SR
+        duration = args.duration or 5.0
+        X, _ = make_music(args.clips, duration=duration, sr=sr, random_state=args.seed)
+        source = {"source": "built-in generated music (make_music)", "n_clips": len(X), "sr": sr, "duration": duration}
+    source["snr_reference"] = args.snr_reference
+    print(_input_line(source), file=stream)
+    encoder = load_encoder(args.encoder, sr=sr)
+    baseline = load_encoder(args.baseline, sr=sr) if args.baseline else None
+    from .perturbations import study_grid
+
+    # the grid the meter builds from its name, with the noise settings' SNR measured where the user asked
+    grid = args.perturbations if args.snr_reference == "clip" else study_grid(args.perturbations, sr=sr,
+                                                                              snr_reference=args.snr_reference)
     meter = SensitivityMeter(
-        encoder, args.perturbations, sr=args.sr, metric=args.metric, baseline=baseline,
+        encoder, grid, sr=sr, metric=args.metric, baseline=baseline,
         loudness_match=not args.no_loudness_match, n_jobs=args.n_jobs, random_state=args.seed,
         verbose=_progress(args),
     )
     report = meter.score(X)
     print(report.summary(), file=stream)
-    _write(report, args, stream)
+    _write(report, args, stream, source)
     return _gate(report, args.fail_above, stream, per_setting=args.per_setting)
 
 
-def _labelled_audio(args: argparse.Namespace) -> tuple[np.ndarray, Any]:
+#: the rate of the built-in generated clips when --sr is not given (with --audio the files' own rate is used)
+BUILTIN_SR = 22050
+
+
+def _described(args: argparse.Namespace, y: Any, n: int) -> dict[str, Any]:
+    """What was read from --audio, as the JSON records it: the rate and length, and whether the files gave them."""
+    return {"source": os.fspath(args.audio), "n_clips": n, "sr": int(y.attrs["sr"]),
+            "sr_from": "--sr (resampled)" if args.sr else "the files", "duration": float(y.attrs["duration"]),
+            "duration_from": "--duration" if args.duration else "the files",
+            "groups": None if "group" not in y else int(y["group"].nunique())}
+
+
+def _input_line(source: dict[str, Any]) -> str:
+    extra = "".join(f" ({k.removesuffix('_from')} from {v})" for k, v in source.items() if k.endswith("_from"))
+    groups = f", {source['groups']} groups" if source.get("groups") else ""
+    return (f"input: {source['n_clips']} clips from {source['source']} at {source['sr']} Hz, {source['duration']:.4g} s "
+            f"each{groups}{extra}\n")
+
+
+def _labelled_audio(args: argparse.Namespace) -> tuple[np.ndarray, Any, Any, int, dict[str, Any]]:
+    """Clips, labels, groups (or None), the rate, and what was read (for the JSON)."""
     from .datasets import load_audio_folder, make_music
 
     if args.audio:
-        X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration)
+        try:
+            X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration,
+                                     labels=args.labels or "folders", groups=args.groups)
+        except ValueError as exc:
+            if isinstance(exc, InvalidAudioError):
+                raise
+            raise UsageError(f"--audio {args.audio!r}: {exc}") from exc
         if y["label"].nunique() < 2:
-            raise UsageError(f"--audio {args.audio!r}: put the files in at least two sub-folders (one per label).")
-        return X, y["label"]
-    X, y = make_music(args.clips, duration=args.duration, sr=args.sr, random_state=args.seed)
-    return X, y[args.label]
+            raise UsageError(f"--audio {args.audio!r}: put the files in at least two sub-folders (one per label), or "
+                             "pass --labels CSV.")
+        return X, y["label"], (y["group"] if "group" in y else None), int(y.attrs["sr"]), _described(args, y, len(X))
+    if args.groups or args.labels:
+        raise UsageError("--groups and --labels read files: pass --audio DIR too.")
+    sr, duration = args.sr or BUILTIN_SR, args.duration or 3.0
+    X, y = make_music(args.clips, duration=duration, sr=sr, random_state=args.seed)
+    return X, y[args.label], None, sr, {"source": "built-in generated music (make_music)", "n_clips": len(X), "sr": sr,
+                                        "duration": duration}
 
 
 def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
@@ -238,12 +280,13 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     from .transferability import TransferabilityProbe
 
     stream = stream or sys.stdout
-    X, y = _labelled_audio(args)
-    encoder = load_encoder(args.encoder, sr=args.sr)
+    X, y, groups, sr, source = _labelled_audio(args)
+    print(_input_line(source), file=stream)
+    encoder = load_encoder(args.encoder, sr=sr)
     report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed,
-                                  verbose=_progress(args)).score(X, y)
+                                  verbose=_progress(args)).score(X, y, groups)
     print(report.summary(), file=stream)
-    _write(report, args, stream)
+    _write(report, args, stream, source)
     return _gate(report, args.fail_below, stream)
 
 
@@ -260,14 +303,15 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
     from .fidelity import FidelityComplexityScorer, TimeSegments, explain_with_lime, explain_with_shap
 
     stream = stream or sys.stdout
-    X, y = _labelled_audio(args)
+    X, y, _, sr, source = _labelled_audio(args)
+    print(_input_line(source), file=stream)
     if args.model:
         model = _import_object(args.model, "--model")
         if not (callable(model) or any(hasattr(model, m) for m in ("predict_proba", "decision_function", "predict"))):
             raise UsageError(f"--model {args.model!r} is a {type(model).__name__}, not a classifier: pass a fitted "
                              "model with predict_proba, decision_function or predict, or a function of audio.")
     else:
-        mfcc = MFCCEncoder(sr=args.sr)
+        mfcc = MFCCEncoder(sr=sr)
         model = make_pipeline(FunctionTransformer(mfcc.transform), StandardScaler(), LogisticRegression(max_iter=2000))
         model.fit(X, np.asarray(y))
     clips = X[: args.instances]
@@ -281,7 +325,7 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
         warnings.simplefilter("ignore", TrustkitWarning)
         report = scorer.score(clips, W)
     print(report.summary(), file=stream)
-    _write(report, args, stream)
+    _write(report, args, stream, source)
     return _gate(report, args.fail_below, stream)
 
 
@@ -307,10 +351,13 @@ def _gate(report: Any, limit: float | None, stream: Any, **options: Any) -> int:
     return 0
 
 
-def _write(report: Any, args: argparse.Namespace, stream: Any) -> None:
+def _write(report: Any, args: argparse.Namespace, stream: Any, source: dict[str, Any] | None = None) -> None:
     texts = {}
     if args.json:
-        texts[Path(args.json)] = report.to_json()
+        data = report.to_dict()
+        if source is not None:
+            data["input"] = source  # what the numbers were measured on: the files, their rate and length
+        texts[Path(args.json)] = json.dumps(data, indent=1, allow_nan=False)
     if args.html:
         texts[Path(args.html)] = report.to_html()
     if texts:
@@ -467,8 +514,19 @@ def _parser() -> argparse.ArgumentParser:
     labelled.add_argument("--audio", help=AUDIO_HELP)
     labelled.add_argument("--clips", type=int, default=40, help="number of built-in clips without --audio (default: 40)")
     labelled.add_argument("--label", default="timbre", choices=["timbre", "mode", "tempo_class"], help="label of the built-in clips")
-    labelled.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
-    labelled.add_argument("--duration", type=float, default=3.0, help="seconds per clip (default: 3)")
+    labelled.add_argument("--sr", type=int, default=None,
+                          help="sample rate in Hz (default: the files' own rate with --audio, which must then agree; "
+                               "22050 for built-in clips); files at another rate are resampled")
+    labelled.add_argument("--duration", type=float, default=None,
+                          help="seconds per clip (default: the files' own length with --audio, which must then agree; "
+                               "3 for built-in clips); longer files are cut, shorter ones zero-padded")
+    labelled.add_argument("--labels", help="with --audio: a CSV with columns file (path under --audio), label and "
+                                           "optionally group, instead of one sub-folder per label")
+    labelled.add_argument("--groups",
+                          help="with --audio: items that belong together (speaker, recording, artist) stay on one side "
+                               "of every fold: a regular expression whose first capture group in each file's path is "
+                               "its group (e.g. '_([a-z]+)_' for 7_jackson_32.wav), or 'csv' for the --labels CSV's "
+                               "group column (used by default when it has one)")
     demo = sub.add_parser(
         "demo",
         help="the full trust report (robustness, transferability, explanations) on built-in data",
@@ -521,8 +579,15 @@ def _parser() -> argparse.ArgumentParser:
     sens.add_argument("--baseline", help="encoder to compare with (same forms), e.g. mfcc")
     sens.add_argument("--audio", help=AUDIO_HELP)
     sens.add_argument("--clips", type=int, default=12, help="number of built-in clips without --audio (default: 12)")
-    sens.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
-    sens.add_argument("--duration", type=float, default=5.0, help="seconds per clip (default: 5)")
+    sens.add_argument("--sr", type=int, default=None,
+                      help="sample rate in Hz (default: the files' own rate with --audio, which must then agree; 22050 "
+                           "for built-in clips); files at another rate are resampled")
+    sens.add_argument("--duration", type=float, default=None,
+                      help="seconds per clip (default: the files' own length with --audio, which must then agree; 5 for "
+                           "built-in clips); longer files are cut, shorter ones zero-padded")
+    sens.add_argument("--snr-reference", default="clip", choices=["clip", "active"],
+                      help="where the noise settings measure the signal's power: the whole clip (the study's "
+                           "definition, default) or its active part (clips with pauses or padding)")
     sens.add_argument("--offset", type=float, default=0.0, help="start of the excerpt in seconds (with --audio)")
     sens.add_argument("--perturbations", default="imperceptible", choices=["imperceptible", "graver", "all"],
                       help="the robustness study's grid: imperceptible (default), graver, or all of both")

@@ -143,10 +143,11 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 def load_audio_folder(
     path: str | os.PathLike[str],
     *,
-    sr: int,
+    sr: int | None = None,
     duration: float | None = None,
     offset: float = 0.0,
     labels: str | os.PathLike[str] | None = "folders",
+    groups: str | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Load every audio file under ``path`` as clips of one length.
 
@@ -154,23 +155,36 @@ def load_audio_folder(
     ----------
     path : str or path-like
         Folder, searched recursively for .wav, .flac, .ogg, .mp3, .aiff files.
-    sr : int
+    sr : int or None, default=None
         Sample rate wanted; files at other rates are resampled (soxr HQ).
+        None: the files' own rate, which must then be the same for every file
+        (an error names the files at each rate otherwise).
     duration : float or None, default=None
         Seconds per clip, cut from ``offset``; shorter files are zero-padded
-        (with a :class:`TrustkitWarning` naming them). None: the shortest file's
-        length.
+        (with a :class:`TrustkitWarning` naming them). None: the files' own
+        length, which must then be the same for every file (an error names
+        the shortest and the longest otherwise: choose a duration).
     offset : float, default=0.0
         Start of the excerpt in seconds.
     labels : "folders", path to a CSV or None, default="folders"
         ``"folders"``: the sub-folder of each file is its label; a CSV with
-        columns ``file`` (path relative to ``path``) and ``label``; None: no labels.
+        columns ``file`` (path relative to ``path``) and ``label``, and
+        optionally ``group``; None: no labels.
+    groups : str or None, default=None
+        Which items belong together (a speaker, a recording, an artist), so
+        that cross-validation keeps them on one side: a regular expression
+        whose first capture group, searched in each file's relative path, is
+        the group (e.g. ``r"_([a-z]+)_"`` for ``7_jackson_32.wav``); ``"csv"``
+        for the labels CSV's ``group`` column (also used when ``groups`` is
+        None and the CSV has one); None: no groups.
 
     Returns
     -------
     X : ndarray of shape (n_files, n_samples), float32
     y : pandas.DataFrame
-        Columns ``file`` (relative path) and ``label``.
+        Columns ``file`` (relative path), ``label``, ``sr`` (the file's own
+        rate) and, with groups, ``group``. ``y.attrs["sr"]`` and
+        ``y.attrs["duration"]`` hold the rate and clip length of ``X``.
 
     Raises
     ------
@@ -182,7 +196,8 @@ def load_audio_folder(
     from .audio import load_audio
     from .exceptions import InvalidAudioError, TrustkitWarning
 
-    sr = check_sr(sr, "load_audio_folder")
+    if sr is not None:
+        sr = check_sr(sr, "load_audio_folder")
     root = Path(path)
     if not root.is_dir():
         raise ValueError(f"path must be a folder of audio files; {os.fspath(path)!r} is not a folder.")
@@ -199,15 +214,35 @@ def load_audio_folder(
     import soundfile as sf
 
     offset = check_number(offset, "offset", low=0)
-    seconds, failed = [], []
+    seconds, rates, failed = [], [], []
     for f in files:
         try:
             info = sf.info(os.fspath(f))
             seconds.append(info.frames / info.samplerate)
+            rates.append(int(info.samplerate))
         except Exception as exc:
             failed.append(f"Could not read audio file {os.fspath(f)!r}: {exc}")
     if failed:
         raise InvalidAudioError(f"{len(failed)} of {len(files)} files could not be read: " + "; ".join(failed))
+    rel = [str(f.relative_to(root)) for f in files]
+    if sr is None:  # the files' own rate: never resample silently
+        found = sorted(set(rates))
+        if len(found) > 1:
+            where = "; ".join(f"{r} Hz: {', '.join(x for x, q in zip(rel, rates) if q == r)[:120]}" for r in found)
+            raise InvalidAudioError(
+                f"the files under {os.fspath(path)!r} have {len(found)} sample rates ({where}); pass sr=<Hz> "
+                "(--sr on the command line) to resample them all to one rate."
+            )
+        sr = found[0]
+    if duration is None:  # the files' own length: never cut or pad silently
+        frames = [round((sec - offset) * sr) for sec in seconds]
+        if len(set(frames)) > 1:
+            short, long = int(np.argmin(frames)), int(np.argmax(frames))
+            raise InvalidAudioError(
+                f"the files under {os.fspath(path)!r} differ in length after offset={offset:g} s: from "
+                f"{frames[short] / sr:.4g} s ({rel[short]}) to {frames[long] / sr:.4g} s ({rel[long]}); pass "
+                "duration=<seconds> (--duration) to cut the longer ones and zero-pad the shorter ones."
+            )
     past = [f.name for f, sec in zip(files, seconds) if sec <= offset]
     if past:
         raise InvalidAudioError(
@@ -216,8 +251,6 @@ def load_audio_folder(
         )
     if duration is None:
         n = round((min(seconds) - offset) * sr)
-        if n <= 0:
-            raise InvalidAudioError(f"offset={offset} s is past the end of the shortest file.")
     else:
         n = round(check_number(duration, "duration", low=0, low_inclusive=False) * sr)
     clips = []
@@ -242,7 +275,6 @@ def load_audio_folder(
             TrustkitWarning,
             stacklevel=2,
         )
-    rel = [str(f.relative_to(root)) for f in files]
     if labels is None:
         lab = [None] * len(files)
     elif isinstance(labels, str) and labels == "folders":
@@ -256,7 +288,49 @@ def load_audio_folder(
         if missing:
             raise ValueError(f"labels CSV has no label for {len(missing)} files, e.g. {missing[:3]}.")
         lab = [mapping[r] for r in rel]
-    return X, pd.DataFrame({"file": rel, "label": lab})
+    y = pd.DataFrame({"file": rel, "label": lab, "sr": rates})
+    group = _file_groups(rel, groups, labels)
+    if group is not None:
+        y["group"] = group
+    y.attrs.update(sr=int(sr), duration=n / sr)
+    return X, y
+
+
+def _file_groups(rel: list[str], groups: str | None, labels: Any) -> list[str] | None:
+    """Each file's group: a regular expression's first capture group over its path, or the labels CSV's column."""
+    import re
+
+    csv = labels is not None and not (isinstance(labels, str) and labels == "folders")
+    if groups is None or groups == "csv":
+        if not csv:
+            if groups == "csv":
+                raise ValueError("groups='csv' reads the labels CSV's 'group' column; pass labels=<CSV> too.")
+            return None
+        table = pd.read_csv(labels)
+        if "group" not in table.columns:
+            if groups == "csv":
+                raise ValueError(f"labels CSV {os.fspath(labels)!r} has no 'group' column; has {list(table.columns)}.")
+            return None
+        mapping = dict(zip(table["file"].astype(str), table["group"].astype(str)))
+        return [mapping[r] for r in rel]
+    try:
+        pattern = re.compile(groups)
+    except re.error as exc:
+        raise ValueError(f"groups must be a regular expression with one capture group, or 'csv'; {groups!r}: {exc}.") from exc
+    if pattern.groups < 1:
+        raise ValueError(f"groups {groups!r} has no capture group: put the part naming the group in parentheses, "
+                         r"e.g. '_([a-z]+)_' for 7_jackson_32.wav.")
+    out, missing = [], []
+    for r in rel:
+        m = pattern.search(r)
+        if m is None or m.group(1) is None:
+            missing.append(r)
+        else:
+            out.append(m.group(1))
+    if missing:
+        raise ValueError(f"groups {groups!r} matches no group in {len(missing)} of {len(rel)} files, e.g. {missing[:3]}; "
+                         "every file needs one.")
+    return out
 
 
 #: General MIDI programs used to render folk tunes (one drawn per clip)

@@ -217,6 +217,11 @@ class Report:
         out["version"] = __version__
         out["summary"] = self.summary()
         out["long"] = jsonable(self.to_long())
+        # what the page needs beyond the fields, so that `trustkit report` rebuilds the page to_html writes
+        interval = self._headline_interval()
+        out["measure"] = self._measure_name()
+        out["interval"] = None if interval is None else jsonable(list(interval))
+        out["plot_png"] = self._plot_png()
         return out
 
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 1) -> str:

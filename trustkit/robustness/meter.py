@@ -418,7 +418,8 @@ def _warn_silence(X: np.ndarray) -> None:
             f"{worst}: {silent[worst]:.0%}, e.g. padding): added noise is audible in digital silence even at an "
             "'imperceptible' SNR, and a clip-level SNR averages the pauses in. Crop the clips, or measure the "
             "SNR over the active part "
-            "(AddNoise(snr_reference='active'), study_grid(..., snr_reference='active')).",
+            "(AddNoise(snr_reference='active'), study_grid(..., snr_reference='active'); on the command line "
+            "--snr-reference active).",
             TrustkitWarning, stacklevel=4,
         )
 

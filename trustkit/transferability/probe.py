@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from .._meter import Common, Meter
 from .._validation import check_audio, check_choice, check_number
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
+from ..exceptions import TrustkitWarning
 from ..reports import Report
 from ..stats import (
     Estimate,
@@ -582,6 +583,15 @@ class TransferabilityProbe(Meter):
         est_table = self._estimators(F, job.y, job.task, job.source_proba, common, job.groups)
         t_est = time.perf_counter() - t2
         oof_table, per_class = _item_tables(job, oof)
+        n_dup = _near_duplicates_across_folds(F, job.splits)
+        if n_dup:
+            warnings.warn(
+                f"{enc_name}: {n_dup} held-out items have a near-duplicate in their training fold (embeddings closer "
+                f"than {DUPLICATE_SHARE:.1%} of the median distance between items: the same clip twice, or excerpts "
+                "of one recording): the probe is scored on what it was trained on, and the score is optimistic. Pass "
+                "groups= (--groups on the command line) so that copies stay on one side.",
+                TrustkitWarning, stacklevel=4,
+            )
         folds_table = pd.DataFrame([
             {"fold": k, "n_train": len(tr), "n_test": len(te), **f["scores_by_metric"], **{f"param:{p}": v for p, v in f["best_params"].items()},
              "convergence_warnings": f["n_warnings"], "fit_seconds": f["seconds"]}
@@ -591,7 +601,7 @@ class TransferabilityProbe(Meter):
             "encoder": enc_name, "task": job.task, "n_items": len(job.y),
             "probe": self.probe if isinstance(self.probe, str) else type(self.probe).__name__,
             "n_folds": len(job.splits), "inner_cv": inner, "groups": job.groups is not None, "main_metric": MAIN_METRIC[job.task],
-            "n_groups": None if job.groups is None else len(np.unique(job.groups)),
+            "n_groups": None if job.groups is None else len(np.unique(job.groups)), "n_near_duplicates": n_dup,
             "n_classes": len(job.classes) if job.classes is not None else None, "dim": F.shape[1],
             **self._record(common, embed_s=t_embed, probe_s=t_probe, estimators_s=t_est),
         }
@@ -663,6 +673,26 @@ class TransferabilityProbe(Meter):
                 rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
                              "group_aware": grouped, "interval": jackknife, "note": ""})
         return pd.DataFrame(rows, columns=["estimator", "value", "low", "high", "group_aware", "interval", "note"])
+
+
+#: two items whose embeddings are closer than this share of the median distance between items are near-duplicates
+DUPLICATE_SHARE = 1e-3
+
+
+def _near_duplicates_across_folds(F: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> int:
+    """How many held-out items have a training item of their fold closer than DUPLICATE_SHARE of the median distance."""
+    from scipy.spatial.distance import cdist
+
+    sample = F[np.unique(np.linspace(0, len(F) - 1, min(len(F), 500)).astype(int))]  # the scale: evenly spaced items
+    d = cdist(sample, sample)
+    scale = float(np.median(d[np.triu_indices(len(sample), 1)])) if len(sample) > 1 else 0.0
+    if not scale > 0:
+        return 0
+    count = 0
+    for tr, te in splits:
+        for s in range(0, len(te), 1024):  # row blocks: memory O(block x n_train)
+            count += int((cdist(F[te[s : s + 1024]], F[tr]).min(axis=1) < DUPLICATE_SHARE * scale).sum())
+    return count
 
 
 def _estimator_note(name: str, est: Any, F: np.ndarray, n_classes: int | None) -> str:
@@ -809,12 +839,16 @@ def _fit_fold(probe, F, y, task, tr, te, groups, inner, seed) -> dict[str, Any]:
     model, grid = _probe_and_grid(probe, task, seed)
     model = clone(model)
     g_tr = None if groups is None else groups[tr]
+    # a training fold may hold fewer groups, or fewer members of a rare class, than inner folds: shrink the
+    # inner CV to fit, and leave the probe untuned (its defaults) when not even 2 folds fit
+    if g_tr is not None:
+        inner = min(inner, len(np.unique(g_tr)))
     if task == "multiclass":
-        # a training fold may hold fewer members of a rare class than inner folds: shrink the
-        # inner CV to fit, and leave the probe untuned (its defaults) when not even 2 folds fit
         inner = min(inner, int(np.bincount(y[tr]).min()))
-        if inner < 2:
-            grid = {}
+    if inner < 2:
+        grid = {}
+    inner = max(inner, 2)
+    if task == "multiclass":
         inner_cv = (StratifiedGroupKFold(max(inner, 2), shuffle=True, random_state=seed) if g_tr is not None
                     else StratifiedKFold(max(inner, 2), shuffle=True, random_state=seed))
         scoring = "accuracy"
