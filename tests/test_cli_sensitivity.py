@@ -65,7 +65,7 @@ def test_cli_sensitivity_gate_and_json(folder, tmp_path, capsys):
 def test_cli_sensitivity_encoder_spec(capsys, tmp_path):
     base = ["sensitivity", "--clips", "4", "--duration", "1", "--sr", str(SR)]
     assert main([*base, "--encoder", "nope"]) == 2
-    assert "--encoder must be one of mfcc, mfcc-study, musicnn, msd-musicnn, mtt-musicnn, msd-vgg, mtt-vgg, crepe, basicpitch, hear:MODULE, hf:FOLDER_OR_NAME or MODULE:OBJECT" in capsys.readouterr().err
+    assert "--encoder must be one of mfcc, mfcc-study, mfcc-study-autotagger, musicnn, msd-musicnn, mtt-musicnn, msd-vgg, mtt-vgg, crepe, basicpitch, hear:MODULE, hf:FOLDER_OR_NAME or MODULE:OBJECT" in capsys.readouterr().err
     assert main([*base, "--encoder", "numpy:does_not_exist"]) == 2
     assert "has no attribute" in capsys.readouterr().err
     assert main([*base, "--encoder", "trustkit.encoders:MFCCEncoder", "--audio", str(tmp_path)]) == 2
@@ -77,6 +77,13 @@ def test_cli_builtin_encoder_names():
     from trustkit.encoders import MFCCEncoder, MusicnnEncoder
 
     assert load_encoder("mfcc-study", sr=SR).get_params() == MFCCEncoder.study(SR).get_params()
+    auto = load_encoder("mfcc-study-autotagger", sr=SR)
+    assert auto.get_params() == MFCCEncoder.study(SR, variant="autotagger").get_params()
+    X = make_music(2, duration=1.0, sr=SR, random_state=0)[0]
+    assert auto.fit_transform(X).shape == (2, 144) and MFCCEncoder.study(SR).fit_transform(X).shape == (2, 240)
+    assert auto.display_name == "MFCCEncoder.study(variant='autotagger')"
+    with pytest.raises(ValueError, match="variant"):
+        MFCCEncoder.study(SR, variant="paper")
     for name, model in (("musicnn", "MSD_musicnn"), ("msd-musicnn", "MSD_musicnn"), ("mtt-musicnn", "MTT_musicnn"),
                         ("msd-vgg", "MSD_vgg"), ("mtt-vgg", "MTT_vgg")):
         enc = load_encoder(name, sr=SR)

@@ -195,3 +195,29 @@ def test_cached_filterbank_is_bit_identical_to_librosa(sr, n_fft, hop, n_mels, f
     ref = librosa.feature.melspectrogram(y=x, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmax=fmax)
     for _ in range(2):  # built once, then reused
         np.testing.assert_array_equal(mel_power(x, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmax=fmax), ref)
+
+
+def test_study_autotagger_mfcc_equals_music_nn_models_definition():
+    # music-nn-models' MFCCEncoder (layers.py at be18946) rewritten in numpy: power STFT (n_fft 1024, hop 256,
+    # periodic Hann) -> 128 mel bands -> 10 log10(max(M, 1e-10)) floored 80 dB below the maximum -> orthonormal
+    # DCT-II -> c1..c24 -> frame differences -> [mean, std] of m, dm, ddm (their order: m.mean, m.std, dm.mean, ...)
+    import librosa
+    import scipy.fft
+
+    from trustkit.datasets import make_music
+    from trustkit.encoders import MFCCEncoder
+
+    sr = 22050
+    X = make_music(2, duration=1.0, sr=sr, random_state=0)[0]
+    ours = MFCCEncoder.study(sr, variant="autotagger").fit_transform(X)
+    for x, z in zip(X, ours):
+        S = np.abs(librosa.stft(x, n_fft=1024, hop_length=256)) ** 2
+        M = librosa.filters.mel(sr=sr, n_fft=1024) @ S
+        log_spec = 10 * np.log10(np.maximum(M, 1e-10))
+        log_spec = np.maximum(log_spec, log_spec.max() - 80)
+        m = scipy.fft.dct(log_spec, axis=0, norm="ortho")[1:25]
+        dm = np.diff(m, axis=1)
+        ddm = np.diff(dm, axis=1)
+        theirs = np.r_[m.mean(1), m.std(1), dm.mean(1), dm.std(1), ddm.mean(1), ddm.std(1)]
+        reordered = np.r_[z[0:24], z[72:96], z[24:48], z[96:120], z[48:72], z[120:144]]
+        np.testing.assert_allclose(reordered, theirs, rtol=1e-4, atol=1e-3)

@@ -152,6 +152,7 @@ def run_listen(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: 
 BUILTIN_ENCODERS: dict[str, tuple[str, dict[str, Any]]] = {
     "mfcc": ("trustkit.encoders:MFCCEncoder", {}),
     "mfcc-study": ("trustkit.encoders:MFCCEncoder.study", {}),
+    "mfcc-study-autotagger": ("trustkit.encoders:MFCCEncoder.study", {"variant": "autotagger"}),
     "musicnn": ("trustkit.encoders:MusicnnEncoder", {}),
     **{m.lower().replace("_", "-"): ("trustkit.encoders:MusicnnEncoder", {"model": m})
        for m in ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")},
@@ -159,7 +160,8 @@ BUILTIN_ENCODERS: dict[str, tuple[str, dict[str, Any]]] = {
     "basicpitch": ("trustkit.encoders:BasicPitchEncoder", {}),
 }
 ENCODER_HELP = (
-    "mfcc, mfcc-study (the robustness study's 240-d MFCC), musicnn (= msd-musicnn), mtt-musicnn, msd-vgg, "
+    "mfcc, mfcc-study (the robustness study's 240-d MFCC of ext_latent.py), mfcc-study-autotagger (its 144-d "
+    "MFCCAutoTagger form), musicnn (= msd-musicnn), mtt-musicnn, msd-vgg, "
     "mtt-vgg (the musicnn auto-taggers, shipped), crepe, basicpitch, hear:MODULE (a HEAR-API module), "
     "hf:FOLDER_OR_NAME (a transformers audio model, last layer), or MODULE:OBJECT (imports and runs that module's code)"
 )

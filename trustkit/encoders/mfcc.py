@@ -45,6 +45,10 @@ def mel_power(x: np.ndarray, *, sr: int, n_fft: int, hop_length: int, n_mels: in
     return np.einsum("...ft,mf->...mt", S, basis, optimize=True)
 
 
+#: the two MFCC definitions the robustness study's code records (see MFCCEncoder.study)
+STUDY_VARIANTS = ("ext_latent", "autotagger")
+
+
 class MFCCEncoder(BaseEncoder):
     """MFCC statistics: a traditional baseline for deep embeddings.
 
@@ -57,10 +61,9 @@ class MFCCEncoder(BaseEncoder):
     - the default, trustkit's: c1..c24 (c0, the level, dropped), deltas by
       librosa's Savitzky-Golay filter (width 9): 144 values;
     - :meth:`MFCCEncoder.study`, the baseline of the robustness study (Kim et
-      al., 2019) as the authors' code computes it (``eldrin/are-nearby-
-      neighbors-relatives``, ``scripts/ext_latent_batch.py``): 40 MFCCs *with*
-      c0 from librosa's defaults, deltas as plain frame differences
-      (``m[1:] - m[:-1]``, then again): 240 values.
+      al., 2019) as the authors' code computes it, in its two recorded forms
+      (see :meth:`study`): ``"ext_latent"`` (240 values) and ``"autotagger"``
+      (144 values).
 
     Parameters
     ----------
@@ -109,21 +112,57 @@ class MFCCEncoder(BaseEncoder):
         self.delta_method = delta_method
 
     @classmethod
-    def study(cls, sr: int | None = None) -> MFCCEncoder:
-        """The robustness study's MFCC baseline: 40 MFCCs with c0, frame-difference deltas, mean and std (240-d).
+    def study(cls, sr: int | None = None, variant: str = "ext_latent") -> MFCCEncoder:
+        """The robustness study's MFCC baseline, in either of the two forms its code records.
+
+        The study's repository (``eldrin/are-nearby-neighbors-relatives``)
+        holds two definitions, and its paper does not say which produced its
+        figures:
+
+        - ``"ext_latent"`` (default): ``scripts/ext_latent.py`` (at every
+          commit from 9986e36, 2019-02-24, "update n_mfccs to 40", to the
+          last, d528b69) and ``scripts/ext_latent_batch.py`` from 9986e36 up
+          to, not including, 8438fab (2019-03-03): ``librosa.feature.mfcc(y,
+          n_mfcc=40, sr=sr)`` (c0 kept, librosa's defaults: n_fft 2048, hop
+          512, 128 mels), deltas as plain frame differences (``m[1:] -
+          m[:-1]``, then again), mean and std of each: **240 values**;
+        - ``"autotagger"``: ``scripts/ext_latent_batch.py`` from 8438fab on,
+          which calls ``MFCCAutoTagger`` of ``eldrin/music-nn-models``
+          (``musicnn/models/autotagging.py`` and ``layers.py`` at be18946,
+          2019-03-03): ``n_mfccs=25`` with ``include_coeff0=False``, i.e.
+          c1..c24, n_fft 1024, hop 256, 128 mels, dB with an 80 dB floor,
+          frame-difference deltas: **144 values** (its dB floor is taken
+          over the whole batch there; here over each clip, so that a clip's
+          embedding never depends on the others).
+
+        Parameters
+        ----------
+        sr : int or None, default=None
+        variant : {"ext_latent", "autotagger"}, default="ext_latent"
+
+        Returns
+        -------
+        MFCCEncoder
 
         Examples
         --------
         >>> MFCCEncoder.study(sr=16000).get_params()["n_mfcc"]
         40
+        >>> MFCCEncoder.study(sr=16000, variant="autotagger").get_params()["hop_length"]
+        256
         """
+        check_choice(variant, "variant", STUDY_VARIANTS)
+        if variant == "autotagger":
+            return cls(sr, n_mfcc=24, n_fft=1024, hop_length=256, include_c0=False, delta_method="difference")
         return cls(sr, n_mfcc=40, include_c0=True, delta_method="difference")
 
     @property
     def display_name(self) -> str:
-        """``"MFCCEncoder.study()"`` for the study's definition, ``"MFCCEncoder"`` otherwise (for reports)."""
-        study = type(self).study(self.sr).get_params()
-        return "MFCCEncoder.study()" if self.get_params() == study else type(self).__name__
+        """``"MFCCEncoder.study()"`` (or its variant) for a study definition, ``"MFCCEncoder"`` otherwise."""
+        for variant in STUDY_VARIANTS:
+            if self.get_params() == type(self).study(self.sr, variant).get_params():
+                return "MFCCEncoder.study()" if variant == "ext_latent" else f"MFCCEncoder.study(variant={variant!r})"
+        return type(self).__name__
 
     def _min_samples(self, sr):
         hop = check_number(self.hop_length, "hop_length", low=1, integer=True)
