@@ -158,7 +158,7 @@ def speakers(tmp_path):
     rng = np.random.default_rng(0)
     sr, folder = 8000, tmp_path / "digits"
     t = np.arange(int(0.6 * sr)) / sr
-    for s, (name, f0) in enumerate({"ann": 110, "bob": 180, "cat": 250, "dan": 330}.items()):
+    for name, f0 in {"ann": 110, "bob": 180, "cat": 250, "dan": 330}.items():
         for digit in (0, 1):
             (folder / str(digit)).mkdir(parents=True, exist_ok=True)
             for take in range(3):

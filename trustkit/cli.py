@@ -268,7 +268,7 @@ def _labelled_audio(args: argparse.Namespace) -> tuple[np.ndarray, Any, Any, int
         if y["label"].nunique() < 2:
             raise UsageError(f"--audio {args.audio!r}: put the files in at least two sub-folders (one per label), or "
                              "pass --labels CSV.")
-        return X, y["label"], (y["group"] if "group" in y else None), int(y.attrs["sr"]), _described(args, y, len(X))
+        return X, y["label"], y.get("group"), int(y.attrs["sr"]), _described(args, y, len(X))
     if args.groups or args.labels:
         raise UsageError("--groups and --labels read files: pass --audio DIR too.")
     sr, duration = args.sr or BUILTIN_SR, args.duration or 3.0
@@ -628,7 +628,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="LIME or Kernel SHAP over the time segments (default: shap)")
     explain.add_argument("--segments", type=int, default=8, help="time segments per clip (default: 8)")
     explain.add_argument("--instances", type=int, default=8, help="clips to explain (default: 8)")
-    explain.add_argument("--fail-below", type=float, help="gate: exit 1 when the explanations' fidelity (1 = exact, 0 = no better than predicting no change) is below this")
+    explain.add_argument("--fail-below", type=float, help="gate: exit 1 when the explanations' fidelity (1 = ranks coalitions as the model does, 0 = no information about which units matter, -1 = reversed) is below this")
     explain.set_defaults(func=run_explain)
     sub.add_parser("versions", help="print versions for bug reports").set_defaults(func=run_versions)
     return parser

@@ -74,11 +74,13 @@ def assert_explanations_faithful(
     model: Any, X_background: Any, X: Any, explanations: Any, *, min_fidelity: float, random_state: int = 0,
     **scorer_params: Any,
 ) -> FidelityComplexityReport:
-    """Fail unless the explanations' mean keep-curve fidelity (``float(report)``) reaches ``min_fidelity``.
+    """Fail unless the explanations' mean fidelity (``float(report)``) reaches ``min_fidelity``.
 
-    Fidelity is 1 when the explanation predicts the model's response with its
-    top-k units kept at every k, 0 when it does no better than predicting no
-    change (see :class:`~trustkit.fidelity.FidelityComplexityScorer`).
+    Fidelity is the faithfulness correlation within coalition size: 1 when
+    the explanation orders random coalitions of units as the model does, 0
+    when it carries no information about which units matter (random, or an
+    equal split of the total), -1 when reversed (see
+    :class:`~trustkit.fidelity.FidelityComplexityScorer`).
     """
     check_threshold(min_fidelity, "min_fidelity", low=-1, high=1)  # before any work
     scorer = FidelityComplexityScorer(model, random_state=random_state, **scorer_params).fit(X_background)
