@@ -245,7 +245,11 @@ def knn_loo_correct(F: Any, y: Any, *, n_neighbors: int = 5, metric: str = "cosi
     """Per-item correctness of leave-one-out k-NN classification.
 
     Majority vote of the ``n_neighbors`` nearest other items; ties go to the
-    class of the nearest neighbour among the tied. With ``groups``, every item
+    class of the nearest neighbour among the tied (neighbour labels
+    ``[2, 1, 1, 0, 2]``, nearest first, give 2). scikit-learn's
+    ``KNeighborsClassifier`` gives the smallest tied label instead (1 here);
+    where no tie occurs the two agree item for item (tested against it with
+    ``LeaveOneGroupOut``). With ``groups``, every item
     of the held-out item's group is left out too (leave-one-group-out), as the
     probe's grouped folds do: a recording's other excerpts are not allowed to
     vote for it.
