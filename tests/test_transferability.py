@@ -387,6 +387,9 @@ def test_logme_is_not_lifted_by_constant_or_zero_columns():
     assert logme_authors_code(padded, y) > logme_authors_code(noise, y) + 1.0  # what the authors' code does
     assert logme(padded, y) == logme(noise, y)  # constant columns dropped: exactly the same evidence
     assert n_constant_columns(padded) == 203
+    # a constant embedding says nothing: the evidence of the labels as noise, below any informative embedding
+    constant = logme(np.ones((600, 5)), y)
+    assert np.isfinite(constant) and constant < logme(noise[:, :5], y) + 0.01
 
 
 def test_knn_ties_go_to_the_nearest_tied_class_as_documented():
@@ -481,11 +484,11 @@ def test_estimators_say_when_d_at_least_n_makes_them_uninformative():
     est = report.estimators.set_index("estimator")
     assert est.loc["hscore", "value"] == pytest.approx(2.0)
     assert np.isnan(est.loc["hscore", "low"]) and est.loc["hscore", "note"].startswith("saturated at C - 1 = 2")
-    assert est.loc["logme", "note"].startswith("uninformative: 70 varying dimensions >= 60 items")
+    assert est.loc["logme", "note"].startswith("uninformative: the centred embeddings have rank 59 >= n - 1 = 59")
     assert "5 constant columns dropped" in est.loc["logme", "note"]
     assert est.loc["knn", "note"] == ""
     text = report.summary()
-    assert "[no interval]  (saturated at C - 1 = 2" in text and "uninformative: 70 varying" in text
+    assert "[no interval]  (saturated at C - 1 = 2" in text and "uninformative: the centred embeddings" in text
     small = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, estimators=("hscore",), random_state=0).score(F[:, :8], y)
     assert small.estimators["note"].iloc[0] == "" and np.isfinite(small.estimators["low"].iloc[0])
 
@@ -538,3 +541,15 @@ def test_comparison_names_a_winner_only_when_the_tests_support_it_and_says_what_
     assert row.index("folds") < row.index("; ")
     assert few.agreement["min_p"].iloc[0] == pytest.approx(2 / 24 * 1.0, abs=1e-12)  # tau = 1 of 4 items: p = 1/12
     assert "with 4 encoders Kendall's tau cannot reach p < 0.05 even at tau = 1 (smallest p = 0.0833)" in text
+
+
+def test_comparison_summary_says_which_estimators_say_little(informative):
+    good, noise, y = informative
+    X = np.c_[good, noise].astype(np.float32)
+    P = np.random.default_rng(0).standard_normal((X.shape[1], len(y) + 10)).astype(np.float32)
+    encs = {"good": lambda X: X[:, :8], "wide": lambda X: np.tanh(X @ P)}  # full rank: as many dimensions as items
+    report = compare_encoders(encs, {"task": (X, y)}, cv=3, n_bootstrap=50, estimators=("logme", "hscore"), random_state=0)
+    text = report.summary()
+    assert "logme on task says little for wide: uninformative" in text
+    assert "hscore on task says little for wide: saturated at C - 1" in text
+    assert "says little for good" not in text

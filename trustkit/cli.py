@@ -240,8 +240,10 @@ BUILTIN_SR = 22050
 
 def _described(args: argparse.Namespace, y: Any, n: int) -> dict[str, Any]:
     """What was read from --audio, as the JSON records it: the rate and length, and whether the files gave them."""
+    other = sorted(set(int(r) for r in y["sr"]) - {int(y.attrs["sr"])})
+    resampled = f" (files at {', '.join(map(str, other))} Hz resampled)" if other else ""
     return {"source": os.fspath(args.audio), "n_clips": n, "sr": int(y.attrs["sr"]),
-            "sr_from": "--sr (resampled)" if args.sr else "the files", "duration": float(y.attrs["duration"]),
+            "sr_from": f"--sr{resampled}" if args.sr else "the files", "duration": float(y.attrs["duration"]),
             "duration_from": "--duration" if args.duration else "the files",
             "groups": None if "group" not in y else int(y["group"].nunique())}
 
@@ -393,16 +395,21 @@ def _demo_data(args: argparse.Namespace) -> tuple[np.ndarray, Any, str]:
         # and tempo only: mode (major/minor in a random key) is at chance for every encoder here, at 30 and at 60
         # clips -- it takes a key-invariant pitch representation, which none of the demo's encoders is
         n = args.clips or (20 if fast else 60)
-        X, y = make_music(n, duration=args.duration or (1.5 if fast else 3.0), sr=args.sr, random_state=args.seed)
-        return X, y[["timbre", "tempo_class"]], (f"{n} generated music clips (trustkit.datasets.make_music); tasks: "
-                                                 "timbre (5 classes) and tempo (slow/fast)")
+        sr = args.sr or BUILTIN_SR
+        X, y = make_music(n, duration=args.duration or (1.5 if fast else 3.0), sr=sr, random_state=args.seed)
+        return X, y[["timbre", "tempo_class"]], sr, (f"{n} generated music clips (trustkit.datasets.make_music); tasks: "
+                                                     "timbre (5 classes) and tempo (slow/fast)")
     if args.data == "examples":
-        X, y = load_example_recordings(duration=args.duration or 2.0, sr=args.sr, max_clips_per_recording=3 if fast else 8)
-        return X, y[["kind"]], f"{len(X)} clips of librosa's example recordings (music, speech, animals)"
-    X, y = load_audio_folder(args.data, sr=args.sr, duration=args.duration or 5.0)
+        sr = args.sr or BUILTIN_SR
+        X, y = load_example_recordings(duration=args.duration or 2.0, sr=sr, max_clips_per_recording=3 if fast else 8)
+        return X, y[["kind"]], sr, f"{len(X)} clips of librosa's example recordings (music, speech, animals)"
+    # a folder: its files' own rate and length unless --sr / --duration say otherwise (an error names disagreeing files)
+    X, y = load_audio_folder(args.data, sr=args.sr, duration=args.duration)
     if y["label"].nunique() < 2:
         raise UsageError(f"--data {args.data!r}: put the files in at least two sub-folders (one per label).")
-    return X, y[["label"]], f"{len(X)} clips from {args.data} (labels from sub-folders)"
+    sr = int(y.attrs["sr"])
+    return X, y[["label"]], sr, (f"{len(X)} clips from {args.data} (labels from sub-folders), {sr} Hz, "
+                                 f"{y.attrs['duration']:.4g} s each")
 
 
 def run_demo(args: argparse.Namespace, stream: Any = None) -> int:
@@ -413,11 +420,11 @@ def run_demo(args: argparse.Namespace, stream: Any = None) -> int:
     from .trust import run_trust_report
 
     stream = stream or sys.stdout
-    X, labels, description = _demo_data(args)
-    encoders: dict[str, Any] = {"mfcc": MFCCEncoder(sr=args.sr), "random_projection": RandomProjectionEncoder(sr=args.sr)}
+    X, labels, sr, description = _demo_data(args)
+    encoders: dict[str, Any] = {"mfcc": MFCCEncoder(sr=sr), "random_projection": RandomProjectionEncoder(sr=sr)}
     if importlib.util.find_spec("onnxruntime"):  # a dependency of trustkit; absent only in a broken install
-        encoders["musicnn"] = MusicnnEncoder(sr=args.sr)
-    report = run_trust_report(X, labels, sr=args.sr, encoders=encoders, fast=args.fast, random_state=args.seed,
+        encoders["musicnn"] = MusicnnEncoder(sr=sr)
+    report = run_trust_report(X, labels, sr=sr, encoders=encoders, fast=args.fast, random_state=args.seed,
                               n_jobs=args.n_jobs, description=description, verbose=_progress(args))
     out = Path(args.out)
     _write_all({out / "trust_report.json": report.to_json(), out / "trust_report.html": report.to_html()}, stream)
@@ -538,8 +545,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="trustkit-demo", help="output folder (default: trustkit-demo)")
     demo.add_argument("--data", default="make_music", help="make_music (default), examples (librosa's recordings) or a folder with one sub-folder per label")
     demo.add_argument("--clips", type=int, default=None, help="number of generated clips")
-    demo.add_argument("--duration", type=float, default=None, help="seconds per clip")
-    demo.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default: 22050)")
+    demo.add_argument("--duration", type=float, default=None, help="seconds per clip (default: 3 for generated clips, 2 for examples, a folder's own length, which its files must then share)")
+    demo.add_argument("--sr", type=int, default=None,
+                      help="sample rate in Hz (default: 22050 for built-in data; a folder's own rate, which its files "
+                           "must then share)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--n-jobs", type=int, default=-1,
                       help="parallel settings/folds (threads; default -1: every core); the numbers do not depend on it")

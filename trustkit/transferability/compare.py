@@ -187,6 +187,11 @@ class ComparisonReport(Report):
         if len(self.agreement):
             lines.append("estimator vs probe ranking (Kendall tau): " + ", ".join(
                 f"{r.task}/{r.estimator} {r.kendall_tau:+.2f}" for r in self.agreement.itertuples()))
+            if "note" in self.estimators:
+                weak = self.estimators[self.estimators["note"].str.startswith(("uninformative", "saturated"))]
+                for (est, task), rows in weak.groupby(["estimator", "task"], sort=False):
+                    lines.append(f"  {est} on {task} says little for {', '.join(rows['encoder'])}: "
+                                 f"{rows['note'].iloc[0].split(':')[0]} (d >= n; see each report's note)")
             n_enc = int(self.agreement["n_encoders"].iloc[0])
             p_min = _kendall_min_p(n_enc)
             if p_min >= self.config["alpha"]:
@@ -334,7 +339,7 @@ def compare_encoders(
                          "above_majority": r["above_majority"], "dim": feats[n].shape[1]})
             task_scores[n] = rep.folds[main].to_numpy()
             est_rows += [{"encoder": n, "task": task_name, "estimator": e.estimator, "value": e.value, "low": e.low,
-                          "high": e.high} for e in rep.estimators.itertuples()]
+                          "high": e.high, "note": e.note} for e in rep.estimators.itertuples()]
         score_matrix.append([np.mean(task_scores[n]) for n in names])
         pair_rows += _pairwise_tests(task_name, names, task_scores, splits, alpha)
         agree_rows += _estimator_agreement(task_name, names, task_scores, [r for r in est_rows if r["task"] == task_name])

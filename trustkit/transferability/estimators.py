@@ -104,6 +104,8 @@ def logme(F: Any, y: Any, *, regression: bool = False, complete: bool = True) ->
     if complete:
         F = drop_constant_columns(F)
     n, d = F.shape
+    if d == 0:  # no information about the items: the evidence of the targets as pure noise
+        return _logme_no_features(y, n, regression)
     if regression:
         Y = np.asarray(y, dtype=np.float64)
         Y = Y[:, None] if Y.ndim == 1 else Y
@@ -127,7 +129,16 @@ def logme(F: Any, y: Any, *, regression: bool = False, complete: bool = True) ->
     sigma = (s**2)[:, None]  # (k, 1)
     x2 = x**2
     res_x2 = (Y**2).sum(axis=0) - x2.sum(axis=0)  # (c,)
-    c = Y.shape[1]
+    # with d >= n the fixed point can leave the valid region (beta -> 0: every item fitted exactly); the value is
+    # then NaN rather than a warning, and the reports say that d >= n makes LogME uninformative
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        evidence = _logme_fixed_point(n, d, len(s), sigma, x2, res_x2, Y.shape[1], complete)
+    return float(np.mean(evidence))
+
+
+def _logme_fixed_point(n: int, d: int, k: int, sigma: np.ndarray, x2: np.ndarray, res_x2: np.ndarray, c: int,
+                       complete: bool) -> np.ndarray:
+    """The authors' fixed-point iteration over every target column at once; the log evidence per item per column."""
     alpha = np.ones(c)
     beta = np.ones(c)
     active = np.ones(c, dtype=bool)
@@ -148,8 +159,8 @@ def logme(F: Any, y: Any, *, regression: bool = False, complete: bool = True) ->
         active &= ~(np.abs(alpha / beta - t) / t <= 1e-3)
         if not active.any():
             break
-    missing = (d - len(s)) * np.log(alpha) if complete else 0.0  # zero singular values: log(alpha + 0)
-    evidence = (
+    missing = (d - k) * np.log(alpha) if complete else 0.0  # zero singular values: log(alpha + 0)
+    return (
         d / 2.0 * np.log(alpha)
         + n / 2.0 * np.log(beta)
         - 0.5 * (np.sum(np.log(alpha[None, :] + beta[None, :] * sigma), axis=0) + missing)
@@ -157,7 +168,17 @@ def logme(F: Any, y: Any, *, regression: bool = False, complete: bool = True) ->
         - alpha / 2.0 * m2
         - n / 2.0 * np.log(2 * np.pi)
     ) / n
-    return float(np.mean(evidence))
+
+
+def _logme_no_features(y: Any, n: int, regression: bool) -> float:
+    """LogME of an embedding with no varying column: each target column as zero-mean noise, its precision at the maximum."""
+    if regression:
+        Y = np.asarray(y, dtype=np.float64).reshape(n, -1)
+    else:
+        codes, n_classes = _labels(y, n)
+        Y = (codes[:, None] == np.arange(n_classes)[None, :]).astype(np.float64)
+    beta = n / ((Y**2).sum(axis=0) + 1e-5)
+    return float(np.mean(0.5 * np.log(beta) - 0.5 * np.log(2 * np.pi) - 0.5))
 
 
 def logme_authors_code(F: Any, y: Any, *, regression: bool = False) -> float:

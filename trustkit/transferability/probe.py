@@ -696,17 +696,25 @@ def _near_duplicates_across_folds(F: np.ndarray, splits: list[tuple[np.ndarray, 
 
 
 def _estimator_note(name: str, est: Any, F: np.ndarray, n_classes: int | None) -> str:
-    """Why an estimator's value says little, in words ("" when nothing is known to be wrong with it)."""
+    """Why an estimator's value says little, in words ("" when nothing is known to be wrong with it).
+
+    With ``rank(F - mean) >= n - 1`` a linear model (with an intercept) fits any labelling of the items exactly: the
+    classes are separable whatever they are, H-score saturates at ``C - 1``, and LogME, GBC, TransRate and the
+    shrinkage H-score mostly measure the dimension.
+    """
     n = len(F)
     constant = n_constant_columns(F)
-    d = F.shape[1] - constant
     dropped = f"; {constant} constant columns dropped" if constant and name == "logme" else ""
-    if name == "hscore" and n_classes and (d >= n - 1 or abs(est.value - (n_classes - 1)) < 1e-9):
-        return (f"saturated at C - 1 = {n_classes - 1}: with {d} varying dimensions for {n} items every class is "
-                "linearly separable, so H-score takes its maximum whatever the encoder (no interval: it cannot vary)")
-    if d >= n and name in ("logme", "hscore_shrinkage", "gbc", "transrate"):
-        return (f"uninformative: {d} varying dimensions >= {n} items, so a linear model fits any labelling; "
-                f"compare encoders on it only at equal dimension{dropped}")
+    if name not in ("hscore", "logme", "hscore_shrinkage", "gbc", "transrate"):
+        return ""
+    rank = int(np.linalg.matrix_rank(F - F.mean(axis=0)))
+    if name == "hscore" and n_classes and (rank >= n - 1 or abs(est.value - (n_classes - 1)) < 1e-9):
+        return (f"saturated at C - 1 = {n_classes - 1}: the centred embeddings have rank {rank} for {n} items, so every "
+                "class is linearly separable and H-score takes its maximum whatever the encoder (no interval: it "
+                "cannot vary)")
+    if rank >= n - 1 and name != "hscore":
+        return (f"uninformative: the centred embeddings have rank {rank} >= n - 1 = {n - 1}, so a linear model fits "
+                f"any labelling; compare encoders on it only at equal dimension{dropped}")
     return dropped.removeprefix("; ")
 
 
