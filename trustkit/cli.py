@@ -240,7 +240,7 @@ BUILTIN_SR = 22050
 
 def _described(args: argparse.Namespace, y: Any, n: int) -> dict[str, Any]:
     """What was read from --audio, as the JSON records it: the rate and length, and whether the files gave them."""
-    other = sorted(set(int(r) for r in y["sr"]) - {int(y.attrs["sr"])})
+    other = sorted({int(r) for r in y["sr"]} - {int(y.attrs["sr"])})
     resampled = f" (files at {', '.join(map(str, other))} Hz resampled)" if other else ""
     return {"source": os.fspath(args.audio), "n_clips": n, "sr": int(y.attrs["sr"]),
             "sr_from": f"--sr{resampled}" if args.sr else "the files", "duration": float(y.attrs["duration"]),
