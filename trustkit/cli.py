@@ -99,7 +99,7 @@ def run_listen(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: 
     from .audio import save_audio
     from .datasets import make_music
 
-    stream = stream or sys.stdout
+    stream = stream or _stream(args)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if fast:
@@ -205,7 +205,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     from .datasets import load_audio_folder, make_music
     from .robustness import SensitivityMeter
 
-    stream = stream or sys.stdout
+    stream = stream or _stream(args)
     if args.audio:
         X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset, labels=None)
         sr, source = y.attrs["sr"], _described(args, y, len(X))
@@ -283,7 +283,7 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     """``trustkit transfer``: probe an encoder on labelled audio, print, gate, write JSON/HTML."""
     from .transferability import TransferabilityProbe
 
-    stream = stream or sys.stdout
+    stream = stream or _stream(args)
     X, y, groups, sr, source = _labelled_audio(args)
     print(_input_line(source), file=stream)
     encoder = load_encoder(args.encoder, sr=sr)
@@ -306,7 +306,7 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
     from .exceptions import TrustkitWarning
     from .fidelity import FidelityComplexityScorer, TimeSegments, explain_with_lime, explain_with_shap
 
-    stream = stream or sys.stdout
+    stream = stream or _stream(args)
     X, y, _, sr, source = _labelled_audio(args)
     print(_input_line(source), file=stream)
     if args.model:
@@ -419,7 +419,7 @@ def run_demo(args: argparse.Namespace, stream: Any = None) -> int:
     from .encoders import MFCCEncoder, MusicnnEncoder, RandomProjectionEncoder
     from .trust import run_trust_report
 
-    stream = stream or sys.stdout
+    stream = stream or _stream(args)
     X, labels, sr, description = _demo_data(args)
     encoders: dict[str, Any] = {"mfcc": MFCCEncoder(sr=sr), "random_projection": RandomProjectionEncoder(sr=sr)}
     if importlib.util.find_spec("onnxruntime"):  # a dependency of trustkit; absent only in a broken install
@@ -433,16 +433,20 @@ def run_demo(args: argparse.Namespace, stream: Any = None) -> int:
 
 
 def _write_all(texts: dict[Path, str], stream: Any) -> None:
-    """Write every output only once all of them are ready, each atomically; say what was replaced."""
+    """Write every output all or nothing (temporaries first, then every rename); say what was replaced."""
     from ._interrupt import check
-    from .reports import write_text_atomic
+    from .reports import write_texts_atomic
 
     check()  # an interrupt that Python reported as "ignored" still stops the run before anything is written
-    for path, text in texts.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        replaced = path.exists()
-        write_text_atomic(path, text)
-        print(f"{'Replaced' if replaced else 'Wrote'} {path}", file=stream)
+    for path, replaced in write_texts_atomic(texts):
+        if path != "-":
+            print(f"{'Replaced' if replaced else 'Wrote'} {path}", file=stream)
+
+
+def _stream(args: argparse.Namespace) -> Any:
+    """Where the summary goes: stdout, or stderr when an output is written to stdout (``--json -``)."""
+    outputs = (getattr(args, "json", None), getattr(args, "html", None), getattr(args, "out", None))
+    return sys.stderr if "-" in outputs else sys.stdout
 
 
 def run_listen_command(args: argparse.Namespace) -> int:
@@ -482,7 +486,7 @@ def run_report(args: argparse.Namespace, stream: Any = None) -> int:
         page = render_html(data)
     except ValueError as exc:
         raise UsageError(f"{args.json!r}: {exc}") from exc
-    _write_all({out: page}, stream or sys.stdout)
+    _write_all({out: page}, stream or _stream(args))
     return 0
 
 
@@ -658,11 +662,17 @@ def _check_output(path: str | Path | None, flag: str, *, inputs: tuple[Path, ...
     """Refuse an output path that cannot be written, before any work."""
     if path is None:
         return
+    from .reports import is_stream_target
+
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{flag} {str(p)!r} is a folder; pass a file name.")
-    if any(p.resolve() == i.resolve() for i in inputs):
-        raise UsageError(f"{flag} {str(p)!r} would overwrite an input; pass another file name.")
+    clash = next((i for i in inputs if p.resolve() == i.resolve()), None)
+    if clash is not None:
+        raise UsageError(f"{flag} {str(p)!r} is an input of this run ({str(clash)!r}) and would be overwritten; "
+                         "pass another file name.")
+    if is_stream_target(p):  # a FIFO, a device, /dev/stdout: written as a stream, never replaced
+        return
     parent = p.parent if str(p.parent) else Path(".")
     existing = next((q for q in (parent, *parent.parents) if q.exists()), Path("."))
     if not existing.is_dir():
@@ -686,8 +696,35 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise UsageError(f"--out {args.out!r} is a file; pass a folder.")
         _check_output(out / "index.html", "--out")
     else:
-        for flag in ("json", "html"):
-            _check_output(getattr(args, flag, None), f"--{flag}")
+        outputs = [(f"--{flag}", getattr(args, flag)) for flag in ("json", "html") if getattr(args, flag, None)]
+        for flag, path in outputs:
+            if path != "-":
+                _check_output(path, flag, inputs=_input_files(args))
+        _check_distinct(outputs)
+
+
+def _check_distinct(outputs: list[tuple[str, str]]) -> None:
+    """Two outputs naming one file (also by another spelling, or stdout twice) would overwrite each other."""
+    seen: dict[str, str] = {}
+    for flag, path in outputs:
+        key = "-" if path == "-" else os.path.realpath(path)
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {flag} name the same {'stream' if key == '-' else 'file'} "
+                             f"({path!r}): one output would replace the other; give each its own file.")
+        seen[key] = flag
+
+
+def _input_files(args: argparse.Namespace) -> tuple[Path, ...]:
+    """The files a command reads (--audio's audio files, --labels): an output must never replace one of them."""
+    from .datasets import AUDIO_EXTENSIONS
+
+    found: list[Path] = []
+    audio = getattr(args, "audio", None)
+    if audio and Path(audio).is_dir():
+        found += [p for p in Path(audio).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS]
+    if getattr(args, "labels", None):
+        found.append(Path(args.labels))
+    return tuple(found)
 
 
 #: exit codes: 0 pass, 1 gate failed, 2 usage or input error, 3 internal error (a bug), 130 interrupted
@@ -731,7 +768,9 @@ def _main(args: argparse.Namespace) -> int:
     except (InvalidAudioError, ValueError, TypeError, OSError) as exc:
         if _was_interrupted(exc):
             return _interrupted()
-        if _raised_by_trustkit(exc) or isinstance(exc, (InvalidAudioError, FileNotFoundError, PermissionError)):
+        # a file system's refusal (a full disk, a read-only folder) is the environment's, not a bug
+        environment = isinstance(exc, OSError) and exc.errno is not None
+        if _raised_by_trustkit(exc) or environment or isinstance(exc, (InvalidAudioError, FileNotFoundError, PermissionError)):
             print(f"trustkit: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         return _internal_error(exc, args)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["LONG_COLUMNS", "Report", "jsonable", "write_text_atomic"]
+__all__ = ["LONG_COLUMNS", "Report", "is_stream_target", "jsonable", "write_text_atomic", "write_texts_atomic"]
 
 #: the columns every report's long table ends with (:meth:`Report.to_long`)
 LONG_COLUMNS = ("measure", "statistic", "low", "high", "n", "confidence")
@@ -29,7 +29,11 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     import tempfile
 
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    if is_stream_target(path):  # a FIFO, a device, /dev/stdout: written, never replaced
+        write_texts_atomic({path: text})
+        return
+    path = os.path.realpath(path)  # a symlink keeps pointing at the file it names
+    folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".trustkit-", suffix=".tmp", dir=folder)
     try:
         os.chmod(tmp, 0o644)  # as a plain open() would leave it (mkstemp makes it private)
@@ -40,6 +44,84 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def is_stream_target(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` must be written as a stream, never replaced: ``-``, a FIFO, a device, a socket, /dev or /proc.
+
+    ``--json >(jq .)``, ``/dev/stdout`` (a symlink to a descriptor) and device
+    nodes are opened and written; replacing them with a regular file would
+    lose the output (and, as root, destroy a device node).
+
+    Examples
+    --------
+    >>> is_stream_target("-"), is_stream_target("/dev/stdout"), is_stream_target("report.json")
+    (True, True, False)
+    """
+    import stat
+
+    path = os.fspath(path)
+    if path == "-":
+        return True
+    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def write_texts_atomic(texts: dict[str | os.PathLike[str], str], *, stdout: Any = None) -> list[tuple[str, bool]]:
+    """Write several outputs all or nothing: every file is written to a temporary first, then all are renamed.
+
+    If writing any of them fails (a full disk, a permission), the temporaries
+    are removed and every existing file is left as it was: a failed run never
+    leaves half its outputs, nor replaces an older output. A symlink to a
+    regular file has its target replaced (the link stays); stream targets
+    (:func:`is_stream_target`: ``-`` for ``stdout``, FIFOs, devices) are
+    written in place, after every file is ready.
+
+    Returns
+    -------
+    list of (str, bool)
+        Each path written and whether it replaced an existing file.
+    """
+    import tempfile
+
+    pending, streams, done = [], [], []
+    try:
+        for path, text in texts.items():
+            path = os.fspath(path)
+            if is_stream_target(path):
+                streams.append((path, text))
+                continue
+            target = os.path.realpath(path)  # a symlink keeps pointing at the file it names
+            folder = os.path.dirname(target)
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".trustkit-", suffix=".tmp", dir=folder)
+            pending.append((tmp, target, path))
+            os.chmod(tmp, 0o644)  # as a plain open() would leave it (mkstemp makes it private)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    except BaseException:
+        for tmp, _, _ in pending:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+        raise
+    for tmp, target, path in pending:  # every file is complete: now they all take their places
+        done.append((path, os.path.exists(target)))
+        os.replace(tmp, target)
+    for path, text in streams:
+        if path == "-":
+            out = stdout if stdout is not None else __import__("sys").stdout
+            out.write(text if text.endswith("\n") else text + "\n")
+            out.flush()
+        else:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        done.append((path, False))
+    return done
 
 
 def jsonable(value: Any) -> Any:
