@@ -169,6 +169,8 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
                 import soxr
 
                 x = soxr.resample(x, sr, model_sr, quality="HQ")
+            else:  # the model's own copy of the clip: one that writes into its input never reaches the caller's
+                x = x.copy()
             yield x, model_sr
 
     def _embed(self, x: np.ndarray, sr: int) -> np.ndarray:  # pragma: no cover - abstract
@@ -221,6 +223,7 @@ class FunctionEncoder(BaseEncoder):
         return check_audio(X, owner="FunctionEncoder")
 
     def _call(self, X: np.ndarray, sr: int | None) -> Any:
+        X = np.array(X, copy=True)  # the function's own copy: one that writes into its input never reaches the caller's
         return self.func(X, sr=sr) if _accepts_sr(self.func) else self.func(X)
 
     def transform(self, X: Any) -> np.ndarray:
@@ -276,7 +279,9 @@ class TransformerEncoder(BaseEncoder):
         if not hasattr(self.estimator, "transform"):
             raise TypeError(f"estimator must have a transform method, got {type(self.estimator).__name__}.")
         X = self._check_X(X)
-        return check_embeddings(self.estimator.transform(X), n_clips=len(X), owner=type(self.estimator).__name__)
+        # the estimator's own copy: a transformer that writes into its input never reaches the caller's array
+        return check_embeddings(self.estimator.transform(np.array(X, copy=True)), n_clips=len(X),
+                                owner=type(self.estimator).__name__)
 
     def __sklearn_clone__(self):
         return TransformerEncoder(self.estimator, sr=self.sr)

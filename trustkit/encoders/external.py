@@ -117,8 +117,11 @@ class HearEncoder(BaseEncoder):
         audio = torch.as_tensor(np.require(x, np.float32, ["C", "W"])[np.newaxis])
         with torch.no_grad():
             if self.kind == "scene":
-                out = module.get_scene_embeddings(audio, model)
-                return _numpy(out, "get_scene_embeddings", self.module)[0]
+                out = _numpy(module.get_scene_embeddings(audio, model), "get_scene_embeddings", self.module)
+                if out.ndim != 2:
+                    raise ValueError(f"{self.module}.get_scene_embeddings returned shape {out.shape}; the HEAR API "
+                                     "returns (n_sounds, embedding_size).")
+                return out[0]
             emb, _timestamps = module.get_timestamp_embeddings(audio, model)
         frames = _numpy(emb, "get_timestamp_embeddings", self.module)
         if frames.ndim != 3:
@@ -128,9 +131,18 @@ class HearEncoder(BaseEncoder):
 
 
 def _numpy(out: Any, func: str, owner: str) -> np.ndarray:
+    """A HEAR function's output as float64, refused when it is out of the API's spec (real float embeddings)."""
     if hasattr(out, "detach"):
         out = out.detach().cpu().numpy()
-    out = np.asarray(out, dtype=np.float64)
+    try:
+        raw = np.asarray(out)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{owner}.{func} returned {type(out).__name__}, not an array of embeddings ({exc}); the HEAR "
+                        "API returns a float32 tensor.") from exc
+    if np.iscomplexobj(raw) or not (np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)):
+        raise TypeError(f"{owner}.{func} returned {raw.dtype} values; the HEAR API returns real float32 embeddings "
+                        "(a complex or non-numeric output would be cast silently, so it is refused).")
+    out = raw.astype(np.float64)
     if out.ndim < 2 or out.shape[0] != 1:
         raise ValueError(f"{owner}.{func} returned shape {out.shape} for one clip; expected (1, ...).")
     return out

@@ -292,6 +292,14 @@ class SensitivityMeter(Meter):
         embedded, seconds = (originals, dict.fromkeys(run["encoders"], 0.0)) if identity else self._embed_roles(run, Xp)
         for role in run["encoders"]:
             out[f"seconds_{role}"] = seconds[role]
+            if embedded[role].shape[1] != originals[role].shape[1]:
+                enc = run["encoders"][role]
+                raise ValueError(
+                    f"the {role} ({getattr(enc, 'display_name', type(enc).__name__)}) returned embeddings of shape "
+                    f"{embedded[role].shape} for setting {point.name!r} but {originals[role].shape} for the originals: "
+                    "an encoder must give every clip the same dimension, whatever the audio (e.g. pool over time "
+                    "instead of flattening frames)."
+                )
             D = self._distance(embedded[role], originals[role], f"{role} on {point.name}")
             res = neighbour_outcomes(D)
             if in_audio is not None:
