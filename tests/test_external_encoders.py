@@ -251,7 +251,7 @@ def test_hf_offline_fails_at_once_with_the_fix(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", unreachable)
     monkeypatch.setattr(time, "sleep", no_retries)
     assert external._hub_reachable() == "huggingface.co cannot be reached (Name or service not known)"
-    external._hf_load.cache_clear()
+    external._hf_load_cached.cache_clear()
     with pytest.raises(OSError, match=r"not in the Hugging Face cache, and huggingface.co cannot be reached.*huggingface-cli download"):
         HFAudioEncoder("no-such-org/no-such-model", sr=16000).fit_transform(tones(16000))
 

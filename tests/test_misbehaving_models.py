@@ -104,3 +104,52 @@ def test_a_hear_module_returning_complex_embeddings_is_refused(tmp_path, monkeyp
             HearEncoder("complex_hear", sr=SR).transform(_clips())
     finally:
         _hear_model.cache_clear()
+
+
+# -- Hugging Face folders ------------------------------------------------------------------------------------------
+def _tiny_wav2vec2(folder, layers=2, seed=0):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(seed)
+    cfg = transformers.Wav2Vec2Config(hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
+                                      intermediate_size=32, conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 4),
+                                      num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2)
+    transformers.Wav2Vec2Model(cfg).save_pretrained(folder)
+    transformers.Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(folder)
+    return str(folder)
+
+
+def test_hf_folders_that_misbehave_are_refused_naming_the_folder(tmp_path):
+    import json
+
+    from trustkit.encoders import HFAudioEncoder
+
+    X = _clips()
+    # a config declaring 4 layers over weights holding 2: the missing layers would be random, per process
+    folder = _tiny_wav2vec2(tmp_path / "short", layers=2)
+    cfg = json.loads((tmp_path / "short" / "config.json").read_text())
+    cfg["num_hidden_layers"] = 4
+    (tmp_path / "short" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"weights in .*short.* do not match its config: \d+ weights missing"):
+        HFAudioEncoder(folder, sr=SR).transform(X)
+    # a truncated weights file
+    folder = _tiny_wav2vec2(tmp_path / "cut")
+    weights = tmp_path / "cut" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises((ValueError, OSError), match=r"cut"):
+        HFAudioEncoder(folder, sr=SR).transform(X)
+    # a clip shorter than the receptive field
+    folder = _tiny_wav2vec2(tmp_path / "ok")
+    with pytest.raises(ValueError, match=r"failed on a clip of 10 samples at 16000 Hz .* use longer clips"):
+        HFAudioEncoder(folder, sr=SR).transform(np.zeros((1, 10)) + 0.1)
+
+
+def test_hf_model_cache_follows_the_folders_files(tmp_path):
+    from trustkit.encoders import HFAudioEncoder
+
+    X = _clips()
+    folder = _tiny_wav2vec2(tmp_path / "m", seed=0)
+    first = HFAudioEncoder(folder, sr=SR).transform(X)
+    _tiny_wav2vec2(tmp_path / "m", seed=1)  # new weights in the same folder, same process
+    second = HFAudioEncoder(folder, sr=SR).transform(X)
+    assert not np.allclose(first, second)  # not the stale model

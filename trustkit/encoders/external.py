@@ -165,21 +165,43 @@ def _hub_reachable(timeout: float = 3.0) -> str | None:
         return f"{host} cannot be reached ({exc})"
 
 
-@functools.lru_cache(maxsize=4)
+def _folder_identity(name: str) -> tuple[tuple[str, int, int], ...]:
+    """The files of a local model folder by name, size and modification time: a changed file is a new model."""
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted((str(p.relative_to(folder)), st.st_size, st.st_mtime_ns)
+                        for p in folder.rglob("*") if p.is_file() for st in (p.stat(),)))
+
+
+#: audio models take these inputs; a text model (input_ids) with an audio feature extractor is refused
+AUDIO_INPUTS = ("input_values", "input_features", "pixel_values")
+
+
 def _hf_load(name: str, revision: str | None, trust_remote_code: bool) -> tuple[Any, Any]:
+    """The model and feature extractor, cached per process by the folder's files (or the hub name and revision)."""
+    return _hf_load_cached(name, revision, trust_remote_code, _folder_identity(name))
+
+
+@functools.lru_cache(maxsize=4)
+def _hf_load_cached(name: str, revision: str | None, trust_remote_code: bool,
+                    _identity: tuple[tuple[str, int, int], ...]) -> tuple[Any, Any]:
     try:
         import transformers
         from transformers import AutoFeatureExtractor, AutoModel
     except ImportError as exc:
         raise ImportError('HFAudioEncoder needs transformers and torch: pip install "trustkit[hf]"') from exc
-    kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
+    kwargs = {"revision": revision, "trust_remote_code": trust_remote_code, "output_loading_info": True}
     local = Path(name).expanduser().is_dir()
     bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()  # nothing printed when nobody asked
+    verbosity = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_error()  # missing weights are refused below, not warned on stderr
     try:
         try:  # a local folder, or a model already in the Hugging Face cache: never touches the network
-            fe = AutoFeatureExtractor.from_pretrained(name, local_files_only=True, **kwargs)
-            model = AutoModel.from_pretrained(name, local_files_only=True, **kwargs)
+            fe = AutoFeatureExtractor.from_pretrained(name, local_files_only=True, revision=revision,
+                                                      trust_remote_code=trust_remote_code)
+            model, info = AutoModel.from_pretrained(name, local_files_only=True, **kwargs)
         except OSError as exc:
             if local:
                 raise OSError(f"HFAudioEncoder: {name!r} is a folder but not a saved transformers audio model and "
@@ -191,13 +213,41 @@ def _hf_load(name: str, revision: str | None, trust_remote_code: bool) -> tuple[
                     f"Download it where a network exists (huggingface-cli download {name} --local-dir DIR) and pass "
                     "the folder, or set HF_HOME to a cache that holds it."
                 ) from exc
-            fe = AutoFeatureExtractor.from_pretrained(name, **kwargs)
-            model = AutoModel.from_pretrained(name, **kwargs)
+            fe = AutoFeatureExtractor.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
+            model, info = AutoModel.from_pretrained(name, **kwargs)
+        except ImportError:
+            raise
+        except Exception as exc:  # a damaged or foreign weights file (safetensors raises its own error type)
+            raise ValueError(f"HFAudioEncoder: the model in {name!r} cannot be loaded ({type(exc).__name__}: "
+                             f"{str(exc)[:300]}); check that its weights file is complete and matches its config.") from exc
     finally:
+        transformers.utils.logging.set_verbosity(verbosity)
         if bars:
             transformers.utils.logging.enable_progress_bar()
+    _check_loading(name, model, info)
     model.eval()
     return model, fe
+
+
+def _check_loading(name: str, model: Any, info: dict[str, Any]) -> None:
+    """Refuse weights that do not make up the model: layers left random (numbers that change per process)."""
+    missing = list(info.get("missing_keys") or [])
+    mismatched = list(info.get("mismatched_keys") or [])
+    # heads of a pre-training checkpoint (quantizer, projections, an LM head) are not part of the encoder; weights
+    # of layers the config does not declare are: the model would silently run fewer layers than were trained
+    unexpected = [k for k in info.get("unexpected_keys") or [] if ".layers." in k or ".layer." in k]
+    if missing or mismatched or unexpected:
+        parts = [f"{len(missing)} weights missing (e.g. {missing[0]!r}: they would be random)" if missing else "",
+                 f"{len(mismatched)} of the wrong shape" if mismatched else "",
+                 f"{len(unexpected)} layer weights the config does not declare (e.g. {unexpected[0]!r})" if unexpected
+                 else ""]
+        raise ValueError(f"HFAudioEncoder: the weights in {name!r} do not match its config: "
+                         f"{'; '.join(p for p in parts if p)}. Save the model again with save_pretrained, or fix "
+                         "config.json (e.g. num_hidden_layers).")
+    main_input = getattr(model, "main_input_name", "input_values")
+    if main_input not in AUDIO_INPUTS:
+        raise ValueError(f"HFAudioEncoder: {name!r} is a {type(model).__name__}, whose input is {main_input!r}, "
+                         "not audio; pass an audio model (wav2vec 2.0, HuBERT, AST, MERT, ...).")
 
 
 class HFAudioEncoder(BaseEncoder):
@@ -286,9 +336,16 @@ class HFAudioEncoder(BaseEncoder):
         """Every hidden state of one clip at the model's rate: a list of ``(n_steps, dim)`` arrays."""
         torch = _torch()
         model, fe = self._loaded()
-        inputs = fe(np.require(x, np.float32), sampling_rate=int(fe.sampling_rate), return_tensors="pt")
-        with torch.no_grad():
-            out = model(**inputs, output_hidden_states=True)
+        try:
+            inputs = fe(np.require(x, np.float32), sampling_rate=int(fe.sampling_rate), return_tensors="pt")
+            with torch.no_grad():
+                out = model(**inputs, output_hidden_states=True)
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise ValueError(
+                f"HFAudioEncoder: {self.model!r} failed on a clip of {len(x)} samples at {int(fe.sampling_rate)} Hz "
+                f"({type(exc).__name__}: {str(exc)[:200]}). A clip shorter than the model's receptive field (e.g. "
+                "400 samples for wav2vec 2.0) cannot be embedded: use longer clips."
+            ) from exc
         states = getattr(out, "hidden_states", None)
         if states is None:
             raise TypeError(f"HFAudioEncoder: {self.model!r} returned no hidden_states; it is not an encoder model.")
