@@ -15,6 +15,7 @@ concurrently.
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 import warnings
@@ -37,6 +38,9 @@ def cached_call(fn: Callable[..., Any], memory: Any, *args: Any, what: str) -> A
     what : str
         What is computed, for the warning when the arguments cannot be hashed.
     """
+    if isinstance(memory, (str, os.PathLike)) and not os.fspath(memory).strip():
+        raise ValueError("memory must name a folder; got an empty path, which would cache into the working folder. "
+                         "Pass memory='cache-dir' (or None for no cache).")
     if memory is None:
         return fn(*args)
     from sklearn.utils.validation import check_memory

@@ -171,7 +171,7 @@ class UsageError(ValueError):
     """A mistake on the command line (exit code 2)."""
 
 
-def load_encoder(spec: str, *, sr: int) -> Any:
+def load_encoder(spec: str, *, sr: int, flag: str = "--encoder") -> Any:
     """Resolve a built-in name (:data:`BUILTIN_ENCODERS`) or ``MODULE:OBJECT`` to an encoder.
 
     ``OBJECT`` may be an encoder, a fitted transformer, a callable, a class
@@ -185,16 +185,25 @@ def load_encoder(spec: str, *, sr: int) -> Any:
     prefix, _, rest = spec.partition(":")
     if prefix in ("hear", "hf"):
         if not rest:
-            raise UsageError(f"--encoder {spec!r}: name the {'HEAR module' if prefix == 'hear' else 'model folder or hub name'} "
+            raise UsageError(f"{flag} {spec!r}: name the {'HEAR module' if prefix == 'hear' else 'model folder or hub name'} "
                              f"after '{prefix}:' (e.g. {'hear:hearbaseline.naive' if prefix == 'hear' else 'hf:path/to/wav2vec2'}).")
+        if prefix == "hear":
+            import importlib.util
+
+            try:
+                found = importlib.util.find_spec(rest)
+            except (ImportError, ValueError):
+                found = None  # HearEncoder names the problem when it imports the module
+            if found is not None and found.origin:
+                _USER_CODE[str(Path(found.origin).resolve())] = f"{flag} {spec!r}"
         return as_encoder(HearEncoder(rest) if prefix == "hear" else HFAudioEncoder(rest), sr=sr)
     target, params = BUILTIN_ENCODERS.get(spec, (spec, {}))
     if ":" not in target:
         raise UsageError(
-            f"--encoder must be one of {', '.join(BUILTIN_ENCODERS)}, hear:MODULE, hf:FOLDER_OR_NAME or MODULE:OBJECT "
+            f"{flag} must be one of {', '.join(BUILTIN_ENCODERS)}, hear:MODULE, hf:FOLDER_OR_NAME or MODULE:OBJECT "
             f"(e.g. mypackage.models:encoder); got {spec!r}."
         )
-    obj = _import_object(target, "--encoder")
+    obj = _import_object(target, flag)
     if inspect.isclass(obj) or (inspect.ismethod(obj) and inspect.isclass(obj.__self__)):
         obj = obj(sr=sr, **params) if "sr" in inspect.signature(obj).parameters else obj(**params)
     return as_encoder(obj, sr=sr)
@@ -217,7 +226,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     source["snr_reference"] = args.snr_reference
     print(_input_line(source), file=stream)
     encoder = load_encoder(args.encoder, sr=sr)
-    baseline = load_encoder(args.baseline, sr=sr) if args.baseline else None
+    baseline = load_encoder(args.baseline, sr=sr, flag="--baseline") if args.baseline else None
     from .perturbations import study_grid
 
     # the grid the meter builds from its name, with the noise settings' SNR measured where the user asked
@@ -379,6 +388,7 @@ def _import_object(spec: str, flag: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise UsageError(f"{flag} {spec!r}: cannot import module {module_name!r} ({exc}).") from exc
+    _remember_user_code(obj, f"{flag} {spec!r}")
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise UsageError(f"{flag} {spec!r}: module {module_name!r} has no attribute {attr!r}.")
@@ -656,6 +666,39 @@ def _check_gates(args: argparse.Namespace) -> None:
     if getattr(args, "fail_below", None) is not None:
         bounds = {"explain": (-1, 1)}.get(args.command, (None, 1))
         check_threshold(args.fail_below, "--fail-below", low=bounds[0], high=bounds[1])
+    _check_numbers(args)
+
+
+#: the legal range of every numeric flag (checked before any work or allocation)
+NUMBER_FLAGS = {"clips": (1, 1_000_000), "instances": (1, 1_000_000), "segments": (1, 4096), "cv": (2, 1000),
+                "seed": (0, 2**32 - 1), "sr": (1, 768_000), "n_jobs": (-64, 1024)}
+#: the most audio a command may hold in memory, as a share of the machine's memory
+MEMORY_SHARE = 0.5
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Each numeric flag in its range, and the audio it asks for within memory: named, before anything is allocated."""
+    import math
+
+    for name, (low, high) in NUMBER_FLAGS.items():
+        value = getattr(args, name, None)
+        if value is not None and (not low <= value <= high or (name == "n_jobs" and value == 0)):
+            flag = "--" + name.replace("_", "-")
+            extra = " other than 0 (-1: every core)" if name == "n_jobs" else ""
+            raise UsageError(f"{flag} must be an integer in [{low}, {high}]{extra}; got {value}.")
+    for name in ("duration", "offset"):
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and (value > 0 if name == "duration" else value >= 0)):
+            raise UsageError(f"--{name} must be a finite number of seconds {'> 0' if name == 'duration' else '>= 0'}; "
+                             f"got {value}.")
+    clips, duration = getattr(args, "clips", None), getattr(args, "duration", None)
+    if clips and duration and not getattr(args, "audio", None):
+        need = clips * duration * (args.sr or BUILTIN_SR) * 4  # float32 samples of the generated clips
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else float("inf")
+        if need > MEMORY_SHARE * have:
+            raise UsageError(f"--clips {clips} x --duration {duration:g} s at {args.sr or BUILTIN_SR} Hz is "
+                             f"{need / 2**30:.3g} GiB of audio, more than half of this machine's memory "
+                             f"({have / 2**30:.3g} GiB); ask for fewer or shorter clips.")
 
 
 def _check_output(path: str | Path | None, flag: str, *, inputs: tuple[Path, ...] = ()) -> None:
@@ -773,12 +816,41 @@ def _main(args: argparse.Namespace) -> int:
         if _raised_by_trustkit(exc) or environment or isinstance(exc, (InvalidAudioError, FileNotFoundError, PermissionError)):
             print(f"trustkit: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        blamed = _user_code_in(exc)
+        if blamed is not None:  # the user's own model failed: their input, not a trustkit bug
+            print(f"trustkit: error: {blamed} failed inside its own code: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         return _internal_error(exc, args)
     except Exception as exc:
         if _was_interrupted(exc):
             return _interrupted()
+        blamed = _user_code_in(exc)
+        if blamed is not None:  # the user's own model failed: their input, not a trustkit bug
+            print(f"trustkit: error: {blamed} failed inside its own code: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         return _internal_error(exc, args)
     return 0
+
+
+#: files of the user's code that the command imported (--encoder/--model MODULE:OBJECT, hear:MODULE) -> the flag
+_USER_CODE: dict[str, str] = {}
+
+
+def _remember_user_code(module: Any, flag: str) -> None:
+    path = getattr(module, "__file__", None)
+    if path and not Path(path).resolve().is_relative_to(PACKAGE):  # a built-in encoder is trustkit's own code
+        _USER_CODE[str(Path(path).resolve())] = flag
+
+
+def _user_code_in(exc: BaseException) -> str | None:
+    """The flag whose code raised ``exc`` (its traceback passes through a file that flag imported), or None."""
+    tb = exc.__traceback__
+    while tb is not None:
+        flag = _USER_CODE.get(str(Path(tb.tb_frame.f_code.co_filename).resolve()))
+        if flag is not None:
+            return flag
+        tb = tb.tb_next
+    return None
 
 
 def _was_interrupted(exc: BaseException) -> bool:

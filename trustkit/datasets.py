@@ -280,7 +280,7 @@ def load_audio_folder(
     elif isinstance(labels, str) and labels == "folders":
         lab = [str(Path(r).parent) if str(Path(r).parent) != "." else "" for r in rel]
     else:
-        table = pd.read_csv(labels)
+        table = _read_labels_csv(labels)
         if not {"file", "label"} <= set(table.columns):
             raise ValueError(f"labels CSV {os.fspath(labels)!r} needs columns 'file' and 'label'; has {list(table.columns)}.")
         mapping = dict(zip(table["file"].astype(str), table["label"]))
@@ -296,6 +296,15 @@ def load_audio_folder(
     return X, y
 
 
+def _read_labels_csv(labels: Any) -> pd.DataFrame:
+    """The labels CSV, or an error naming it (binary garbage, another encoding, not a CSV)."""
+    try:
+        return pd.read_csv(labels, dtype={"file": str})
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"labels {os.fspath(labels)!r} is not a UTF-8 CSV with columns file, label (and optionally "
+                         f"group) ({type(exc).__name__}: {str(exc)[:120]}).") from exc
+
+
 def _file_groups(rel: list[str], groups: str | None, labels: Any) -> list[str] | None:
     """Each file's group: a regular expression's first capture group over its path, or the labels CSV's column."""
     import re
@@ -306,7 +315,7 @@ def _file_groups(rel: list[str], groups: str | None, labels: Any) -> list[str] |
             if groups == "csv":
                 raise ValueError("groups='csv' reads the labels CSV's 'group' column; pass labels=<CSV> too.")
             return None
-        table = pd.read_csv(labels)
+        table = _read_labels_csv(labels)
         if "group" not in table.columns:
             if groups == "csv":
                 raise ValueError(f"labels CSV {os.fspath(labels)!r} has no 'group' column; has {list(table.columns)}.")

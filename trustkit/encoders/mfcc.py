@@ -21,6 +21,32 @@ def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
     return basis
 
 
+def check_mel_params(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None, owner: str) -> None:
+    """The filterbank's parameters agree with each other and the rate: ``0 <= fmin < fmax <= sr / 2``, bands <= bins.
+
+    Otherwise every mel band is empty (e.g. ``fmin=5000, fmax=1000``) and every
+    clip gets the same all-zero embedding: an encoder that cannot tell clips
+    apart would read as perfectly robust.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_mel_params(22050, 2048, 128, 5000.0, 1000.0, "MFCCEncoder")
+    ... except ValueError as exc:
+    ...     print(str(exc)[:65])
+    MFCCEncoder needs 0 <= fmin < fmax <= sr / 2 (11025 Hz); got fmin
+    """
+    top = sr / 2
+    high = top if fmax is None else float(fmax)
+    if not (0 <= float(fmin) < high <= top):
+        raise ValueError(f"{owner} needs 0 <= fmin < fmax <= sr / 2 ({top:g} Hz); got fmin={fmin:g}, "
+                         f"fmax={'None' if fmax is None else f'{float(fmax):g}'}. With no band between them every clip "
+                         "gets the same embedding; widen the band or leave fmax=None.")
+    if n_mels > n_fft // 2 + 1:
+        raise ValueError(f"{owner} has n_mels={n_mels} bands for {n_fft // 2 + 1} FFT bins (n_fft={n_fft}): some bands "
+                         f"would be empty. Use n_mels <= {n_fft // 2 + 1} or a larger n_fft.")
+
+
 def mel_power(x: np.ndarray, *, sr: int, n_fft: int, hop_length: int, n_mels: int, fmin: float = 0.0,
               fmax: float | None = None, pad_mode: str = "constant") -> np.ndarray:
     """Mel power spectrogram, bit-identical to :func:`librosa.feature.melspectrogram`.
@@ -177,6 +203,7 @@ class MFCCEncoder(BaseEncoder):
         check_choice(self.delta_method, "delta_method", ("savgol", "difference"))
         c0 = 0 if self.include_c0 else 1
         n_mfcc = check_number(self.n_mfcc, "n_mfcc", low=1, high=self.n_mels - c0, integer=True)
+        check_mel_params(sr, self.n_fft, self.n_mels, self.fmin, self.fmax, type(self).__name__)
         mel = mel_power(x, sr=sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
                         fmin=self.fmin, fmax=self.fmax)
         mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=n_mfcc + c0)[c0:]
@@ -235,6 +262,7 @@ class RandomProjectionEncoder(BaseEncoder):
         k = check_number(self.n_components, "n_components", low=1, integer=True)
         seed = check_number(self.random_state, "random_state", low=0, integer=True)
         W = np.random.default_rng(seed).standard_normal((self.n_mels, k)) / np.sqrt(self.n_mels)
+        check_mel_params(sr, self.n_fft, self.n_mels, 0.0, None, type(self).__name__)
         mel = mel_power(x, sr=sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels)
         P = librosa.power_to_db(mel).T @ W
         return np.concatenate([P.mean(axis=0), P.std(axis=0)])

@@ -36,11 +36,18 @@ def codec_rate(sr: int, bitrate: int) -> int:
     return min(ok, key=lambda r: (abs(np.log2(r / sr)), -r))
 
 
+#: the shortest input fast-mp3-augment encodes (it refuses less): shorter clips are padded with silence, then cut
+MIN_CODEC_SECONDS = 0.1
+
+
 class Mp3Compression(BasePerturbation):
     """Encode each clip as constant-bitrate MP3 and decode it back (LAME + minimp3).
 
     The output is aligned with the input (encoder and decoder delay removed,
     cross-correlation lag 0), has the input's length and is deterministic.
+    Clips down to one MP3 frame (1,152 samples) are accepted: below 100 ms,
+    which the encoder library refuses, the clip is encoded with silence after
+    it and the silence is cut off again.
     When ``sr`` is not an MP3 rate, or the bitrate is not allowed at ``sr``
     (MPEG-2 rates such as 22050 Hz stop at 160 kbps), the clip is resampled
     (soxr, high quality) to the nearest rate where it is, and back; the rate
@@ -105,6 +112,11 @@ class Mp3Compression(BasePerturbation):
         z = np.ascontiguousarray(z, dtype=np.float32)
         # above full scale, fast-mp3-augment encodes at 1 / peak and restores the gain after decoding
         pre = max(float(z.max()), -float(z.min()), 1.0)
+        # fast-mp3-augment refuses less than 100 ms: a shorter clip (down to one MP3 frame, the documented
+        # minimum) is encoded with digital silence after it, and the silence is cut off again
+        short = MIN_CODEC_SECONDS * codec_sr - len(z)
+        if short > 0:
+            z = np.concatenate([z, np.zeros(int(np.ceil(short)) + 1, dtype=np.float32)])
         y = fast_mp3_augment.compress_roundtrip(
             z, codec_sr, params["bitrate"], preserve_delay=False, quality=params["quality"]
         )

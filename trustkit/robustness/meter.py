@@ -147,6 +147,9 @@ class SensitivityMeter(Meter):
                 "perturbations must be a grid name, a PerturbationGrid or a non-empty list of transformers; "
                 f"got {spec!r}."
             )
+        if not points:
+            raise ValueError("perturbations holds no setting (an empty PerturbationGrid): the headline would be "
+                             "undefined. Pass a grid name such as 'imperceptible', or a grid with at least one setting.")
         names = [p.name for p in points]
         if len(set(names)) != len(names) or "identity" in names:
             raise ValueError(f"perturbation names must be unique and not 'identity'; got {names}.")

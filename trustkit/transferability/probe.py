@@ -420,6 +420,10 @@ class TransferabilityProbe(Meter):
                 f"y has {int(missing.sum())} missing targets (None or NaN; first at item {int(np.argmax(missing))}); "
                 "drop those items (from X, y and groups) or fill in their labels."
             )
+        if arr.dtype.kind in "fc" and np.isinf(arr).any():
+            first = int(np.argmax(np.isinf(arr.reshape(len(arr), -1)).any(axis=1)))
+            raise ValueError(f"y has {int(np.isinf(arr).sum())} infinite targets (first at item {first}); a regression "
+                             "target must be finite: drop or repair those items.")
         if arr.dtype.kind == "O" and arr.ndim == 1 and len({type(v) for v in arr}) > 1:
             kinds = sorted({type(v).__name__ for v in arr})
             raise TypeError(f"y mixes label types ({', '.join(kinds)}); use one type, e.g. y.astype(str).")
