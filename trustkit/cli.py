@@ -99,7 +99,7 @@ def run_listen(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: 
     from .audio import save_audio
     from .datasets import make_music
 
-    stream = stream or _stream(args)
+    stream = stream or sys.stdout
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if fast:

@@ -1,0 +1,90 @@
+"""Inputs refused before any work and named (hardening round 2): each case failed before this round."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from trustkit import SensitivityMeter, TransferabilityProbe
+from trustkit.cli import main
+from trustkit.datasets import load_audio_folder, make_music
+from trustkit.encoders import MFCCEncoder, RandomProjectionEncoder
+from trustkit.perturbations import Mp3Compression, PerturbationGrid
+
+SR = 16000
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["demo", "--fast", "--clips", "0"], "--clips must be an integer in [1, 1000000]; got 0"),
+    (["explain", "--instances", "-1"], "--instances must be an integer in [1, 1000000]; got -1"),
+    (["transfer", "--encoder", "mfcc", "--seed", "-1"], "--seed must be an integer in [0, 4294967295]; got -1"),
+    (["transfer", "--encoder", "mfcc", "--seed", str(2**32)], "--seed must be an integer in [0, 4294967295]"),
+    (["sensitivity", "--encoder", "mfcc", "--sr", "1" + "0" * 400], "--sr must be an integer in [1, 768000]"),
+    (["transfer", "--encoder", "mfcc", "--clips", str(10**9)], "--clips must be an integer in [1, 1000000]"),
+    (["sensitivity", "--encoder", "mfcc", "--duration", "100000", "--clips", "1000"], "of audio, more than half"),
+    (["sensitivity", "--encoder", "mfcc", "--duration", "nan"], "--duration must be a finite number of seconds > 0"),
+    (["transfer", "--encoder", "mfcc", "--n-jobs", "0"], "--n-jobs must be an integer in [-64, 1024] other than 0"),
+    (["sensitivity", "--encoder", "mfcc", "--baseline", "bogus"], "--baseline must be one of mfcc"),
+])
+def test_flags_out_of_range_are_named_before_any_work(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_users_model_failing_inside_its_own_code_is_exit_2_naming_the_flag(tmp_path, monkeypatch, capsys):
+    (tmp_path / "brittle_model.py").write_text(
+        "import numpy as np\n\ndef encoder(X):\n    return np.linalg.inv(np.zeros((2, 2))) @ X[:, :2].T\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = main(["sensitivity", "--encoder", "brittle_model:encoder", "--clips", "4", "--duration", "1", "--sr", str(SR)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--encoder 'brittle_model:encoder' failed inside its own code: LinAlgError" in err
+    assert "bug in trustkit" not in err
+
+
+def test_memory_must_name_a_folder():
+    X = make_music(4, duration=1.0, sr=SR, random_state=0)[0]
+    with pytest.raises(ValueError, match="memory must name a folder; got an empty path"):
+        SensitivityMeter(MFCCEncoder(), sr=SR, memory="").score(X)
+
+
+@pytest.mark.parametrize(("encoder", "match"), [
+    (MFCCEncoder(fmin=5000, fmax=1000), r"needs 0 <= fmin < fmax <= sr / 2 \(8000 Hz\); got fmin=5000, fmax=1000"),
+    (MFCCEncoder(fmax=12000), r"got fmin=0, fmax=12000"),
+    (MFCCEncoder(n_mels=300, n_fft=256, n_mfcc=10), r"n_mels=300 bands for 129 FFT bins"),
+    (RandomProjectionEncoder(n_mels=300, n_fft=256), r"n_mels=300 bands for 129 FFT bins"),
+])
+def test_mel_parameters_that_leave_bands_empty_are_refused(encoder, match):
+    X = make_music(2, duration=1.0, sr=SR, random_state=0)[0]
+    with pytest.raises(ValueError, match=match):
+        encoder.set_params(sr=SR).transform(X)
+
+
+def test_a_labels_csv_of_binary_garbage_and_infinite_targets_are_named(tmp_path):
+    X, _ = make_music(4, duration=1.0, sr=SR, random_state=0)
+    for i, x in enumerate(X):
+        sf.write(tmp_path / f"{i}.wav", x, SR)
+    garbage = tmp_path / "labels.csv"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match=r"labels .*labels.csv' is not a UTF-8 CSV"):
+        load_audio_folder(tmp_path, labels=garbage)
+    F = np.random.default_rng(0).standard_normal((20, 3))
+    y = F[:, 0].copy()
+    y[4] = np.inf
+    with pytest.raises(ValueError, match=r"y has 1 infinite targets \(first at item 4\)"):
+        TransferabilityProbe("precomputed", cv=2, random_state=0).score(F, y)
+
+
+def test_mp3_on_one_frame_is_encoded_as_documented():
+    x = (np.random.default_rng(0).standard_normal((2, 1152)) * 0.1).astype(np.float32)  # 52 ms at 22.05 kHz
+    y = Mp3Compression(bitrate=128, sr=22050).fit_transform(x)
+    assert y.shape == x.shape and np.corrcoef(x[0], y[0])[0, 1] > 0.9
+
+
+def test_an_empty_grid_is_refused():
+    X = make_music(4, duration=1.0, sr=SR, random_state=0)[0]
+    from trustkit.perturbations import Gain
+
+    empty = PerturbationGrid(Gain(), "gain_db", [], family="gain")
+    with pytest.raises(ValueError, match="perturbations holds no setting"):
+        SensitivityMeter(MFCCEncoder(), empty, sr=SR).score(X)
