@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import zlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,10 +44,32 @@ def clip_generators(entropy: int, X: np.ndarray, salt: str) -> list[np.random.Ge
     ``n_jobs``. Identical clips receive identical draws.
     """
     salt_word = zlib.crc32(salt.encode())
-    return [
-        np.random.default_rng(np.random.SeedSequence([entropy, salt_word, *_clip_key(x)]))
-        for x in X
-    ]
+    keys = _ORIGIN_KEYS.get()
+    if keys is None or len(keys) != len(X):
+        keys = [_clip_key(x) for x in X]
+    return [np.random.default_rng(np.random.SeedSequence([entropy, salt_word, *key])) for key in keys]
+
+
+#: inside a composite, the keys of the clips the composite was given: every inner step draws by the original clip,
+#: not by the intermediate signal (whose low bits differ between float32 and float64 pipelines)
+_ORIGIN_KEYS: contextvars.ContextVar[list[list[int]] | None] = contextvars.ContextVar("trustkit_origin_keys",
+                                                                                       default=None)
+
+
+def origin_keys(X: np.ndarray) -> list[list[int]]:
+    """The seeding keys of ``X``'s clips: those of an enclosing composite's input when inside one, else their own."""
+    keys = _ORIGIN_KEYS.get()
+    return keys if keys is not None and len(keys) == len(X) else [_clip_key(x) for x in X]
+
+
+@contextlib.contextmanager
+def keyed_by(keys: list[list[int]]) -> Iterator[None]:
+    """Inside the block, random steps seed clip ``i`` by ``keys[i]`` (a composite's input clips, not its steps')."""
+    token = _ORIGIN_KEYS.set(keys)
+    try:
+        yield
+    finally:
+        _ORIGIN_KEYS.reset(token)
 
 
 def _read_only(X: np.ndarray) -> np.ndarray:

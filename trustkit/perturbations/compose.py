@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from .._validation import check_audio, check_number, check_sr
-from ._base import BasePerturbation, clip_generators, configure_step, resolve_entropy
+from ._base import BasePerturbation, clip_generators, configure_step, keyed_by, origin_keys, resolve_entropy
 
 __all__ = ["Compose", "Identity", "OneOf", "RandomApply", "SomeOf"]
 
@@ -175,12 +175,14 @@ class _Composite(BasePerturbation):
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, c in enumerate(choices):
             groups.setdefault(tuple(sorted(c)), []).append(i)
+        keys = origin_keys(X)  # every step draws by the clip it was given, whatever the steps before it did
         for combo, idx in groups.items():
             block = X[idx]
             cols: list[pd.DataFrame] = []
             for k in combo:
                 name, step = prepared[k]
-                out, p = _run(step, block)
+                with keyed_by([keys[i] for i in idx]):
+                    out, p = _run(step, block)
                 self._check_length(name, block, out, type(self).__name__)
                 block = np.asarray(out, dtype=X.dtype)
                 cols.append(_prefixed(name, p).reset_index(drop=True))
@@ -205,6 +207,11 @@ class _Composite(BasePerturbation):
 
 class Compose(_Composite):
     """Apply steps one after the other; each step gets its own child seed.
+
+    A random step inside a composite draws by the clip the composite was
+    given, not by the previous step's output, so the same clip draws the same
+    noise, reverb or choice whether it arrives as float32 or float64 (the
+    previous steps' output differs between the two in its last bits).
 
     Parameters
     ----------
@@ -240,8 +247,10 @@ class Compose(_Composite):
         X, prepared, _ = self._start(X)
         frames = [pd.DataFrame({"clip": np.arange(len(X)), "perturbation": "Compose"})]
         Xt = X
+        keys = origin_keys(X)  # every step draws by the clip Compose was given, not by the previous step's output
         for name, step in prepared:
-            out, p = _run(step, Xt)
+            with keyed_by(keys):
+                out, p = _run(step, Xt)
             Xt = np.asarray(out, dtype=X.dtype)
             frames.append(_prefixed(name, p).reset_index(drop=True))
         return Xt, pd.concat(frames, axis=1)
