@@ -104,3 +104,25 @@ def test_composites_draw_the_same_for_float32_and_float64_audio(which):
     assert np.abs(a - b).max() < 1e-4 * np.abs(a).max()
     if "applied" in pa:
         assert pa["applied"].tolist() == pb["applied"].tolist()
+
+
+def test_errors_about_a_clip_name_its_file_and_non_utf8_names_are_read(tmp_path, capsys):
+    import os
+
+    folder = tmp_path / "clips"
+    X = make_music(4, duration=1.0, sr=SR, random_state=0)[0]
+    for label in "ab":
+        (folder / label).mkdir(parents=True)
+    for i, x in enumerate(X):
+        sf.write(folder / "ab"[i % 2] / f"{i}.wav", x, SR)
+    sf.write(folder / "b" / "silent.wav", np.zeros(SR, dtype=np.float32), SR)
+    from trustkit import TrustkitWarning
+
+    with pytest.warns(TrustkitWarning, match="digital silence"):
+        code = main(["sensitivity", "--encoder", "mfcc", "--audio", str(folder), "--progress", "off"])
+    err = capsys.readouterr().err
+    assert code == 2 and "original 4 (file 'b/silent.wav')" in err
+    os.remove(folder / "b" / "silent.wav")
+    os.rename(folder / "a" / "0.wav", os.path.join(os.fsencode(folder / "a"), b"caf\xe9.wav"))  # not UTF-8
+    Xr, y = load_audio_folder(folder)
+    assert len(Xr) == 4 and any(name.startswith("a/caf") for name in y["file"])

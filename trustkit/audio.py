@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -277,14 +279,12 @@ def load_audio(
     -------
     ndarray of shape (n_samples,)
     """
-    import soundfile as sf
-
     sr = check_sr(sr, "load_audio")
     offset = check_number(offset, "offset", low=0)
     if duration is not None:
         duration = check_number(duration, "duration", low=0, low_inclusive=False)
     try:
-        with sf.SoundFile(os.fspath(path)) as fh:
+        with sound_file(path) as fh:
             file_sr = fh.samplerate
             start = min(round(offset * file_sr), fh.frames)
             frames = -1 if duration is None else round(duration * file_sr)
@@ -305,6 +305,22 @@ def load_audio(
         data = soxr.resample(data.T if not mono else data, file_sr, sr, quality="HQ")
         data = data.T if not mono else data
     return np.ascontiguousarray(data, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def sound_file(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """``soundfile.SoundFile`` for ``path``, also when its name is not valid UTF-8 (opened as bytes, then read)."""
+    import soundfile as sf
+
+    name = os.fspath(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a file name in another encoding: libsndfile cannot take it, a Python file can
+        with open(name, "rb") as raw, sf.SoundFile(raw) as fh:
+            yield fh
+        return
+    with sf.SoundFile(name) as fh:
+        yield fh
 
 
 def save_audio(path: str | os.PathLike[str], x: Any, *, sr: int) -> None:

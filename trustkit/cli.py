@@ -218,6 +218,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     if args.audio:
         X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset, labels=None)
         sr, source = y.attrs["sr"], _described(args, y, len(X))
+        args.files_read = y["file"].tolist()  # an error about "clip i" then names its file
     else:
         sr = args.sr or BUILTIN_SR
         duration = args.duration or 5.0
@@ -279,6 +280,7 @@ def _labelled_audio(args: argparse.Namespace) -> tuple[np.ndarray, Any, Any, int
         if y["label"].nunique() < 2:
             raise UsageError(f"--audio {args.audio!r}: put the files in at least two sub-folders (one per label), or "
                              "pass --labels CSV.")
+        args.files_read = y["file"].tolist()  # an error about "clip i" then names its file
         return X, y["label"], y.get("group"), int(y.attrs["sr"]), _described(args, y, len(X))
     if args.groups or args.labels:
         raise UsageError("--groups and --labels read files: pass --audio DIR too.")
@@ -806,7 +808,7 @@ def _main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _interrupted()
     except (UsageError, ImportError) as exc:
-        print(f"trustkit: error: {exc}", file=sys.stderr)
+        print(f"trustkit: error: {_name_clips(str(exc), args)}", file=sys.stderr)
         return EXIT_USAGE
     except (InvalidAudioError, ValueError, TypeError, OSError) as exc:
         if _was_interrupted(exc):
@@ -814,7 +816,7 @@ def _main(args: argparse.Namespace) -> int:
         # a file system's refusal (a full disk, a read-only folder) is the environment's, not a bug
         environment = isinstance(exc, OSError) and exc.errno is not None
         if _raised_by_trustkit(exc) or environment or isinstance(exc, (InvalidAudioError, FileNotFoundError, PermissionError)):
-            print(f"trustkit: error: {exc}", file=sys.stderr)
+            print(f"trustkit: error: {_name_clips(str(exc), args)}", file=sys.stderr)
             return EXIT_USAGE
         blamed = _user_code_in(exc)
         if blamed is not None:  # the user's own model failed: their input, not a trustkit bug
@@ -830,6 +832,21 @@ def _main(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         return _internal_error(exc, args)
     return 0
+
+
+def _name_clips(message: str, args: argparse.Namespace) -> str:
+    """``clip 3`` in an error becomes ``clip 3 (file 'a/3.wav')`` when the clips came from --audio's files."""
+    import re
+
+    files = getattr(args, "files_read", None)
+    if not files:
+        return message
+
+    def named(m: re.Match[str]) -> str:
+        i = int(m.group(2))
+        return f"{m.group(0)} (file {files[i]!r})" if 0 <= i < len(files) else m.group(0)
+
+    return re.sub(r"\b(clip|clips|original) (\d+)\b", named, message)
 
 
 #: files of the user's code that the command imported (--encoder/--model MODULE:OBJECT, hear:MODULE) -> the flag

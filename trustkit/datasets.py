@@ -193,7 +193,7 @@ def load_audio_folder(
     """
     import warnings
 
-    from .audio import load_audio
+    from .audio import load_audio, sound_file
     from .exceptions import InvalidAudioError, TrustkitWarning
 
     if sr is not None:
@@ -211,15 +211,14 @@ def load_audio_folder(
                 f"{len(loose)} audio files sit directly in {os.fspath(path)!r} (e.g. {loose[0]!r}); with labels from "
                 "folders every file must be inside a label sub-folder. Move them, or pass labels=None or a CSV."
             )
-    import soundfile as sf
 
     offset = check_number(offset, "offset", low=0)
     seconds, rates, failed = [], [], []
     for f in files:
         try:
-            info = sf.info(os.fspath(f))
-            seconds.append(info.frames / info.samplerate)
-            rates.append(int(info.samplerate))
+            with sound_file(f) as info:
+                seconds.append(info.frames / info.samplerate)
+                rates.append(int(info.samplerate))
         except Exception as exc:
             failed.append(f"Could not read audio file {os.fspath(f)!r}: {exc}")
     if failed:

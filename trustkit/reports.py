@@ -37,7 +37,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".trustkit-", suffix=".tmp", dir=folder)
     try:
         os.chmod(tmp, 0o644)  # as a plain open() would leave it (mkstemp makes it private)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -102,7 +102,7 @@ def write_texts_atomic(texts: dict[str | os.PathLike[str], str], *, stdout: Any 
             fd, tmp = tempfile.mkstemp(prefix=".trustkit-", suffix=".tmp", dir=folder)
             pending.append((tmp, target, path))
             os.chmod(tmp, 0o644)  # as a plain open() would leave it (mkstemp makes it private)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
                 fh.write(text)
     except BaseException:
         for tmp, _, _ in pending:
@@ -118,7 +118,7 @@ def write_texts_atomic(texts: dict[str | os.PathLike[str], str], *, stdout: Any 
             out.write(text if text.endswith("\n") else text + "\n")
             out.flush()
         else:
-            with open(path, "w", encoding="utf-8") as fh:
+            with open(path, "w", encoding="utf-8", errors="backslashreplace") as fh:
                 fh.write(text)
         done.append((path, False))
     return done
