@@ -126,3 +126,25 @@ def test_errors_about_a_clip_name_its_file_and_non_utf8_names_are_read(tmp_path,
     os.rename(folder / "a" / "0.wav", os.path.join(os.fsencode(folder / "a"), b"caf\xe9.wav"))  # not UTF-8
     Xr, y = load_audio_folder(folder)
     assert len(Xr) == 4 and any(name.startswith("a/caf") for name in y["file"])
+
+
+def test_an_undefined_headline_says_why_in_the_summary_the_repr_and_the_gate():
+    import warnings
+
+    from trustkit import FidelityComplexityScorer, TrustkitWarning
+    from trustkit.exceptions import GateError
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4))
+
+    def flat(A):
+        return np.zeros(len(A))  # nothing to explain anywhere
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrustkitWarning)
+        report = FidelityComplexityScorer(flat, random_state=0, n_bootstrap=50).fit(X).score(X[:5], np.ones((5, 4)))
+    assert "fidelity is undefined: of 5 instances, 5 have a near-zero effect" in report.summary()
+    assert "nan [nan, nan]" not in report.summary()
+    assert "undefined (of 5 instances" in repr(report)
+    with pytest.raises(GateError, match="fidelity is undefined: of 5 instances, 5 have a near-zero effect"):
+        report.check(0.5)

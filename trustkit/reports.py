@@ -209,6 +209,9 @@ class Report:
         ok = value >= limit if self.higher_is_better else value <= limit  # NaN fails either way
         sign = (">=" if ok else "<") if self.higher_is_better else ("<=" if ok else ">")
         message = f"{what} {value:.3f} {sign} {limit:g}"
+        if not np.isfinite(value):
+            reason = self._undefined_reason()
+            message = f"{what} is undefined{': ' + reason if reason else ''}, so it cannot pass {limit:g}"
         if not ok:
             error = self.gate_error if issubclass(self.gate_error, GateError) else GateError
             raise error(message)
@@ -222,11 +225,15 @@ class Report:
         """The headline's interval, when the report has one."""
         return None
 
+    def _undefined_reason(self) -> str:
+        """Why the headline is undefined (NaN), in words; "" when the report cannot tell."""
+        return ""
+
     def __repr__(self) -> str:
         """One line: the headline with its interval (``summary()`` and ``table`` hold the rest)."""
         value = float(self)
         interval = self._headline_interval()
-        text = "undefined" if not np.isfinite(value) else f"{value:.3f}"
+        text = f"undefined ({self._undefined_reason() or 'see .summary()'})" if not np.isfinite(value) else f"{value:.3f}"
         if interval is not None and np.isfinite(value):
             text += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
         better = "higher" if self.higher_is_better else "lower"

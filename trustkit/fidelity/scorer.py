@@ -196,6 +196,13 @@ class FidelityComplexityReport(Report):
                              "measure": t["measure"], "statistic": t["mean"], "low": t["low"], "high": t["high"],
                              "n": t["n"]})
 
+    def _undefined_reason(self) -> str:
+        c = self.config
+        n, near, undefined = c.get("n_instances", 0), c.get("n_near_zero", 0), c.get("n_undefined", 0)
+        return (f"of {n} instances, {near} have a near-zero effect (the response moves by at most min_effect of its "
+                f"range) and {undefined} an undefined fidelity (the response does not vary between coalitions of equal "
+                "size), so none is left to score")
+
     def _row(self, measure: str) -> pd.Series:
         t = self.table[(self.table["measure"] == measure) & self.table["budget"].isna()]
         return t.iloc[0]
@@ -207,7 +214,9 @@ class FidelityComplexityReport(Report):
 
         def fmt(measure: str) -> str:
             r = self._row(measure)
-            return f"{r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+            if not np.isfinite(r["mean"]):
+                return "undefined"
+            return f"{r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" if np.isfinite(r["low"]) else f"{r['mean']:.3f}"
 
         lines = [
             f"FidelityComplexityScorer: {c['n_instances']} instances, {c['n_units']} units, response={c['response']}, "
@@ -229,6 +238,8 @@ class FidelityComplexityReport(Report):
                      f"entropy {fmt('entropy')}")
         budget_rows = self.table[self.table["budget"].notna() & (self.table["measure"] == "surrogate_r2")]
         lines.append("out-of-sample surrogate R2 by budget: " + ", ".join(f"k={int(r.budget)} {r.mean:.3f}" for r in budget_rows.itertuples()))
+        if not np.isfinite(float(self)):
+            lines.insert(1, f"fidelity is undefined: {self._undefined_reason()}.")
         if c.get("n_near_zero"):
             lines.append(f"{c['n_near_zero']} instances left out: the model's response barely changes between the instance "
                          "and the baseline (near-zero effect), so shares and fidelity are undefined there.")
