@@ -81,7 +81,7 @@ def test_an_undefined_headline_never_passes_a_gate():
 
     out = io.StringIO()
     assert _gate(Undefined(), 0.5, out) == 1
-    assert "GATE FAILED: accuracy nan < 0.5" in out.getvalue()
+    assert "GATE FAILED: accuracy is undefined, so it cannot pass 0.5" in out.getvalue()
     for higher in (True, False):  # whichever way is better, NaN fails
         Undefined.higher_is_better = higher
         with pytest.raises(GateError):
