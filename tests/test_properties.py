@@ -88,6 +88,73 @@ def test_encoders_return_finite_embeddings_or_a_documented_error(X, n_mfcc, delt
         assert Z.shape[0] == len(X) and np.isfinite(Z).all()
 
 
+@FAST
+@given(X=audio, sr=st.sampled_from([8000, 11025, 16000, 22050, 44100]), n_mels=st.integers(1, 300),
+       n_fft=st.sampled_from([64, 256, 512, 2048]), fmin=st.floats(0, 30000), fmax=st.one_of(st.none(), st.floats(1, 30000)))
+def test_encoders_at_any_rate_and_mel_setting_embed_or_refuse_naming_the_parameter(X, sr, n_mels, n_fft, fmin, fmax):
+    from trustkit.encoders import MFCCEncoder
+
+    enc = MFCCEncoder(sr=sr, n_mels=n_mels, n_fft=n_fft, fmin=fmin, fmax=fmax, n_mfcc=1)
+    before = X.copy()
+    try:
+        Z = enc.fit_transform(X)
+    except Exception as exc:
+        assert _documented(exc), f"{type(exc).__name__}: {exc}"
+        return
+    finally:
+        np.testing.assert_array_equal(X, before)  # whatever happens, the caller's audio is untouched
+    assert Z.shape[0] == len(X) and np.isfinite(Z).all()
+    # a filterbank with at least one band: distinct clips do not all collapse onto one embedding
+    if len(X) > 1 and np.ptp(X, axis=1).min() > 1e-3 and not np.allclose(X[0], X[1]):
+        assert np.ptp(Z, axis=0).max() > 0
+
+
+def _misbehaving(kind, seed):
+    """An encoder that misbehaves in one of the ways a user's model does."""
+    rng = np.random.default_rng(seed)
+
+    def encoder(X):
+        if kind == "writes":
+            X *= 0
+            return np.ones((len(X), 3))
+        if kind == "nan":
+            return np.full((len(X), 3), np.nan)
+        if kind == "inf":
+            return np.full((len(X), 3), np.inf)
+        if kind == "wrong_rows":
+            return np.ones((len(X) + 1, 3))
+        if kind == "ragged":
+            return [np.ones(int(rng.integers(1, 4))) for _ in X]
+        if kind == "strings":
+            return np.array([["a", "b"]] * len(X))
+        if kind == "complex":
+            return np.ones((len(X), 3)) * (1 + 1j)
+        if kind == "three_d":
+            return np.ones((len(X), 2, 2))
+        if kind == "none":
+            return None
+        return np.c_[X.mean(axis=1), X.std(axis=1)]
+
+    return encoder
+
+
+@FAST
+@given(X=audio, kind=st.sampled_from(["writes", "nan", "inf", "wrong_rows", "ragged", "strings", "complex", "three_d",
+                                      "none", "fine"]), seed=st.integers(0, 100), per_clip=st.booleans())
+def test_a_misbehaving_encoder_gets_a_named_error_and_never_changes_the_callers_audio(X, kind, seed, per_clip):
+    from trustkit.encoders import FunctionEncoder
+
+    before = X.copy()
+    try:
+        Z = FunctionEncoder(_misbehaving(kind, seed), sr=SR, per_clip=per_clip).fit_transform(X)
+    except Exception as exc:
+        assert _documented(exc), f"{kind}: {type(exc).__name__}: {exc}"
+        assert kind != "fine" or len(X) == 0
+    else:  # a "ragged" encoder is only ragged when its sizes happen to differ (one clip: one size)
+        assert kind in ("fine", "writes", "ragged") and np.isfinite(Z).all() and Z.shape[0] == len(X)
+    np.testing.assert_array_equal(X, before)
+
+
 @settings(max_examples=12, derandomize=not EXPLORE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(X=audio, metric=st.sampled_from(["cosine", "euclidean", "cityblock"]), loud=st.booleans())
 def test_the_meter_returns_a_report_or_a_documented_error(X, metric, loud):

@@ -378,9 +378,19 @@ def check_embeddings(Z: Any, *, n_clips: int, owner: str) -> np.ndarray:
     ValueError: enc returned 3 embeddings for 2 clips; an encoder must return one row per clip, shape (n_clips, dim).
     """
     try:
-        Z = np.asarray(Z, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+        raw = np.asarray(Z)
+    except (TypeError, ValueError) as exc:  # e.g. ragged lists
         raise TypeError(f"{owner} returned {type(Z).__name__}, not a numeric array (n_clips, dim): {exc}") from exc
+    if raw.dtype.kind == "O":  # numbers held as Python objects: convert, or say what they are
+        try:
+            raw = raw.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{owner} returned {type(Z).__name__} holding non-numbers, not a numeric array "
+                            f"(n_clips, dim): {exc}") from exc
+    if np.iscomplexobj(raw) or raw.dtype.kind not in "biuf":
+        raise TypeError(f"{owner} returned {raw.dtype} values ({type(Z).__name__}); an encoder must return real "
+                        "numbers (a complex or non-numeric output would be cast silently, so it is refused).")
+    Z = raw.astype(np.float64, copy=False)
     if Z.ndim != 2:
         raise ValueError(
             f"{owner} returned an array of shape {Z.shape}; an encoder must return 2-D "
