@@ -388,8 +388,8 @@ def check_embeddings(Z: Any, *, n_clips: int, owner: str) -> np.ndarray:
             raise TypeError(f"{owner} returned {type(Z).__name__} holding non-numbers, not a numeric array "
                             f"(n_clips, dim): {exc}") from exc
     if np.iscomplexobj(raw) or raw.dtype.kind not in "biuf":
-        raise TypeError(f"{owner} returned {raw.dtype} values ({type(Z).__name__}); an encoder must return real "
-                        "numbers (a complex or non-numeric output would be cast silently, so it is refused).")
+        raise TypeError(f"{owner} returned {raw.dtype} values ({type(Z).__name__}), not a numeric array (n_clips, dim) "
+                        "of real numbers; a complex or non-numeric output would be cast silently, so it is refused.")
     Z = raw.astype(np.float64, copy=False)
     if Z.ndim != 2:
         raise ValueError(
