@@ -215,6 +215,10 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     from .robustness import SensitivityMeter
 
     stream = stream or _stream(args)
+    # the encoders' specs (a typo, a module that does not import) are refused before any audio is read
+    load_encoder(args.encoder, sr=args.sr or BUILTIN_SR)
+    if args.baseline:
+        load_encoder(args.baseline, sr=args.sr or BUILTIN_SR, flag="--baseline")
     if args.audio:
         X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset, labels=None)
         sr, source = y.attrs["sr"], _described(args, y, len(X))
@@ -295,6 +299,7 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     from .transferability import TransferabilityProbe
 
     stream = stream or _stream(args)
+    load_encoder(args.encoder, sr=args.sr or BUILTIN_SR)  # a bad spec is refused before any audio is read
     X, y, groups, sr, source = _labelled_audio(args)
     print(_input_line(source), file=stream)
     encoder = load_encoder(args.encoder, sr=sr)

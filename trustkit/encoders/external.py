@@ -42,7 +42,12 @@ def _hear_model(module_name: str, model_file: str | None) -> tuple[Any, Any]:
     missing = [f for f in ("load_model", "get_scene_embeddings", "get_timestamp_embeddings") if not hasattr(module, f)]
     if missing:
         raise TypeError(f"HearEncoder: {module_name!r} does not follow the HEAR API: it has no {', '.join(missing)}.")
-    model = module.load_model(model_file) if model_file is not None else module.load_model()
+    try:
+        model = module.load_model(model_file) if model_file is not None else module.load_model()
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, EOFError) as exc:  # the module's own refusal
+        what = f"model_file={model_file!r}" if model_file is not None else "no model_file"
+        raise ValueError(f"HearEncoder: {module_name}.load_model failed with {what} ({type(exc).__name__}: "
+                         f"{str(exc)[:200]}); check the module's model file.") from exc
     rate = getattr(model, "sample_rate", None)
     if not isinstance(rate, int | np.integer) or rate <= 0:
         raise TypeError(f"HearEncoder: the model of {module_name!r} has no valid sample_rate attribute (got {rate!r}).")
