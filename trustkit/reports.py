@@ -63,7 +63,9 @@ def is_stream_target(path: str | os.PathLike[str]) -> bool:
     path = os.fspath(path)
     if path == "-":
         return True
-    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+    full = os.path.abspath(path)
+    if full in ("/dev/stdout", "/dev/stderr") or full.startswith(("/dev/fd/", "/proc/")) or \
+            os.path.realpath(path).startswith("/proc/"):  # descriptors (a file in /dev/shm is a file)
         return True
     try:
         mode = os.stat(path).st_mode  # follows symlinks
