@@ -44,7 +44,7 @@ def test_listen_writes_audio_pictures_and_json(tmp_path, capsys):
 
 def test_cli_usage_errors_exit_2(tmp_path, capsys):
     assert main(["listen", "--fast", "--sr", "-5", "--out", str(tmp_path)]) == 2
-    assert "trustkit: error: sr must be in" in capsys.readouterr().err
+    assert "trustkit: error: --sr must be an integer in [1, 768000]; got -5" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["nonsense"])
     assert exc.value.code == 2
