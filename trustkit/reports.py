@@ -8,6 +8,7 @@ import html
 import io
 import json
 import os
+import sys
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -116,7 +117,7 @@ def write_texts_atomic(texts: dict[str | os.PathLike[str], str], *, stdout: Any 
         os.replace(tmp, target)
     for path, text in streams:
         if path == "-":
-            out = stdout if stdout is not None else __import__("sys").stdout
+            out = stdout if stdout is not None else sys.stdout
             out.write(text if text.endswith("\n") else text + "\n")
             out.flush()
         else:
