@@ -56,29 +56,9 @@ def test_an_output_never_replaces_an_input_file(tmp_path, capsys, counted):
     assert (folder / "a" / "0.wav").read_bytes() == before
 
 
-def test_a_failed_write_leaves_every_old_output_untouched_and_no_temporary(tmp_path, monkeypatch):
-    old_json, old_html = tmp_path / "r.json", tmp_path / "r.html"
-    old_json.write_text("old json")
-    old_html.write_text("old html")
-    real = tempfile.mkstemp
-    made = []
-
-    def full_disk(*a, **k):
-        if made:
-            raise OSError(28, "No space left on device")
-        made.append(real(*a, **k))
-        return made[-1]
-
-    monkeypatch.setattr(tempfile, "mkstemp", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        write_texts_atomic({old_json: "new json", old_html: "new html"})
-    assert old_json.read_text() == "old json" and old_html.read_text() == "old html"  # neither replaced
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json"]  # no temporary left behind
-
-
-def test_the_command_line_run_is_all_or_nothing_on_a_full_disk(tmp_path, monkeypatch, capsys):
-    old = tmp_path / "r.json"
-    old.write_text("old json")
+@pytest.fixture
+def disk_full_after_one_file(monkeypatch):
+    """The first temporary file is written; the disk is full for the second."""
     real = tempfile.mkstemp
     made = []
 
@@ -89,6 +69,21 @@ def test_the_command_line_run_is_all_or_nothing_on_a_full_disk(tmp_path, monkeyp
         return real(*a, **k)
 
     monkeypatch.setattr(tempfile, "mkstemp", full_disk)
+
+
+def test_a_failed_write_leaves_every_old_output_untouched_and_no_temporary(tmp_path, disk_full_after_one_file):
+    old_json, old_html = tmp_path / "r.json", tmp_path / "r.html"
+    old_json.write_text("old json")
+    old_html.write_text("old html")
+    with pytest.raises(OSError, match="No space left"):
+        write_texts_atomic({old_json: "new json", old_html: "new html"})
+    assert old_json.read_text() == "old json" and old_html.read_text() == "old html"  # neither replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json"]  # no temporary left behind
+
+
+def test_the_command_line_run_is_all_or_nothing_on_a_full_disk(tmp_path, disk_full_after_one_file, capsys):
+    old = tmp_path / "r.json"
+    old.write_text("old json")
     code = main([*BASE, "--json", str(old), "--html", str(tmp_path / "r.html")])
     assert code == 2 and "No space left on device" in capsys.readouterr().err
     assert old.read_text() == "old json" and not (tmp_path / "r.html").exists()

@@ -27,6 +27,13 @@ from .exceptions import TrustkitWarning
 __all__ = ["cached_call"]
 
 
+def check_memory_folder(memory: Any) -> None:
+    """Refuse an empty folder name: joblib would cache into the working folder."""
+    if isinstance(memory, (str, os.PathLike)) and not os.fspath(memory).strip():
+        raise ValueError("memory must name a folder; got an empty path, which would cache into the working folder. "
+                         "Pass memory='cache-dir' (or None for no cache).")
+
+
 def cached_call(fn: Callable[..., Any], memory: Any, *args: Any, what: str) -> Any:
     """``fn(*args)``, through ``memory`` when it is given.
 
@@ -38,9 +45,7 @@ def cached_call(fn: Callable[..., Any], memory: Any, *args: Any, what: str) -> A
     what : str
         What is computed, for the warning when the arguments cannot be hashed.
     """
-    if isinstance(memory, (str, os.PathLike)) and not os.fspath(memory).strip():
-        raise ValueError("memory must name a folder; got an empty path, which would cache into the working folder. "
-                         "Pass memory='cache-dir' (or None for no cache).")
+    check_memory_folder(memory)
     if memory is None:
         return fn(*args)
     from sklearn.utils.validation import check_memory

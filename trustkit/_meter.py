@@ -31,6 +31,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from threadpoolctl import threadpool_limits
 
+from ._cache import check_memory_folder
 from ._interrupt import check as check_interrupt
 from ._seeds import SeedTree
 from ._validation import check_number
@@ -94,9 +95,7 @@ class Meter(BaseEstimator):
             raise ValueError(f"verbose must be True/False (or a non-negative int); got {self.verbose!r}.")
         if self.memory is not None and not isinstance(self.memory, (str, os.PathLike)) and not hasattr(self.memory, "cache"):
             raise ValueError(f"memory must be None, a folder (str or path) or a joblib.Memory; got {self.memory!r}.")
-        if isinstance(self.memory, (str, os.PathLike)) and not os.fspath(self.memory).strip():
-            raise ValueError("memory must name a folder; got an empty path, which would cache into the working "
-                             "folder. Pass memory='cache-dir' (or None for no cache).")
+        check_memory_folder(self.memory)
         return Common(n_bootstrap=n_boot, confidence=conf, seeds=SeedTree(self.random_state), verbose=bool(self.verbose))
 
     def _record(self, common: Common, **seconds: float | None) -> dict[str, Any]:

@@ -182,6 +182,19 @@ def load_encoder(spec: str, *, sr: int, flag: str = "--encoder") -> Any:
 
     from .encoders import HearEncoder, HFAudioEncoder, as_encoder
 
+    prefix, obj, params = resolve_encoder_spec(spec, flag=flag)
+    if prefix in ("hear", "hf"):
+        return as_encoder(HearEncoder(obj) if prefix == "hear" else HFAudioEncoder(obj), sr=sr)
+    if inspect.isclass(obj) or (inspect.ismethod(obj) and inspect.isclass(obj.__self__)):
+        obj = obj(sr=sr, **params) if "sr" in inspect.signature(obj).parameters else obj(**params)
+    return as_encoder(obj, sr=sr)
+
+
+def resolve_encoder_spec(spec: str, *, flag: str = "--encoder") -> tuple[str, Any, dict[str, Any]]:
+    """Check an encoder spec and import its code, without building the encoder (cheap: run before reading audio).
+
+    Returns ``(prefix, what, params)``: ``("hear" | "hf", name, {})`` or ``("", imported object, built-in params)``.
+    """
     prefix, _, rest = spec.partition(":")
     if prefix in ("hear", "hf"):
         if not rest:
@@ -196,17 +209,14 @@ def load_encoder(spec: str, *, sr: int, flag: str = "--encoder") -> Any:
                 found = None  # HearEncoder names the problem when it imports the module
             if found is not None and found.origin:
                 _USER_CODE[str(Path(found.origin).resolve())] = f"{flag} {spec!r}"
-        return as_encoder(HearEncoder(rest) if prefix == "hear" else HFAudioEncoder(rest), sr=sr)
+        return prefix, rest, {}
     target, params = BUILTIN_ENCODERS.get(spec, (spec, {}))
     if ":" not in target:
         raise UsageError(
             f"{flag} must be one of {', '.join(BUILTIN_ENCODERS)}, hear:MODULE, hf:FOLDER_OR_NAME or MODULE:OBJECT "
             f"(e.g. mypackage.models:encoder); got {spec!r}."
         )
-    obj = _import_object(target, flag)
-    if inspect.isclass(obj) or (inspect.ismethod(obj) and inspect.isclass(obj.__self__)):
-        obj = obj(sr=sr, **params) if "sr" in inspect.signature(obj).parameters else obj(**params)
-    return as_encoder(obj, sr=sr)
+    return "", _import_object(target, flag), params
 
 
 def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
@@ -216,9 +226,9 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
 
     stream = stream or _stream(args)
     # the encoders' specs (a typo, a module that does not import) are refused before any audio is read
-    load_encoder(args.encoder, sr=args.sr or BUILTIN_SR)
+    resolve_encoder_spec(args.encoder)
     if args.baseline:
-        load_encoder(args.baseline, sr=args.sr or BUILTIN_SR, flag="--baseline")
+        resolve_encoder_spec(args.baseline, flag="--baseline")
     if args.audio:
         X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset, labels=None)
         sr, source = y.attrs["sr"], _described(args, y, len(X))
@@ -299,7 +309,7 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     from .transferability import TransferabilityProbe
 
     stream = stream or _stream(args)
-    load_encoder(args.encoder, sr=args.sr or BUILTIN_SR)  # a bad spec is refused before any audio is read
+    resolve_encoder_spec(args.encoder)  # a bad spec is refused before any audio is read
     X, y, groups, sr, source = _labelled_audio(args)
     print(_input_line(source), file=stream)
     encoder = load_encoder(args.encoder, sr=sr)
@@ -518,6 +528,16 @@ AUDIO_HELP = ("folder of audio files, searched recursively (default: built-in ge
               "labels takes each file's sub-folder as its label")
 
 
+def _rate_and_length_flags(parser: argparse.ArgumentParser, *, builtin_duration: float) -> None:
+    """``--sr`` and ``--duration``: the files' own rate and length with --audio, else the built-in clips' defaults."""
+    parser.add_argument("--sr", type=int, default=None,
+                        help=f"sample rate in Hz (default: the files' own rate with --audio, which must then agree; "
+                             f"{BUILTIN_SR} for built-in clips); files at another rate are resampled")
+    parser.add_argument("--duration", type=float, default=None,
+                        help=f"seconds per clip (default: the files' own length with --audio, which must then agree; "
+                             f"{builtin_duration:g} for built-in clips); longer files are cut, shorter ones zero-padded")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustkit", description="How far can a music-audio model be trusted?",
@@ -544,12 +564,7 @@ def _parser() -> argparse.ArgumentParser:
     labelled.add_argument("--audio", help=AUDIO_HELP)
     labelled.add_argument("--clips", type=int, default=40, help="number of built-in clips without --audio (default: 40)")
     labelled.add_argument("--label", default="timbre", choices=["timbre", "mode", "tempo_class"], help="label of the built-in clips")
-    labelled.add_argument("--sr", type=int, default=None,
-                          help="sample rate in Hz (default: the files' own rate with --audio, which must then agree; "
-                               "22050 for built-in clips); files at another rate are resampled")
-    labelled.add_argument("--duration", type=float, default=None,
-                          help="seconds per clip (default: the files' own length with --audio, which must then agree; "
-                               "3 for built-in clips); longer files are cut, shorter ones zero-padded")
+    _rate_and_length_flags(labelled, builtin_duration=3)
     labelled.add_argument("--labels", help="with --audio: a CSV with columns file (path under --audio), label and "
                                            "optionally group, instead of one sub-folder per label")
     labelled.add_argument("--groups",
@@ -611,12 +626,7 @@ def _parser() -> argparse.ArgumentParser:
     sens.add_argument("--baseline", help="encoder to compare with (same forms), e.g. mfcc")
     sens.add_argument("--audio", help=AUDIO_HELP)
     sens.add_argument("--clips", type=int, default=12, help="number of built-in clips without --audio (default: 12)")
-    sens.add_argument("--sr", type=int, default=None,
-                      help="sample rate in Hz (default: the files' own rate with --audio, which must then agree; 22050 "
-                           "for built-in clips); files at another rate are resampled")
-    sens.add_argument("--duration", type=float, default=None,
-                      help="seconds per clip (default: the files' own length with --audio, which must then agree; 5 for "
-                           "built-in clips); longer files are cut, shorter ones zero-padded")
+    _rate_and_length_flags(sens, builtin_duration=5)
     sens.add_argument("--snr-reference", default="clip", choices=["clip", "active"],
                       help="where the noise settings measure the signal's power: the whole clip (the study's "
                            "definition, default) or its active part (clips with pauses or padding)")
@@ -823,20 +833,21 @@ def _main(args: argparse.Namespace) -> int:
         if _raised_by_trustkit(exc) or environment or isinstance(exc, (InvalidAudioError, FileNotFoundError, PermissionError)):
             print(f"trustkit: error: {_name_clips(str(exc), args)}", file=sys.stderr)
             return EXIT_USAGE
-        blamed = _user_code_in(exc)
-        if blamed is not None:  # the user's own model failed: their input, not a trustkit bug
-            print(f"trustkit: error: {blamed} failed inside its own code: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        return _internal_error(exc, args)
+        return _users_failure(exc) or _internal_error(exc, args)
     except Exception as exc:
         if _was_interrupted(exc):
             return _interrupted()
-        blamed = _user_code_in(exc)
-        if blamed is not None:  # the user's own model failed: their input, not a trustkit bug
-            print(f"trustkit: error: {blamed} failed inside its own code: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        return _internal_error(exc, args)
+        return _users_failure(exc) or _internal_error(exc, args)
     return 0
+
+
+def _users_failure(exc: BaseException) -> int | None:
+    """Exit 2, naming the flag, when ``exc`` was raised inside the user's own code (their model failed, not trustkit)."""
+    blamed = _user_code_in(exc)
+    if blamed is None:
+        return None
+    print(f"trustkit: error: {blamed} failed inside its own code: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _name_clips(message: str, args: argparse.Namespace) -> str:

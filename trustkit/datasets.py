@@ -252,6 +252,21 @@ def load_audio_folder(
         n = round((min(seconds) - offset) * sr)
     else:
         n = round(check_number(duration, "duration", low=0, low_inclusive=False) * sr)
+    # labels and groups are checked before any audio is read (the labels CSV read once)
+    table = None if labels is None or (isinstance(labels, str) and labels == "folders") else _read_labels_csv(labels)
+    if labels is None:
+        lab = [None] * len(files)
+    elif table is None:
+        lab = [str(Path(r).parent) if str(Path(r).parent) != "." else "" for r in rel]
+    else:
+        if not {"file", "label"} <= set(table.columns):
+            raise ValueError(f"labels CSV {os.fspath(labels)!r} needs columns 'file' and 'label'; has {list(table.columns)}.")
+        mapping = dict(zip(table["file"].astype(str), table["label"]))
+        missing = [r for r in rel if r not in mapping]
+        if missing:
+            raise ValueError(f"labels CSV has no label for {len(missing)} files, e.g. {missing[:3]}.")
+        lab = [mapping[r] for r in rel]
+    group = _file_groups(rel, groups, table, labels)
     clips = []
     for f in files:  # only the excerpt is read from disk
         try:
@@ -274,21 +289,7 @@ def load_audio_folder(
             TrustkitWarning,
             stacklevel=2,
         )
-    if labels is None:
-        lab = [None] * len(files)
-    elif isinstance(labels, str) and labels == "folders":
-        lab = [str(Path(r).parent) if str(Path(r).parent) != "." else "" for r in rel]
-    else:
-        table = _read_labels_csv(labels)
-        if not {"file", "label"} <= set(table.columns):
-            raise ValueError(f"labels CSV {os.fspath(labels)!r} needs columns 'file' and 'label'; has {list(table.columns)}.")
-        mapping = dict(zip(table["file"].astype(str), table["label"]))
-        missing = [r for r in rel if r not in mapping]
-        if missing:
-            raise ValueError(f"labels CSV has no label for {len(missing)} files, e.g. {missing[:3]}.")
-        lab = [mapping[r] for r in rel]
     y = pd.DataFrame({"file": rel, "label": lab, "sr": rates})
-    group = _file_groups(rel, groups, labels)
     if group is not None:
         y["group"] = group
     y.attrs.update(sr=int(sr), duration=n / sr)
@@ -304,17 +305,15 @@ def _read_labels_csv(labels: Any) -> pd.DataFrame:
                          f"group) ({type(exc).__name__}: {str(exc)[:120]}).") from exc
 
 
-def _file_groups(rel: list[str], groups: str | None, labels: Any) -> list[str] | None:
+def _file_groups(rel: list[str], groups: str | None, table: pd.DataFrame | None, labels: Any) -> list[str] | None:
     """Each file's group: a regular expression's first capture group over its path, or the labels CSV's column."""
     import re
 
-    csv = labels is not None and not (isinstance(labels, str) and labels == "folders")
     if groups is None or groups == "csv":
-        if not csv:
+        if table is None:
             if groups == "csv":
                 raise ValueError("groups='csv' reads the labels CSV's 'group' column; pass labels=<CSV> too.")
             return None
-        table = _read_labels_csv(labels)
         if "group" not in table.columns:
             if groups == "csv":
                 raise ValueError(f"labels CSV {os.fspath(labels)!r} has no 'group' column; has {list(table.columns)}.")

@@ -25,26 +25,10 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file renamed into place.
 
     A reader never sees half a file, and an interrupted or failed write leaves
-    the previous file (or none) behind, never a truncated one.
+    the previous file (or none) behind, never a truncated one. One output of
+    :func:`write_texts_atomic` (streams written as streams, symlinks kept).
     """
-    import tempfile
-
-    path = os.fspath(path)
-    if is_stream_target(path):  # a FIFO, a device, /dev/stdout: written, never replaced
-        write_texts_atomic({path: text})
-        return
-    path = os.path.realpath(path)  # a symlink keeps pointing at the file it names
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".trustkit-", suffix=".tmp", dir=folder)
-    try:
-        os.chmod(tmp, 0o644)  # as a plain open() would leave it (mkstemp makes it private)
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    write_texts_atomic({path: text})
 
 
 def is_stream_target(path: str | os.PathLike[str]) -> bool:
@@ -92,7 +76,14 @@ def write_texts_atomic(texts: dict[str | os.PathLike[str], str], *, stdout: Any 
     """
     import tempfile
 
-    pending, streams, done = [], [], []
+    pending: list[tuple[str, str, str]] = []
+    streams, done = [], []
+
+    def remove_temporaries(start: int = 0) -> None:
+        for tmp, _, _ in pending[start:]:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+
     try:
         for path, text in texts.items():
             path = os.fspath(path)
@@ -108,13 +99,15 @@ def write_texts_atomic(texts: dict[str | os.PathLike[str], str], *, stdout: Any 
             with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
                 fh.write(text)
     except BaseException:
-        for tmp, _, _ in pending:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
+        remove_temporaries()
         raise
-    for tmp, target, path in pending:  # every file is complete: now they all take their places
+    for k, (tmp, target, path) in enumerate(pending):  # every file is complete: now they all take their places
         done.append((path, os.path.exists(target)))
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            remove_temporaries(k)  # a rename that fails leaves no temporary behind
+            raise
     for path, text in streams:
         if path == "-":
             out = stdout if stdout is not None else sys.stdout

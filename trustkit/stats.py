@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -72,6 +72,18 @@ class Estimate:
     def confidence_interval(self) -> ConfidenceInterval:
         """``(low, high)``, with scipy's name and fields (as ``scipy.stats.bootstrap(...).confidence_interval``)."""
         return ConfidenceInterval(self.low, self.high)
+
+    def clip(self, bounds: tuple[float, float] | None) -> Estimate:
+        """The same estimate with its interval clipped to ``bounds`` (a metric's range); unchanged for None.
+
+        Examples
+        --------
+        >>> Estimate(0.95, 0.9, 1.02, 20, 0.95).clip((0.0, 1.0)).high
+        1.0
+        """
+        if bounds is None:
+            return self
+        return replace(self, low=float(np.clip(self.low, *bounds)), high=float(np.clip(self.high, *bounds)))
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".3f"
@@ -308,10 +320,7 @@ def cluster_mean_interval(
     totals = np.bincount(codes, weights=v - mean)
     se = float(np.sqrt(n_groups / (n_groups - 1) * np.sum(totals**2)) / n)
     half = float(scipy.stats.t.ppf(0.5 + confidence / 2, n_groups - 1) * se)
-    low, high = mean - half, mean + half
-    if bounds is not None:
-        low, high = float(np.clip(low, *bounds)), float(np.clip(high, *bounds))
-    return Estimate(mean, low, high, n, confidence)
+    return Estimate(mean, mean - half, mean + half, n, confidence).clip(bounds)
 
 
 def paired_difference(
@@ -362,10 +371,7 @@ def nadeau_bengio_interval(
         return Estimate(mean, np.nan, np.nan, k, confidence)
     se = np.sqrt((1.0 / k + n_test / n_train) * s.var(ddof=1))
     half = float(scipy.stats.t.ppf(0.5 + confidence / 2, k - 1) * se)
-    low, high = mean - half, mean + half
-    if bounds is not None:  # a metric's range: an accuracy's interval never passes 1
-        low, high = float(np.clip(low, *bounds)), float(np.clip(high, *bounds))
-    return Estimate(mean, low, high, k, confidence)
+    return Estimate(mean, mean - half, mean + half, k, confidence).clip(bounds)  # an accuracy's never passes 1
 
 
 def corrected_paired_ttest(a: Any, b: Any, *, n_train: int, n_test: int) -> tuple[float, float]:
@@ -527,7 +533,4 @@ def jackknife_interval(
     m = len(thetas)
     se = np.sqrt((m - 1) / m * np.sum((thetas - thetas.mean()) ** 2))
     half = float(scipy.stats.t.ppf(0.5 + confidence / 2, m - 1) * se)
-    low, high = value - half, value + half
-    if bounds is not None:
-        low, high = float(np.clip(low, *bounds)), float(np.clip(high, *bounds))
-    return Estimate(value, low, high, n, confidence)
+    return Estimate(value, value - half, value + half, n, confidence).clip(bounds)

@@ -79,15 +79,30 @@ def unit_responses(fn: Any, x: np.ndarray, segmenter: Any, masks: np.ndarray, *,
     with _LOCK:
         cache.setdefault("models", {})[id(owner)] = owner  # keeps the object alive: its id cannot be reused
         found = [cache.get(k) for k in keys]
-    todo = list(dict.fromkeys(k for k, v in zip(keys, found) if v is None))
-    first = {k: i for i, k in reversed(list(enumerate(keys)))}
+    todo, rows = distinct_missing(keys, [k for k, v in zip(keys, found) if v is not None])
     for s in range(0, len(todo), batch):
         chunk = todo[s : s + batch]
-        out = np.asarray(fn(segmenter.compose(x, masks[[first[k] for k in chunk]])), dtype=np.float64)
+        out = np.asarray(fn(segmenter.compose(x, masks[rows[s : s + batch]])), dtype=np.float64)
         with _LOCK:
             cache.update(zip(chunk, out))
     with _LOCK:
         return np.stack([cache[k] for k in keys])
+
+
+def distinct_missing(keys: list[Any], known: Any) -> tuple[list[Any], list[int]]:
+    """The distinct keys not in ``known``, in order of first appearance, and the row where each first appears.
+
+    Examples
+    --------
+    >>> distinct_missing(["a", "b", "a", "c"], {"b"})
+    (['a', 'c'], [0, 3])
+    """
+    known = set(known)
+    first: dict[Any, int] = {}
+    for i, k in enumerate(keys):
+        if k not in known and k not in first:
+            first[k] = i
+    return list(first), list(first.values())
 
 
 class TimeSegments(BaseEstimator):

@@ -19,7 +19,7 @@ from .._validation import check_choice, check_number
 from ..exceptions import InvalidAudioError, TrustkitWarning
 from ..reports import Report
 from ..stats import bootstrap_estimate, paired_difference
-from .audio import unit_responses
+from .audio import distinct_missing, unit_responses
 from .explanations import to_attributions
 
 __all__ = ["ExplanationComparison", "FidelityComplexityReport", "FidelityComplexityScorer", "complexity"]
@@ -680,16 +680,13 @@ def _score_instance(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, x: np
     def respond(masks: np.ndarray) -> np.ndarray:
         nonlocal calls, rows
         keys = [m.tobytes() for m in masks]
-        new = list(dict.fromkeys(k for k in keys if k not in known))
+        new, first = distinct_missing(keys, known)
         if new:
-            first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            out, c, reps = _responses(scorer, f, x, masks[[first[k] for k in new]], plan.batch)
+            out, c, reps = _responses(scorer, f, x, masks[first], plan.batch)
             known.update(zip(new, out))
             calls, rows = calls + c, rows + len(new) * reps
         return np.stack([known[k] for k in keys])
 
-    # the masks that do not depend on the explanation come first: the first random ranking holds both end points,
-    # whose order gives the direction of the full effect
     out_free = respond(np.concatenate(free))
     r_free = _target_response(plan, out_free, target)
     g = len(plan.grid)

@@ -191,7 +191,7 @@ class ComparisonReport(Report):
                 weak = self.estimators[self.estimators["note"].str.startswith(("uninformative", "saturated"))]
                 for (est, task), rows in weak.groupby(["estimator", "task"], sort=False):
                     lines.append(f"  {est} on {task} says little for {', '.join(rows['encoder'])}: "
-                                 f"{rows['note'].iloc[0].split(':')[0]} (d >= n; see each report's note)")
+                                 f"{rows['note'].iloc[0].split(':')[0]} (rank >= n - 1; see each report's note)")
             n_enc = int(self.agreement["n_encoders"].iloc[0])
             p_min = _kendall_min_p(n_enc)
             if p_min >= self.config["alpha"]:

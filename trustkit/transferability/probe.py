@@ -645,18 +645,19 @@ class TransferabilityProbe(Meter):
             if name not in ESTIMATORS:
                 raise ValueError(f"estimators must be among {sorted(ESTIMATORS)}; got {name!r}.")
         rows = []
-        seed, n_boot, conf = common.seeds.seed("estimators"), common.n_bootstrap, common.confidence
+        seed, conf = common.seeds.seed("estimators"), common.confidence
         n_classes = len(np.unique(y)) if task == "multiclass" else None
         grouped = groups is not None
         jackknife = "jackknife deleting whole groups" if grouped else "delete-a-group jackknife (20 random groups)"
+        # what a linear model can fit: the rank of the centred embeddings, once for every estimator's note
+        rank = int(np.linalg.matrix_rank(F - F.mean(axis=0))) if set(names) & set(RANK_SENSITIVE) else 0
         for name in names:
             if task != "multiclass" and name in CLASS_ONLY_ESTIMATORS:
                 continue
             if name == "knn":
                 # leave-one-group-out neighbours, and whole groups resampled
                 correct = knn_loo_correct(F, y, groups=groups)
-                est = _bootstrap_metric("accuracy", correct.astype(int), np.ones(len(correct), dtype=int), None, n_boot,
-                                        common.seeds.seed("knn"), groups=groups, confidence=conf)
+                est = _proportion_estimate(correct, groups, conf)
                 interval = _interval_name("accuracy", grouped)
             else:
                 fn = (lambda G, t: logme(G, t, regression=task != "multiclass")) if name == "logme" else ESTIMATORS[name]
@@ -664,7 +665,7 @@ class TransferabilityProbe(Meter):
                 est = jackknife_interval(lambda i, fn=fn: fn(F[i], y[i]), len(F), groups=groups, bounds=bounds, confidence=conf,
                                          random_state=seed)
                 interval = jackknife
-            note = _estimator_note(name, est, F, n_classes)
+            note = _estimator_note(name, est, F, n_classes, rank)
             if note.startswith("saturated"):  # an interval that cannot vary is not shown
                 est = dataclasses.replace(est, low=np.nan, high=np.nan)
             rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
@@ -699,7 +700,11 @@ def _near_duplicates_across_folds(F: np.ndarray, splits: list[tuple[np.ndarray, 
     return count
 
 
-def _estimator_note(name: str, est: Any, F: np.ndarray, n_classes: int | None) -> str:
+#: estimators that a rank >= n - 1 makes uninformative (H-score saturates)
+RANK_SENSITIVE = ("hscore", "logme", "hscore_shrinkage", "gbc", "transrate")
+
+
+def _estimator_note(name: str, est: Any, F: np.ndarray, n_classes: int | None, rank: int) -> str:
     """Why an estimator's value says little, in words ("" when nothing is known to be wrong with it).
 
     With ``rank(F - mean) >= n - 1`` a linear model (with an intercept) fits any labelling of the items exactly: the
@@ -709,9 +714,8 @@ def _estimator_note(name: str, est: Any, F: np.ndarray, n_classes: int | None) -
     n = len(F)
     constant = n_constant_columns(F)
     dropped = f"; {constant} constant columns dropped" if constant and name == "logme" else ""
-    if name not in ("hscore", "logme", "hscore_shrinkage", "gbc", "transrate"):
+    if name not in RANK_SENSITIVE:
         return ""
-    rank = int(np.linalg.matrix_rank(F - F.mean(axis=0)))
     if name == "hscore" and n_classes and (rank >= n - 1 or abs(est.value - (n_classes - 1)) < 1e-9):
         return (f"saturated at C - 1 = {n_classes - 1}: the centred embeddings have rank {rank} for {n} items, so every "
                 "class is linearly separable and H-score takes its maximum whatever the encoder (no interval: it "
@@ -804,10 +808,7 @@ def _bootstrap_metric(name, y, pred, scores, n_boot, seed, groups=None, confiden
     """
     bounds = METRIC_RANGE[name]
     if name == "accuracy":
-        correct = (y == pred).astype(float)
-        if groups is not None:
-            return cluster_mean_interval(correct, groups, confidence=confidence, bounds=bounds)
-        return proportion_interval(int(correct.sum()), len(correct), confidence=confidence)
+        return _proportion_estimate(y == pred, groups, confidence)
 
     def statistic(i: np.ndarray) -> float:
         return _metric(name, y[i], pred[i], None if scores is None else scores[i])
@@ -816,8 +817,16 @@ def _bootstrap_metric(name, y, pred, scores, n_boot, seed, groups=None, confiden
         n_groups = len(np.unique(groups))
         return jackknife_interval(statistic, len(y), groups=groups, n_groups=n_groups, bounds=bounds,
                                   confidence=confidence, random_state=seed)
-    e = bootstrap_statistic(statistic, len(y), n_bootstrap=n_boot, confidence=confidence, random_state=seed)
-    return dataclasses.replace(e, low=float(np.clip(e.low, *bounds)), high=float(np.clip(e.high, *bounds)))
+    return bootstrap_statistic(statistic, len(y), n_bootstrap=n_boot, confidence=confidence,
+                               random_state=seed).clip(bounds)
+
+
+def _proportion_estimate(correct: np.ndarray, groups: Any, confidence: float) -> Estimate:
+    """A share of correct items: Wilson over items, or the cluster-robust t interval over groups."""
+    correct = np.asarray(correct, dtype=float)
+    if groups is not None:
+        return cluster_mean_interval(correct, groups, confidence=confidence, bounds=METRIC_RANGE["accuracy"])
+    return proportion_interval(int(correct.sum()), len(correct), confidence=confidence)
 
 
 def _baselines(y: np.ndarray, task: str, splits) -> tuple[dict[str, float], dict[str, float]]:
@@ -861,8 +870,8 @@ def _fit_fold(probe, F, y, task, tr, te, groups, inner, seed) -> dict[str, Any]:
         grid = {}
     inner = max(inner, 2)
     if task == "multiclass":
-        inner_cv = (StratifiedGroupKFold(max(inner, 2), shuffle=True, random_state=seed) if g_tr is not None
-                    else StratifiedKFold(max(inner, 2), shuffle=True, random_state=seed))
+        inner_cv = (StratifiedGroupKFold(inner, shuffle=True, random_state=seed) if g_tr is not None
+                    else StratifiedKFold(inner, shuffle=True, random_state=seed))
         scoring = "accuracy"
     elif task == "multilabel":
         inner_cv = GroupKFold(inner, shuffle=True, random_state=seed) if g_tr is not None else KFold(inner, shuffle=True, random_state=seed)
