@@ -44,10 +44,7 @@ def clip_generators(entropy: int, X: np.ndarray, salt: str) -> list[np.random.Ge
     ``n_jobs``. Identical clips receive identical draws.
     """
     salt_word = zlib.crc32(salt.encode())
-    keys = _ORIGIN_KEYS.get()
-    if keys is None or len(keys) != len(X):
-        keys = [_clip_key(x) for x in X]
-    return [np.random.default_rng(np.random.SeedSequence([entropy, salt_word, *key])) for key in keys]
+    return [np.random.default_rng(np.random.SeedSequence([entropy, salt_word, *key])) for key in origin_keys(X)]
 
 
 #: inside a composite, the keys of the clips the composite was given: every inner step draws by the original clip,
