@@ -24,6 +24,7 @@ import re
 import time
 
 import numpy as np
+from conditions import conditions, header
 
 
 def run(share: bool, args) -> tuple[object, float, float, dict[str, float]]:
@@ -52,6 +53,7 @@ def main(argv=None):
     parser.add_argument("--sr", type=int, default=22050)
     parser.add_argument("--fast", action="store_true", help="the settings of trustkit demo --fast (1.5-s clips)")
     args = parser.parse_args(argv)
+    print(header(conditions(**{k: v for k, v in vars(args).items() if v is not None})), flush=True)
     run(True, argparse.Namespace(clips=20, sr=args.sr, fast=True))  # warm-up: imports, compiled kernels, the ONNX session
     results = {}
     for share in (False, True):

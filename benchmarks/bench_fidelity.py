@@ -14,6 +14,7 @@ import time
 import warnings
 
 import numpy as np
+from conditions import conditions, finish, header
 from sklearn.ensemble import RandomForestClassifier
 
 
@@ -36,7 +37,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--d", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the Quantus comparison")
     args = parser.parse_args(argv)
+    meta = conditions(instances=f"{args.n} and {10 * args.n}", units=args.d, rounds=args.rounds)
+    print(header(meta), flush=True)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((1000, args.d))
     y = (X[:, 0] + X[:, 1] - X[:, 2] > 0).astype(int)
@@ -71,8 +75,9 @@ def main(argv=None):
           f"ratio {t_loop / t_batched:.1f}x; max |difference| of the deletion curves {max_diff:.1e}")
 
     for n in (args.n, 10 * args.n):  # 50 and 500 instances by default
-        quantus_comparison(n, args.d)
+        quantus_comparison(n, args.d, rounds=args.rounds)
     lime_threads()
+    print(f"# load at the end {'/'.join(f'{v:.2f}' for v in finish(meta)['load_end'])}")
 
 
 def lime_threads():
@@ -117,15 +122,21 @@ def _quiet(fn, category):
 def quantus_comparison(n, d, rounds=5):
     """Against Quantus's PixelFlipping on a small torch model, when Quantus is installed.
 
-    The deletion curves are compared on the instances whose full effect is positive: for a negative one trustkit
-    ranks the units in the direction of the effect, Quantus by the attributions as given.
+    Three sides, interleaved: Quantus (the deletion curve, one model input per
+    unit removed); the scorer with ``measures="deletion"`` (the same curve, the
+    same number of model inputs: equal work, compared per call); the scorer
+    with every measure at its defaults (keep and remove curves, ten random
+    rankings, 256 random coalitions: about 27x the inputs, compared per model
+    input). The deletion curves are compared on the instances whose full effect
+    is positive: for a negative one trustkit ranks the units in the direction of
+    the effect, Quantus by the attributions as given.
     """
     try:
         import quantus
         import torch
     except ImportError:
         print("Quantus or torch not installed: skipping the PixelFlipping comparison")
-        return
+        return None
     from trustkit import FidelityComplexityScorer, TrustkitWarning
 
     torch.manual_seed(0)
@@ -141,36 +152,58 @@ def quantus_comparison(n, d, rounds=5):
     y = proba(X).argmax(axis=1)
     metric = quantus.PixelFlipping(features_in_step=1, abs=True, normalise=False, perturb_baseline=0.0,
                                    disable_warnings=True, display_progressbar=False)
-    metric(model=net, x_batch=X[:2], y_batch=y[:2], a_batch=np.abs(W[:2]), device="cpu", softmax=True, batch_size=64)  # warm-up
-    scorer = FidelityComplexityScorer(proba, baseline=np.zeros(d), budgets=("all",), modes=("keep", "remove"),
-                                      n_random=1, n_neighbourhood=2, random_state=0).fit(X[:, 0])
-    score = _quiet(scorer.score, TrustkitWarning)  # 2 neighbourhood masks: the headline is undefined, the curves timed
-    score(X[:2, 0], np.abs(W[:2, 0]))  # warm-up
-    t_qs, t_ss = [], []
-    for _ in range(rounds):  # interleaved: both sides see the same machine state
-        t0 = time.perf_counter()
-        curves_q = np.asarray(metric(model=net, x_batch=X, y_batch=y, a_batch=np.abs(W), device="cpu", softmax=True,
-                                     batch_size=64))
-        t_qs.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        report = score(X[:, 0], np.abs(W[:, 0]))
-        t_ss.append(time.perf_counter() - t0)
-    t_q, t_s = float(np.median(t_qs)), float(np.median(t_ss))
+
+    def run_quantus(k=n):
+        return np.asarray(metric(model=net, x_batch=X[:k], y_batch=y[:k], a_batch=np.abs(W[:k]), device="cpu",
+                                 softmax=True, batch_size=64))
+
+    scorers = {measures: FidelityComplexityScorer(proba, baseline=np.zeros(d), budgets=("all",), measures=measures,
+                                                  random_state=0).fit(X[:, 0])
+               for measures in ("deletion", "all")}
+
+    def run_scorer(measures, k=n):
+        with warnings.catch_warnings():  # instances with a near-zero effect are flagged: not what is timed
+            warnings.simplefilter("ignore", TrustkitWarning)
+            return scorers[measures].score(X[:k, 0], np.abs(W[:k, 0]))
+
+    run_quantus(2), run_scorer("deletion", 2), run_scorer("all", 2)  # warm-up
+    sides = {"quantus": run_quantus, "deletion": lambda: run_scorer("deletion"), "all": lambda: run_scorer("all")}
+    times = {side: [] for side in sides}
+    results = {}
+    for r in range(rounds):  # interleaved, alternating order: every side sees the same machine state
+        for side, fn in (list(sides.items()) if r % 2 == 0 else list(sides.items())[::-1]):
+            t0 = time.perf_counter()
+            results[side] = fn()
+            times[side].append(time.perf_counter() - t0)
+    t = {side: float(np.median(v)) for side, v in times.items()}
+    curves_q = results["quantus"]
     r_x = proba(X)[np.arange(n), y]
-    diffs = []
-    for i in range(n):
-        if report.per_instance.loc[i, "full_effect"] < 0:  # trustkit ranks towards the observed response: reversed here
-            continue
-        c = report.curves[(report.curves["instance"] == i) & (report.curves["mode"] == "remove")].set_index("k")["value"]
-        q = np.r_[r_x[i], curves_q[i]]  # response after removing 0..d features
-        share_q = (r_x[i] - q) / (r_x[i] - q[-1])
-        diffs.append(np.nanmax(np.abs(c.to_numpy() - share_q[c.index.to_numpy()])))
-    n_q, n_s = n * (d + 1), report.config["n_model_rows"]
+    diffs = {}
+    for side in ("deletion", "all"):
+        report, worst = results[side], 0.0
+        remove = report.curves[report.curves["mode"] == "remove"]
+        for i in range(n):
+            if report.per_instance.loc[i, "full_effect"] < 0:  # trustkit ranks towards the observed response: reversed
+                continue
+            c = remove[remove["instance"] == i].set_index("k")["value"]
+            q = np.r_[r_x[i], curves_q[i]]  # response after removing 0..d features
+            share_q = (r_x[i] - q) / (r_x[i] - q[-1])
+            worst = max(worst, float(np.nanmax(np.abs(c.to_numpy() - share_q[c.index.to_numpy()]))))
+        diffs[side] = worst
+    n_q = n * (d + 1)
+    n_del, n_all = results["deletion"].config["n_model_rows"], results["all"].config["n_model_rows"]
+    row = {"instances": n, "units": d, "quantus_s": t["quantus"], "deletion_s": t["deletion"], "all_s": t["all"],
+           "quantus_inputs": n_q, "deletion_inputs": n_del, "all_inputs": n_all,
+           "per_call_equal_work": t["quantus"] / t["deletion"],
+           "per_input_deletion": (t["quantus"] / n_q) / (t["deletion"] / n_del),
+           "per_input_all": (t["quantus"] / n_q) / (t["all"] / n_all),
+           "max_curve_difference": max(diffs.values())}
     print(f"Quantus {quantus.__version__} PixelFlipping, {n} x {d} torch MLP (warmed up, {rounds} interleaved rounds, "
-          f"median [min]): {t_q:.3f} s [{min(t_qs):.3f}] for the deletion curve ({n_q} inputs, {1e6 * t_q / n_q:.1f} us "
-          f"each); trustkit {t_s:.3f} s [{min(t_ss):.3f}] for keep + remove curves, controls and neighbourhood ({n_s} "
-          f"inputs, {1e6 * t_s / n_s:.1f} us each): per input {(t_q / n_q) / (t_s / n_s):.2f}x (min "
-          f"{(min(t_qs) / n_q) / (min(t_ss) / n_s):.2f}x); max |difference| of the deletion curves {np.nanmax(diffs):.1e}")
+          f"medians): Quantus {t['quantus']:.3f} s for {n_q} inputs; measures='deletion' {t['deletion']:.3f} s for "
+          f"{n_del} inputs: {row['per_call_equal_work']:.2f}x per call at equal work; every measure {t['all']:.3f} s "
+          f"for {n_all} inputs: {row['per_input_all']:.2f}x per model input; max |difference| of the deletion "
+          f"curves {row['max_curve_difference']:.1e}", flush=True)
+    return row
 
 
 if __name__ == "__main__":

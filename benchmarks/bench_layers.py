@@ -20,6 +20,7 @@ import statistics
 import time
 
 import numpy as np
+from conditions import conditions, header
 from threadpoolctl import threadpool_limits
 
 from trustkit import SensitivityMeter
@@ -40,6 +41,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    print(header(conditions(**{k: v for k, v in vars(args).items() if v is not None})), flush=True)
     sr = 16000
     X, _ = make_music(args.clips, duration=args.seconds, sr=sr, random_state=0)
     names = MusicnnEncoder().layer_names()

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from conditions import conditions, header
 from threadpoolctl import threadpool_limits
 
 from trustkit.datasets import make_music
@@ -64,6 +65,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--models", nargs="+", default=["MSD_musicnn", "MTT_vgg"])
     args = parser.parse_args(argv)
+    print(header(conditions(**{k: v for k, v in vars(args).items() if v is not None})), flush=True)
     X, _ = make_music(1, duration=args.seconds, sr=SR, random_state=0)
     loud = X.copy()
     X = X * (0.1 / np.abs(X).max())  # below musicnn 0.1.0's float16 overflow (see the docstring)

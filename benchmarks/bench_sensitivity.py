@@ -28,6 +28,7 @@ import time
 import tracemalloc
 
 import numpy as np
+from conditions import conditions, header
 from threadpoolctl import threadpool_limits
 
 from trustkit import SensitivityMeter
@@ -119,6 +120,7 @@ def main(argv=None):
     parser.add_argument("--overhead-only", action="store_true", help="skip the memory and audio-distance parts")
     parser.add_argument("--json", help="write the overhead rows to this file")
     args = parser.parse_args(argv)
+    print(header(conditions(**{k: v for k, v in vars(args).items() if v is not None})), flush=True)
     X, _ = make_music(args.clips, duration=args.seconds, sr=args.sr, random_state=0)
     names = list(ENCODERS) if args.encoder == "all" else [args.encoder]
     rows = []

@@ -26,6 +26,7 @@ import tempfile
 import time
 
 import numpy as np
+from conditions import conditions, header
 from threadpoolctl import threadpool_limits
 
 
@@ -131,6 +132,7 @@ def main(argv=None):
     parser.add_argument("--sizes", nargs="+", default=["10000x1024", "2000x5632"], metavar="NxD",
                         help="feature matrices LogME is timed on")
     args = parser.parse_args(argv)
+    print(header(conditions(**{k: v for k, v in vars(args).items() if v is not None})), flush=True)
 
     rng = np.random.default_rng(0)
     for n, d in (tuple(int(v) for v in size.lower().split("x")) for size in args.sizes):

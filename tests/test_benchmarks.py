@@ -23,11 +23,13 @@ def run_benchmark(name: str, argv: list[str]) -> None:
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # its functions pickle by name (joblib caches, process pools)
+    sys.path.insert(0, str(BENCHMARKS))  # as when run as a script: its helper module (conditions.py) imports
     try:
         spec.loader.exec_module(module)
         module.main(argv)
     finally:
         del sys.modules[name]
+        sys.path.remove(str(BENCHMARKS))
 
 
 def test_bench_perturbations_writes_a_ratio_per_pair(tmp_path, capsys):

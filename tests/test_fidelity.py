@@ -645,3 +645,51 @@ def test_near_zero_is_relative_to_the_response_range():
         warnings.simplefilter("ignore", TrustkitWarning)
         strict = FidelityComplexityScorer(clf, random_state=0, n_bootstrap=100, min_effect=1e-6).fit(X).score(x, W)
     assert not strict.per_instance["near_zero"].any()
+
+
+def test_deletion_setting_computes_only_the_deletion_curve_and_equals_the_full_set(linear):
+    # measures="deletion" evaluates d + 1 masks per instance (what Quantus's PixelFlipping does) and its curve,
+    # shares and areas are those of the full set, bit for bit
+    X, model = linear
+    x = X[:15]
+    full = scorer(model, X, n_bootstrap=200)
+    phi = (x - full.baseline_) * model.coef_
+    rich = full.score(x, phi)
+    lean = scorer(model, X, n_bootstrap=200, measures="deletion").score(x, phi)
+    assert lean.config["n_model_rows"] == 15 * 7 + 15  # 6 units: k = 0..6, plus the one call on X
+    assert rich.config["n_model_rows"] > 5 * lean.config["n_model_rows"]
+    shared = ["auc_remove", "concordance_remove", "remove@1", "remove@3", "remove_fidelity@2", "n_units_90"]
+    pd.testing.assert_frame_equal(lean.per_instance[shared], rich.per_instance[shared])
+    remove = rich.curves[rich.curves["mode"] == "remove"].reset_index(drop=True)
+    cols = ["k", "response", "predicted", "value", "fidelity"]
+    pd.testing.assert_frame_equal(lean.curves[cols], remove[cols])
+    assert not {"fidelity", "skill_keep", "auc_keep_random", "k_star"} & set(lean.per_instance)
+    # the headline: the deletion area, known in closed form for an exact additive explanation
+    areas = []
+    for i in range(len(x)):
+        total = phi[i].sum()
+        order = np.argsort(-np.sign(total) * phi[i], kind="stable")
+        shares = np.array([phi[i, order[:k]].sum() / total for k in range(7)])
+        areas.append(np.trapezoid(shares, np.arange(7) / 6))
+    np.testing.assert_allclose(lean.per_instance["auc_remove"], areas, atol=1e-12)
+    assert float(lean) == pytest.approx(np.mean(areas), abs=1e-12)
+    assert lean.headline.startswith("deletion area") and lean._measure_name() == "deletion area"
+    assert "measures='deletion'" in lean.summary() and lean.to_dict()["measure"] == "deletion area"
+
+
+def test_deletion_setting_sees_a_flipped_explanation_and_refuses_mixed_comparisons(linear):
+    X, model = linear
+    s = scorer(model, X, n_bootstrap=200, measures="deletion")
+    phi = (X[:30] - s.baseline_) * model.coef_
+    exact, flipped = s.score(X[:30], phi), s.score(X[:30], -phi)
+    noise = s.score(X[:30], np.random.default_rng(1).standard_normal((30, 6)))
+    # an exact ranking of an additive model maximises every partial sum, so the area; flipped, it minimises it
+    assert float(exact) > float(noise) + 0.5 > float(flipped) + 1.0
+    assert (exact.per_instance["auc_remove"] >= noise.per_instance["auc_remove"] - 1e-12).all()
+    cmp = exact.compare(flipped).table.set_index("measure")
+    assert list(cmp.index) == ["auc_remove", "concordance_remove", "n_units_90"]
+    assert cmp.loc["auc_remove", "pvalue"] < 1e-5
+    with pytest.raises(ValueError, match="same measures"):
+        exact.compare(scorer(model, X, n_bootstrap=200).score(X[:30], phi))
+    with pytest.raises(ValueError, match="measures"):
+        scorer(model, X, measures="quick").score(X[:3], phi[:3])

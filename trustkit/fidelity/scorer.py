@@ -141,6 +141,21 @@ class ExplanationComparison(Report):
 
 #: per-instance measures compared by :meth:`FidelityComplexityReport.compare` (fidelity first: it sees the sign)
 COMPARED = ("fidelity", "concordance_keep", "concordance_remove", "skill_keep", "skill_remove", "n_units_90", "k_star")
+#: the same for a ``measures="deletion"`` report (its headline first)
+COMPARED_DELETION = ("auc_remove", "concordance_remove", "n_units_90")
+#: the headline of a report
+FIDELITY_HEADLINE = (
+    "fidelity: correlation, between random coalitions of units of equal size, of the model's response change "
+    "and the explanation's predicted change (1 = ranks every coalition as the model does, 0 = no information "
+    "about which units matter, -1 = the opposite), mean over instances"
+)
+#: the headline of a ``measures="deletion"`` report
+DELETION_HEADLINE = (
+    "deletion area: share of the instance's full effect destroyed as the explanation's top-k units are removed, "
+    "averaged over k = 0..d (the area under the deletion curve; the larger, the sooner the units it ranks first "
+    "move the response; above 1 when removing them overshoots; no random control, so no chance level: compare "
+    "explanations of the same model), mean over instances"
+)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -170,24 +185,33 @@ class FidelityComplexityReport(Report):
     curves: pd.DataFrame = field(repr=False)
     config: dict
     higher_is_better: ClassVar[bool] = True
-    headline: ClassVar[str] = (
-        "fidelity: correlation, between random coalitions of units of equal size, of the model's response change "
-        "and the explanation's predicted change (1 = ranks every coalition as the model does, 0 = no information "
-        "about which units matter, -1 = the opposite), mean over instances"
-    )
+
+    @property
+    def _deletion_only(self) -> bool:
+        return self.config.get("measures") == "deletion"
+
+    @property
+    def _headline_measure(self) -> str:
+        """The table's measure the headline reads: ``fidelity``, or ``auc_remove`` with ``measures="deletion"``."""
+        return "auc_remove" if self._deletion_only else "fidelity"
+
+    @property
+    def headline(self) -> str:  # type: ignore[override]  # the base's class attribute; here it depends on measures
+        """What the headline number means (it depends on ``config["measures"]``)."""
+        return DELETION_HEADLINE if self._deletion_only else FIDELITY_HEADLINE
 
     def __float__(self) -> float:
-        return float(self._row("fidelity")["mean"])
+        return float(self._row(self._headline_measure)["mean"])
 
     def _measure_name(self) -> str:
-        return "fidelity"
+        return "deletion area" if self._deletion_only else "fidelity"
 
     def _headline_interval(self) -> tuple[float, float]:
-        row = self._row("fidelity")
+        row = self._row(self._headline_measure)
         return float(row["low"]), float(row["high"])
 
     def _headline_n(self) -> float:
-        return float(self._row("fidelity")["n"])
+        return float(self._row(self._headline_measure)["n"])
 
     def _long(self) -> pd.DataFrame:
         t = self.table
@@ -199,28 +223,62 @@ class FidelityComplexityReport(Report):
     def _undefined_reason(self) -> str:
         c = self.config
         n, near, undefined = c.get("n_instances", 0), c.get("n_near_zero", 0), c.get("n_undefined", 0)
+        why = ("an undefined deletion area" if self._deletion_only else
+               "an undefined fidelity (the response does not vary between coalitions of equal size)")
         return (f"of {n} instances, {near} have a near-zero effect (the response moves by at most min_effect of its "
-                f"range) and {undefined} an undefined fidelity (the response does not vary between coalitions of equal "
-                "size), so none is left to score")
+                f"range) and {undefined} {why}, so none is left to score")
 
     def _row(self, measure: str) -> pd.Series:
         t = self.table[(self.table["measure"] == measure) & self.table["budget"].isna()]
         return t.iloc[0]
 
+    def _fmt(self, measure: str) -> str:
+        r = self._row(measure)
+        if not np.isfinite(r["mean"]):
+            return "undefined"
+        return f"{r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" if np.isfinite(r["low"]) else f"{r['mean']:.3f}"
+
     def summary(self) -> str:
         """A short readable account of the results."""
         c = self.config
         per = self.per_instance[~self.per_instance["near_zero"]]
+        fmt = self._fmt
+        lines = self._deletion_summary() if self._deletion_only else self._full_summary(per)
+        if not np.isfinite(float(self)):
+            lines.insert(1, f"{self._measure_name()} is undefined: {self._undefined_reason()}.")
+        if c.get("n_near_zero"):
+            lines.append(f"{c['n_near_zero']} instances left out: the model's response barely changes between the instance "
+                         f"and the baseline (near-zero effect), so shares and {self._measure_name()} are undefined there.")
+        if c.get("n_truncated"):
+            lines.append(f"{c['n_truncated']} explanations covered fewer units than X has (truncated); their missing units count as 0.")
+        if c.get("n_all_zero"):
+            lines.append(f"{c['n_all_zero']} explanations were all zero (units ranked in index order).")
+        lines.append(f"complexity: {fmt('n_nonzero')} non-zero units, {fmt('n_units_90')} units for 90 % of the mass, "
+                     f"entropy {fmt('entropy')}")
+        return "\n".join(lines)
 
-        def fmt(measure: str) -> str:
-            r = self._row(measure)
-            if not np.isfinite(r["mean"]):
-                return "undefined"
-            return f"{r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" if np.isfinite(r["low"]) else f"{r['mean']:.3f}"
+    def _head_line(self) -> str:
+        c = self.config
+        return (f"FidelityComplexityScorer: {c['n_instances']} instances, {c['n_units']} units, response={c['response']}, "
+                f"baseline={c['baseline']}; {c['n_model_calls']} model calls ({c['n_model_rows']} inputs)")
 
+    def _deletion_summary(self) -> list[str]:
+        budget_rows = self.table[self.table["budget"].notna() & (self.table["measure"] == "remove_fidelity")]
+        return [
+            self._head_line() + "; measures='deletion' (the deletion curve only)",
+            f"deletion area {self._fmt('auc_remove')}: share of the full effect destroyed as the top-k units are "
+            "removed, averaged over k (higher is better; above 1 when removals overshoot; no random control: a "
+            "random ranking also destroys effect, so compare explanations of the same model rather than read it "
+            "against 0)",
+            f"remove-curve concordance {self._fmt('concordance_remove')}",
+            "share destroyed (bounded) by budget: "
+            + ", ".join(f"k={int(r.budget)} {r.mean:.3f}" for r in budget_rows.itertuples()),
+        ]
+
+    def _full_summary(self, per: pd.DataFrame) -> list[str]:
+        c, fmt = self.config, self._fmt
         lines = [
-            f"FidelityComplexityScorer: {c['n_instances']} instances, {c['n_units']} units, response={c['response']}, "
-            f"baseline={c['baseline']}; {c['n_model_calls']} model calls ({c['n_model_rows']} inputs)",
+            self._head_line(),
             f"fidelity {fmt('fidelity')}: how well the explanation's predicted changes order the model's own over random "
             "coalitions of equal size (1 = exactly, 0 = no information about which units matter, -1 = reversed); "
             "higher is better",
@@ -234,20 +292,9 @@ class FidelityComplexityReport(Report):
         reached = per["k_star_reached"].mean() if len(per) else np.nan
         lines.append(f"k* (units needed for keep share >= {c['tau']}): median {np.median(per['k_star']) if len(per) else np.nan:.0f} "
                      f"(censored at {c['n_units'] + 1}), reached on {reached:.0%} of instances")
-        lines.append(f"complexity: {fmt('n_nonzero')} non-zero units, {fmt('n_units_90')} units for 90 % of the mass, "
-                     f"entropy {fmt('entropy')}")
         budget_rows = self.table[self.table["budget"].notna() & (self.table["measure"] == "surrogate_r2")]
         lines.append("out-of-sample surrogate R2 by budget: " + ", ".join(f"k={int(r.budget)} {r.mean:.3f}" for r in budget_rows.itertuples()))
-        if not np.isfinite(float(self)):
-            lines.insert(1, f"fidelity is undefined: {self._undefined_reason()}.")
-        if c.get("n_near_zero"):
-            lines.append(f"{c['n_near_zero']} instances left out: the model's response barely changes between the instance "
-                         "and the baseline (near-zero effect), so shares and fidelity are undefined there.")
-        if c.get("n_truncated"):
-            lines.append(f"{c['n_truncated']} explanations covered fewer units than X has (truncated); their missing units count as 0.")
-        if c.get("n_all_zero"):
-            lines.append(f"{c['n_all_zero']} explanations were all zero (units ranked in index order).")
-        return "\n".join(lines)
+        return lines
 
     def compare(self, other: FidelityComplexityReport, *, names: tuple[str, str] = ("first", "second"),
                 random_state: Any = 0) -> ExplanationComparison:
@@ -282,8 +329,11 @@ class FidelityComplexityReport(Report):
         keep = ~(self.per_instance["near_zero"].to_numpy() | other.per_instance["near_zero"].to_numpy())
         n_boot, conf = int(self.config.get("n_bootstrap", 1000)), float(self.config.get("confidence", 0.95))
         seeds = SeedTree(random_state)
+        if self._deletion_only != other._deletion_only:
+            raise ValueError("compare needs two reports with the same measures; one was scored with "
+                             "measures='deletion' and the other with measures='all'.")
         rows = []
-        for m in COMPARED:
+        for m in COMPARED_DELETION if self._deletion_only else COMPARED:
             if m not in self.per_instance or m not in other.per_instance:
                 continue
             a = self.per_instance[m].to_numpy(dtype=float)
@@ -302,7 +352,7 @@ class FidelityComplexityReport(Report):
                                                                  "n_bootstrap": n_boot, "confidence": conf})
 
     def plot(self, ax: Any = None) -> Any:
-        """Keep curve observed vs predicted with the random control, and fidelity against complexity."""
+        """Keep curve (deletion curve with ``measures="deletion"``) with the random control, and the headline against complexity."""
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -310,19 +360,21 @@ class FidelityComplexityReport(Report):
         else:
             axes = np.atleast_1d(ax)
             fig = axes[0].figure
-        keep = self.curves[(self.curves["mode"] == "keep") & ~self.curves["near_zero"]]
-        g = keep.groupby("fraction")[["fidelity", "random"]].mean()
+        mode = "remove" if self._deletion_only else "keep"
+        curve = self.curves[(self.curves["mode"] == mode) & ~self.curves["near_zero"]]
+        g = curve.groupby("fraction")[["fidelity", "random"]].mean()
         axes[0].plot(g.index, g["fidelity"], marker="o", label="explanation's ranking")
-        axes[0].plot(g.index, g["random"], ls="--", label="random ranking")
-        axes[0].axhline(self.config["tau"], color="grey", lw=0.8)
-        axes[0].set_xlabel("share of units kept (top-k)")
-        axes[0].set_ylabel("share of the full effect (bounded)")
+        if not self._deletion_only:
+            axes[0].plot(g.index, g["random"], ls="--", label="random ranking")
+            axes[0].axhline(self.config["tau"], color="grey", lw=0.8)
+        axes[0].set_xlabel(f"share of units {'removed' if self._deletion_only else 'kept'} (top-k)")
+        axes[0].set_ylabel(f"share of the full effect {'destroyed' if self._deletion_only else ''} (bounded)")
         axes[0].legend(fontsize=8)
         if len(axes) > 1:
             per = self.per_instance[~self.per_instance["near_zero"]]
-            axes[1].scatter(per["n_units_90"], per["fidelity"], s=12)
+            axes[1].scatter(per["n_units_90"], per[self._headline_measure], s=12)
             axes[1].set_xlabel("units for 90 % of the attribution mass")
-            axes[1].set_ylabel("fidelity")
+            axes[1].set_ylabel(self._measure_name())
         fig.tight_layout()
         return fig
 
@@ -351,6 +403,22 @@ class FidelityComplexityScorer(Meter):
         For audio: ``TimeSegments`` or ``TimeFrequencySegments``; units are
         its segments and absent units get its baseline.
     modes : tuple, default=("keep", "remove")
+    measures : {"all", "deletion"}, default="all"
+        ``"all"``: the headline fidelity on random coalitions, the keep and
+        remove curves with their random-ranking controls (skill), k*, shares
+        and surrogate fidelity per budget. ``"deletion"``: only the deletion
+        curve along the explanation's ranking -- the response as the top-k
+        units are removed, k = 0..d (every k up to 40 units, 41 points
+        beyond), what Quantus's ``PixelFlipping`` computes -- and its area:
+        d + 1 model inputs per instance (41 beyond 40 units) where the full
+        set takes about 1,100 with the defaults. The headline is then the mean
+        deletion area ``auc_remove`` (the share of the full effect destroyed,
+        averaged over k; higher is better; the exact attributions of an
+        additive model maximise it). It has no random control, so no chance level:
+        a random ranking also destroys effect. Use it to compare explanations
+        of the same model on the same instances, or when model calls are the
+        budget; ``modes``, ``n_neighbourhood``, ``n_random`` and ``tau`` are
+        not used.
     n_neighbourhood : int, default=256
         Fresh random masks for the out-of-sample surrogate fidelity.
     n_random : int, default=10
@@ -402,9 +470,9 @@ class FidelityComplexityScorer(Meter):
 
     def __init__(
         self, model=None, *, response="auto", target="predicted", budgets="auto", baseline="mean",
-        segmenter=None, modes=("keep", "remove"), n_neighbourhood=256, n_random=10, tau=0.9, min_effect=0.01,
-        batch_size=256, n_bootstrap=1000, confidence=0.95, n_jobs=None, random_state=None, verbose=False,
-        memory=None,
+        segmenter=None, modes=("keep", "remove"), measures="all", n_neighbourhood=256, n_random=10, tau=0.9,
+        min_effect=0.01, batch_size=256, n_bootstrap=1000, confidence=0.95, n_jobs=None, random_state=None,
+        verbose=False, memory=None,
     ):
         self.model = model
         self.response = response
@@ -413,6 +481,7 @@ class FidelityComplexityScorer(Meter):
         self.baseline = baseline
         self.segmenter = segmenter
         self.modes = modes
+        self.measures = measures
         self.n_neighbourhood = n_neighbourhood
         self.n_random = n_random
         self.tau = tau
@@ -541,9 +610,10 @@ class FidelityComplexityScorer(Meter):
         common = self._check_common()
         f, rname = self._response()
         budgets = self._budgets(n_units)
+        deletion = check_choice(self.measures, "measures", ("all", "deletion")) == "deletion"
         for mode in self.modes:
             check_choice(mode, "modes", ("keep", "remove"))
-        if "keep" not in self.modes:
+        if "keep" not in self.modes and not deletion:
             raise ValueError(f"modes must include 'keep' (the headline's curve); got {tuple(self.modes)!r}.")
         plan_args = {
             "tau": check_number(self.tau, "tau", low=0, high=1, low_inclusive=False),
@@ -587,7 +657,8 @@ class FidelityComplexityScorer(Meter):
         # so its largest response magnitude stands in
         spread = float(np.ptp(out0)) if len(X) > 1 else 0.0
         plan_args["response_range"] = spread if spread > 0 else float(np.max(np.abs(out0)))
-        plan = _Plan(grid=grid, budgets=budgets, n_units=n_units, multi=out0.ndim == 2, modes=tuple(self.modes), **plan_args)
+        plan = _Plan(grid=grid, budgets=budgets, n_units=n_units, multi=out0.ndim == 2,
+                     modes=("remove",) if deletion else tuple(self.modes), deletion_only=deletion, **plan_args)
         return {"X": X, "W": W, "targets": targets, "f": f, "response": rname, "plan": plan, "common": common,
                 "explained": explained, "all_zero": all_zero, "truncated": truncated, "explainer_seconds": t_explain}
 
@@ -610,7 +681,8 @@ class FidelityComplexityScorer(Meter):
                 TrustkitWarning, stacklevel=3,
             )
         scored = per_instance[~near_zero]
-        undefined = int((~np.isfinite(scored[["fidelity", "skill_keep"]].to_numpy(dtype=float))).any(axis=1).sum())
+        headline_columns = ["auc_remove"] if plan.deletion_only else ["fidelity", "skill_keep"]
+        undefined = int((~np.isfinite(scored[headline_columns].to_numpy(dtype=float))).any(axis=1).sum())
         if undefined:
             warnings.warn(
                 f"fidelity or skill is undefined on {undefined} instances (e.g. a constant keep curve); they are left "
@@ -621,14 +693,15 @@ class FidelityComplexityScorer(Meter):
         config = {
             "n_instances": len(X), "n_units": plan.n_units, "response": run["response"], "target": self.target,
             "baseline": _baseline_name(self.segmenter, self.baseline),
-            "budgets": plan.budgets, "tau": plan.tau, "modes": list(plan.modes), "n_neighbourhood": plan.n_neighbourhood,
-            "n_random": plan.n_random,
+            "budgets": plan.budgets, "measures": "deletion" if plan.deletion_only else "all", "modes": list(plan.modes),
+            **({} if plan.deletion_only else {"tau": plan.tau, "n_neighbourhood": plan.n_neighbourhood,
+                                              "n_random": plan.n_random}),
             "n_model_calls": int(sum(r["calls"] for r in results)) + 1, "n_model_rows": int(sum(r["rows"] for r in results)) + len(X),
             "explainer_seconds": run["explainer_seconds"], "n_truncated": int(run["truncated"].sum()),
             "n_all_zero": int(run["all_zero"].sum()), "n_near_zero": int(near_zero.sum()), "n_undefined": undefined,
             "min_effect": plan.min_effect, "response_range": plan.response_range,
             "ranking": "signed, in the direction of the instance's full effect (towards the observed response first)",
-            "surrogate_units": "the k largest |attributions|",
+            **({} if plan.deletion_only else {"surrogate_units": "the k largest |attributions|"}),
             **self._record(common, explainer_s=run["explainer_seconds"], score_s=time.perf_counter() - run["t_start"]),
         }
         return FidelityComplexityReport(table=table, per_instance=per_instance, curves=curves, config=config)
@@ -661,6 +734,7 @@ class _Plan:
     response_range: float  # spread of the model's responses to X: the scale of min_effect
     multi: bool  # the response has one column per class
     modes: tuple[str, ...]
+    deletion_only: bool = False  # measures="deletion": the deletion curve along the explanation's ranking, nothing else
 
 
 def _score_instance(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, x: np.ndarray, w: np.ndarray, target: int,
@@ -671,7 +745,6 @@ def _score_instance(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, x: np
     end points (nothing kept, everything kept) give the direction of the full effect, which orders the units of
     the keep and remove curves.
     """
-    free = _free_masks(plan, np.random.default_rng(seed))
     # each distinct mask is evaluated once (few units repeat coalitions: 6 units have 64): fewer model inputs, and a
     # repeated coalition gets the bit-identical response, so rank ties never depend on batch shapes
     known: dict[bytes, np.ndarray] = {}
@@ -687,6 +760,13 @@ def _score_instance(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, x: np
             calls, rows = calls + c, rows + len(new) * reps
         return np.stack([known[k] for k in keys])
 
+    if plan.deletion_only:  # the end points first (the instance, the baseline): their responses give the direction
+        ends = np.array([np.ones(plan.n_units, dtype=bool), np.zeros(plan.n_units, dtype=bool)])
+        r_ends = _target_response(plan, respond(ends), target)
+        order, (_, remove) = _ranked_masks(plan, (-1.0 if r_ends[0] < r_ends[1] else 1.0) * w)
+        result = _deletion_result(plan, w, order, respond(remove), target)
+        return {**result, "calls": calls, "rows": rows}
+    free = _free_masks(plan, np.random.default_rng(seed))
     out_free = respond(np.concatenate(free))
     r_free = _target_response(plan, out_free, target)
     g = len(plan.grid)
@@ -824,6 +904,30 @@ def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list
     }
     if not removes:
         curves = {key: v[:g] for key, v in curves.items()}
+    return {"row": row, "curves": curves}
+
+
+def _deletion_result(plan: _Plan, w: np.ndarray, order: np.ndarray, out: np.ndarray, target: int) -> dict[str, Any]:
+    """``measures="deletion"``: the row and curve of the deletion curve alone (its area, shares, concordance)."""
+    grid, d = plan.grid, plan.n_units
+    r_rem = _target_response(plan, out, target)
+    r_full, r_base = r_rem[0], r_rem[-1]  # k = 0 removes nothing; k = d removes everything
+    effect = r_full - r_base
+    frac = grid / d
+    pred_rem = r_full - np.r_[0.0, np.cumsum(w[order])][grid]
+    near_zero = bool(np.max(np.abs(r_rem - r_base)) <= plan.min_effect * plan.response_range) or effect == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rem_f = (r_full - r_rem) / effect  # share of the full effect destroyed by removing the top k
+    rem_q = _bounded(rem_f)
+    row: dict[str, Any] = {"full_effect": float(effect), "target": target, "near_zero": near_zero,
+                           "auc_remove": _auc(frac, rem_f),
+                           "concordance_remove": _concordance(r_full - r_rem, r_full - pred_rem), **complexity(w)}
+    for k in plan.budgets:
+        i = int(np.flatnonzero(grid == k)[0])
+        row[f"remove@{k}"] = float(rem_f[i])
+        row[f"remove_fidelity@{k}"] = float(rem_q[i])
+    curves = {"mode": np.repeat("remove", len(grid)), "k": grid, "fraction": frac, "response": r_rem,
+              "predicted": pred_rem, "value": rem_f, "fidelity": rem_q, "random": np.full(len(grid), np.nan)}
     return {"row": row, "curves": curves}
 
 

@@ -14,6 +14,7 @@ import xxhash
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .. import _buffers
 from .._seeds import child_seed, resolve_entropy
 from .._validation import check_audio, check_audio_values, check_choice, check_sr
 from ..exceptions import InvalidAudioError
@@ -256,7 +257,7 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
         """Perturb every clip; returns the output batch and one info dict per clip."""
         n = len(X)
         if self._is_identity(params):
-            return X.copy(), [{} for _ in range(n)]
+            return _buffers.copy(X), [{} for _ in range(n)]
         if not self._library_copies_input:
             X = _read_only(X)
         sequential = self.n_jobs in (None, 1)
@@ -264,24 +265,27 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
             Y, infos = self._perturb_batch(X, sr, params)
             Y = np.asarray(Y, dtype=X.dtype)
         elif type(self)._perturb_into is not BasePerturbation._perturb_into:  # same length: write the rows in place
-            Y = np.empty_like(X)
-            infos = self._each_clip(self._perturb_into, [(x, sr, g, params, y) for x, g, y in zip(X, gens, Y)])
-        else:
-            results = self._each_clip(self._perturb, [(x, sr, g, params) for x, g in zip(X, gens)])
-            lengths = {len(y) for y, _ in results}
-            if len(lengths) > 1:  # pragma: no cover - the length policies prevent it
-                raise RuntimeError(f"{type(self).__name__} produced clips of unequal lengths {sorted(lengths)}.")
-            Y = np.empty((n, lengths.pop()), dtype=X.dtype)
-            for i, (y, _) in enumerate(results):
+            Y = _buffers.empty_like(X)
+            infos = list(self._each_clip(self._perturb_into, [(x, sr, g, params, y) for x, g, y in zip(X, gens, Y)]))
+        else:  # each clip copied into the batch as it comes: one clip's output alive at a time, not n
+            Y, infos = None, []
+            for i, (y, info) in enumerate(self._each_clip(self._perturb, [(x, sr, g, params) for x, g in zip(X, gens)])):
+                if Y is None:
+                    Y = _buffers.empty((n, len(y)), X.dtype)
+                elif len(y) != Y.shape[1]:  # pragma: no cover - the length policies prevent it
+                    raise RuntimeError(f"{type(self).__name__} produced clips of unequal lengths {Y.shape[1]} and {len(y)}.")
                 Y[i] = y
-            infos = [info for _, info in results]
+                infos.append(info)
         return self._apply_clip_policy(Y, infos)
 
-    def _each_clip(self, fn: Any, calls: list[tuple[Any, ...]]) -> list[Any]:
-        """``[fn(*args) for args in calls]``, on ``n_jobs`` threads when asked (clips are seeded by content)."""
+    def _each_clip(self, fn: Any, calls: list[tuple[Any, ...]]) -> Iterator[Any]:
+        """``fn(*args)`` for each of ``calls``, in order and as they complete; on ``n_jobs`` threads when asked.
+
+        Clips are seeded by content, so the threads change no number.
+        """
         if self.n_jobs in (None, 1):
-            return [fn(*args) for args in calls]
-        return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for args in calls)
+            return (fn(*args) for args in calls)
+        return Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(delayed(fn)(*args) for args in calls)
 
     def _perturb_into(
         self, x: np.ndarray, sr: int | None, rng: np.random.Generator | None, params: dict[str, Any], out: np.ndarray
