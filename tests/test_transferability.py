@@ -553,3 +553,18 @@ def test_comparison_summary_says_which_estimators_say_little(informative):
     assert "logme on task says little for wide: uninformative" in text
     assert "hscore on task says little for wide: saturated at C - 1" in text
     assert "says little for good" not in text
+
+
+def test_macro_f1_from_counts_equals_scikit_learn():
+    # the bootstrap's metric: computed from counts, it must be scikit-learn's to the last bit, on resamples in which
+    # classes go missing from the truth, the predictions or both
+    import sklearn.metrics as skm
+
+    from trustkit.transferability.probe import _macro_f1
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n, k = int(rng.integers(1, 40)), int(rng.integers(1, 6))
+        y = rng.integers(0, k, n)
+        pred = np.where(rng.random(n) < 0.6, y, rng.integers(0, k + 1, n))
+        assert _macro_f1(y, pred) == skm.f1_score(y, pred, average="macro", zero_division=0)

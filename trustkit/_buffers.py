@@ -21,7 +21,8 @@ change; this reuses only trustkit's own outputs.
 The pool tracks at most :data:`MAX_BYTES` of buffers (in use or released;
 larger demands get plain ``np.empty``) and keeps at most :data:`MAX_IDLE`
 released ones past each call (the least recently used beyond that are freed);
-:func:`release` frees every released one now.
+:func:`release` (public as ``trustkit.perturbations.release_buffers``)
+frees every released one now.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ clip, never modifies its input, and reports what it did clip by clip with
 ``transform_with_params``.
 """
 
+from .._buffers import release as release_buffers
 from ._base import BasePerturbation, configure_step
 from .codec import Mp3Compression
 from .compose import Compose, Identity, OneOf, RandomApply, SomeOf
@@ -49,6 +50,7 @@ __all__ = [
     "degradation",
     "known_loudness",
     "measure_rt60",
+    "release_buffers",
     "study_grid",
     "synthetic_rir",
 ]
