@@ -693,3 +693,19 @@ def test_deletion_setting_sees_a_flipped_explanation_and_refuses_mixed_compariso
         exact.compare(scorer(model, X, n_bootstrap=200).score(X[:30], phi))
     with pytest.raises(ValueError, match="measures"):
         scorer(model, X, measures="quick").score(X[:3], phi[:3])
+
+
+def test_deletion_setting_stacks_instances_into_calls_and_gives_the_same_numbers(linear):
+    # without a segmenter the deletion curves of several instances share a model call: fewer calls, same numbers
+    X, model = linear
+    x = X[:20]
+    phi = (x - X.mean(axis=0)) * model.coef_
+    reports = {kw: scorer(model, X, n_bootstrap=100, measures="deletion", **dict([kw])).score(x, phi)
+               for kw in (("batch_size", 256), ("batch_size", 5), ("n_jobs", 2))}
+    first = reports[("batch_size", 256)]
+    assert first.config["n_model_calls"] == 1 + 2 * 1  # the call on X, then 20 instances x 7 masks in 2 calls
+    assert reports[("batch_size", 5)].config["n_model_calls"] > 20
+    for report in reports.values():
+        assert report.config["n_model_rows"] == 20 * 7 + 20
+        pd.testing.assert_frame_equal(report.per_instance, first.per_instance)
+        pd.testing.assert_frame_equal(report.table, first.table)

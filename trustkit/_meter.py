@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._cache import check_memory_folder
 from ._interrupt import check as check_interrupt
@@ -119,6 +119,25 @@ class Meter(BaseEstimator):
         return parallel_map(fn, items, n_jobs=self.n_jobs, verbose=bool(self.verbose), desc=desc)
 
 
+#: (number of imported modules, the controller that scanned the process's thread pools then)
+_CONTROLLER: tuple[int, ThreadpoolController] | None = None
+
+
+def one_blas_thread() -> Any:
+    """``threadpool_limits(limits=1)`` without scanning the process's libraries on every call.
+
+    threadpoolctl finds the BLAS and OpenMP libraries by walking the loaded
+    shared objects, 5 ms per call (a quarter of a small scorer run); the scan
+    is kept until a module is imported (how a new native library arrives).
+    """
+    global _CONTROLLER
+    n = len(sys.modules)
+    cached = _CONTROLLER
+    if cached is None or cached[0] != n:
+        cached = _CONTROLLER = (n, ThreadpoolController())
+    return cached[1].limit(limits=1)
+
+
 def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | None = None, verbose: bool = False,
                  desc: str = "") -> list[Any]:
     """``[fn(*item) for item in items]`` in parallel, in order: trustkit's one parallel map.
@@ -139,7 +158,7 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
     results = []
     from tqdm import tqdm
 
-    with threadpool_limits(limits=1), tqdm(total=len(items), desc=desc, file=sys.stderr, dynamic_ncols=True,
+    with one_blas_thread(), tqdm(total=len(items), desc=desc, file=sys.stderr, dynamic_ncols=True,
                                            disable=not verbose) as bar:
         for res in Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(delayed(call)(*item) for item in items):
             results.append(res)

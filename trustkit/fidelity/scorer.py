@@ -584,9 +584,17 @@ class FidelityComplexityScorer(Meter):
         t_start = time.perf_counter()
         run = self._setup(X, explanations)
         run["t_start"] = t_start
-        X, W, targets, seeds = run["X"], run["W"], run["targets"], run["common"].seeds
-        results = self._map(_score_instance, [(self, run["f"], run["plan"], X[i], W[i], int(targets[i]), seeds.seed("instance", i))
-                                              for i in range(len(X))], desc="FidelityComplexityScorer instances")
+        X, W, targets, seeds, plan = run["X"], run["W"], run["targets"], run["common"].seeds, run["plan"]
+        if plan.deletion_only and self.segmenter is None:
+            # the deletion curves of several instances fill one model call (a tabular model's cost is per call)
+            per = max(1, plan.batch // len(plan.grid))
+            chunks = [np.arange(s, min(s + per, len(X))) for s in range(0, len(X), per)]
+            results = [r for rs in self._map(_score_deletion_chunk, [(self, run["f"], plan, X[c], W[c], targets[c])
+                                                                     for c in chunks], desc="FidelityComplexityScorer instances")
+                       for r in rs]
+        else:
+            results = self._map(_score_instance, [(self, run["f"], plan, X[i], W[i], int(targets[i]), seeds.seed("instance", i))
+                                                  for i in range(len(X))], desc="FidelityComplexityScorer instances")
         return self._report(run, results)
 
     def _setup(self, X: Any, explanations: Any) -> dict[str, Any]:
@@ -777,6 +785,33 @@ def _score_instance(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, x: np
     return {**result, "calls": calls, "rows": rows}
 
 
+def _score_deletion_chunk(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, X: np.ndarray, W: np.ndarray,
+                          targets: np.ndarray) -> list[dict[str, Any]]:
+    """``measures="deletion"`` without a segmenter: several instances' deletion curves in two model calls.
+
+    The same masks and results as :func:`_score_instance`: first every instance's end points (itself and the
+    baseline: the direction of its effect), then the k = 1..d-1 removals along its ranking, all instances of the
+    chunk stacked in each call. The end points are the curve's k = 0 and k = d, so each instance costs d + 1 inputs.
+    """
+    d = plan.n_units
+    ends = np.array([np.ones(d, dtype=bool), np.zeros(d, dtype=bool)])
+    out_ends, calls, rows = _responses_of(scorer, f, X, [ends] * len(X), plan.batch)
+    orders, middles = [], []
+    for w, out, target in zip(W, out_ends, targets):
+        r_ends = _target_response(plan, out, int(target))
+        order, (_, remove) = _ranked_masks(plan, (-1.0 if r_ends[0] < r_ends[1] else 1.0) * w)
+        orders.append(order)
+        middles.append(remove[1:-1])  # the grid's k = 0 and k = d are the end points
+    out_mid, calls_mid, rows_mid = _responses_of(scorer, f, X, middles, plan.batch)
+    results = []
+    for i, (w, order, target) in enumerate(zip(W, orders, targets)):
+        out = np.concatenate([out_ends[i][:1], out_mid[i], out_ends[i][1:]])
+        result = _deletion_result(plan, w, order, out, int(target))
+        # the chunk's calls are counted once (on its first instance); inputs per instance
+        results.append({**result, "calls": (calls + calls_mid) if i == 0 else 0, "rows": (rows + rows_mid) // len(X)})
+    return results
+
+
 def _target_response(plan: _Plan, out: np.ndarray, target: int) -> np.ndarray:
     """The explained response (the target column of a multi-output model) of every masked input."""
     return out[:, target] if plan.multi else out.reshape(len(out), -1)[:, 0]
@@ -808,16 +843,36 @@ def _ranked_masks(plan: _Plan, w: np.ndarray) -> tuple[np.ndarray, list[np.ndarr
 
 def _responses(scorer: FidelityComplexityScorer, f: Any, x: np.ndarray, masks: np.ndarray, batch: int) -> tuple[np.ndarray, int, int]:
     """The model's response to ``x`` with each mask's absent units at the baseline; (responses, calls, replicas)."""
-    if scorer.segmenter is not None:  # audio units: shared with LIME/SHAP inside trustkit.fidelity.shared_responses
-        out, reps = unit_responses(f, x, scorer.segmenter, masks, batch=batch), 1
-        calls = -(-len(masks) // batch)
-    else:
-        inputs, reps = scorer._compose(x, masks)
-        outs, calls = [], 0
-        for s in range(0, len(inputs), batch * reps):  # BLAS is pinned once by the meter for the whole section
-            outs.append(np.asarray(f(inputs[s : s + batch * reps]), dtype=np.float64))
-            calls += 1
-        out = np.concatenate(outs)
+    if scorer.segmenter is None:
+        outs, calls, rows = _responses_of(scorer, f, x[None], [masks], batch)
+        return outs[0], calls, rows // len(masks)
+    # audio units: shared with LIME/SHAP inside trustkit.fidelity.shared_responses
+    out = unit_responses(f, x, scorer.segmenter, masks, batch=batch)
+    _check_finite(out)
+    return out, -(-len(masks) // batch), 1
+
+
+def _responses_of(scorer: FidelityComplexityScorer, f: Any, X: np.ndarray, masks: list[np.ndarray],
+                  batch: int) -> tuple[list[np.ndarray], int, int]:
+    """A tabular model's responses to instances ``X[i]`` under ``masks[i]``, stacked into calls of ``batch`` masks.
+
+    Returns the responses per instance, the number of model calls and of model inputs.
+    """
+    composed = [scorer._compose(x, m) for x, m in zip(X, masks)]
+    reps = composed[0][1]
+    inputs = np.concatenate([z for z, _ in composed])
+    outs, calls = [], 0
+    for s in range(0, len(inputs), batch * reps):  # BLAS is pinned once by the meter for the whole section
+        outs.append(np.asarray(f(inputs[s : s + batch * reps]), dtype=np.float64))
+        calls += 1
+    out = np.concatenate(outs)
+    _check_finite(out)
+    if reps > 1:
+        out = out.reshape(len(out) // reps, reps, *out.shape[1:]).mean(axis=1)
+    return np.split(out, np.cumsum([len(m) for m in masks])[:-1]), calls, len(inputs)
+
+
+def _check_finite(out: np.ndarray) -> None:
     if not np.isfinite(out).all():
         row = int(np.argwhere(~np.isfinite(out.reshape(len(out), -1)))[0][0])
         raise ValueError(
@@ -825,9 +880,6 @@ def _responses(scorer: FidelityComplexityScorer, f: Any, x: np.ndarray, masks: n
             "instance, units replaced by the baseline); fidelity is undefined there. Check the model on inputs "
             "with baseline values, or choose another baseline."
         )
-    if reps > 1:
-        out = out.reshape(len(masks), reps, *out.shape[1:]).mean(axis=1)
-    return out, calls, reps
 
 
 def _instance_result(plan: _Plan, w: np.ndarray, order: np.ndarray, blocks: list[np.ndarray], out: np.ndarray,
