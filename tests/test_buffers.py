@@ -72,10 +72,10 @@ def test_a_view_keeps_its_buffer(clips):
 
 
 def test_idle_buffers_are_bounded_and_released(clips):
-    outs = [_buffers.empty((n, 200_000), np.float32) for n in (2, 3, 4, 5)]
+    outs = [_buffers.empty_batch((n, 200_000), np.float32) for n in (2, 3, 4, 5)]
     assert len(_buffers._pool) == 4
     del outs
-    new = _buffers.empty((6, 200_000), np.float32)  # a miss: the idle ones beyond MAX_IDLE - 1 are freed
+    new = _buffers.empty_batch((6, 200_000), np.float32)  # a miss: the idle ones beyond MAX_IDLE - 1 are freed
     assert len(_buffers._pool) == _buffers.MAX_IDLE
     assert _buffers.release() == 5 * 200_000 * 4  # the most recent idle one; `new` is in use, not counted
     assert _buffers._pool == []
@@ -83,10 +83,10 @@ def test_idle_buffers_are_bounded_and_released(clips):
 
 
 def test_small_and_oversized_outputs_are_plain_numpy(monkeypatch):
-    small = _buffers.empty((2, 100), np.float32)
+    small = _buffers.empty_batch((2, 100), np.float32)
     assert small.flags.owndata and not _buffers._pool
     monkeypatch.setattr(_buffers, "MAX_BYTES", 1 << 21)
-    big = _buffers.empty((1, 1 << 20), np.float32)  # 4 MiB: over the limit, not tracked
+    big = _buffers.empty_batch((1, 1 << 20), np.float32)  # 4 MiB: over the limit, not tracked
     assert big.base is not None and not _buffers._pool
 
 

@@ -10,7 +10,7 @@ per clip into fresh pages against 0.42 ms into memory already mapped, and a
 peer that returns one clip at a time (5 MiB, under the threshold) stays on
 the reused side.
 
-:func:`empty` keeps the memory of the large batches it handed out and gives a
+:func:`empty_batch` keeps the memory of the large batches it handed out and gives a
 buffer out again only when nothing refers to it any more: the returned array
 is a view of a buffer the pool holds, every view of a view keeps that buffer
 referenced (numpy collapses view chains onto the array that owns the data),
@@ -53,7 +53,7 @@ def _references_when_idle() -> int:
 _IDLE_REFS = _references_when_idle()
 
 
-def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+def empty_batch(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """An uninitialised C-contiguous array, as ``np.empty``, on released memory when there is some.
 
     Parameters
@@ -68,7 +68,7 @@ def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
 
     Examples
     --------
-    >>> a = empty((4, 1 << 18), np.float32)
+    >>> a = empty_batch((4, 1 << 18), np.float32)
     >>> a.shape, a.dtype, a.flags.c_contiguous
     ((4, 262144), dtype('float32'), True)
     """
@@ -96,14 +96,14 @@ def _idle_positions() -> list[int]:
     return [i for i in range(len(_pool)) if sys.getrefcount(_pool[i]) == _IDLE_REFS]
 
 
-def empty_like(X: np.ndarray) -> np.ndarray:
-    """:func:`empty` with the shape and dtype of ``X`` (always C-contiguous)."""
-    return empty(X.shape, X.dtype)
+def empty_batch_like(X: np.ndarray) -> np.ndarray:
+    """:func:`empty_batch` with the shape and dtype of ``X`` (always C-contiguous)."""
+    return empty_batch(X.shape, X.dtype)
 
 
-def copy(X: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of ``X`` in a buffer from :func:`empty`."""
-    out = empty(X.shape, X.dtype)
+def copy_batch(X: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``X`` in a buffer from :func:`empty_batch`."""
+    out = empty_batch(X.shape, X.dtype)
     np.copyto(out, X)
     return out
 

@@ -14,7 +14,7 @@ import xxhash
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .. import _buffers
+from .._buffers import copy_batch, empty_batch, empty_batch_like
 from .._seeds import child_seed, resolve_entropy
 from .._validation import check_audio, check_audio_values, check_choice, check_sr
 from ..exceptions import InvalidAudioError
@@ -257,7 +257,7 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
         """Perturb every clip; returns the output batch and one info dict per clip."""
         n = len(X)
         if self._is_identity(params):
-            return _buffers.copy(X), [{} for _ in range(n)]
+            return copy_batch(X), [{} for _ in range(n)]
         if not self._library_copies_input:
             X = _read_only(X)
         sequential = self.n_jobs in (None, 1)
@@ -265,13 +265,13 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
             Y, infos = self._perturb_batch(X, sr, params)
             Y = np.asarray(Y, dtype=X.dtype)
         elif type(self)._perturb_into is not BasePerturbation._perturb_into:  # same length: write the rows in place
-            Y = _buffers.empty_like(X)
+            Y = empty_batch_like(X)
             infos = list(self._each_clip(self._perturb_into, [(x, sr, g, params, y) for x, g, y in zip(X, gens, Y)]))
         else:  # each clip copied into the batch as it comes: one clip's output alive at a time, not n
             Y, infos = None, []
             for i, (y, info) in enumerate(self._each_clip(self._perturb, [(x, sr, g, params) for x, g in zip(X, gens)])):
                 if Y is None:
-                    Y = _buffers.empty((n, len(y)), X.dtype)
+                    Y = empty_batch((n, len(y)), X.dtype)
                 elif len(y) != Y.shape[1]:  # pragma: no cover - the length policies prevent it
                     raise RuntimeError(f"{type(self).__name__} produced clips of unequal lengths {Y.shape[1]} and {len(y)}.")
                 Y[i] = y

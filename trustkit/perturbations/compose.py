@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from .. import _buffers
+from .._buffers import copy_batch
 from .._validation import check_audio, check_number, check_sr
 from ._base import BasePerturbation, clip_generators, configure_step, keyed_by, origin_keys, resolve_entropy
 
@@ -171,7 +171,7 @@ class _Composite(BasePerturbation):
         self, X: np.ndarray, prepared: list[tuple[str, Any]], choices: list[tuple[int, ...]]
     ) -> tuple[np.ndarray, pd.DataFrame]:
         """Apply to each clip the steps it drew (in list order), grouping equal draws."""
-        Xt = _buffers.copy(X)
+        Xt = copy_batch(X)
         frames = []
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, c in enumerate(choices):

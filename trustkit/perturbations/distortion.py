@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import _buffers
+from .._buffers import empty_batch_like
 from .._validation import check_choice, check_number
 from ..audio import fix_length
 from ._base import BasePerturbation
@@ -97,7 +97,7 @@ class Bitcrush(BasePerturbation):
         from .._kernels import quantise
 
         X = np.ascontiguousarray(X)
-        Y = _buffers.empty_like(X)
+        Y = empty_batch_like(X)
         e_sig, e_err = np.empty(len(X)), np.empty(len(X))
         quantise(X, X.dtype.type(2.0 ** (params["bits"] - 1)), Y, e_sig, e_err)
         infos = []

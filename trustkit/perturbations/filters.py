@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.signal
 
-from .. import _buffers
+from .._buffers import empty_batch_like
 from .._validation import check_number
 from ._base import BasePerturbation
 
@@ -51,7 +51,7 @@ class Gain(BasePerturbation):
         from .._kernels import scale
 
         X = np.ascontiguousarray(X)
-        Y = _buffers.empty_like(X)
+        Y = empty_batch_like(X)
         energy = np.empty(len(X), dtype=X.dtype)
         scale(X, X.dtype.type(10 ** (params["gain_db"] / 20)), Y, energy)
         return Y, [{"gain_db": params["gain_db"]} for _ in X], energy
@@ -87,7 +87,7 @@ class _Butterworth(BasePerturbation):
             from .._kernels import sos_filtfilt
 
             X2 = np.atleast_2d(X)
-            Y = _buffers.empty_like(X2)
+            Y = empty_batch_like(X2)
             sos_filtfilt(sos, scipy.signal.sosfilt_zi(sos), X2, min(X2.shape[-1] - 1, 3 * (2 * len(sos) + 1)), Y)
             return Y.reshape(X.shape)
         return scipy.signal.sosfilt(sos, X, axis=-1)
