@@ -70,7 +70,9 @@ def make_music(
 
     Each clip plays a melody in a random key and mode over sustained triads, at
     a random tempo, with one of five additive-synthesis timbres. Deterministic
-    for a given ``random_state`` and quick (about 10 ms per second of audio).
+    for a given ``random_state``; about 25 ms per second of audio at 22.05 kHz
+    (60 clips of 3 s in 5 s on one core of the CI machine: up to 39 sine
+    harmonics per note).
 
     Parameters
     ----------
