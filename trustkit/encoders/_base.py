@@ -469,16 +469,16 @@ def as_encoder(obj: Any, *, sr: int | None = None) -> BaseEncoder:
 
 
 def _embed_single_threaded(encoder: Any, X: np.ndarray) -> np.ndarray:
-    from threadpoolctl import threadpool_limits
+    from .._meter import one_blas_thread
 
-    with threadpool_limits(limits=1):  # same BLAS/OpenMP reductions in every process
+    with one_blas_thread():  # same BLAS/OpenMP reductions in every process
         return encoder.transform(X)
 
 
 def _embed_layers_single_threaded(encoder: Any, X: np.ndarray) -> dict[str, np.ndarray]:
-    from threadpoolctl import threadpool_limits
+    from .._meter import one_blas_thread
 
-    with threadpool_limits(limits=1):
+    with one_blas_thread():
         return encoder.transform_layers(X)
 
 

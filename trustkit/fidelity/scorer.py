@@ -585,9 +585,9 @@ class FidelityComplexityScorer(Meter):
         run = self._setup(X, explanations)
         run["t_start"] = t_start
         X, W, targets, seeds, plan = run["X"], run["W"], run["targets"], run["common"].seeds, run["plan"]
-        if plan.deletion_only and self.segmenter is None:
-            # the deletion curves of several instances fill one model call (a tabular model's cost is per call)
-            per = max(1, plan.batch // len(plan.grid))
+        if plan.deletion_only:
+            # a tabular model's deletion curves of several instances fill one model call (its cost is per call)
+            per = max(1, plan.batch // len(plan.grid)) if self.segmenter is None else 1
             chunks = [np.arange(s, min(s + per, len(X))) for s in range(0, len(X), per)]
             results = [r for rs in self._map(_score_deletion_chunk, [(self, run["f"], plan, X[c], W[c], targets[c])
                                                                      for c in chunks], desc="FidelityComplexityScorer instances")
@@ -692,8 +692,9 @@ class FidelityComplexityScorer(Meter):
         headline_columns = ["auc_remove"] if plan.deletion_only else ["fidelity", "skill_keep"]
         undefined = int((~np.isfinite(scored[headline_columns].to_numpy(dtype=float))).any(axis=1).sum())
         if undefined:
+            what = "the deletion area" if plan.deletion_only else "fidelity or skill"
             warnings.warn(
-                f"fidelity or skill is undefined on {undefined} instances (e.g. a constant keep curve); they are left "
+                f"{what} is undefined on {undefined} instances (e.g. a constant keep curve); they are left "
                 "out of those means and counted in the table's n.",
                 TrustkitWarning, stacklevel=3,
             )
@@ -768,12 +769,6 @@ def _score_instance(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, x: np
             calls, rows = calls + c, rows + len(new) * reps
         return np.stack([known[k] for k in keys])
 
-    if plan.deletion_only:  # the end points first (the instance, the baseline): their responses give the direction
-        ends = np.array([np.ones(plan.n_units, dtype=bool), np.zeros(plan.n_units, dtype=bool)])
-        r_ends = _target_response(plan, respond(ends), target)
-        order, (_, remove) = _ranked_masks(plan, (-1.0 if r_ends[0] < r_ends[1] else 1.0) * w)
-        result = _deletion_result(plan, w, order, respond(remove), target)
-        return {**result, "calls": calls, "rows": rows}
     free = _free_masks(plan, np.random.default_rng(seed))
     out_free = respond(np.concatenate(free))
     r_free = _target_response(plan, out_free, target)
@@ -787,11 +782,11 @@ def _score_instance(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, x: np
 
 def _score_deletion_chunk(scorer: FidelityComplexityScorer, f: Any, plan: _Plan, X: np.ndarray, W: np.ndarray,
                           targets: np.ndarray) -> list[dict[str, Any]]:
-    """``measures="deletion"`` without a segmenter: several instances' deletion curves in two model calls.
+    """``measures="deletion"``: the deletion curves of a chunk of instances.
 
-    The same masks and results as :func:`_score_instance`: first every instance's end points (itself and the
-    baseline: the direction of its effect), then the k = 1..d-1 removals along its ranking, all instances of the
-    chunk stacked in each call. The end points are the curve's k = 0 and k = d, so each instance costs d + 1 inputs.
+    First every instance's end points (itself and the baseline: the direction of its effect), then the k = 1..d-1
+    removals along its ranking; a tabular model gets all instances of the chunk stacked in each call. The end points
+    are the curve's k = 0 and k = d, so each instance costs d + 1 inputs.
     """
     d = plan.n_units
     ends = np.array([np.ones(d, dtype=bool), np.zeros(d, dtype=bool)])
@@ -854,10 +849,14 @@ def _responses(scorer: FidelityComplexityScorer, f: Any, x: np.ndarray, masks: n
 
 def _responses_of(scorer: FidelityComplexityScorer, f: Any, X: np.ndarray, masks: list[np.ndarray],
                   batch: int) -> tuple[list[np.ndarray], int, int]:
-    """A tabular model's responses to instances ``X[i]`` under ``masks[i]``, stacked into calls of ``batch`` masks.
+    """The model's responses to instances ``X[i]`` under ``masks[i]``: the responses per instance, calls, inputs.
 
-    Returns the responses per instance, the number of model calls and of model inputs.
+    A tabular model's inputs of every instance are stacked into calls of ``batch`` masks; audio units go through
+    :func:`_responses` one clip at a time (shared with LIME and SHAP).
     """
+    if scorer.segmenter is not None:
+        per = [_responses(scorer, f, x, m, batch) for x, m in zip(X, masks)]
+        return [o for o, _, _ in per], sum(c for _, c, _ in per), sum(len(m) for m in masks)
     composed = [scorer._compose(x, m) for x, m in zip(X, masks)]
     reps = composed[0][1]
     inputs = np.concatenate([z for z, _ in composed])

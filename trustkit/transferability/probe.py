@@ -25,9 +25,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
-from threadpoolctl import threadpool_limits
 
-from .._meter import Common, Meter
+from .._meter import Common, Meter, one_blas_thread
 from .._validation import check_audio, check_choice, check_number
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
 from ..exceptions import TrustkitWarning
@@ -902,7 +901,7 @@ def _fit_fold(probe, F, y, task, tr, te, groups, inner, seed) -> dict[str, Any]:
     else:
         inner_cv = GroupKFold(inner, shuffle=True, random_state=seed) if g_tr is not None else KFold(inner, shuffle=True, random_state=seed)
         scoring = "r2"
-    with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=1):
+    with warnings.catch_warnings(record=True) as caught, one_blas_thread():
         warnings.simplefilter("always", ConvergenceWarning)
         if grid:
             search = GridSearchCV(model, grid, cv=inner_cv, scoring=scoring, n_jobs=1, refit=True, error_score="raise")
