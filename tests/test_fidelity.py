@@ -709,3 +709,21 @@ def test_deletion_setting_stacks_instances_into_calls_and_gives_the_same_numbers
         assert report.config["n_model_rows"] == 20 * 7 + 20
         pd.testing.assert_frame_equal(report.per_instance, first.per_instance)
         pd.testing.assert_frame_equal(report.table, first.table)
+
+
+def test_deletion_setting_reads_an_explanation_that_ranks_nothing_as_undefined(linear):
+    # equal weights (all zero included) would follow index order: no information, so no number to pass a gate
+    X, model = linear
+    s = scorer(model, X, n_bootstrap=100, measures="deletion")
+    flat = np.tile([0.5] * 6, (10, 1))
+    flat[:3] = 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TrustkitWarning)
+        report = s.score(X[:10], flat)
+    said = " | ".join(str(w.message) for w in caught)
+    assert "3 explanations are all zero" in said and "deletion area is undefined on 10 instances" in said
+    assert report.per_instance["auc_remove"].isna().all()
+    assert np.isnan(float(report))
+    assert "deletion area is undefined" in report.summary() and "ranks none" in report.summary()
+    with pytest.raises(Exception, match="deletion area"):
+        report.check(0.1)

@@ -223,7 +223,8 @@ class FidelityComplexityReport(Report):
     def _undefined_reason(self) -> str:
         c = self.config
         n, near, undefined = c.get("n_instances", 0), c.get("n_near_zero", 0), c.get("n_undefined", 0)
-        why = ("an undefined deletion area" if self._deletion_only else
+        why = ("an undefined deletion area (an explanation that weighs every unit the same ranks none)"
+               if self._deletion_only else
                "an undefined fidelity (the response does not vary between coalitions of equal size)")
         return (f"of {n} instances, {near} have a near-zero effect (the response moves by at most min_effect of its "
                 f"range) and {undefined} {why}, so none is left to score")
@@ -415,7 +416,10 @@ class FidelityComplexityScorer(Meter):
         deletion area ``auc_remove`` (the share of the full effect destroyed,
         averaged over k; higher is better; the exact attributions of an
         additive model maximise it). It has no random control, so no chance level:
-        a random ranking also destroys effect. Use it to compare explanations
+        a random ranking also destroys effect; an explanation that weighs every
+        unit the same (all zero included) ranks none, and its area is
+        undefined, so a wholly uninformative explainer reads "undefined", never
+        a number. Use it to compare explanations
         of the same model on the same instances, or when model calls are the
         budget; ``modes``, ``n_neighbourhood``, ``n_random`` and ``tau`` are
         not used.
@@ -649,8 +653,9 @@ class FidelityComplexityScorer(Meter):
         all_zero = ~W.any(axis=1)
         if all_zero.any():
             warnings.warn(
-                f"{int(all_zero.sum())} explanations are all zero (first: instance {int(np.argmax(all_zero))}); they are "
-                "scored with units in index order and complexity 0.",
+                f"{int(all_zero.sum())} explanations are all zero (first: instance {int(np.argmax(all_zero))}); "
+                + ("they rank no unit, so their deletion area is undefined." if deletion else
+                   "they are scored with units in index order and complexity 0."),
                 TrustkitWarning, stacklevel=3,
             )
         truncated = explained < n_units
@@ -692,9 +697,10 @@ class FidelityComplexityScorer(Meter):
         headline_columns = ["auc_remove"] if plan.deletion_only else ["fidelity", "skill_keep"]
         undefined = int((~np.isfinite(scored[headline_columns].to_numpy(dtype=float))).any(axis=1).sum())
         if undefined:
-            what = "the deletion area" if plan.deletion_only else "fidelity or skill"
+            what = ("the deletion area", "an explanation that ranks no unit") if plan.deletion_only else \
+                ("fidelity or skill", "a constant keep curve")
             warnings.warn(
-                f"{what} is undefined on {undefined} instances (e.g. a constant keep curve); they are left "
+                f"{what[0]} is undefined on {undefined} instances (e.g. {what[1]}); they are left "
                 "out of those means and counted in the table's n.",
                 TrustkitWarning, stacklevel=3,
             )
@@ -970,8 +976,11 @@ def _deletion_result(plan: _Plan, w: np.ndarray, order: np.ndarray, out: np.ndar
     with np.errstate(invalid="ignore", divide="ignore"):
         rem_f = (r_full - r_rem) / effect  # share of the full effect destroyed by removing the top k
     rem_q = _bounded(rem_f)
+    # an explanation that weighs every unit the same ranks none above another: its curve would follow index order,
+    # which says nothing about the explanation, so its area is undefined (no information), not a number to pass a gate
+    ranks = bool(np.ptp(w) > 0)
     row: dict[str, Any] = {"full_effect": float(effect), "target": target, "near_zero": near_zero,
-                           "auc_remove": _auc(frac, rem_f),
+                           "auc_remove": _auc(frac, rem_f) if ranks else np.nan,
                            "concordance_remove": _concordance(r_full - r_rem, r_full - pred_rem), **complexity(w)}
     for k in plan.budgets:
         i = int(np.flatnonzero(grid == k)[0])
