@@ -22,6 +22,20 @@ def test_make_music_is_deterministic_and_labelled():
     assert not np.allclose(X, make_music(10, duration=1.0, sr=16000, random_state=4)[0])
 
 
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_make_music_same_clips_on_threads(n_jobs):
+    # values of the sequential generator before the clips were rendered on threads (draws first, then sines)
+    # (to float32 precision: a CPU's vectorised sine may round differently), and bit for bit whatever n_jobs
+    X, y = make_music(6, duration=1.0, sr=16000, random_state=3, n_jobs=n_jobs)
+    assert X[4, 8000:8003].tolist() == pytest.approx([-0.17434287071228027, -0.07652851939201355, 0.004571295343339443],
+                                                      rel=1e-6)
+    assert float(X.astype(np.float64).sum()) == pytest.approx(3.0722088712694813, abs=1e-5)
+    assert float((X.astype(np.float64) ** 2).sum()) == pytest.approx(2347.1348628638407, rel=1e-7)
+    X1, y1 = make_music(6, duration=1.0, sr=16000, random_state=3)
+    np.testing.assert_array_equal(X, X1)
+    assert y.equals(y1)
+
+
 def test_make_music_bad_input():
     with pytest.raises(ValueError, match="duration must be in"):
         make_music(2, duration=0.1)

@@ -34,6 +34,24 @@ def test_mfcc_encoder_matches_librosa_by_hand(music):
     assert MFCCEncoder(sr=SR, n_mfcc=13, deltas=False).fit_transform(music).shape == (len(music), 26)
 
 
+@pytest.mark.parametrize("n_frames", [9, 10, 17, 130, 1301])
+@pytest.mark.parametrize("order", [1, 2])
+def test_savgol_delta_equals_librosa_delta(n_frames, order):
+    import librosa
+
+    from trustkit.encoders.mfcc import savgol_delta
+
+    rng = np.random.default_rng(n_frames)
+    m = 40 * rng.standard_normal((5, n_frames))
+    np.testing.assert_allclose(savgol_delta(m, order=order), librosa.feature.delta(m, order=order), rtol=1e-12, atol=1e-11)
+    m32 = m.astype(np.float32)  # scipy fits librosa's edges in float32 here: agreement to float32 precision
+    got = savgol_delta(m32, order=order)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, librosa.feature.delta(m32, order=order), rtol=2e-5, atol=2e-4)
+    with pytest.raises(ValueError, match="at least width=9 frames; got 8"):
+        savgol_delta(m[:, :8])
+
+
 def test_mfcc_too_short_clip(music):
     with pytest.raises(InvalidAudioError, match="MFCCEncoder needs at least 4097 samples"):
         MFCCEncoder(sr=SR).fit_transform(music[:, :4000])

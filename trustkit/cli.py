@@ -423,7 +423,8 @@ def _demo_data(args: argparse.Namespace) -> tuple[np.ndarray, Any, str]:
         # clips -- it takes a key-invariant pitch representation, which none of the demo's encoders is
         n = args.clips or (20 if fast else 60)
         sr = args.sr or BUILTIN_SR
-        X, y = make_music(n, duration=args.duration or (1.5 if fast else 3.0), sr=sr, random_state=args.seed)
+        X, y = make_music(n, duration=args.duration or (1.5 if fast else 3.0), sr=sr, random_state=args.seed,
+                          n_jobs=args.n_jobs)
         return X, y[["timbre", "tempo_class"]], sr, (f"{n} generated music clips (trustkit.datasets.make_music); tasks: "
                                                      "timbre (5 classes) and tempo (slow/fast)")
     if args.data == "examples":

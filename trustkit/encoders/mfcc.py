@@ -9,7 +9,7 @@ import numpy as np
 from .._validation import check_choice, check_number
 from ._base import BaseEncoder
 
-__all__ = ["MFCCEncoder", "RandomProjectionEncoder"]
+__all__ = ["MFCCEncoder", "RandomProjectionEncoder", "savgol_delta"]
 
 
 @functools.lru_cache(maxsize=32)
@@ -69,6 +69,69 @@ def mel_power(x: np.ndarray, *, sr: int, n_fft: int, hop_length: int, n_mels: in
     S = np.abs(librosa.stft(np.asarray(x, dtype=np.float32), n_fft=n_fft, hop_length=hop_length, pad_mode=pad_mode)) ** 2.0
     basis = _mel_basis(int(sr), int(n_fft), int(n_mels), float(fmin), None if fmax is None else float(fmax))
     return np.einsum("...ft,mf->...mt", S, basis, optimize=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _delta_weights(order: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`librosa.feature.delta` as the linear map it is, read off librosa itself.
+
+    The responses to unit impulses on ``2 * width - 1`` frames give the
+    weights of the first ``width // 2`` outputs (a polynomial fitted to the
+    first ``width`` frames), of every interior output (the Savitzky-Golay
+    kernel) and of the last ``width // 2``: ``(left, kernel, right)``.
+    """
+    import librosa
+
+    n, h = 2 * width - 1, width // 2
+    M = librosa.feature.delta(np.eye(n), width=width, order=order, axis=-1)  # row i: the response to an impulse at i
+    parts = (M[:width, :h].copy(), M[width - 1 - h : width + h, width - 1].copy(), M[n - width :, n - h :].copy())
+    for part in parts:
+        part.flags.writeable = False
+    return parts
+
+
+def savgol_delta(data: np.ndarray, *, order: int = 1, width: int = 9) -> np.ndarray:
+    """:func:`librosa.feature.delta` along the last axis (``mode="interp"``), without its per-call polynomial fits.
+
+    librosa fits the edge polynomials again for every call (two thirds of an
+    MFCC encoder's time on a 3-s clip); the filter is linear, so its weights
+    are read off librosa once per ``(order, width)`` and applied here, in
+    float64. The values agree with librosa's to 1e-15 relative for float64
+    input; for float32 input, to 2e-6 at the edges, where scipy fits in the
+    input's precision, and 1 float32 step inside (measured on 9 to 1,300 frames).
+
+    Parameters
+    ----------
+    data : ndarray of shape (n_features, n_frames)
+        At least ``width`` frames.
+    order : int, default=1
+    width : int, default=9
+        Odd, at least 3.
+
+    Returns
+    -------
+    ndarray of the shape and dtype of ``data``
+
+    Examples
+    --------
+    >>> import librosa
+    >>> m = np.random.default_rng(0).standard_normal((3, 40))
+    >>> bool(np.allclose(savgol_delta(m, order=2), librosa.feature.delta(m, order=2), rtol=1e-12, atol=1e-12))
+    True
+    """
+    left, kernel, right = _delta_weights(int(order), int(width))
+    n_frames, h = data.shape[-1], width // 2
+    if n_frames < width:
+        raise ValueError(f"savgol_delta needs at least width={width} frames; got {n_frames}.")
+    out = np.empty_like(data)
+    inner = n_frames - 2 * h
+    acc = kernel[0] * data[..., :inner]
+    for k in range(1, width):
+        acc += kernel[k] * data[..., k : k + inner]
+    out[..., h : n_frames - h] = acc
+    out[..., :h] = data[..., :width] @ left
+    out[..., n_frames - h :] = data[..., n_frames - width :] @ right
+    return out
 
 
 #: the two MFCC definitions the robustness study's code records (see MFCCEncoder.study)
@@ -210,7 +273,7 @@ class MFCCEncoder(BaseEncoder):
         feats = [mfcc]
         if self.deltas:
             if self.delta_method == "savgol":
-                feats += [librosa.feature.delta(mfcc, order=1), librosa.feature.delta(mfcc, order=2)]
+                feats += [savgol_delta(mfcc, order=1), savgol_delta(mfcc, order=2)]
             else:
                 d1 = np.diff(mfcc, axis=1)
                 feats += [d1, np.diff(d1, axis=1)]
