@@ -299,3 +299,64 @@ def test_first_cached_calls_from_threads_do_not_race(tmp_path, monkeypatch):
 
     with ThreadPoolExecutor(4) as pool:  # a JobLibCollisionWarning raises here (filterwarnings = error)
         assert list(pool.map(call, range(8))) == [i**3 for i in range(8)]
+
+
+def _rows_with_a_warning(X):
+    import warnings
+
+    from trustkit import TrustkitWarning
+
+    warnings.warn(f"a block of {len(X)} rows", TrustkitWarning, stacklevel=1)
+    return X[:, ::-1] * 2
+
+
+def _rows_refused(X):
+    raise ValueError(f"no block of {len(X)} rows")
+
+
+def _rows_of_their_block_size(X):
+    return np.full((len(X), len(X)), float(len(X)))
+
+
+def test_process_pool_maps_blocks_of_rows_in_order_and_brings_warnings_and_errors_back():
+    import pickle
+
+    from trustkit import TrustkitWarning
+    from trustkit._meter import ProcessPool, process_pool
+
+    X = np.arange(7 * 5, dtype=np.float32).reshape(7, 5)
+    with process_pool(2) as pool:
+        assert pool.active and pool.n_workers == 2
+        with pytest.warns(TrustkitWarning) as caught:
+            Y = pool.map_rows(_rows_with_a_warning, X)
+        np.testing.assert_array_equal(Y, X[:, ::-1] * 2)  # 7 rows in blocks of 4 and 3, stacked in order
+        assert Y.dtype == np.float32
+        assert sorted(str(w.message) for w in caught) == ["a block of 3 rows", "a block of 4 rows"]
+        with pytest.raises(ValueError, match="no block of 4 rows"):
+            pool.map_rows(_rows_refused, X)
+        with pytest.raises(RuntimeError, match="must treat rows alike"):
+            pool.map_rows(_rows_of_their_block_size, X)
+        copy = pickle.loads(pickle.dumps(pool))  # a process backend's copy works where it is
+        assert not copy.active
+        np.testing.assert_array_equal(copy.map_rows(_rows_of_their_block_size, X), np.full((7, 7), 7.0))
+    assert pool._executor is None  # closed with the block
+    assert not ProcessPool(1).active
+    np.testing.assert_array_equal(ProcessPool(1).map_rows(_rows_of_their_block_size, X), np.full((7, 7), 7.0))
+
+
+def test_holds_gil_names_the_steps_threads_cannot_share():
+    from trustkit.perturbations import (
+        AddNoise,
+        Compose,
+        LoudnessMatch,
+        Mp3Compression,
+        PitchShift,
+        TimeStretch,
+        holds_gil,
+    )
+
+    assert holds_gil(Mp3Compression(128)) and holds_gil(PitchShift(1)) and holds_gil(TimeStretch(1.1))
+    assert not holds_gil(PitchShift(1, method="librosa")) and not holds_gil(AddNoise())
+    assert holds_gil(LoudnessMatch(Mp3Compression(128))) and not holds_gil(LoudnessMatch(AddNoise()))
+    assert holds_gil(Compose([AddNoise(), TimeStretch(1.1)])) and not holds_gil(Compose([AddNoise(), Gain(-3)]))
+    assert not holds_gil(object()) and not holds_gil(np.negative)

@@ -114,6 +114,31 @@ def test_same_seed_same_report_whatever_n_jobs(name, clips):
     assert float(a) == float(b)
 
 
+def test_settings_that_hold_the_gil_are_perturbed_in_processes_with_the_same_numbers(clips, tmp_path, monkeypatch):
+    from trustkit._meter import ProcessPool
+    from trustkit.perturbations import Mp3Compression, PitchShift
+
+    grid = (PerturbationGrid(PitchShift(), "n_steps", [0.5, -0.5], family="pitch")
+            + PerturbationGrid(Mp3Compression(), "bitrate", [96], family="mp3")
+            + PerturbationGrid(AddNoise(), "snr_db", [10], family="noise"))
+    blocks, starts = [], []
+    map_rows, start = ProcessPool.map_rows, ProcessPool._start
+    monkeypatch.setattr(ProcessPool, "map_rows", lambda self, fn, X: blocks.append(len(X)) or map_rows(self, fn, X))
+    monkeypatch.setattr(ProcessPool, "_start", lambda self: starts.append(1) or start(self))
+    one = meter(MFCCEncoder(sr=SR), grid, n_jobs=1).score(clips)
+    assert blocks == [] and starts == []  # one job: no process started
+    two = meter(MFCCEncoder(sr=SR), grid, n_jobs=2, memory=tmp_path).score(clips)
+    assert blocks == [len(clips)] * 3 and starts  # pitch twice and MP3 in the workers, the noise on threads
+    assert one.table.equals(two.table) and one.per_clip.equals(two.per_clip)
+    # the cache key leaves the pool out: a meter with one job finds the workers' audio, and a meter with two
+    # jobs that finds every setting there starts no process
+    monkeypatch.setattr(PitchShift, "_perturb", lambda *a: pytest.fail("perturbed again"))
+    blocks.clear(), starts.clear()
+    assert meter(MFCCEncoder(sr=SR), grid, n_jobs=1, memory=tmp_path).score(clips).table.equals(one.table)
+    assert meter(MFCCEncoder(sr=SR), grid, n_jobs=2, memory=tmp_path).score(clips).table.equals(one.table)
+    assert blocks == [] and starts == []
+
+
 def test_baseline_comparison_and_audio_distance(clips):
     grid = PerturbationGrid(AddNoise(), "snr_db", [20, -10], family="noise")
     report = meter(raw, grid, baseline=MFCCEncoder(sr=SR), audio_distance="dtw").score(clips[:6])

@@ -24,7 +24,7 @@ from typing import Any
 
 from .exceptions import TrustkitWarning
 
-__all__ = ["cached_call"]
+__all__ = ["cached_call", "in_cache"]
 
 
 def check_memory_folder(memory: Any) -> None:
@@ -34,7 +34,7 @@ def check_memory_folder(memory: Any) -> None:
                          "Pass memory='cache-dir' (or None for no cache).")
 
 
-def cached_call(fn: Callable[..., Any], memory: Any, *args: Any, what: str) -> Any:
+def cached_call(fn: Callable[..., Any], memory: Any, *args: Any, what: str, ignore: tuple[str, ...] = ()) -> Any:
     """``fn(*args)``, through ``memory`` when it is given.
 
     Parameters
@@ -44,24 +44,42 @@ def cached_call(fn: Callable[..., Any], memory: Any, *args: Any, what: str) -> A
     memory : str, joblib.Memory or None
     what : str
         What is computed, for the warning when the arguments cannot be hashed.
+    ignore : tuple of str
+        Arguments of ``fn`` that say how, not what, it computes (e.g. a
+        process pool): left out of the cache key.
     """
     check_memory_folder(memory)
     if memory is None:
         return fn(*args)
-    from sklearn.utils.validation import check_memory
-
-    memory = check_memory(memory)
+    memory = _as_memory(memory)
     key = (str(getattr(memory, "location", None)), fn.__module__, fn.__qualname__)
     if key in _STARTED:
-        return _call(memory, fn, args, what)
+        return _call(memory, fn, args, what, ignore)
     with _LOCKS_LOCK:
         lock = _FIRST_CALL.setdefault(key, threading.Lock())
     with lock:  # one lock per (folder, function): other functions and folders are not held up
         if key in _STARTED:
-            return _call(memory, fn, args, what)
-        result = _call(memory, fn, args, what)
+            return _call(memory, fn, args, what, ignore)
+        result = _call(memory, fn, args, what, ignore)
         _STARTED.add(key)
         return result
+
+
+def _as_memory(memory: Any) -> Any:
+    """A joblib.Memory from a folder (str or path) or a Memory."""
+    from sklearn.utils.validation import check_memory
+
+    return check_memory(os.fspath(memory) if isinstance(memory, os.PathLike) else memory)
+
+
+def in_cache(fn: Callable[..., Any], memory: Any, *args: Any, ignore: tuple[str, ...] = ()) -> bool:
+    """Whether ``memory`` holds ``fn(*args)`` (False without ``memory`` or when the arguments cannot be hashed)."""
+    if memory is None:
+        return False
+    try:
+        return bool(_as_memory(memory).cache(fn, ignore=list(ignore)).check_call_in_cache(*args))
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
 
 
 #: (cache folder, module, function) whose code joblib has written in this process
@@ -70,9 +88,9 @@ _FIRST_CALL: dict[tuple[str, str, str], threading.Lock] = {}
 _LOCKS_LOCK = threading.Lock()
 
 
-def _call(memory: Any, fn: Callable[..., Any], args: tuple[Any, ...], what: str) -> Any:
+def _call(memory: Any, fn: Callable[..., Any], args: tuple[Any, ...], what: str, ignore: tuple[str, ...]) -> Any:
     try:
-        return memory.cache(fn)(*args)
+        return memory.cache(fn, ignore=list(ignore))(*args)
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         if "pickle" not in str(exc).lower():
             raise

@@ -15,28 +15,37 @@ probe) derive from :class:`Meter`:
   audio and models; numpy, onnxruntime and torch release the GIL), any joblib
   backend under ``joblib.parallel_config``, one BLAS thread per worker for the
   whole section (no oversubscription, numbers independent of ``n_jobs``), and
-  a progress bar on stderr when ``verbose``.
+  a progress bar on stderr when ``verbose``;
+- one process pool (:class:`ProcessPool`) for the work that holds the GIL,
+  which threads cannot share (the robustness meter's MP3 and Signalsmith
+  perturbations).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import numbers
 import os
 import sys
-from collections.abc import Callable, Iterable
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
+import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from threadpoolctl import ThreadpoolController
 
+from ._buffers import empty_batch
 from ._cache import check_memory_folder
 from ._interrupt import check as check_interrupt
 from ._seeds import SeedTree
 from ._validation import check_number
 
-__all__ = ["Common", "Meter", "parallel_map"]
+__all__ = ["Common", "Meter", "ProcessPool", "parallel_map", "process_pool"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,3 +173,124 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
             results.append(res)
             bar.update(1)
     return results
+
+
+#: the most audio one task of a :class:`ProcessPool` carries each way
+BLOCK_BYTES = 64 * 2**20
+
+
+class ProcessPool:
+    """Worker processes for work that holds Python's GIL, started on first use and shared by a call's threads.
+
+    Threads cannot run such work side by side (an MP3 encoder, Signalsmith
+    Stretch); processes can. The threads of a meter's parallel map hand it
+    blocks of clips and wait (releasing the GIL) while the processes work.
+    A pickled pool (a process backend sending a meter's items away) arrives
+    with no workers: the work then runs where it is, already in a process of
+    its own. Workers are loky's (:mod:`joblib.externals.loky`): they never
+    import the caller's ``__main__``, so scripts and notebooks need no
+    ``if __name__ == "__main__"`` guard. Warnings raised in a worker are
+    raised again in the caller.
+
+    Parameters
+    ----------
+    n_workers : int
+        Processes; 0 or 1: none (the work runs in the calling thread).
+    """
+
+    def __init__(self, n_workers: int) -> None:
+        self.n_workers = int(n_workers)
+        self._executor: Any = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, int]:
+        return {"n_workers": 0}
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__init__(state["n_workers"])
+
+    @property
+    def active(self) -> bool:
+        """Whether work goes to worker processes."""
+        return self.n_workers > 1
+
+    def _start(self) -> Any:
+        with self._lock:
+            if self._executor is None:
+                from joblib.externals.loky import ProcessPoolExecutor
+
+                # one BLAS thread per worker: the workers are the parallelism
+                one = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
+                self._executor = ProcessPoolExecutor(max_workers=self.n_workers, env=one)
+            return self._executor
+
+    def warm(self, modules: Iterable[str]) -> None:
+        """Start the workers now and have each import ``modules`` (while the caller does other work)."""
+        if not self.active:
+            return
+        import importlib
+
+        executor = self._start()
+        for name in sorted(set(modules)):
+            for _ in range(self.n_workers):
+                executor.submit(importlib.import_module, name)
+
+    def map_rows(self, fn: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.ndarray:
+        """``fn(X)`` computed as ``fn`` of blocks of rows in the workers, for a ``fn`` that treats rows independently.
+
+        At least one block per worker, each under :data:`BLOCK_BYTES`; the
+        blocks' outputs are stacked in order into one batch.
+        """
+        if not self.active or len(X) < 2:
+            return fn(X)
+        n_blocks = min(len(X), max(self.n_workers, math.ceil(X.nbytes / BLOCK_BYTES)))
+        size = math.ceil(len(X) / n_blocks)
+        executor = self._start()
+        check_interrupt()
+        futures = [executor.submit(_recording_warnings, fn, X[i : i + size]) for i in range(0, len(X), size)]
+        Y = None
+        try:
+            for i, future in enumerate(futures):
+                block, caught = future.result()
+                for category, message in caught:
+                    warnings.warn(message, category, stacklevel=2)
+                block = np.asarray(block)
+                if Y is None:
+                    Y = empty_batch((len(X), *block.shape[1:]), block.dtype)
+                elif block.shape[1:] != Y.shape[1:]:
+                    raise RuntimeError(f"{getattr(fn, '__name__', fn)!r} gave blocks of shapes {Y.shape[1:]} and "
+                                       f"{block.shape[1:]}: it must treat rows alike to run in blocks.")
+                Y[i * size : i * size + len(block)] = block
+        finally:
+            for future in futures:
+                future.cancel()
+        return Y
+
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the workers (at once with ``kill``: after an error or an interrupt)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, kill_workers=kill)
+
+
+def _recording_warnings(fn: Callable[..., Any], *args: Any) -> tuple[Any, list[tuple[type[Warning], str]]]:
+    """``fn(*args)`` and the warnings it raised, to be raised again in the process that asked."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn(*args)
+    return result, [(w.category, str(w.message)) for w in caught]
+
+
+@contextlib.contextmanager
+def process_pool(n_jobs: int | None) -> Iterator[ProcessPool]:
+    """A :class:`ProcessPool` of ``joblib.effective_n_jobs(n_jobs)`` workers for the block, started on first use."""
+    from joblib import effective_n_jobs
+
+    pool = ProcessPool(effective_n_jobs(n_jobs))
+    try:
+        yield pool
+    except BaseException:
+        pool.close(kill=True)
+        raise
+    pool.close()

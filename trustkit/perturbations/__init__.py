@@ -7,7 +7,7 @@ clip, never modifies its input, and reports what it did clip by clip with
 """
 
 from .._buffers import release as release_buffers
-from ._base import BasePerturbation, configure_step
+from ._base import BasePerturbation, configure_step, holds_gil
 from .codec import Mp3Compression
 from .compose import Compose, Identity, OneOf, RandomApply, SomeOf
 from .distortion import Bitcrush, Clipping, Downsample
@@ -48,6 +48,7 @@ __all__ = [
     "colored_noise",
     "configure_step",
     "degradation",
+    "holds_gil",
     "known_loudness",
     "measure_rt60",
     "release_buffers",

@@ -19,7 +19,7 @@ from .._seeds import child_seed, resolve_entropy
 from .._validation import check_audio, check_audio_values, check_choice, check_sr
 from ..exceptions import InvalidAudioError
 
-__all__ = ["BasePerturbation", "clip_generators", "resolve_entropy"]
+__all__ = ["BasePerturbation", "clip_generators", "holds_gil", "resolve_entropy"]
 
 CLIP_POLICIES = ("none", "clip", "rescale", "raise")
 
@@ -75,6 +75,27 @@ def _read_only(X: np.ndarray) -> np.ndarray:
     view = X.view()
     view.flags.writeable = False
     return view
+
+
+def holds_gil(step: Any) -> bool:
+    """Whether the perturbation ``step`` holds Python's GIL while it works (run it in processes, not threads).
+
+    True for the steps whose libraries never release it: MP3 (LAME through
+    fast-mp3-augment) and Signalsmith Stretch's pitch shift and time
+    stretch (two threads take as long as one: measured in
+    ``benchmarks/bench_perturbations.py``), and for any composite that
+    holds one of them. Any other transformer: False.
+
+    Examples
+    --------
+    >>> from trustkit.perturbations import Compose, Gain, Mp3Compression, PitchShift
+    >>> holds_gil(Mp3Compression(128)), holds_gil(PitchShift(1, method="librosa")), holds_gil(Gain(-3))
+    (True, False, False)
+    >>> holds_gil(Compose([Gain(-3), PitchShift(1)]))
+    True
+    """
+    method = getattr(step, "_holds_gil", None)
+    return bool(method()) if callable(method) else False
 
 
 def configure_step(step: Any, *, entropy: int | None, index: int, sr: int | None, length: str | None = None) -> Any:
@@ -134,6 +155,10 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
     _library_copies_input: ClassVar[bool] = False
 
     # -- hooks ---------------------------------------------------------------
+    def _holds_gil(self) -> bool:
+        """Whether the step spends its time in code that holds Python's GIL (threads cannot share the work)."""
+        return False
+
     def _check_params(self, sr: int | None) -> dict[str, Any]:
         return {}
 

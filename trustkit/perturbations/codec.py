@@ -100,6 +100,9 @@ class Mp3Compression(BasePerturbation):
     def _min_samples(self, sr):
         return 1152  # one MP3 frame
 
+    def _holds_gil(self):
+        return True  # LAME through fast-mp3-augment
+
     def _perturb(self, x, sr, rng, params):
         import fast_mp3_augment
 

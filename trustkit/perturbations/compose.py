@@ -11,7 +11,15 @@ from sklearn.base import BaseEstimator
 
 from .._buffers import copy_batch
 from .._validation import check_audio, check_number, check_sr
-from ._base import BasePerturbation, clip_generators, configure_step, keyed_by, origin_keys, resolve_entropy
+from ._base import (
+    BasePerturbation,
+    clip_generators,
+    configure_step,
+    holds_gil,
+    keyed_by,
+    origin_keys,
+    resolve_entropy,
+)
 
 __all__ = ["Compose", "Identity", "OneOf", "RandomApply", "SomeOf"]
 
@@ -132,6 +140,9 @@ class _Composite(BasePerturbation):
             step.set_params(**sub)
         setattr(self, self._steps_attr, raw)
         return self
+
+    def _holds_gil(self) -> bool:
+        return any(holds_gil(step) for _, step in self._named())
 
     # -- preparation ------------------------------------------------------------------
     def _prepare(self, entropy: int | None, sr: int | None) -> list[tuple[str, Any]]:

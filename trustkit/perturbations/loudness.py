@@ -13,7 +13,7 @@ from sklearn.base import clone
 from .._validation import check_number
 from ..audio import LOUDNESS_MIN_SECONDS, check_loudness, gated_loudness, loudness_blocks, loudness_gain_db
 from ..exceptions import InvalidAudioError
-from ._base import BasePerturbation
+from ._base import BasePerturbation, holds_gil
 
 __all__ = ["LoudnessMatch", "known_loudness"]
 
@@ -115,6 +115,9 @@ class LoudnessMatch(BasePerturbation):
         self.target_lufs = target_lufs
         self.clip_policy = clip_policy
         self.n_jobs = n_jobs
+
+    def _holds_gil(self):
+        return holds_gil(self.perturbation)
 
     def _check_params(self, sr):
         target = None

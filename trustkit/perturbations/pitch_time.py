@@ -77,6 +77,9 @@ class PitchShift(BasePerturbation):
     def _min_samples(self, sr):
         return 2048 if self.method == "librosa" else 256
 
+    def _holds_gil(self):
+        return self.method == "signalsmith"
+
     def _is_identity(self, params):
         return params["n_steps"] == 0
 
@@ -137,6 +140,9 @@ class TimeStretch(BasePerturbation):
 
     def _min_samples(self, sr):
         return 2048 if self.method == "librosa" else 256
+
+    def _holds_gil(self):
+        return self.method == "signalsmith"
 
     def _is_identity(self, params):
         return params["rate"] == 1

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import scipy.spatial.distance
 
-from .._cache import cached_call
-from .._meter import Meter
+from .._cache import cached_call, in_cache
+from .._meter import Meter, process_pool
 from .._validation import check_audio, check_choice, check_sr
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
 from ..exceptions import TrustkitWarning
@@ -31,6 +31,7 @@ from ..perturbations import (
     LoudnessMatch,
     PerturbationGrid,
     configure_step,
+    holds_gil,
     known_loudness,
     study_grid,
 )
@@ -78,7 +79,10 @@ class SensitivityMeter(Meter):
     n_jobs : int or None, default=None
         Settings evaluated in parallel through joblib (threads by default;
         choose another backend, e.g. processes or Dask, with
-        ``joblib.parallel_config``).
+        ``joblib.parallel_config``). On threads, the perturbations that hold
+        Python's GIL (MP3, Signalsmith pitch shift and time stretch: see
+        :func:`~trustkit.perturbations.holds_gil`) run in ``n_jobs`` worker
+        processes, block by block, so that they use every core too.
     random_state : int, RandomState or None, default=None
         Roots the call's seed tree (:mod:`trustkit._seeds`): every setting's
         perturbation draws and every bootstrap; results do not depend on
@@ -186,8 +190,11 @@ class SensitivityMeter(Meter):
         SensitivityReport
         """
         t_start = time.perf_counter()
-        run = self._setup(X)
-        results = self._measure(run)
+        # settings whose perturbation holds the GIL (MP3, Signalsmith pitch shift and time stretch) are perturbed
+        # in worker processes, block by block, while the map's threads embed other settings
+        with process_pool(self.n_jobs) as pool:
+            run = self._setup(X, pool)
+            results = self._measure(run, pool)
         report = self._report(run, results)
         report.config.update(self._record(
             run["common"], setup_s=run["setup_s"], total_s=time.perf_counter() - t_start,
@@ -196,7 +203,7 @@ class SensitivityMeter(Meter):
         ))
         return report
 
-    def _setup(self, X: Any) -> dict[str, Any]:
+    def _setup(self, X: Any, pool: Any = None) -> dict[str, Any]:
         """Every parameter and the clips checked, the encoders resolved and the originals embedded."""
         t_start = time.perf_counter()
         sr = check_sr(self.sr, "SensitivityMeter", example="MFCCEncoder(), 'imperceptible'")
@@ -232,6 +239,8 @@ class SensitivityMeter(Meter):
             encoders["baseline"] = as_encoder(self.baseline, sr=sr)
         run = {"X": X, "sr": sr, "common": common, "points": self._points(sr), "encoders": encoders,
                "layer_of": layer_of}
+        if pool is not None:
+            self._start_workers(run, pool)
         run["originals"], _ = self._embed_roles(run, X)
         for role, Z in run["originals"].items():
             dup = _duplicate_rows(Z)
@@ -262,28 +271,47 @@ class SensitivityMeter(Meter):
             seconds[role] = time.perf_counter() - t1
         return found, seconds
 
-    def _measure(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+    def _measure(self, run: dict[str, Any], pool: Any = None) -> list[dict[str, Any]]:
         """One setting per item of the meter's parallel map; the originals' loudness measured once for all."""
         X = run["X"]
         # every setting matches loudness to the same originals: measure them once
         originals_loudness = known_loudness(X, run["sr"]) if self.loudness_match else contextlib.nullcontext()
         with originals_loudness:
-            return self._map(self._measure_setting, [(run, k, p) for k, p in enumerate(run["points"])],
+            return self._map(self._measure_setting, [(run, k, p, pool) for k, p in enumerate(run["points"])],
                              desc="SensitivityMeter settings")
 
-    def _measure_setting(self, run: dict[str, Any], k: int, point: GridPoint) -> dict[str, Any]:
-        X, sr = run["X"], run["sr"]
-        t0 = time.perf_counter()
+    def _step(self, run: dict[str, Any], k: int, point: GridPoint) -> Any:
+        """Setting ``k``'s perturbation, seeded by the call's seed tree (loudness matched unless the identity)."""
+        sr = run["sr"]
         # length="allow": a time stretch yields the whole stretched signal, never zero padding that
         # the encoder would then measure instead of the stretch (the study embeds the whole clip)
-        identity = point.severity == "identity"
         step = configure_step(point.perturbation, entropy=run["common"].seeds.seed("perturbation", k), index=0, sr=sr,
                               length="allow")
-        if self.loudness_match and not identity:
+        if self.loudness_match and point.severity != "identity":
             step = LoudnessMatch(step, sr=sr)
+        return step
+
+    def _start_workers(self, run: dict[str, Any], pool: Any) -> None:
+        """Start the pool's workers while the originals are embedded, if a setting will need them.
+
+        Not when ``memory`` already holds the perturbed audio (checked on
+        the first setting that holds the GIL: a meter after another on the
+        same clips and seeds finds them all there).
+        """
+        for k, point in enumerate(run["points"]):
+            if point.severity != "identity" and holds_gil(point.perturbation):
+                if not in_cache(_perturb, self.memory, self._step(run, k, point), run["X"], None, ignore=("pool",)):
+                    pool.warm(type(p.perturbation).__module__ for p in run["points"] if holds_gil(p.perturbation))
+                return
+
+    def _measure_setting(self, run: dict[str, Any], k: int, point: GridPoint, pool: Any = None) -> dict[str, Any]:
+        X = run["X"]
+        t0 = time.perf_counter()
+        identity = point.severity == "identity"
+        step = self._step(run, k, point)
         # with memory=, each setting's audio is perturbed once across meters that share clips and seeds
-        Xp = X if identity else np.asarray(cached_call(_perturb, self.memory, step, X, what=f"perturbation {point.name!r}"),
-                                           dtype=X.dtype)
+        Xp = X if identity else np.asarray(cached_call(_perturb, self.memory, step, X, pool, what=f"perturbation {point.name!r}",
+                                                       ignore=("pool",)), dtype=X.dtype)
         if Xp.ndim != 2 or len(Xp) != len(X):
             raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
                              "it must return one clip per input clip.")
@@ -435,7 +463,13 @@ def _warn_silence(X: np.ndarray) -> None:
         )
 
 
-def _perturb(step: Any, X: np.ndarray) -> np.ndarray:
+def _perturb(step: Any, X: np.ndarray, pool: Any = None) -> np.ndarray:
+    """``step.fit_transform(X)``; in ``pool``'s processes, block by block, when the step holds the GIL.
+
+    Clips are seeded by their content, so blocks give the same clips as one batch.
+    """
+    if pool is not None and pool.active and holds_gil(step):
+        return pool.map_rows(step.fit_transform, X)
     return step.fit_transform(X)
 
 
