@@ -369,9 +369,9 @@ def test_meters_sharing_a_cache_perturb_each_setting_once(clips, tmp_path, monke
     perturbed = []
     original = sensitivity._perturb
 
-    def counting(step, X):
+    def counting(step, X, pool=None):
         perturbed.append(type(step).__name__)
-        return original(step, X)
+        return original(step, X, pool)
 
     monkeypatch.setattr(sensitivity, "_perturb", counting)
     memory = joblib.Memory(tmp_path, verbose=0)
