@@ -10,13 +10,12 @@ In one run:
    both under one BLAS thread, so like is compared with like (the meter's
    identity row reuses the originals' embeddings, which the bare loop does not
    need either);
-3. the same meter with n_jobs=2, against n_jobs=2 on threads alone (how the
-   meter ran before the settings that hold the GIL -- MP3, Signalsmith pitch
-   shift and time stretch -- went to worker processes): same numbers, the
-   ratio printed;
+3. the same meter with n_jobs=2;
 4. peak traced memory of the meter against the size of the audio: it must not
    hold the perturbed audio of all settings at once;
-5. the study's audio distances: the built-in DTW against a plain librosa loop
+5. with ``--workers`` instead: the meter's worker processes for the
+   settings that hold the GIL against threads alone, by amount of audio;
+6. the study's audio distances: the built-in DTW against a plain librosa loop
    over the same pairs (MFCC computed per pair, as a naive loop would), and
    SiMPle (diagonal sums of one Gram matrix per pair) against a brute-force
    matrix profile over the same frames; MC-KL's cost per pair is printed.
@@ -88,12 +87,36 @@ def meter_run(X, sr, encoder, n_jobs=1):
     return time.perf_counter() - t0, time.process_time() - c0, report
 
 
-def threads_only(X, sr, encoder):
-    """``meter_run`` with n_jobs=2 as before the worker processes: every setting perturbed on the map's threads."""
+def workers_sweep(sizes, sr, rounds):
+    """n_jobs=2 with the settings that hold the GIL on worker processes against all on threads, by amount of audio.
+
+    The source of ``trustkit.robustness.meter.MIN_WORKER_AUDIO_S``: below
+    some amount of such audio, starting the workers costs more than they
+    save. Both sides forced (the threshold set to 0, or no step said to
+    hold the GIL); rounds interleaved, minimum of each; same numbers asserted.
+    """
     from unittest import mock
 
-    with mock.patch("trustkit.robustness.meter.holds_gil", lambda step: False):
-        return meter_run(X, sr, encoder, n_jobs=2)
+    rows = []
+    for n, seconds in sizes:
+        X, _ = make_music(n, duration=seconds, sr=sr, random_state=0, n_jobs=2)
+        times: dict[str, list[float]] = {"threads": [], "workers": []}
+        reports = {}
+        for r in range(rounds):
+            for side in ("threads", "workers") if r % 2 == 0 else ("workers", "threads"):
+                patch = (mock.patch("trustkit.robustness.meter.holds_gil", lambda step: False) if side == "threads"
+                         else mock.patch("trustkit.robustness.meter.MIN_WORKER_AUDIO_S", 0.0))
+                with patch:
+                    t, _, reports[side] = meter_run(X, sr, MFCCEncoder(sr=sr), n_jobs=2)
+                times[side].append(t)
+        assert reports["threads"].table.equals(reports["workers"].table)
+        gil_audio = 19 * n * seconds  # 8 pitch shifts, 8 time stretches, 3 MP3 settings in the imperceptible grid
+        ratio = min(times["threads"]) / min(times["workers"])
+        print(f"{n:4d} clips x {seconds:g} s ({gil_audio:6.0f} s of GIL-bound audio): threads {min(times['threads']):6.1f} s,"
+              f" workers {min(times['workers']):6.1f} s, {ratio:.2f}x", flush=True)
+        rows.append({"clips": n, "seconds": seconds, "gil_audio_s": gil_audio, "threads_s": min(times["threads"]),
+                     "workers_s": min(times["workers"]), "ratio": ratio})
+    return rows
 
 
 def overhead(X, sr, enc, name, rounds):
@@ -107,20 +130,15 @@ def overhead(X, sr, enc, name, rounds):
                 meter_t.append(meter_run(X, sr, enc)[:2])
     t_bare, c_bare = min(t for t, _ in bare_t), min(c for _, c in bare_t)
     t_meter, c_meter = min(t for t, _ in meter_t), min(c for _, c in meter_t)
-    t_par, _, with_workers = meter_run(X, sr, enc, n_jobs=2)
-    t_threads, _, on_threads = threads_only(X, sr, enc)
-    assert with_workers.table.equals(on_threads.table)
+    t_par = meter_run(X, sr, enc, n_jobs=2)[0]
     print(f"{len(X)} clips x {X.shape[1] / sr:g} s, imperceptible grid + identity, "
           f"{getattr(enc, 'display_name', type(enc).__name__)} (min of {rounds} interleaved rounds)")
     print(f"bare perturb + encode     {t_bare:7.2f} s wall, {c_bare:7.2f} s CPU (one BLAS thread, as the meter)")
     print(f"SensitivityMeter n_jobs=1 {t_meter:7.2f} s wall, {c_meter:7.2f} s CPU   overhead "
           f"{100 * (t_meter / t_bare - 1):+.1f} % wall, {100 * (c_meter / c_bare - 1):+.1f} % CPU")
     print(f"SensitivityMeter n_jobs=2 {t_par:7.2f} s   speed-up {t_meter / t_par:.2f}x", flush=True)
-    print(f"  n_jobs=2 on threads alone {t_threads:7.2f} s: workers for the GIL-bound settings {t_threads / t_par:.2f}x "
-          "faster, same numbers", flush=True)
     return {"encoder": name, "bare_s": t_bare, "bare_cpu_s": c_bare, "meter_s": t_meter, "meter_cpu_s": c_meter,
-            "overhead_wall": t_meter / t_bare - 1, "overhead_cpu": c_meter / c_bare - 1, "meter_n_jobs2_s": t_par,
-            "meter_n_jobs2_threads_only_s": t_threads}
+            "overhead_wall": t_meter / t_bare - 1, "overhead_cpu": c_meter / c_bare - 1, "meter_n_jobs2_s": t_par}
 
 
 def main(argv=None):
@@ -135,8 +153,16 @@ def main(argv=None):
                         help="interleaved bare / meter rounds; the minimum of each is compared")
     parser.add_argument("--overhead-only", action="store_true", help="skip the memory and audio-distance parts")
     parser.add_argument("--json", help="write the overhead rows to this file")
+    parser.add_argument("--workers", action="store_true",
+                        help="only the sweep of worker processes against threads by amount of audio (MFCC, n_jobs=2)")
     args = parser.parse_args(argv)
     print(header(conditions(**{k: v for k, v in vars(args).items() if v is not None})), flush=True)
+    if args.workers:
+        rows = workers_sweep([(8, 5.0), (16, 5.0), (32, 5.0), (60, 3.0), (120, 5.0)], args.sr, max(2, args.rounds - 1))
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"meta": conditions(sr=args.sr), "rows": rows}, fh, indent=1)
+        return
     X, _ = make_music(args.clips, duration=args.seconds, sr=args.sr, random_state=0)
     names = list(ENCODERS) if args.encoder == "all" else [args.encoder]
     rows = []

@@ -115,6 +115,7 @@ def test_same_seed_same_report_whatever_n_jobs(name, clips):
 
 
 def test_settings_that_hold_the_gil_are_perturbed_in_processes_with_the_same_numbers(clips, tmp_path, monkeypatch):
+    import trustkit.robustness.meter as sensitivity
     from trustkit._meter import ProcessPool
     from trustkit.perturbations import Mp3Compression, PitchShift
 
@@ -127,6 +128,9 @@ def test_settings_that_hold_the_gil_are_perturbed_in_processes_with_the_same_num
     monkeypatch.setattr(ProcessPool, "_start", lambda self: starts.append(1) or start(self))
     one = meter(MFCCEncoder(sr=SR), grid, n_jobs=1).score(clips)
     assert blocks == [] and starts == []  # one job: no process started
+    meter(MFCCEncoder(sr=SR), grid, n_jobs=2).score(clips)
+    assert blocks == [] and starts == []  # 36 s of such audio: less than a worker's start costs
+    monkeypatch.setattr(sensitivity, "MIN_WORKER_AUDIO_S", 30.0)
     two = meter(MFCCEncoder(sr=SR), grid, n_jobs=2, memory=tmp_path).score(clips)
     assert blocks == [len(clips)] * 3 and starts  # pitch twice and MP3 in the workers, the noise on threads
     assert one.table.equals(two.table) and one.per_clip.equals(two.per_clip)

@@ -45,6 +45,11 @@ __all__ = ["SensitivityMeter"]
 METRICS = ("cosine", "euclidean", "sqeuclidean", "cityblock", "correlation", "chebyshev")
 GRID_NAMES = ("imperceptible", "graver", "all")
 SILENCE_SHARE = 0.25  # warn when a clip has more exact zeros than this
+#: seconds of audio, summed over the settings that hold the GIL, from which they go to worker processes: a worker
+#: costs about 2.5 CPU-seconds to start (importing scikit-learn, loading the compiled kernels), which less audio
+#: does not repay (benchmarks/bench_sensitivity.py, 2 cores: 0.74x at 760 s, 0.97x at 1,520 s, 1.06x at 3,040 s,
+#: 1.14x at 3,420 s of such audio)
+MIN_WORKER_AUDIO_S = 2000.0
 
 
 class SensitivityMeter(Meter):
@@ -194,7 +199,7 @@ class SensitivityMeter(Meter):
         # in worker processes, block by block, while the map's threads embed other settings
         with process_pool(self.n_jobs) as pool:
             run = self._setup(X, pool)
-            results = self._measure(run, pool)
+            results = self._measure(run)
         report = self._report(run, results)
         report.config.update(self._record(
             run["common"], setup_s=run["setup_s"], total_s=time.perf_counter() - t_start,
@@ -239,8 +244,7 @@ class SensitivityMeter(Meter):
             encoders["baseline"] = as_encoder(self.baseline, sr=sr)
         run = {"X": X, "sr": sr, "common": common, "points": self._points(sr), "encoders": encoders,
                "layer_of": layer_of}
-        if pool is not None:
-            self._start_workers(run, pool)
+        run["pool"] = pool if pool is not None and self._start_workers(run, pool) else None
         run["originals"], _ = self._embed_roles(run, X)
         for role, Z in run["originals"].items():
             dup = _duplicate_rows(Z)
@@ -271,13 +275,13 @@ class SensitivityMeter(Meter):
             seconds[role] = time.perf_counter() - t1
         return found, seconds
 
-    def _measure(self, run: dict[str, Any], pool: Any = None) -> list[dict[str, Any]]:
+    def _measure(self, run: dict[str, Any]) -> list[dict[str, Any]]:
         """One setting per item of the meter's parallel map; the originals' loudness measured once for all."""
         X = run["X"]
         # every setting matches loudness to the same originals: measure them once
         originals_loudness = known_loudness(X, run["sr"]) if self.loudness_match else contextlib.nullcontext()
         with originals_loudness:
-            return self._map(self._measure_setting, [(run, k, p, pool) for k, p in enumerate(run["points"])],
+            return self._map(self._measure_setting, [(run, k, p) for k, p in enumerate(run["points"])],
                              desc="SensitivityMeter settings")
 
     def _step(self, run: dict[str, Any], k: int, point: GridPoint) -> Any:
@@ -291,26 +295,33 @@ class SensitivityMeter(Meter):
             step = LoudnessMatch(step, sr=sr)
         return step
 
-    def _start_workers(self, run: dict[str, Any], pool: Any) -> None:
-        """Start the pool's workers while the originals are embedded, if a setting will need them.
+    def _start_workers(self, run: dict[str, Any], pool: Any) -> bool:
+        """Whether the settings that hold the GIL go to ``pool``'s workers; if so, start them now.
 
-        Not when ``memory`` already holds the perturbed audio (checked on
-        the first setting that holds the GIL: a meter after another on the
-        same clips and seeds finds them all there).
+        They do when the pool has workers, those settings carry at least
+        :data:`MIN_WORKER_AUDIO_S` of audio, and ``memory`` does not already
+        hold their output (checked on the first of them: a meter after
+        another on the same clips and seeds finds them all there). The
+        workers then start while the originals are embedded.
         """
-        for k, point in enumerate(run["points"]):
-            if point.severity != "identity" and holds_gil(point.perturbation):
-                if not in_cache(_perturb, self.memory, self._step(run, k, point), run["X"], None, ignore=("pool",)):
-                    pool.warm(type(p.perturbation).__module__ for p in run["points"] if holds_gil(p.perturbation))
-                return
+        gil_bound = [(k, p) for k, p in enumerate(run["points"])
+                     if p.severity != "identity" and holds_gil(p.perturbation)]
+        X = run["X"]
+        if not pool.active or len(gil_bound) * X.size / run["sr"] < MIN_WORKER_AUDIO_S:
+            return False
+        k, point = gil_bound[0]
+        if in_cache(_perturb, self.memory, self._step(run, k, point), X, None, ignore=("pool",)):
+            return False
+        pool.warm(type(p.perturbation).__module__ for _, p in gil_bound)
+        return True
 
-    def _measure_setting(self, run: dict[str, Any], k: int, point: GridPoint, pool: Any = None) -> dict[str, Any]:
+    def _measure_setting(self, run: dict[str, Any], k: int, point: GridPoint) -> dict[str, Any]:
         X = run["X"]
         t0 = time.perf_counter()
         identity = point.severity == "identity"
         step = self._step(run, k, point)
         # with memory=, each setting's audio is perturbed once across meters that share clips and seeds
-        Xp = X if identity else np.asarray(cached_call(_perturb, self.memory, step, X, pool, what=f"perturbation {point.name!r}",
+        Xp = X if identity else np.asarray(cached_call(_perturb, self.memory, step, X, run["pool"], what=f"perturbation {point.name!r}",
                                                        ignore=("pool",)), dtype=X.dtype)
         if Xp.ndim != 2 or len(Xp) != len(X):
             raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
