@@ -155,10 +155,13 @@ def main(argv=None):
     parser.add_argument("--json", help="write the overhead rows to this file")
     parser.add_argument("--workers", action="store_true",
                         help="only the sweep of worker processes against threads by amount of audio (MFCC, n_jobs=2)")
+    parser.add_argument("--sizes", nargs="+", default=["8x5", "16x5", "32x5", "60x3", "120x5"],
+                        help="the --workers sweep's batches, CLIPSxSECONDS")
     args = parser.parse_args(argv)
     print(header(conditions(**{k: v for k, v in vars(args).items() if v is not None})), flush=True)
     if args.workers:
-        rows = workers_sweep([(8, 5.0), (16, 5.0), (32, 5.0), (60, 3.0), (120, 5.0)], args.sr, max(2, args.rounds - 1))
+        sizes = [(int(n), float(s)) for n, s in (size.split("x") for size in args.sizes)]
+        rows = workers_sweep(sizes, args.sr, max(2, args.rounds - 1))
         if args.json:
             with open(args.json, "w") as fh:
                 json.dump({"meta": conditions(sr=args.sr), "rows": rows}, fh, indent=1)

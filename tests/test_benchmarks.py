@@ -51,6 +51,13 @@ def test_bench_sensitivity_overhead_rows(tmp_path):
     assert row["encoder"] == "mfcc" and row["bare_s"] > 0 and row["meter_s"] > 0
 
 
+def test_bench_sensitivity_workers_sweep_compares_equal_reports(tmp_path):
+    out = tmp_path / "w.json"
+    run_benchmark("bench_sensitivity", ["--workers", "--sizes", "3x1", "--rounds", "2", "--json", str(out)])
+    (row,) = json.loads(out.read_text())["rows"]  # the sweep asserts both sides' tables equal
+    assert row["gil_audio_s"] == 57 and row["threads_s"] > 0 and row["workers_s"] > 0
+
+
 @pytest.mark.slow
 def test_bench_sensitivity_memory_and_distances(capsys):
     run_benchmark("bench_sensitivity", ["--clips", "2", "--seconds", "2", "--rounds", "1"])  # asserts equal DTW/SiMPle
