@@ -50,7 +50,7 @@ def test_listen_writes_audio_pictures_and_json(tmp_path, capsys):
     assert all(abs(row["snr_db_realised"] - 28.5) < 0.1 for row in noise)
     assert "Open" in capsys.readouterr().out
     assert result["index"].endswith("index.html")
-    from trustkit._html import PAGE
+    from trustkit.reports.html import PAGE
 
     page = (tmp_path / "index.html").read_text()  # the one template every trustkit page comes from
     assert page.startswith(PAGE.template[:50]) and page.count("<audio") == (len(data["perturbations"]) + 1) * len(data["clips"])

@@ -235,7 +235,7 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys, monkey
 
 
 def test_outputs_are_written_atomically_and_replacements_are_said(tmp_path, capsys, monkeypatch):
-    import trustkit.reports as reports
+    import trustkit.reports.files as reports
 
     target = tmp_path / "r.json"
     target.write_text("old")

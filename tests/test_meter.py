@@ -165,7 +165,7 @@ def test_memory_caches_the_explainer_run(tmp_path):
 # -- the layers -------------------------------------------------------------------------------------------------
 ROOT = pathlib.Path(trustkit.__file__).parent
 #: packages in the order they may depend on each other (each only on earlier ones and the shared internals)
-LAYERS = ["perturbations", "encoders", "robustness", "transferability", "fidelity", "trust", "cli"]
+LAYERS = ["reports", "perturbations", "encoders", "robustness", "transferability", "fidelity", "trust", "cli"]
 
 
 def _imports() -> dict[str, set[tuple[str, tuple[str, ...]]]]:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from trustkit import GateError
-from trustkit._html import PAGE
 from trustkit.reports import LONG_COLUMNS, Report
+from trustkit.reports.html import PAGE
 from trustkit.stats import Estimate
 
 

@@ -14,13 +14,11 @@ from importlib import metadata
 from . import encoders, perturbations
 from .exceptions import GateError, InvalidAudioError, TrustkitWarning
 from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
+from .reports import version
 from .robustness import SensitivityGateError, SensitivityMeter, SensitivityReport
 from .transferability import ComparisonReport, TransferabilityProbe, TransferReport, compare_encoders
 
-try:
-    __version__ = metadata.version("trustkit")
-except metadata.PackageNotFoundError:  # pragma: no cover - source tree without install
-    __version__ = "0.0.0"
+__version__ = version()  # the one place that reads it: trustkit.reports.version
 
 __all__ = [
     "ComparisonReport",

@@ -135,7 +135,7 @@ def run_listen(out: str | Path, *, n_clips: int = 3, duration: float = 4.0, sr: 
     head = "".join(f'<td><audio controls preload="none" src="original_{i}.wav"></audio></td>' for i in range(len(X)))
     labels = "".join(f"<th>clip {i}: {html.escape(str(c['timbre']))}, {html.escape(str(c['mode']))}, "
                      f"{html.escape(str(c['tempo_bpm']))} bpm</th>" for i, c in enumerate(results["clips"]))
-    from ._html import render_page
+    from .reports.html import render_page
 
     body = ("<p>Realised values per clip: <a href='perturbations.json'>perturbations.json</a>.</p>"
             "<img src='spectrograms.png' alt='spectrograms of every perturbation'>"
@@ -519,9 +519,9 @@ def run_report(args: argparse.Namespace, stream: Any = None) -> int:
 
 
 def _version() -> str:
-    from . import __version__
+    from .reports import version
 
-    return __version__
+    return version()
 
 
 #: one meaning of --audio in every subcommand

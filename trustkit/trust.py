@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ._html import FAVOURABLE, check_report_document, headline_text, render_html
 from ._interrupt import check as check_interrupt
 from .exceptions import TrustkitWarning
-from .reports import Report, jsonable, write_text_atomic
+from .reports import Report, jsonable, version, write_text_atomic
+from .reports.html import FAVOURABLE, check_report_document, headline_text, render_html
 
 __all__ = ["TrustReport", "check_report_document", "render_html", "run_trust_report"]
 
@@ -239,7 +239,6 @@ def run_trust_report(
 
 def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, stream, description, t_start,
                       memory, shared, verbose) -> TrustReport:
-    from . import __version__
     from .encoders import MFCCEncoder
     from .fidelity import (
         FidelityComplexityScorer,
@@ -313,7 +312,7 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
                     f"{name} over {seg.n_units(X.shape[1])} time segments of a classifier of {target!r}; fidelity "
                     "(does the explanation predict the model's response as units are kept or removed?) and complexity."))
     step("done")
-    meta = {"description": description, "version": __version__, "n_clips": len(X), "sr": sr,
+    meta = {"description": description, "version": version(), "n_clips": len(X), "sr": sr,
             "encoders": list(encoders), "labels": list(labels.columns), "fast": fast,
             "seconds": round(time.perf_counter() - t_start, 1)}
     reports = [*robustness.values(), cmp, *explained.values()]
