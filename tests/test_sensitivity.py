@@ -184,10 +184,29 @@ def test_report_outputs(clips, tmp_path):
 def test_gate(clips):
     grid = PerturbationGrid(AddNoise(), "snr_db", [30, -15], family="noise")
     report = meter(MFCCEncoder(sr=SR), grid).score(clips)
-    report.check(max_sensitivity=1.0)
-    with pytest.raises(SensitivityGateError, match=r"mean sensitivity 0\.\d+ > 0 \(max_sensitivity\) for MFCCEncoder; settings above it: noise\(snr_db=-15\)"):
+    assert report.check(max_sensitivity=1.0) == report.check(1.0) == f"mean sensitivity {float(report):.3f} <= 1"
+    with pytest.raises(SensitivityGateError, match=r"mean sensitivity 0\.\d+ > 0 \(max_sensitivity\); encoder "
+                       r"MFCCEncoder; settings above it: noise\(snr_db=-15\) \(0\.\d+\)\.$"):
         report.check(max_sensitivity=0.0)
     assert isinstance(SensitivityGateError("x"), AssertionError)
+    # every setting of the headline's scope, by value or by the upper end of its interval
+    scope = report.table[(report.table["role"] == "encoder") & report.table["in_headline"]]
+    worst, worst_high = scope["sensitivity"].max(), scope["sensitivity_high"].max()
+    assert report.check(worst, scope="per_setting") == "all 2 settings <= " + f"{worst:g}"
+    with pytest.raises(SensitivityGateError, match=r"1 of 2 upper ends of the settings' intervals exceed "
+                       r"max_sensitivity="):
+        report.check((worst + worst_high) / 2, scope="per_setting", use_interval=True)
+    # the limit is the report's to check: its range and its name, before any comparison
+    with pytest.raises(ValueError, match=r"max_sensitivity must be in \[0, 1\], got 1.5"):
+        report.check(1.5)
+    with pytest.raises(ValueError, match="max_sensitivity must be finite"):
+        report.check(float("nan"))
+    with pytest.raises(ValueError, match="scope must be one of 'headline', 'per_setting'"):
+        report.check(0.5, scope="per_clip")
+    with pytest.raises(TypeError, match="takes one limit, positionally or as max_sensitivity="):
+        report.check(0.5, max_sensitivity=0.5)
+    with pytest.raises(TypeError, match="takes one limit"):
+        report.check(min_score=0.5)
 
 
 CALLS: list[int] = []

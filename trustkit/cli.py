@@ -255,7 +255,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     report = meter.score(X)
     print(report.summary(), file=stream)
     _write(report, args, stream, source)
-    return _gate(report, args.fail_above, stream, per_setting=args.per_setting)
+    return _gate(report, args.fail_above, stream, scope="per_setting" if args.per_setting else "headline")
 
 
 #: the rate of the built-in generated clips when --sr is not given (with --audio the files' own rate is used)
@@ -676,15 +676,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_gates(args: argparse.Namespace) -> None:
-    """Every threshold is checked before any work (a NaN gate would always pass)."""
-    from ._validation import check_threshold
+    """Every threshold is checked before any work, by the report class the command will gate (its own range)."""
+    from .reports.gate import check_limit
 
-    if getattr(args, "fail_above", None) is not None:
-        check_threshold(args.fail_above, "--fail-above", low=0, high=1)
-    if getattr(args, "fail_below", None) is not None:
-        bounds = {"explain": (-1, 1)}.get(args.command, (None, 1))
-        check_threshold(args.fail_below, "--fail-below", low=bounds[0], high=bounds[1])
+    for flag in ("fail_above", "fail_below"):
+        if getattr(args, flag, None) is not None:
+            check_limit(_gated_report(args.command), getattr(args, flag), name="--" + flag.replace("_", "-"))
     _check_numbers(args)
+
+
+def _gated_report(command: str) -> type:
+    """The report class a command's gate reads."""
+    from .fidelity import FidelityComplexityReport
+    from .robustness import SensitivityReport
+    from .transferability import TransferReport
+
+    return {"sensitivity": SensitivityReport, "transfer": TransferReport, "explain": FidelityComplexityReport}[command]
 
 
 #: the legal range of every numeric flag (checked before any work or allocation)

@@ -20,59 +20,64 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._validation import check_threshold
-from .exceptions import GateError
 from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
-from .robustness import SensitivityGateError, SensitivityMeter, SensitivityReport
+from .reports import Report
+from .reports.gate import check_limit
+from .robustness import SensitivityMeter, SensitivityReport
 from .transferability import TransferabilityProbe, TransferReport
 
 __all__ = ["assert_explanations_faithful", "assert_sensitivity_below", "assert_transfer_above"]
 
 
+def _gate(report: Report, limit: float, **options: Any) -> Report:
+    """The report's own gate; a failure carries the report's summary as a note (pytest prints it)."""
+    try:
+        report.check(limit, **options)
+    except AssertionError as exc:
+        exc.add_note(report.summary())
+        raise
+    return report
+
+
 def assert_sensitivity_below(
     encoder: Any, X: Any, sr: int, *, max_sensitivity: float, perturbations: Any = "imperceptible",
-    per_setting: bool = False, random_state: int = 0, **meter_params: Any,
+    scope: str = "headline", use_interval: bool = False, random_state: int = 0, **meter_params: Any,
 ) -> SensitivityReport:
     """Fail unless the encoder's sensitivity is at most ``max_sensitivity``.
 
     Runs :class:`~trustkit.SensitivityMeter` (seeded, so the gate is
-    reproducible) and :meth:`~trustkit.SensitivityReport.check`.
+    reproducible) and :meth:`~trustkit.SensitivityReport.check` (``scope``:
+    ``"headline"`` or ``"per_setting"``; ``use_interval``: the upper end of
+    the interval must pass).
 
     Raises
     ------
-    AssertionError
-        Listing the settings above the limit, followed by the report's summary.
+    SensitivityGateError
+        An ``AssertionError`` listing the settings above the limit, with the
+        report's summary as a note.
     """
-    check_threshold(max_sensitivity, "max_sensitivity", low=0, high=1)  # before any work
+    check_limit(SensitivityReport, max_sensitivity)  # before any work
     report = SensitivityMeter(encoder, perturbations, sr=sr, random_state=random_state, **meter_params).score(X)
-    try:
-        report.check(max_sensitivity, per_setting=per_setting)
-    except SensitivityGateError as exc:
-        raise SensitivityGateError(f"{exc}\n\n{report.summary()}") from None
-    return report
+    return _gate(report, max_sensitivity, scope=scope, use_interval=use_interval)
 
 
 def assert_transfer_above(
-    encoder: Any, X: Any, y: Any, *, min_score: float, use_lower_bound: bool = False, random_state: int = 0,
+    encoder: Any, X: Any, y: Any, *, min_score: float, use_interval: bool = False, random_state: int = 0,
     **probe_params: Any,
 ) -> TransferReport:
     """Fail unless the probe's main metric reaches ``min_score``.
 
-    With ``use_lower_bound=True`` the lower end of the bootstrap interval must
+    With ``use_interval=True`` the lower end of the bootstrap interval must
     reach it (a stricter gate that accounts for the sample size).
     """
-    check_threshold(min_score, "min_score", high=1)  # before any work
+    check_limit(TransferReport, min_score)  # before any work
     report = TransferabilityProbe(encoder, random_state=random_state, **probe_params).score(X, y)
-    try:
-        report.check(min_score, use_interval=use_lower_bound)  # the one gate (an undefined score fails)
-    except GateError as exc:
-        raise GateError(f"{exc} (min_score).\n\n{report.summary()}") from None
-    return report
+    return _gate(report, min_score, use_interval=use_interval)
 
 
 def assert_explanations_faithful(
-    model: Any, X_background: Any, X: Any, explanations: Any, *, min_fidelity: float, random_state: int = 0,
-    **scorer_params: Any,
+    model: Any, X_background: Any, X: Any, explanations: Any, *, min_fidelity: float, use_interval: bool = False,
+    random_state: int = 0, **scorer_params: Any,
 ) -> FidelityComplexityReport:
     """Fail unless the explanations' mean fidelity (``float(report)``) reaches ``min_fidelity``.
 
@@ -82,11 +87,6 @@ def assert_explanations_faithful(
     equal split of the total), -1 when reversed (see
     :class:`~trustkit.fidelity.FidelityComplexityScorer`).
     """
-    check_threshold(min_fidelity, "min_fidelity", low=-1, high=1)  # before any work
+    check_limit(FidelityComplexityReport, min_fidelity)  # before any work
     scorer = FidelityComplexityScorer(model, random_state=random_state, **scorer_params).fit(X_background)
-    report = scorer.score(X, explanations)
-    try:
-        report.check(min_fidelity)  # the one gate (an undefined fidelity fails)
-    except GateError as exc:
-        raise GateError(f"{exc} (min_fidelity).\n\n{report.summary()}") from None
-    return report
+    return _gate(scorer.score(X, explanations), min_fidelity, use_interval=use_interval)

@@ -135,6 +135,8 @@ class TrustReport(Report):
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: dict[str, Any] = field(default_factory=dict)
     higher_is_better: ClassVar[bool] = True
+    limit_range: ClassVar[tuple[float | None, float | None]] = (0.0, 1.0)
+    limit_name: ClassVar[str] = "min_share"
     headline: ClassVar[str] = ("share of the scorecard's verdicts that are favourable (robust, above chance and "
                                "majority, faithful)")
 

@@ -96,6 +96,8 @@ class ExplanationComparison(Report):
     higher_is_better: ClassVar[bool] = True
     headline: ClassVar[str] = ("difference in fidelity, first explainer minus second, mean over instances "
                                "(positive: the first is more faithful)")
+    limit_range: ClassVar[tuple[float | None, float | None]] = (-2.0, 2.0)
+    limit_name: ClassVar[str] = "min_difference"
 
     def __float__(self) -> float:
         row = self.table[self.table["measure"] == "fidelity"]
@@ -185,6 +187,12 @@ class FidelityComplexityReport(Report):
     curves: pd.DataFrame = field(repr=False)
     config: dict
     higher_is_better: ClassVar[bool] = True
+    limit_range: ClassVar[tuple[float | None, float | None]] = (-1.0, 1.0)  # fidelity, a correlation
+    limit_name: ClassVar[str] = "min_fidelity"
+
+    def limit_bounds(self) -> tuple[float | None, float | None]:
+        """[-1, 1] for fidelity; unbounded for the deletion area (``measures="deletion"``: the model's own scale)."""
+        return (None, None) if self._deletion_only else self.limit_range
 
     @property
     def _deletion_only(self) -> bool:

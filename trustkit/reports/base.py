@@ -74,18 +74,31 @@ class Report:
 
     #: the error a failed gate raises (a subclass of :class:`~trustkit.GateError`)
     gate_error: ClassVar[type[AssertionError]] = AssertionError
+    #: the legal range of a limit on the headline, ``(low, high)`` (None: unbounded)
+    limit_range: ClassVar[tuple[float | None, float | None]] = (None, None)
+    #: the limit's name, in messages and as a keyword of :meth:`check` (e.g. ``max_sensitivity``)
+    limit_name: ClassVar[str] = "limit"
+    #: what :meth:`check` accepts as ``scope`` besides ``"headline"``
+    gate_scopes: ClassVar[tuple[str, ...]] = ()
 
-    def check(self, limit: float, *, use_interval: bool = False) -> str:
+    def check(self, limit: float | None = None, *, scope: str = "headline", use_interval: bool = False,
+              **named_limit: float) -> str:
         """Gate on the headline: raise when it is on the wrong side of ``limit``; return what passed.
 
-        The one gate of trustkit: the reports' ``check``, the command line's
-        ``--fail-above``/``--fail-below`` and :mod:`trustkit.testing` all come
-        here. Higher-is-better headlines must reach ``limit``, lower-is-better
-        ones must not exceed it; an undefined headline fails.
+        The one gate of trustkit (:mod:`trustkit.reports.gate`): the command
+        line's ``--fail-above``/``--fail-below`` and :mod:`trustkit.testing`
+        come here. Higher-is-better headlines must reach ``limit``,
+        lower-is-better ones must not exceed it; an undefined headline fails.
 
         Parameters
         ----------
         limit : float
+            In the report's ``limit_range``; may also be passed by the
+            report's ``limit_name`` (``report.check(max_sensitivity=0.2)``).
+        scope : str, default="headline"
+            ``"headline"``, or one of the report's ``gate_scopes`` (e.g.
+            ``"per_setting"`` for a sensitivity report: every setting of the
+            headline's scope must pass).
         use_interval : bool, default=False
             Gate on the unfavourable end of the headline's interval (the lower
             end when higher is better): a stricter gate that accounts for the
@@ -99,30 +112,36 @@ class Report:
         Raises
         ------
         GateError
-            Naming the value, the limit and which way it failed.
+            Of the report's kind (``gate_error``), naming the value, the
+            limit and which way it failed.
+        ValueError
+            The limit is not a finite number in ``limit_range``, or the scope
+            is unknown.
         """
-        from .._validation import check_threshold
-        from ..exceptions import GateError
+        from .gate import gate
 
-        limit = check_threshold(limit, "limit")
-        value = float(self)
-        what = self._measure_name()
-        interval = self._headline_interval()
-        if use_interval:
-            if interval is None:
-                raise ValueError(f"{type(self).__name__} has no interval on its headline; use use_interval=False.")
-            value = interval[0] if self.higher_is_better else interval[1]
-            what = f"{'lower' if self.higher_is_better else 'upper'} end of the interval of the {what}"
-        ok = value >= limit if self.higher_is_better else value <= limit  # NaN fails either way
-        sign = (">=" if ok else "<") if self.higher_is_better else ("<=" if ok else ">")
-        message = f"{what} {value:.3f} {sign} {limit:g}"
-        if not np.isfinite(value):
-            reason = self._undefined_reason()
-            message = f"{what} is undefined{': ' + reason if reason else ''}, so it cannot pass {limit:g}"
-        if not ok:
-            error = self.gate_error if issubclass(self.gate_error, GateError) else GateError
-            raise error(message)
-        return message
+        if named_limit:
+            unknown = sorted(set(named_limit) - {self.limit_name})
+            if unknown or limit is not None:
+                raise TypeError(f"{type(self).__name__}.check takes one limit, positionally or as "
+                                f"{self.limit_name}=; got {'limit and ' if limit is not None else ''}"
+                                f"{', '.join(sorted(named_limit))}.")
+            limit = named_limit[self.limit_name]
+        if limit is None:
+            raise TypeError(f"{type(self).__name__}.check needs a limit, e.g. check({self.limit_name}=...).")
+        return gate(self, limit, scope=scope, use_interval=use_interval)
+
+    def limit_bounds(self) -> tuple[float | None, float | None]:
+        """The legal range of a limit on this report's headline (``limit_range`` unless the headline varies)."""
+        return self.limit_range
+
+    def _gate_scope(self, scope: str, limit: float, use_interval: bool, error: type[Exception]) -> str:
+        """The gate for one of ``gate_scopes`` (reports that declare scopes implement it)."""
+        raise NotImplementedError  # pragma: no cover - only called for a declared scope
+
+    def _gate_detail(self, limit: float) -> str:
+        """What a failed headline gate adds to its message (e.g. the settings above the limit); "" for nothing."""
+        return ""
 
     def _measure_name(self) -> str:
         """The headline's measure in a few words (the ``headline`` class attribute says it all)."""

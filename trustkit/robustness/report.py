@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .._validation import check_threshold
 from ..exceptions import GateError
 from ..reports import Report
 
@@ -61,6 +60,9 @@ class SensitivityReport(Report):
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = False
     gate_error: ClassVar[type[AssertionError]] = SensitivityGateError
+    limit_range: ClassVar[tuple[float | None, float | None]] = (0.0, 1.0)
+    limit_name: ClassVar[str] = "max_sensitivity"
+    gate_scopes: ClassVar[tuple[str, ...]] = ("per_setting",)
     headline: ClassVar[str] = "mean sensitivity (1 - within-space consistency) over the imperceptible settings, identity excluded"
 
     def __float__(self) -> float:
@@ -136,46 +138,28 @@ class SensitivityReport(Report):
                       f"{len(comp) - len(worse) - len(better)} of {len(comp)} settings."]
         return "\n".join(lines)
 
-    def check(self, max_sensitivity: float, *, per_setting: bool = False, use_interval: bool = False) -> str:
-        """Gate: raise :class:`SensitivityGateError` if the sensitivity is too high.
+    def _in_scope(self) -> pd.DataFrame:
+        """The encoder's settings in the headline's scope (the imperceptible ones, identity excluded)."""
+        return self.table[(self.table["role"] == "encoder") & self.table["in_headline"]]
 
-        The headline goes through the one gate of every report
-        (:meth:`trustkit.reports.Report.check`); ``per_setting`` gates every
-        setting of the headline's scope instead.
+    def _above(self, limit: float, column: str = "sensitivity") -> str:
+        failing = self._in_scope()
+        failing = failing[~(failing[column] <= limit)]  # NaN fails
+        return ", ".join(f"{n} ({v:.3f})" for n, v in zip(failing["name"], failing[column]))
 
-        Parameters
-        ----------
-        max_sensitivity : float
-            Highest acceptable ``float(report)`` (or, with ``per_setting``, of
-            every setting in the headline's scope).
-        per_setting : bool, default=False
-        use_interval : bool, default=False
-            Gate on the upper end of the headline's interval.
+    def _gate_detail(self, limit: float) -> str:
+        return f"encoder {self.config['encoder']}; settings above it: {self._above(limit) or 'none individually'}"
 
-        Returns
-        -------
-        str
-            What passed.
-
-        Raises
-        ------
-        SensitivityGateError
-            Listing the settings above ``max_sensitivity``.
-        """
-        limit = check_threshold(max_sensitivity, "max_sensitivity", low=0, high=1)
-        scope = self.table[(self.table["role"] == "encoder") & self.table["in_headline"]]
-        failing = scope[scope["sensitivity"] > limit]
-        listed = ", ".join(f"{n} ({v:.3f})" for n, v in zip(failing["name"], failing["sensitivity"]))
-        if per_setting:
-            if len(failing):
-                raise SensitivityGateError(f"{len(failing)} of {len(scope)} settings exceed max_sensitivity={limit:g}; "
-                                           f"settings above it: {listed}.")
-            return f"all {len(scope)} settings <= {limit:g}"
-        try:
-            return super().check(limit, use_interval=use_interval)
-        except GateError as exc:
-            raise SensitivityGateError(f"{exc} (max_sensitivity) for {self.config['encoder']}; settings above it: "
-                                       f"{listed or 'none individually'}.") from None
+    def _gate_scope(self, scope: str, limit: float, use_interval: bool, error: type[Exception]) -> str:
+        # "per_setting": every setting in the headline's scope, by its value or the upper end of its interval
+        column = "sensitivity_high" if use_interval else "sensitivity"
+        scope_rows = self._in_scope()
+        failing = scope_rows[~(scope_rows[column] <= limit)]
+        what = "upper ends of the settings' intervals" if use_interval else "settings"
+        if len(failing):
+            raise error(f"{len(failing)} of {len(scope_rows)} {what} exceed {self.limit_name}={limit:g} "
+                        f"(encoder {self.config['encoder']}); above it: {self._above(limit, column)}.")
+        return f"all {len(scope_rows)} {what} <= {limit:g}"
 
     def plot(self, ax: Any = None) -> Any:
         """Consistency against severity, one panel per family, with interval bands."""

@@ -62,6 +62,8 @@ class ComparisonReport(Report):
     config: dict = field(repr=False)
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = True
+    limit_range: ClassVar[tuple[float | None, float | None]] = (None, 1.0)  # below chance is negative
+    limit_name: ClassVar[str] = "min_score"
     headline: ClassVar[str] = ("mean normalised main probe score of the top-ranked encoder across tasks (named best only "
                                "when the tests support it)")
 

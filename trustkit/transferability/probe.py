@@ -217,6 +217,8 @@ class TransferReport(Report):
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = True
     headline: ClassVar[str] = "main probe metric on out-of-fold predictions (accuracy, macro ROC-AUC or R2)"
+    limit_range: ClassVar[tuple[float | None, float | None]] = (None, 1.0)  # R2 has no lower bound
+    limit_name: ClassVar[str] = "min_score"
 
     def __float__(self) -> float:
         return float(self.table.loc[self.table["metric"] == self.config["main_metric"], "value"].iloc[0])
