@@ -125,15 +125,16 @@ def test_trustkit_report_reads_every_json_the_toolkit_writes(trust, tmp_path, ca
     assert "<details open>" in (tmp_path / "old.html").read_text()
 
 
-def test_sharing_work_between_meters_changes_no_number(trust):
+def test_sharing_work_between_meters_changes_no_number(trust, capsys):
     """The trust report with one cache and shared model responses equals every meter run on its own."""
     from trustkit.datasets import make_music
     from trustkit.encoders import MFCCEncoder, RandomProjectionEncoder
     from trustkit.trust import run_trust_report
 
     X, y = make_music(20, duration=1.0, sr=16000, random_state=0)
-    alone = run_trust_report(X, y[["timbre", "mode"]], sr=16000, fast=True, stream=io.StringIO(), share=False,
+    alone = run_trust_report(X, y[["timbre", "mode"]], sr=16000, fast=True, share=False,
                              encoders={"mfcc": MFCCEncoder(sr=16000), "rp": RandomProjectionEncoder(sr=16000)})
+    assert capsys.readouterr() == ("", "")  # nothing printed unless asked (a stream, or verbose)
     a = alone.to_long()[["statistic", "low", "high"]].to_numpy(dtype=float)
     b = trust.to_long()[["statistic", "low", "high"]].to_numpy(dtype=float)
     # equal up to the last bit: shared responses are computed in other batch shapes, which BLAS may round

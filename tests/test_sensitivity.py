@@ -459,21 +459,24 @@ def test_the_one_gate_on_the_interval(clips):
         report.check((float(report) + high) / 2, use_interval=True)  # the value passes, its interval does not
 
 
-def test_scoped_tables_close_in_any_order_across_threads(clips):
-    """Blocks opened and closed in different orders never leave a table (or a response cache) behind."""
+def test_scoped_tables_hold_in_their_block_and_its_workers_only(clips):
+    """The blocks are context variables: seen by the code they enclose and trustkit's workers, by no other thread."""
+    import threading
+
     import trustkit.fidelity.audio as FA
     import trustkit.perturbations.loudness as L
+    from trustkit._meter import parallel_map
 
-    a, b = L.known_loudness(clips[:2], SR), L.known_loudness(clips[2:4], SR)
-    a.__enter__()
-    b.__enter__()
-    a.__exit__(None, None, None)  # the first one ends first
-    assert L._known(clips[2], SR) is not None and L._known(clips[0], SR) is None
-    b.__exit__(None, None, None)
-    assert L._KNOWN == [] and L._known(clips[2], SR) is None
-    r1, r2 = FA.shared_responses(), FA.shared_responses()
-    r1.__enter__()
-    r2.__enter__()
-    r1.__exit__(None, None, None)
-    r2.__exit__(None, None, None)
-    assert FA._SHARED == []
+    elsewhere = []
+    with L.known_loudness(clips[:2], SR) as first, FA.shared_responses():
+        with L.known_loudness(clips[2:4], SR) as second:
+            assert L._known(second[0], SR) is not None and L._known(first[0], SR) is not None
+            seen = parallel_map(lambda x: (L._known(x, SR) is not None, FA._SHARED.get() is not None),
+                                [(first[0],), (second[1],), (clips[5],)], n_jobs=2)
+            assert seen == [(True, True), (True, True), (False, True)]  # the workers see the caller's blocks
+            thread = threading.Thread(target=lambda: elsewhere.append((L._known(first[0], SR), FA._SHARED.get())))
+            thread.start()
+            thread.join()
+        assert L._known(second[0], SR) is None and L._known(first[0], SR) is not None  # the inner block ended
+    assert elsewhere == [(None, None)]  # another thread never sees a block it is not inside
+    assert L._KNOWN.get() == () and L._known(first[0], SR) is None and FA._SHARED.get() is None

@@ -24,6 +24,7 @@ probe) derive from :class:`Meter`:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import math
 import numbers
@@ -157,12 +158,16 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
     progress bar on stderr when ``verbose``; the command line's Ctrl-C stops
     the remaining items. Each item is a tuple of arguments, and each result
     must depend on its own item only (callers seed items by their index).
+    Each item runs in a copy of the caller's :mod:`contextvars` context, so
+    a block the caller opened (:func:`~trustkit.fidelity.shared_responses`,
+    :func:`~trustkit.perturbations.known_loudness`) holds in the workers.
     """
     items = list(items)
+    context = contextvars.copy_context()
 
     def call(*args: Any) -> Any:
         check_interrupt()
-        return fn(*args)
+        return context.copy().run(fn, *args)
 
     results = []
     from tqdm import tqdm

@@ -453,7 +453,8 @@ def run_demo(args: argparse.Namespace, stream: Any = None) -> int:
     if importlib.util.find_spec("onnxruntime"):  # a dependency of trustkit; absent only in a broken install
         encoders["musicnn"] = MusicnnEncoder(sr=sr)
     report = run_trust_report(X, labels, sr=sr, encoders=encoders, fast=args.fast, random_state=args.seed,
-                              n_jobs=args.n_jobs, description=description, verbose=_progress(args))
+                              n_jobs=args.n_jobs, description=description, verbose=_progress(args),
+                              stream=sys.stderr)  # the step lines: the command says what it is doing
     out = Path(args.out)
     _write_all({out / "trust_report.json": report.to_json(), out / "trust_report.html": report.to_html()}, stream)
     print(report.summary(), file=stream)

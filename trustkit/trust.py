@@ -6,7 +6,6 @@ import contextlib
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -14,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from ._interrupt import check as check_interrupt
-from .exceptions import TrustkitWarning
 from .reports import Report, jsonable, version, write_text_atomic
 from .reports.html import FAVOURABLE, check_report_document, headline_text, render_html
 
@@ -211,8 +209,9 @@ def run_trust_report(
       first label, explained by LIME and Kernel SHAP over time segments and scored
       by :class:`~trustkit.FidelityComplexityScorer`.
 
-    ``stream`` receives one line per step; with ``verbose``, every meter and
-    explainer also shows a progress bar on stderr. With ``share`` (the
+    ``stream`` receives one line per step (stderr when ``verbose``, nothing
+    otherwise); with ``verbose``, every meter and explainer also shows a
+    progress bar on stderr. Warnings are the meters' own, never silenced. With ``share`` (the
     default), the meters share their work: one cache (a temporary folder,
     removed at the end) holds each perturbed setting and each embedding, so
     every setting is perturbed once and every (encoder, setting) embedded once
@@ -220,7 +219,7 @@ def run_trust_report(
     to the same masked clips. ``share=False`` runs every meter on its own (the
     same numbers, more time; ``benchmarks/bench_demo.py`` compares the two).
     """
-    stream = stream or sys.stderr
+    stream = stream if stream is not None else (sys.stderr if verbose else None)
     t_start = time.perf_counter()
     # one cache for the whole report: each setting is perturbed once, the MFCC baseline embeds each setting once
     # for every meter, and the transferability step reuses the originals' embeddings of the robustness step
@@ -254,7 +253,8 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
 
     def step(msg: str) -> None:
         check_interrupt()  # the command line's Ctrl-C, even one Python reported as "ignored"
-        print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", file=stream, flush=True)
+        if stream is not None:
+            print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", file=stream, flush=True)
 
     sections = []
     robustness: dict[str, Any] = {}
@@ -305,14 +305,12 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
         scorer = FidelityComplexityScorer(model, segmenter=seg, budgets=(1, 2, "all"),
                                           n_neighbourhood=64 if fast else 256, n_random=5 if fast else 10,
                                           n_jobs=n_jobs, random_state=random_state, verbose=verbose).fit(X)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", TrustkitWarning)
-            for name, W in (("LIME", W_lime), ("SHAP", W_shap)):
-                explained[name] = scorer.score(clips, W)
-                sections.append(explained[name].section(
-                    f"Explanations: {name}",
-                    f"{name} over {seg.n_units(X.shape[1])} time segments of a classifier of {target!r}; fidelity "
-                    "(does the explanation predict the model's response as units are kept or removed?) and complexity."))
+        for name, W in (("LIME", W_lime), ("SHAP", W_shap)):
+            explained[name] = scorer.score(clips, W)
+            sections.append(explained[name].section(
+                f"Explanations: {name}",
+                f"{name} over {seg.n_units(X.shape[1])} time segments of a classifier of {target!r}; fidelity "
+                "(does the explanation predict the model's response as units are kept or removed?) and complexity."))
     step("done")
     meta = {"description": description, "version": version(), "n_clips": len(X), "sr": sr,
             "encoders": list(encoders), "labels": list(labels.columns), "fast": fast,

@@ -8,6 +8,7 @@ masks (1 = unit present, 0 = unit replaced by the baseline).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import threading
 import warnings
@@ -25,10 +26,12 @@ from ..exceptions import TrustkitWarning
 
 __all__ = ["TimeFrequencySegments", "TimeSegments", "explain_with_lime", "explain_with_shap", "shared_responses"]
 
-# open blocks, newest last: (token, cache). A block removes exactly its own entry when it ends, so blocks opened
-# and closed in different threads in any order never leave a cache behind (it could outlive a model that is refitted)
-_SHARED: list[tuple[object, dict[Any, Any]]] = []
-_LOCK = threading.Lock()
+#: the open block's responses (None outside any block). A context variable: a block holds for the code it
+#: encloses, in trustkit's parallel map too (its workers run in a copy of the caller's context), and for no other
+#: thread or task; it ends with its block, so no cache outlives a model that is refitted afterwards
+_SHARED: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar("trustkit_shared_responses",
+                                                                                  default=None)
+_LOCK = threading.Lock()  # the workers of one block write into its cache concurrently
 
 
 @contextlib.contextmanager
@@ -50,15 +53,12 @@ def shared_responses() -> Iterator[None]:
     ...     W = explain_with_lime(model, clips, seg)
     ...     report = scorer.score(clips, W)   # reuses LIME's responses
     """
-    token = object()
-    with _LOCK:
-        cache = _SHARED[-1][1] if _SHARED else {}  # a nested block shares the open one's responses
-        _SHARED.append((token, cache))
+    open_cache = _SHARED.get()
+    token = _SHARED.set({} if open_cache is None else open_cache)  # a nested block shares the open one's responses
     try:
         yield
     finally:
-        with _LOCK:
-            _SHARED[:] = [entry for entry in _SHARED if entry[0] is not token]
+        _SHARED.reset(token)
 
 
 def unit_responses(fn: Any, x: np.ndarray, segmenter: Any, masks: np.ndarray, *, batch: int = 256) -> np.ndarray:
@@ -68,8 +68,7 @@ def unit_responses(fn: Any, x: np.ndarray, segmenter: Any, masks: np.ndarray, *,
     (response, segmenter, clip) and kept; outside, every mask is evaluated.
     """
     masks = np.asarray(masks, dtype=bool)
-    with _LOCK:
-        cache = _SHARED[-1][1] if _SHARED else None
+    cache = _SHARED.get()
     if cache is None:
         return np.concatenate([np.asarray(fn(segmenter.compose(x, masks[s : s + batch])), dtype=np.float64)
                                for s in range(0, len(masks), batch)])

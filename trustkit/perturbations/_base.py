@@ -310,7 +310,9 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
         """
         if self.n_jobs in (None, 1):
             return (fn(*args) for args in calls)
-        return Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(delayed(fn)(*args) for args in calls)
+        context = contextvars.copy_context()  # the caller's blocks (known_loudness, a composite's keys) hold here too
+        return Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
+            delayed(lambda *a: context.copy().run(fn, *a))(*args) for args in calls)
 
     def _perturb_into(
         self, x: np.ndarray, sr: int | None, rng: np.random.Generator | None, params: dict[str, Any], out: np.ndarray

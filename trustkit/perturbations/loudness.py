@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import threading
+import contextvars
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -17,10 +17,11 @@ from ._base import BasePerturbation, holds_gil
 
 __all__ = ["LoudnessMatch", "known_loudness"]
 
-# open blocks: (token, table). Each block removes exactly its own table when it ends, so no table outlives the
-# clips it describes (their memory could otherwise be reused by other clips at the same address)
-_KNOWN: list[tuple[object, dict[tuple[Any, ...], float]]] = []
-_KNOWN_LOCK = threading.Lock()
+#: the open blocks' tables, newest last. A context variable: a block holds for the code it encloses (trustkit's
+#: parallel map runs its workers in a copy of the caller's context) and ends with it, so no table outlives the
+#: clips it describes (their memory could otherwise be reused by other clips at the same address)
+_KNOWN: contextvars.ContextVar[tuple[dict[tuple[Any, ...], float], ...]] = contextvars.ContextVar(
+    "trustkit_known_loudness", default=())
 
 
 def _row_key(x: np.ndarray, sr: int) -> tuple[Any, ...]:
@@ -47,23 +48,20 @@ def known_loudness(X: np.ndarray, sr: int) -> Iterator[np.ndarray]:
     view.flags.writeable = False
     table = {_row_key(x, sr): gated_loudness(loudness_blocks(x, sr=sr))
              for x in view if len(x) >= int(np.ceil(LOUDNESS_MIN_SECONDS * sr))}
-    token = object()
-    with _KNOWN_LOCK:
-        _KNOWN.append((token, table))
+    token = _KNOWN.set((*_KNOWN.get(), table))
     try:
         yield view
     finally:
-        with _KNOWN_LOCK:
-            _KNOWN[:] = [entry for entry in _KNOWN if entry[0] is not token]
+        _KNOWN.reset(token)
 
 
 def _known(x: np.ndarray, sr: int) -> float | None:
     """The loudness of ``x`` if an open :func:`known_loudness` block measured it."""
-    if not _KNOWN:
+    tables = _KNOWN.get()
+    if not tables:
         return None
     key = _row_key(x, sr)
-    with _KNOWN_LOCK:
-        return next((table[key] for _, table in reversed(_KNOWN) if key in table), None)
+    return next((table[key] for table in reversed(tables) if key in table), None)
 
 
 class LoudnessMatch(BasePerturbation):
