@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from trustkit.cli import main, run_listen
+from trustkit.cli import main
 from trustkit.datasets import TIMBRES, make_music
+from trustkit.perturbations.listen import run_listen
 
 
 def test_make_music_is_deterministic_and_labelled():

@@ -41,7 +41,7 @@ def _no_work(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("the command started its work")
 
-    for name in ("run_demo", "run_sensitivity", "run_transfer", "run_explain", "run_report", "run_listen"):
+    for name in ("run_demo", "run_sensitivity", "run_transfer", "run_explain", "run_report", "run_listen_command"):
         monkeypatch.setattr(cli, name, started)
 
 

@@ -246,6 +246,7 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
         TimeSegments,
         explain_with_lime,
         explain_with_shap,
+        mfcc_classifier,
     )
     from .perturbations import study_grid
     from .robustness import SensitivityMeter
@@ -282,15 +283,9 @@ def _run_trust_report(X, labels, *, sr, encoders, fast, random_state, n_jobs, st
     cmp = compare_encoders(encoders, tasks, cv=3, n_bootstrap=200 if fast else 1000, random_state=random_state, n_jobs=n_jobs,
                            memory=memory, verbose=verbose)
     sections.append(cmp.section("Transferability", "Nested-CV logistic probes on frozen embeddings, same folds for every encoder."))
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
-
     target = labels.columns[0]
     step(f"explanations: a classifier of {target!r}, explained by LIME and SHAP over time segments")
-    mfcc = MFCCEncoder(sr=sr)
-    model = make_pipeline(FunctionTransformer(mfcc.transform), StandardScaler(), LogisticRegression(max_iter=2000))
-    model.fit(X, labels[target].to_numpy())
+    model = mfcc_classifier(sr).fit(X, labels[target].to_numpy())
     n_explained = 3 if fast else 10
     clips = X[:n_explained]
     # an absent segment becomes the same segment of another clip (the reference measured best; silence is a class

@@ -1,6 +1,13 @@
 """Explanations judged by fidelity to the black box against their complexity."""
 
-from .audio import TimeFrequencySegments, TimeSegments, explain_with_lime, explain_with_shap, shared_responses
+from .audio import (
+    TimeFrequencySegments,
+    TimeSegments,
+    explain_with_lime,
+    explain_with_shap,
+    mfcc_classifier,
+    shared_responses,
+)
 from .scorer import ExplanationComparison, FidelityComplexityReport, FidelityComplexityScorer, complexity
 
 __all__ = [
@@ -12,5 +19,6 @@ __all__ = [
     "complexity",
     "explain_with_lime",
     "explain_with_shap",
+    "mfcc_classifier",
     "shared_responses",
 ]

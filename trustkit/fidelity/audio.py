@@ -24,7 +24,8 @@ from .._seeds import SeedTree
 from .._validation import check_choice, check_number
 from ..exceptions import TrustkitWarning
 
-__all__ = ["TimeFrequencySegments", "TimeSegments", "explain_with_lime", "explain_with_shap", "shared_responses"]
+__all__ = ["TimeFrequencySegments", "TimeSegments", "explain_with_lime", "explain_with_shap", "mfcc_classifier",
+           "shared_responses"]
 
 #: the open block's responses (None outside any block). A context variable: a block holds for the code it
 #: encloses, in trustkit's parallel map too (its workers run in a copy of the caller's context), and for no other
@@ -32,6 +33,31 @@ __all__ = ["TimeFrequencySegments", "TimeSegments", "explain_with_lime", "explai
 _SHARED: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar("trustkit_shared_responses",
                                                                                   default=None)
 _LOCK = threading.Lock()  # the workers of one block write into its cache concurrently
+
+
+def mfcc_classifier(sr: int) -> Any:
+    """The black box trustkit explains when it is given none: logistic regression on MFCC statistics (unfitted).
+
+    ``trustkit explain`` without ``--model`` and the trust report's
+    explanations section fit it on their labels. A pipeline of
+    :class:`~trustkit.encoders.MFCCEncoder` (as a ``FunctionTransformer`` of
+    audio), standardisation and ``LogisticRegression(max_iter=2000)``.
+
+    Examples
+    --------
+    >>> from trustkit.datasets import make_music
+    >>> X, y = make_music(10, duration=1.0, sr=16000, random_state=0)
+    >>> mfcc_classifier(16000).fit(X, y["timbre"]).predict_proba(X[:2]).shape
+    (2, 5)
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from ..encoders import MFCCEncoder
+
+    return make_pipeline(FunctionTransformer(MFCCEncoder(sr=sr).transform), StandardScaler(),
+                         LogisticRegression(max_iter=2000))
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ The perturbations themselves live in :mod:`trustkit.perturbations`.
 """
 
 from .audio_distances import AUDIO_DISTANCES, AudioDistance, dtw_distance, mckl_distance, simple_distance
-from .consistency import dtw_audio_distance, neighbour_outcomes, pooled_spearman, row_spearman
+from .consistency import neighbour_outcomes, pooled_spearman, row_spearman
 from .meter import SensitivityMeter
 from .report import SensitivityGateError, SensitivityReport
 
@@ -18,7 +18,6 @@ __all__ = [
     "SensitivityGateError",
     "SensitivityMeter",
     "SensitivityReport",
-    "dtw_audio_distance",
     "dtw_distance",
     "mckl_distance",
     "neighbour_outcomes",

@@ -19,8 +19,6 @@ c0 included), in the authors' ``eldrin/audio-distances`` code:
   the symmetrised Kullback-Leibler divergence estimated with 256 Monte-Carlo
   samples from each mixture. Mixtures and samples are seeded, so the
   distance is reproducible.
-- ``"dtw_normalised"``: trustkit's earlier variant, DTW on 20 MFCCs divided
-  by the path length (not the study's).
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ from .._validation import check_choice
 
 __all__ = ["AUDIO_DISTANCES", "AudioDistance", "dtw_distance", "mckl_distance", "simple_distance"]
 
-AUDIO_DISTANCES = ("dtw", "simple", "mckl", "dtw_normalised")
+AUDIO_DISTANCES = ("dtw", "simple", "mckl")
 STUDY_N_MFCC = 25
 SIMPLE_SUBSEQUENCE = 50
 MCKL_COMPONENTS = 5
@@ -48,7 +46,7 @@ def _frames(x: np.ndarray, sr: int, n_mfcc: int) -> np.ndarray:
     return librosa.feature.mfcc(y=np.asarray(x, dtype=np.float32), sr=sr, n_mfcc=n_mfcc).T.astype(np.float64)
 
 
-def dtw_distance(F: np.ndarray, G: np.ndarray, *, normalise: bool = False) -> float:
+def dtw_distance(F: np.ndarray, G: np.ndarray) -> float:
     """Exact DTW cost between frame sequences ``(n_a, d)`` and ``(n_b, d)`` (Euclidean frames).
 
     Examples
@@ -61,8 +59,8 @@ def dtw_distance(F: np.ndarray, G: np.ndarray, *, normalise: bool = False) -> fl
     """
     import librosa
 
-    D, path = librosa.sequence.dtw(X=np.asarray(F).T, Y=np.asarray(G).T, metric="euclidean")
-    return float(D[-1, -1] / len(path)) if normalise else float(D[-1, -1])
+    D, _ = librosa.sequence.dtw(X=np.asarray(F).T, Y=np.asarray(G).T, metric="euclidean")
+    return float(D[-1, -1])
 
 
 def simple_distance(F: np.ndarray, G: np.ndarray, *, subsequence: int = SIMPLE_SUBSEQUENCE) -> float:
@@ -135,7 +133,7 @@ class AudioDistance:
 
     Parameters
     ----------
-    kind : {"dtw", "simple", "mckl", "dtw_normalised"} or callable
+    kind : {"dtw", "simple", "mckl"} or callable
         A callable ``f(A, B) -> (n_a, n_b)`` receives the audio itself.
     sr : int
     seed : int
@@ -159,8 +157,7 @@ class AudioDistance:
         self.seed = seed
 
     def _features(self, X: np.ndarray, seeds: list[int]) -> list[Any]:
-        n_mfcc = 20 if self.kind == "dtw_normalised" else STUDY_N_MFCC
-        frames = [_frames(x, self.sr, n_mfcc) for x in X]
+        frames = [_frames(x, self.sr, STUDY_N_MFCC) for x in X]
         if self.kind == "mckl":
             return [_gmm(f, s) for f, s in zip(frames, seeds)]
         return frames
@@ -183,14 +180,5 @@ class AudioDistance:
                 raise ValueError(f"audio_distance returned shape {D.shape}; expected ({len(Xp)}, {len(self.originals_)}).")
             return D
         feats = self._features(Xp, self._seeds(len(Xp)))
-        if self.kind == "mckl":
-            fn = mckl_distance
-        elif self.kind == "simple":
-            fn = simple_distance
-        else:
-            normalise = self.kind == "dtw_normalised"
-
-            def fn(f, g):
-                return dtw_distance(f, g, normalise=normalise)
-
+        fn = {"mckl": mckl_distance, "simple": simple_distance, "dtw": dtw_distance}[self.kind]
         return np.array([[fn(f, g) for g in self.originals_] for f in feats])

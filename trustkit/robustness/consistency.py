@@ -12,9 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
-from .audio_distances import AudioDistance
-
-__all__ = ["dtw_audio_distance", "neighbour_outcomes", "pooled_spearman", "row_spearman"]
+__all__ = ["neighbour_outcomes", "pooled_spearman", "row_spearman"]
 
 
 def neighbour_outcomes(D: np.ndarray) -> dict[str, np.ndarray]:
@@ -57,23 +55,6 @@ def row_spearman(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     den = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (ra * rb).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
-
-
-def dtw_audio_distance(A: np.ndarray, B: np.ndarray, *, sr: int) -> np.ndarray:
-    """Audio-space distances of the robustness study: exact DTW on 25-MFCC frames.
-
-    Parameters
-    ----------
-    A, B : ndarray of shape (n_a, n_samples_a) and (n_b, n_samples_b)
-    sr : int
-
-    Returns
-    -------
-    ndarray of shape (n_a, n_b)
-        Total (unnormalised) Euclidean cost of the optimal alignment; see
-        :mod:`trustkit.audio_distances`.
-    """
-    return AudioDistance("dtw", sr=sr, seed=0).prepare(np.asarray(B))(np.asarray(A))
 
 
 def pooled_spearman(D_audio: np.ndarray, D_embed: np.ndarray) -> float:
