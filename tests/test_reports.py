@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +167,27 @@ def test_every_headline_on_the_page_carries_its_interval(trust):
     doc["sections"][0]["interval"] = ["<script>alert(1)</script>", 1.0]
     with pytest.raises(ValueError, match=r"sections\[0\].interval must be two numbers"):
         render_html(doc)
+
+
+GOLDEN = Path(__file__).parent / "data" / "trust_report_long.csv"
+
+
+def test_every_number_of_the_trust_report_is_as_recorded(trust):
+    """The net under any restructuring of the reports: every row of the trust report's long table, as recorded.
+
+    Recorded when the reports were restructured (issue 23): every meter on 20 generated clips, fast settings.
+    A deliberate change of a number regenerates it:
+    ``run_trust_report(...).to_long().to_csv(GOLDEN, index=False, float_format="%.17g")`` with this module's
+    ``trust`` fixture's arguments.
+    """
+    import pandas as pd
+
+    want = pd.read_csv(GOLDEN, keep_default_na=False, na_values=[""])
+    got = pd.read_csv(io.StringIO(trust.to_long().to_csv(index=False, float_format="%.17g")), keep_default_na=False,
+                      na_values=[""])
+    assert list(got.columns) == list(want.columns) and len(got) == len(want)
+    numbers = ["statistic", "low", "high", "n", "confidence"]
+    ids = [c for c in want.columns if c not in numbers]
+    assert got[ids].astype(str).equals(want[ids].astype(str))
+    # to the last few bits: BLAS may round a product differently on another CPU
+    np.testing.assert_allclose(got[numbers].to_numpy(float), want[numbers].to_numpy(float), rtol=1e-9, atol=1e-12)
