@@ -360,3 +360,20 @@ def test_holds_gil_names_the_steps_threads_cannot_share():
     assert holds_gil(LoudnessMatch(Mp3Compression(128))) and not holds_gil(LoudnessMatch(AddNoise()))
     assert holds_gil(Compose([AddNoise(), TimeStretch(1.1)])) and not holds_gil(Compose([AddNoise(), Gain(-3)]))
     assert not holds_gil(object()) and not holds_gil(np.negative)
+
+
+def test_parallel_map_runs_in_the_callers_context_on_threads_and_crosses_processes_without_it():
+    import contextvars
+
+    import joblib
+
+    from trustkit._meter import parallel_map
+
+    var = contextvars.ContextVar("test_block", default="outside")
+    token = var.set("inside")
+    try:
+        assert parallel_map(lambda i: (i, var.get()), [(0,), (1,)], n_jobs=2) == [(0, "inside"), (1, "inside")]
+        with joblib.parallel_config(backend="loky"):  # the context does not cross a process boundary; the map works
+            assert parallel_map(np.negative, [(np.ones(2),), (np.zeros(1),)], n_jobs=2)[0].tolist() == [-1.0, -1.0]
+    finally:
+        var.reset(token)

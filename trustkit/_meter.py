@@ -46,7 +46,7 @@ from ._interrupt import check as check_interrupt
 from ._seeds import SeedTree
 from ._validation import check_number
 
-__all__ = ["Common", "Meter", "ProcessPool", "parallel_map", "process_pool"]
+__all__ = ["Common", "InContext", "Meter", "ProcessPool", "parallel_map", "process_pool"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +148,30 @@ def one_blas_thread() -> Any:
     return cached[1].limit(limits=1)
 
 
+class InContext:
+    """``fn`` called in a copy of the context it was made in (after a check for the command line's Ctrl-C).
+
+    For workers on threads: a block the caller opened (a
+    :mod:`contextvars` variable) holds in each of them, and none leaks
+    between them. A pickled copy (a process or cluster backend) arrives
+    without the context -- contexts do not cross processes -- and calls
+    ``fn`` as it is.
+    """
+
+    def __init__(self, fn: Callable[..., Any], inherit: bool = True) -> None:
+        self.fn = fn
+        self.context = contextvars.copy_context() if inherit else None
+
+    def __call__(self, *args: Any) -> Any:
+        check_interrupt()
+        if self.context is None:
+            return self.fn(*args)
+        return self.context.copy().run(self.fn, *args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (InContext, (self.fn, False))
+
+
 def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | None = None, verbose: bool = False,
                  desc: str = "") -> list[Any]:
     """``[fn(*item) for item in items]`` in parallel, in order: trustkit's one parallel map.
@@ -163,11 +187,7 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
     :func:`~trustkit.perturbations.known_loudness`) holds in the workers.
     """
     items = list(items)
-    context = contextvars.copy_context()
-
-    def call(*args: Any) -> Any:
-        check_interrupt()
-        return context.copy().run(fn, *args)
+    call = InContext(fn)
 
     results = []
     from tqdm import tqdm

@@ -388,6 +388,28 @@ class FidelityComplexityReport(Report):
         return fig
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One call's checked inputs: what ``_setup`` resolves and every instance reads."""
+
+    X: np.ndarray
+    #: attributions, one row per instance
+    W: np.ndarray
+    #: the explained output of each instance
+    targets: np.ndarray
+    #: the model's response function
+    f: Any
+    response: str
+    plan: Any
+    common: Common
+    #: whether each instance came with an explanation
+    explained: np.ndarray
+    all_zero: np.ndarray
+    truncated: np.ndarray
+    explainer_seconds: float | None
+    t_start: float = 0.0
+
+
 class FidelityComplexityScorer(Meter):
     """Judge explanations by fidelity to the black box against their complexity.
 
@@ -594,22 +616,21 @@ class FidelityComplexityScorer(Meter):
         FidelityComplexityReport
         """
         t_start = time.perf_counter()
-        run = self._setup(X, explanations)
-        run["t_start"] = t_start
-        X, W, targets, seeds, plan = run["X"], run["W"], run["targets"], run["common"].seeds, run["plan"]
+        run = dataclasses.replace(self._setup(X, explanations), t_start=t_start)
+        X, W, targets, seeds, plan = run.X, run.W, run.targets, run.common.seeds, run.plan
         if plan.deletion_only:
             # a tabular model's deletion curves of several instances fill one model call (its cost is per call)
             per = max(1, plan.batch // len(plan.grid)) if self.segmenter is None else 1
             chunks = [np.arange(s, min(s + per, len(X))) for s in range(0, len(X), per)]
-            results = [r for rs in self._map(_score_deletion_chunk, [(self, run["f"], plan, X[c], W[c], targets[c])
+            results = [r for rs in self._map(_score_deletion_chunk, [(self, run.f, plan, X[c], W[c], targets[c])
                                                                      for c in chunks], desc="FidelityComplexityScorer instances")
                        for r in rs]
         else:
-            results = self._map(_score_instance, [(self, run["f"], plan, X[i], W[i], int(targets[i]), seeds.seed("instance", i))
+            results = self._map(_score_instance, [(self, run.f, plan, X[i], W[i], int(targets[i]), seeds.seed("instance", i))
                                                   for i in range(len(X))], desc="FidelityComplexityScorer instances")
         return self._report(run, results)
 
-    def _setup(self, X: Any, explanations: Any) -> dict[str, Any]:
+    def _setup(self, X: Any, explanations: Any) -> _Run:
         """Every parameter and input checked (before the first model call), the model's response, the attributions."""
         if not hasattr(self, "n_features_in_"):
             raise ValueError("call fit(X_background) first: the baseline of absent features is learned from data.")
@@ -680,12 +701,12 @@ class FidelityComplexityScorer(Meter):
         plan_args["response_range"] = spread if spread > 0 else float(np.max(np.abs(out0)))
         plan = _Plan(grid=grid, budgets=budgets, n_units=n_units, multi=out0.ndim == 2,
                      modes=("remove",) if deletion else tuple(self.modes), deletion_only=deletion, **plan_args)
-        return {"X": X, "W": W, "targets": targets, "f": f, "response": rname, "plan": plan, "common": common,
-                "explained": explained, "all_zero": all_zero, "truncated": truncated, "explainer_seconds": t_explain}
+        return _Run(X=X, W=W, targets=targets, f=f, response=rname, plan=plan, common=common, explained=explained,
+                    all_zero=all_zero, truncated=truncated, explainer_seconds=t_explain)
 
-    def _report(self, run: dict[str, Any], results: list[dict[str, Any]]) -> FidelityComplexityReport:
+    def _report(self, run: _Run, results: list[dict[str, Any]]) -> FidelityComplexityReport:
         """The per-instance table, the curves and the summary table with intervals."""
-        X, plan, common, explained = run["X"], run["plan"], run["common"], run["explained"]
+        X, plan, common, explained = run.X, run.plan, run.common, run.explained
         per_instance = pd.DataFrame([{"instance": i, "n_explained": int(explained[i]), **r["row"]} for i, r in enumerate(results)])
         sizes = [len(r["curves"]["k"]) for r in results]
         curves = pd.DataFrame({
@@ -714,18 +735,18 @@ class FidelityComplexityScorer(Meter):
             )
         table = _summary_table(scored, plan.budgets, common)
         config = {
-            "n_instances": len(X), "n_units": plan.n_units, "response": run["response"], "target": self.target,
+            "n_instances": len(X), "n_units": plan.n_units, "response": run.response, "target": self.target,
             "baseline": _baseline_name(self.segmenter, self.baseline),
             "budgets": plan.budgets, "measures": "deletion" if plan.deletion_only else "all", "modes": list(plan.modes),
             **({} if plan.deletion_only else {"tau": plan.tau, "n_neighbourhood": plan.n_neighbourhood,
                                               "n_random": plan.n_random}),
             "n_model_calls": int(sum(r["calls"] for r in results)) + 1, "n_model_rows": int(sum(r["rows"] for r in results)) + len(X),
-            "explainer_seconds": run["explainer_seconds"], "n_truncated": int(run["truncated"].sum()),
-            "n_all_zero": int(run["all_zero"].sum()), "n_near_zero": int(near_zero.sum()), "n_undefined": undefined,
+            "explainer_seconds": run.explainer_seconds, "n_truncated": int(run.truncated.sum()),
+            "n_all_zero": int(run.all_zero.sum()), "n_near_zero": int(near_zero.sum()), "n_undefined": undefined,
             "min_effect": plan.min_effect, "response_range": plan.response_range,
             "ranking": "signed, in the direction of the instance's full effect (towards the observed response first)",
             **({} if plan.deletion_only else {"surrogate_units": "the k largest |attributions|"}),
-            **self._record(common, explainer_s=run["explainer_seconds"], score_s=time.perf_counter() - run["t_start"]),
+            **self._record(common, explainer_s=run.explainer_seconds, score_s=time.perf_counter() - run.t_start),
         }
         return FidelityComplexityReport(table=table, per_instance=per_instance, curves=curves, config=config)
 

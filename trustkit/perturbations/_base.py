@@ -15,6 +15,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._buffers import copy_batch, empty_batch, empty_batch_like
+from .._meter import InContext
 from .._seeds import child_seed, resolve_entropy
 from .._validation import check_audio, check_audio_values, check_choice, check_sr
 from ..exceptions import InvalidAudioError
@@ -310,9 +311,9 @@ class BasePerturbation(TransformerMixin, BaseEstimator):
         """
         if self.n_jobs in (None, 1):
             return (fn(*args) for args in calls)
-        context = contextvars.copy_context()  # the caller's blocks (known_loudness, a composite's keys) hold here too
+        in_context = InContext(fn)  # the caller's blocks (known_loudness) hold in the threads too
         return Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
-            delayed(lambda *a: context.copy().run(fn, *a))(*args) for args in calls)
+            delayed(in_context)(*args) for args in calls)
 
     def _perturb_into(
         self, x: np.ndarray, sr: int | None, rng: np.random.Generator | None, params: dict[str, Any], out: np.ndarray

@@ -12,6 +12,7 @@ steps: validate every parameter and input (``_setup``), measure every setting
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import warnings
 from typing import Any
@@ -21,7 +22,7 @@ import pandas as pd
 import scipy.spatial.distance
 
 from .._cache import cached_call, in_cache
-from .._meter import Meter, process_pool
+from .._meter import Common, Meter, process_pool
 from .._validation import check_audio, check_choice, check_sr
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
 from ..exceptions import TrustkitWarning
@@ -50,6 +51,27 @@ SILENCE_SHARE = 0.25  # warn when a clip has more exact zeros than this
 #: does not repay (benchmarks/bench_sensitivity.py, 2 cores: 0.74x at 760 s, 0.97x at 1,520 s, 1.06x at 3,040 s,
 #: 1.14x at 3,420 s of such audio)
 MIN_WORKER_AUDIO_S = 2000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One call's checked inputs, shared by every setting: what ``_setup`` resolves and the settings read."""
+
+    X: np.ndarray
+    sr: int
+    common: Common
+    points: list[GridPoint]
+    #: role ("encoder", "baseline", "layer:NAME") -> encoder
+    encoders: dict[str, Any]
+    #: role -> layer name, for a layer profile (empty otherwise)
+    layer_of: dict[str, str]
+    #: role -> embeddings of the originals
+    originals: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    #: worker processes for the settings that hold the GIL, when they are used
+    pool: Any = None
+    #: the audio distance prepared on the originals, or None
+    audio: Any = None
+    setup_s: float = 0.0
 
 
 class SensitivityMeter(Meter):
@@ -201,14 +223,14 @@ class SensitivityMeter(Meter):
             run = self._setup(X, pool)
             results = self._measure(run)
         report = self._report(run, results)
-        report.config.update(self._record(
-            run["common"], setup_s=run["setup_s"], total_s=time.perf_counter() - t_start,
+        record = self._record(
+            run.common, setup_s=run.setup_s, total_s=time.perf_counter() - t_start,
             perturb_s=sum(r["seconds_perturb"] for r in results),
-            **{f"encode_{role}_s": sum(r[f"seconds_{role}"] for r in results) for role in run["encoders"]},
-        ))
-        return report
+            **{f"encode_{role}_s": sum(r[f"seconds_{role}"] for r in results) for role in run.encoders},
+        )
+        return dataclasses.replace(report, config={**report.config, **record})  # a new report: none is changed
 
-    def _setup(self, X: Any, pool: Any = None) -> dict[str, Any]:
+    def _setup(self, X: Any, pool: Any = None) -> _Run:
         """Every parameter and the clips checked, the encoders resolved and the originals embedded."""
         t_start = time.perf_counter()
         sr = check_sr(self.sr, "SensitivityMeter", example="MFCCEncoder(), 'imperceptible'")
@@ -242,11 +264,11 @@ class SensitivityMeter(Meter):
         encoders = dict.fromkeys(layer_of, encoder) if layer_of else {"encoder": encoder}
         if self.baseline is not None:
             encoders["baseline"] = as_encoder(self.baseline, sr=sr)
-        run = {"X": X, "sr": sr, "common": common, "points": self._points(sr), "encoders": encoders,
-               "layer_of": layer_of}
-        run["pool"] = pool if pool is not None and self._start_workers(run, pool) else None
-        run["originals"], _ = self._embed_roles(run, X)
-        for role, Z in run["originals"].items():
+        run = _Run(X=X, sr=sr, common=common, points=self._points(sr), encoders=encoders, layer_of=layer_of)
+        if pool is not None and self._start_workers(run, pool):
+            run = dataclasses.replace(run, pool=pool)
+        originals, _ = self._embed_roles(run, X)
+        for role, Z in originals.items():
             dup = _duplicate_rows(Z)
             if dup is not None:
                 warnings.warn(
@@ -255,47 +277,45 @@ class SensitivityMeter(Meter):
                     TrustkitWarning,
                     stacklevel=3,
                 )
-        run["audio"] = None
+        audio = None
         if self.audio_distance is not None:
-            run["audio"] = AudioDistance(self.audio_distance, sr=sr,
-                                         seed=common.seeds.seed("audio_distance")).prepare(X)
-        run["setup_s"] = time.perf_counter() - t_start
-        return run
+            audio = AudioDistance(self.audio_distance, sr=sr, seed=common.seeds.seed("audio_distance")).prepare(X)
+        return dataclasses.replace(run, originals=originals, audio=audio, setup_s=time.perf_counter() - t_start)
 
-    def _embed_roles(self, run: dict[str, Any], Xa: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def _embed_roles(self, run: _Run, Xa: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """Every role's embedding of ``Xa`` (all layers from one forward pass), and the seconds each took."""
         found, seconds, layers = {}, {}, None
-        for role, enc in run["encoders"].items():
+        for role, enc in run.encoders.items():
             t1 = time.perf_counter()
-            if role in run["layer_of"]:
+            if role in run.layer_of:
                 layers = embed_layers(enc, Xa, memory=self.memory) if layers is None else layers
-                found[role] = layers[run["layer_of"][role]]
+                found[role] = layers[run.layer_of[role]]
             else:
                 found[role] = embed(enc, Xa, memory=self.memory)
             seconds[role] = time.perf_counter() - t1
         return found, seconds
 
-    def _measure(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+    def _measure(self, run: _Run) -> list[dict[str, Any]]:
         """One setting per item of the meter's parallel map; the originals' loudness measured once for all."""
-        X = run["X"]
+        X = run.X
         # every setting matches loudness to the same originals: measure them once
-        originals_loudness = known_loudness(X, run["sr"]) if self.loudness_match else contextlib.nullcontext()
+        originals_loudness = known_loudness(X, run.sr) if self.loudness_match else contextlib.nullcontext()
         with originals_loudness:
-            return self._map(self._measure_setting, [(run, k, p) for k, p in enumerate(run["points"])],
+            return self._map(self._measure_setting, [(run, k, p) for k, p in enumerate(run.points)],
                              desc="SensitivityMeter settings")
 
-    def _step(self, run: dict[str, Any], k: int, point: GridPoint) -> Any:
+    def _step(self, run: _Run, k: int, point: GridPoint) -> Any:
         """Setting ``k``'s perturbation, seeded by the call's seed tree (loudness matched unless the identity)."""
-        sr = run["sr"]
+        sr = run.sr
         # length="allow": a time stretch yields the whole stretched signal, never zero padding that
         # the encoder would then measure instead of the stretch (the study embeds the whole clip)
-        step = configure_step(point.perturbation, entropy=run["common"].seeds.seed("perturbation", k), index=0, sr=sr,
+        step = configure_step(point.perturbation, entropy=run.common.seeds.seed("perturbation", k), index=0, sr=sr,
                               length="allow")
         if self.loudness_match and point.severity != "identity":
             step = LoudnessMatch(step, sr=sr)
         return step
 
-    def _start_workers(self, run: dict[str, Any], pool: Any) -> bool:
+    def _start_workers(self, run: _Run, pool: Any) -> bool:
         """Whether the settings that hold the GIL go to ``pool``'s workers; if so, start them now.
 
         They do when the pool has workers, those settings carry at least
@@ -304,10 +324,10 @@ class SensitivityMeter(Meter):
         another on the same clips and seeds finds them all there). The
         workers then start while the originals are embedded.
         """
-        gil_bound = [(k, p) for k, p in enumerate(run["points"])
+        gil_bound = [(k, p) for k, p in enumerate(run.points)
                      if p.severity != "identity" and holds_gil(p.perturbation)]
-        X = run["X"]
-        if not pool.active or len(gil_bound) * X.size / run["sr"] < MIN_WORKER_AUDIO_S:
+        X = run.X
+        if not pool.active or len(gil_bound) * X.size / run.sr < MIN_WORKER_AUDIO_S:
             return False
         k, point = gil_bound[0]
         if in_cache(_perturb, self.memory, self._step(run, k, point), X, None, ignore=("pool",)):
@@ -315,27 +335,27 @@ class SensitivityMeter(Meter):
         pool.warm(type(p.perturbation).__module__ for _, p in gil_bound)
         return True
 
-    def _measure_setting(self, run: dict[str, Any], k: int, point: GridPoint) -> dict[str, Any]:
-        X = run["X"]
+    def _measure_setting(self, run: _Run, k: int, point: GridPoint) -> dict[str, Any]:
+        X = run.X
         t0 = time.perf_counter()
         identity = point.severity == "identity"
         step = self._step(run, k, point)
         # with memory=, each setting's audio is perturbed once across meters that share clips and seeds
-        Xp = X if identity else np.asarray(cached_call(_perturb, self.memory, step, X, run["pool"], what=f"perturbation {point.name!r}",
+        Xp = X if identity else np.asarray(cached_call(_perturb, self.memory, step, X, run.pool, what=f"perturbation {point.name!r}",
                                                        ignore=("pool",)), dtype=X.dtype)
         if Xp.ndim != 2 or len(Xp) != len(X):
             raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
                              "it must return one clip per input clip.")
         out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0, "length": Xp.shape[1]}
-        D_audio = run["audio"](Xp) if run["audio"] is not None else None
+        D_audio = run.audio(Xp) if run.audio is not None else None
         in_audio = neighbour_outcomes(D_audio) if D_audio is not None else None  # once per setting, for every role
         # the originals are never embedded twice; with memory=, neither is a perturbed setting
-        originals = run["originals"]
-        embedded, seconds = (originals, dict.fromkeys(run["encoders"], 0.0)) if identity else self._embed_roles(run, Xp)
-        for role in run["encoders"]:
+        originals = run.originals
+        embedded, seconds = (originals, dict.fromkeys(run.encoders, 0.0)) if identity else self._embed_roles(run, Xp)
+        for role in run.encoders:
             out[f"seconds_{role}"] = seconds[role]
             if embedded[role].shape[1] != originals[role].shape[1]:
-                enc = run["encoders"][role]
+                enc = run.encoders[role]
                 raise ValueError(
                     f"the {role} ({getattr(enc, 'display_name', type(enc).__name__)}) returned embeddings of shape "
                     f"{embedded[role].shape} for setting {point.name!r} but {originals[role].shape} for the originals: "
@@ -352,9 +372,9 @@ class SensitivityMeter(Meter):
             out[role] = res
         return out
 
-    def _report(self, run: dict[str, Any], results: list[dict[str, Any]]) -> SensitivityReport:
-        X, points, encoders, layer_of = run["X"], run["points"], run["encoders"], run["layer_of"]
-        seeds, n_boot, conf = run["common"].seeds, run["common"].n_bootstrap, run["common"].confidence
+    def _report(self, run: _Run, results: list[dict[str, Any]]) -> SensitivityReport:
+        X, points, encoders, layer_of = run.X, run.points, run.encoders, run.layer_of
+        seeds, n_boot, conf = run.common.seeds, run.common.n_bootstrap, run.common.confidence
         rows, clips, comp = [], [], []
         has_scope = any(p.severity == "imperceptible" for p in points)
         names = {role: getattr(enc, "display_name", type(enc).__name__) + (f"/{layer_of[role]}" if role in layer_of else "")
