@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,234 +13,12 @@ import scipy.stats
 from .._seeds import resolve_entropy
 from .._validation import check_audio, check_number
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
-from ..reports import Report
 from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
 from .estimators import _features
-from .probe import FEW_GROUPS, TransferabilityProbe, TransferReport
+from .probe import TransferabilityProbe, TransferReport
+from .report import ComparisonReport, _kendall_min_p
 
 __all__ = ["ComparisonReport", "compare_encoders"]
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class ComparisonReport(Report):
-    """Result of :func:`compare_encoders`.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        One row per encoder and task: the main metric on out-of-fold
-        predictions with its bootstrap interval, the fold mean with its
-        Nadeau-Bengio interval, and the score normalised against chance.
-    pairwise : pandas.DataFrame
-        Per task and pair of encoders: mean fold difference, corrected
-        resampled t-test, Holm-adjusted p-value (within the task).
-    friedman : dict
-        Across tasks: Friedman statistic and p-value, mean ranks, Nemenyi
-        critical difference.
-    agreement : pandas.DataFrame
-        Per task and training-free estimator: Kendall tau between the
-        estimator's ranking of the encoders and the probe's.
-    estimators : pandas.DataFrame
-        Every estimator value per encoder and task, with intervals.
-    reports : dict
-        The full :class:`TransferReport` of every (encoder, task).
-    config : dict
-    profile : pandas.DataFrame
-        For every encoder set to ``layer="all"`` (its layers are rows
-        ``"name/layer"`` of every table): one row per task and layer, shallow
-        to deep (``series`` = ``"name on task"``, ``layer``, ``depth``,
-        ``measure``, ``value``, ``low``, ``high``). Empty otherwise.
-    """
-
-    table: pd.DataFrame
-    pairwise: pd.DataFrame
-    friedman: dict
-    agreement: pd.DataFrame
-    estimators: pd.DataFrame
-    reports: dict = field(repr=False)
-    config: dict = field(repr=False)
-    profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    higher_is_better: ClassVar[bool] = True
-    limit_range: ClassVar[tuple[float | None, float | None]] = (None, 1.0)  # below chance is negative
-    limit_name: ClassVar[str] = "min_score"
-    headline: ClassVar[str] = ("mean normalised main probe score of the top-ranked encoder across tasks (named best only "
-                               "when the tests support it)")
-
-    def winner(self) -> str | None:
-        """The encoder the tests show better than every other, or None when the data support no winner.
-
-        With two or more tasks: Friedman rejects and Nemenyi separates the
-        top-ranked encoder from every other. With one task: the corrected
-        resampled t-test (Holm) finds it better than every other on that task.
-        """
-        top = self.ranking().index[0]
-        names = list(self.config["encoders"])
-        if len(self.config["tasks"]) >= 2:
-            if not self.friedman.get("friedman_rejects"):
-                return None
-            sig = np.asarray(self.friedman["significant"], dtype=bool)
-            i = names.index(top)
-            return top if all(sig[i, j] for j in range(len(names)) if j != i) else None
-        pw = self.pairwise
-        for other in names:
-            if other == top:
-                continue
-            row = pw[((pw["a"] == top) & (pw["b"] == other)) | ((pw["a"] == other) & (pw["b"] == top))]
-            diff = float(row["mean_difference"].iloc[0]) * (1 if row["a"].iloc[0] == top else -1)
-            if not (bool(row["significant"].iloc[0]) and diff > 0):
-                return None
-        return top
-
-    def _support(self) -> str:
-        """Why the top-ranked encoder is, or is not, called best."""
-        f = self.friedman
-        top, best = self.ranking().index[0], self.winner()
-        if best is not None:
-            return f"{best} is best: the tests separate it from every other encoder at alpha={self.config['alpha']}"
-        if len(self.config["tasks"]) >= 2:
-            why = (f"Friedman p={f['pvalue']:.2g} does not reject" if not f.get("friedman_rejects")
-                   else "Nemenyi does not separate it from every other encoder")
-        else:
-            why = "the pairwise tests on the one task do not find it better than every other encoder"
-        return f"no encoder is supported as best ({why}); {top} merely ranks first"
-
-    def __float__(self) -> float:
-        best = self.ranking().index[0]
-        return float(self.table[self.table["encoder"] == best]["normalised"].mean())
-
-    def _headline_interval(self) -> tuple[float, float] | None:
-        """The mean over tasks of each task's interval bounds, normalised like the scores.
-
-        Conservative: averaging bounds is exact when the tasks' errors move
-        together and wider than needed otherwise.
-        """
-        rows = self.table[self.table["encoder"] == self.ranking().index[0]]
-        scale = (1 - rows["chance"]).where(rows["chance"] < 1)
-        low, high = ((rows["low"] - rows["chance"]) / scale).mean(), ((rows["high"] - rows["chance"]) / scale).mean()
-        return (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else None
-
-    def _measure_name(self) -> str:
-        top, best = self.ranking().index[0], self.winner()
-        if best is not None:
-            return f"mean normalised score of the best encoder, {best} (0 = chance, 1 = perfect)"
-        return (f"mean normalised score of the top-ranked encoder, {top}, not shown better than the others "
-                "(0 = chance, 1 = perfect)")
-
-    def _long(self) -> pd.DataFrame:
-        rows = [{"scope": "probe, out-of-fold", "encoder": r["encoder"], "task": r["task"], "measure": r["metric"],
-                 "statistic": r["value"], "low": r["low"], "high": r["high"],
-                 "n": self.reports[(r["encoder"], r["task"])].config["n_items"]} for r in self.table.to_dict("records")]
-        rows += [{"scope": "training-free estimator", "encoder": r["encoder"], "task": r["task"],
-                  "measure": r["estimator"], "statistic": r["value"], "low": r["low"], "high": r["high"],
-                  "n": self.reports[(r["encoder"], r["task"])].config["n_items"]}
-                 for r in self.estimators.to_dict("records")]
-        return pd.DataFrame(rows)
-
-    def ranking(self) -> pd.Series:
-        """Mean rank of each encoder across tasks (1 = best), best first; ties broken by the mean normalised score."""
-        ranks = pd.Series(self.friedman["mean_ranks"], index=self.config["encoders"], dtype=float)
-        score = self.table.groupby("encoder")["normalised"].mean().reindex(ranks.index)
-        order = pd.DataFrame({"rank": ranks, "score": -score}).sort_values(["rank", "score"], kind="stable").index
-        return ranks.loc[order]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready results (the per-pair reports summarised by their tables)."""
-        out = super().to_dict()
-        out["reports"] = {f"{e} | {t}": r.table.to_dict(orient="records") for (e, t), r in self.reports.items()}
-        return out
-
-    def summary(self) -> str:
-        """Encoder x task table, tests and estimator agreement, in words."""
-        t = self.table
-        few = {task: n for task, n in self.config.get("n_groups", {}).items() if n is not None and n < FEW_GROUPS}
-        cells = []
-        for r in t.itertuples():
-            item = f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}]"
-            folds = f"folds {r.fold_mean:.3f} [{r.nb_low:.3f}, {r.nb_high:.3f}]"
-            cells.append(f"{folds}; {item}" if r.task in few else item)
-        pivot = t.assign(cell=cells).pivot(index="encoder", columns="task", values="cell").loc[self.config["encoders"]]
-        f = self.friedman
-        level = f"{self.config.get('confidence', 0.95):.0%}"
-        lines = [
-            f"compare_encoders: {len(self.config['encoders'])} encoders x {len(self.config['tasks'])} tasks, "
-            f"probe={self.config['probe']}, same {self.config['cv']}-fold splits for every encoder",
-            self._support(),
-            "",
-        ]
-        if few:
-            lines += [", ".join(f"{task}: only {n} groups" for task, n in few.items()) + " -- the Nadeau-Bengio interval "
-                      "over folds, which carries the fold-to-fold variation, comes first there; treat the item "
-                      "interval with care", ""]
-        lines += [
-            f"main metric, out-of-fold, {level} intervals (the probe's: Wilson or cluster-robust t for accuracy):",
-            pivot.to_string(),
-            "",
-            f"Friedman across tasks: chi2={f['statistic']:.3f}, p={f['pvalue']:.3g}; Nemenyi CD={f['critical_difference']:.3f}"
-            + ("" if f.get("friedman_rejects") else " (Nemenyi not run: Friedman does not reject)"),
-            "mean ranks: " + ", ".join(f"{k} {v:.2f}" for k, v in self.ranking().items()),
-        ]
-        if f.get("reason"):
-            lines.append(f["reason"])
-        sig = self.pairwise[self.pairwise["significant"]]
-        lines.append(f"pairwise (corrected resampled t, Holm within task): {len(sig)} of {len(self.pairwise)} differ at alpha={self.config['alpha']}")
-        for r in sig.itertuples():
-            lines.append(f"  {r.task}: {r.a} vs {r.b}: diff {r.mean_difference:+.3f}, p_holm={r.p_holm:.3g}")
-        if len(self.agreement):
-            lines.append("estimator vs probe ranking (Kendall tau): " + ", ".join(
-                f"{r.task}/{r.estimator} {r.kendall_tau:+.2f}" for r in self.agreement.itertuples()))
-            if "note" in self.estimators:
-                weak = self.estimators[self.estimators["note"].str.startswith(("uninformative", "saturated"))]
-                for (est, task), rows in weak.groupby(["estimator", "task"], sort=False):
-                    lines.append(f"  {est} on {task} says little for {', '.join(rows['encoder'])}: "
-                                 f"{rows['note'].iloc[0].split(':')[0]} (rank >= n - 1; see each report's note)")
-            n_enc = int(self.agreement["n_encoders"].iloc[0])
-            p_min = _kendall_min_p(n_enc)
-            if p_min >= self.config["alpha"]:
-                lines.append(f"  with {n_enc} encoders Kendall's tau cannot reach p < {self.config['alpha']:g} even at "
-                             f"tau = 1 (smallest p = {p_min:.3g}): these agreements are descriptive, not evidence")
-        return "\n".join(lines)
-
-    def plot(self, ax: Any = None) -> Any:
-        """Critical-difference diagram of the mean ranks across tasks."""
-        import matplotlib.pyplot as plt
-
-        ranks = self.ranking()
-        k = len(ranks)
-        cd = self.friedman["critical_difference"]
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * k))
-        else:
-            fig = ax.figure
-        ax.set_xlim(0.5, k + 0.5)
-        ax.set_ylim(-(k + 1), 2)
-        ax.invert_xaxis()
-        ax.hlines(0, 1, k, color="k")
-        for r in range(1, k + 1):
-            ax.vlines(r, -0.1, 0.1, color="k")
-            ax.text(r, 0.3, str(r), ha="center", fontsize=8)
-        for i, (name, rank) in enumerate(ranks.items()):
-            y = -(i + 1)
-            ax.vlines(rank, y, 0, color="#4c72b0")
-            ax.text(rank, y, f" {name} ({rank:.2f})", va="center", ha="right" if rank < (k + 1) / 2 else "left", fontsize=8)
-        if not self.friedman.get("significance_possible", True):
-            # no diagram of significance where none is possible: say why instead
-            ax.text((k + 1) / 2, 1.3, "no significant difference is possible with this many tasks", ha="center", fontsize=8, color="#c44e52")
-        elif np.isfinite(cd):
-            ax.hlines(1.2, 1, 1 + cd, color="#c44e52", lw=2)
-            ax.text(1 + cd / 2, 1.4, f"CD = {cd:.2f}", ha="center", fontsize=8)
-            values = ranks.to_numpy()
-            if not self.friedman.get("friedman_rejects", True):  # Nemenyi only after Friedman rejects
-                ax.hlines(-0.5, values[0] - 0.05, values[-1] + 0.05, color="k", lw=3)
-                ax.text((k + 1) / 2, -(k + 0.7), "Friedman does not reject: no pair differs", ha="center", fontsize=8)
-                values = values[:0]
-            for i in range(len(values)):  # bars over groups whose ranks are within CD
-                j = max(j for j in range(i, len(values)) if values[j] - values[i] <= cd)
-                if j > i and (i == 0 or values[j] - values[i - 1] > cd):
-                    ax.hlines(-0.5 - 0.25 * i, values[i] - 0.05, values[j] + 0.05, color="k", lw=3)
-        ax.axis("off")
-        ax.set_title("mean rank across tasks (1 = best); bars join encoders not significantly different")
-        fig.tight_layout()
-        return fig
 
 
 def _unpack_task(name: str, spec: Any) -> tuple[Any, Any, Any, Any]:
@@ -401,13 +178,6 @@ def _pairwise_tests(task_name: str, names: list[str], task_scores: dict[str, np.
                       "t": t, "p": p})
     return [{**r, "p_holm": float(p_adj), "significant": bool(p_adj < alpha)}
             for r, p_adj in zip(tests, holm([r["p"] for r in tests]))]
-
-
-def _kendall_min_p(n: int) -> float:
-    """The smallest two-sided p-value Kendall's tau can reach with ``n`` items (perfect agreement)."""
-    if n < 3:
-        return 1.0
-    return float(scipy.stats.kendalltau(np.arange(n), np.arange(n)).pvalue)
 
 
 def _estimator_agreement(task_name: str, names: list[str], task_scores: dict[str, np.ndarray],

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +29,6 @@ from .._meter import Common, Meter, one_blas_thread
 from .._validation import check_audio, check_choice, check_number
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
 from ..exceptions import TrustkitWarning
-from ..reports import Report
 from ..stats import (
     Estimate,
     bootstrap_statistic,
@@ -40,6 +38,7 @@ from ..stats import (
     proportion_interval,
 )
 from .estimators import ESTIMATORS, _features, knn_loo_correct, leep, logme, n_constant_columns, nce
+from .report import TransferReport
 
 __all__ = ["TransferReport", "TransferabilityProbe"]
 
@@ -52,7 +51,6 @@ METRICS = {
     "regression": ("r2", "pearson_r"),
 }
 CLASS_ONLY_ESTIMATORS = ("hscore", "hscore_shrinkage", "knn", "gbc", "transrate")
-FEW_GROUPS = 20  # below this many groups the summary leads with the interval over folds
 
 
 # -- targets ---------------------------------------------------------------------------
@@ -179,130 +177,6 @@ def _macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 # -- the report ----------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False, repr=False)
-class TransferReport(Report):
-    """Result of :meth:`TransferabilityProbe.score`.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        One row per metric: value on the out-of-fold predictions, bootstrap
-        interval over items, mean over folds with the Nadeau-Bengio corrected
-        interval, chance and majority baselines, and the score normalised
-        against chance.
-    folds : pandas.DataFrame
-        Scores and chosen hyper-parameters per outer fold.
-    per_class : pandas.DataFrame
-        Precision, recall, F1 and support per class (multiclass), or
-        ROC-AUC / AP per label (multilabel).
-    oof : pandas.DataFrame
-        Out-of-fold prediction for every item, with its fold.
-    estimators : pandas.DataFrame
-        Training-free estimators with bootstrap intervals.
-    config : dict
-    profile : pandas.DataFrame
-        With an encoder set to ``layer="all"``: one row per layer, shallow to
-        deep (``layer``, ``depth``, ``measure``, ``value``, ``low``, ``high``,
-        ``n``, ``chance``, ``majority``), every layer probed on the same folds
-        with the same seeds. The other fields describe the deepest layer.
-        Empty otherwise.
-    """
-
-    table: pd.DataFrame
-    folds: pd.DataFrame = field(repr=False)
-    per_class: pd.DataFrame = field(repr=False)
-    oof: pd.DataFrame = field(repr=False)
-    estimators: pd.DataFrame
-    config: dict
-    profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    higher_is_better: ClassVar[bool] = True
-    headline: ClassVar[str] = "main probe metric on out-of-fold predictions (accuracy, macro ROC-AUC or R2)"
-    limit_range: ClassVar[tuple[float | None, float | None]] = (None, 1.0)  # R2 has no lower bound
-    limit_name: ClassVar[str] = "min_score"
-
-    def __float__(self) -> float:
-        return float(self.table.loc[self.table["metric"] == self.config["main_metric"], "value"].iloc[0])
-
-    def _measure_name(self) -> str:
-        return str(self.config["main_metric"])
-
-    def _headline_interval(self) -> tuple[float, float]:
-        row = self.table.loc[self.table["metric"] == self.config["main_metric"]].iloc[0]
-        return float(row["low"]), float(row["high"])
-
-    def _headline_n(self) -> float:
-        return float(self.config["n_items"])
-
-    def _long(self) -> pd.DataFrame:
-        n = self.config["n_items"]
-        rows = [{"scope": "probe, out-of-fold", "encoder": self.config["encoder"], "task": self.config["task"],
-                 "measure": r["metric"], "statistic": r["value"], "low": r["low"], "high": r["high"], "n": n}
-                for r in self.table.to_dict("records")]
-        rows += [{"scope": "probe, fold mean (Nadeau-Bengio)", "encoder": self.config["encoder"],
-                  "task": self.config["task"], "measure": r["metric"], "statistic": r["fold_mean"], "low": r["nb_low"],
-                  "high": r["nb_high"], "n": self.config["n_folds"]} for r in self.table.to_dict("records")]
-        rows += [{"scope": "training-free estimator", "encoder": self.config["encoder"], "task": self.config["task"],
-                  "measure": r["estimator"], "statistic": r["value"], "low": r["low"], "high": r["high"], "n": n}
-                 for r in self.estimators.to_dict("records")]
-        return pd.DataFrame(rows)
-
-    def summary(self) -> str:
-        """A short readable account of the results."""
-        c = self.config
-        classes = f", {c['n_classes']} classes" if c.get("n_classes") else ""
-        lines = [
-            f"TransferabilityProbe: {c['encoder']} -> {c['task']} task, {c['n_items']} items{classes}, dim {c['dim']}",
-            f"probe={c['probe']}, {c['n_folds']}-fold outer CV (groups: {c['groups']}), inner {c['inner_cv']}-fold tuning",
-            "",
-        ]
-        few = c.get("n_groups") is not None and c["n_groups"] < FEW_GROUPS
-        if few:
-            lines += [f"only {c['n_groups']} groups: the Nadeau-Bengio interval over folds, which carries the "
-                      "fold-to-fold variation, comes first", ""]
-        for r in self.table.itertuples():
-            b = f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}] {getattr(r, 'interval', 'bootstrap')}"
-            nb = f"folds {r.fold_mean:.3f} [{r.nb_low:.3f}, {r.nb_high:.3f}] Nadeau-Bengio"
-            first, second = (nb, b) if few else (b, nb)
-            lines.append(f"{r.metric:<10s} {first}; {second}; chance {r.chance:.3f}, majority {r.majority:.3f}, "
-                         f"normalised {r.normalised:.3f}")
-        if len(self.estimators):
-            aware = "group-aware: kNN leaves out the whole group, intervals delete whole groups" if c.get("groups") else \
-                "jackknife intervals; kNN: bootstrap"
-            lines += ["", f"training-free estimators ({aware}):"]
-            for r in self.estimators.itertuples():
-                note = f"  ({r.note})" if getattr(r, "note", "") else ""
-                interval = f"[{r.low: .4f}, {r.high: .4f}]" if np.isfinite(r.low) else "[no interval]"
-                lines.append(f"  {r.estimator:<17s} {r.value: .4f} {interval}{note}")
-        if len(self.profile):
-            lines += ["", f"layer profile ({self.profile['measure'].iloc[0]}, same folds; the figures above are the "
-                      "deepest layer's):"]
-            lines += [f"  {r.depth:2d} {r.layer:<14s} {r.value:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]
-        return "\n".join(lines)
-
-    def plot(self, ax: Any = None) -> Any:
-        """Metrics with bootstrap intervals against chance and majority; fold scores as dots."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(self.table), 3.2))
-        else:
-            fig = ax.figure
-        x = np.arange(len(self.table))
-        t = self.table
-        ax.bar(x, t["value"], color="#4c72b0", alpha=0.8, label="probe (out-of-fold)")
-        ax.errorbar(x, t["value"], yerr=[t["value"] - t["low"], t["high"] - t["value"]], fmt="none", color="k", capsize=4)
-        ax.scatter(x - 0.25, t["chance"], marker="_", s=400, color="#c44e52", label="chance")
-        ax.scatter(x + 0.25, t["majority"], marker="_", s=400, color="#8172b2", label="majority")
-        for i, m in enumerate(t["metric"]):
-            ax.scatter(np.full(len(self.folds), x[i]) + 0.12, self.folds[m], s=10, color="k", alpha=0.5)
-        ax.set_xticks(x, t["metric"])
-        ax.set_title(f"{self.config['encoder']}: {self.config['task']}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        return fig
-
-
-# -- the probe -------------------------------------------------------------------------------
 class TransferabilityProbe(Meter):
     """Probe a frozen representation on a target task, with intervals that hold.
 
