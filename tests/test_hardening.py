@@ -440,7 +440,8 @@ def test_an_error_while_unwinding_from_ctrl_c_is_still_an_interrupt(monkeypatch,
 def test_scorecard_verdicts_are_honest_and_its_text_is_escaped():
     from types import SimpleNamespace
 
-    from trustkit.trust import _transfer_cell, _verdict, check_report_document, render_html
+    from trustkit.reports.trust import _transfer_cell, _verdict
+    from trustkit.trust import check_report_document, render_html
 
     assert _verdict(0.0, 0.08, 0.1, "robust", "sensitive") == "robust"
     assert _verdict(0.12, 0.3, 0.1, "robust", "sensitive") == "sensitive"
