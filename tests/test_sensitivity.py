@@ -480,3 +480,14 @@ def test_scoped_tables_hold_in_their_block_and_its_workers_only(clips):
         assert L._known(second[0], SR) is None and L._known(first[0], SR) is not None  # the inner block ended
     assert elsewhere == [(None, None)]  # another thread never sees a block it is not inside
     assert L._KNOWN.get() == () and L._known(first[0], SR) is None and FA._SHARED.get() is None
+
+
+def test_the_meter_takes_the_rate_the_encoder_states(clips):
+    grid = PerturbationGrid(AddNoise(), "snr_db", [10], family="noise")
+    stated = SensitivityMeter(MFCCEncoder(sr=SR), grid, random_state=0, n_bootstrap=100).score(clips)
+    given = SensitivityMeter(MFCCEncoder(), grid, sr=SR, random_state=0, n_bootstrap=100).score(clips)
+    assert stated.config["sr"] == SR and stated.table.equals(given.table)
+    with pytest.raises(ValueError, match="SensitivityMeter needs the sample rate"):  # neither the meter nor the encoder
+        SensitivityMeter(MFCCEncoder(), grid).score(clips)
+    with pytest.raises(ValueError, match=r"MFCCEncoder\(sr=16000\) was handed audio at sr=22050"):  # they disagree
+        SensitivityMeter(MFCCEncoder(sr=16000), grid, sr=SR).score(clips)

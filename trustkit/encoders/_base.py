@@ -406,6 +406,25 @@ class TorchEncoder(BaseEncoder):
         return new
 
 
+def declared_sr(obj: Any) -> int | None:
+    """The sample rate an encoder states it reads (its ``sr`` parameter), or None when it states none.
+
+    A meter given no ``sr`` takes this one, so ``SensitivityMeter(MFCCEncoder(sr=22050)).score(X)`` runs as
+    written.
+
+    Examples
+    --------
+    >>> from trustkit.encoders import MFCCEncoder
+    >>> declared_sr(MFCCEncoder(sr=22050)), declared_sr(MFCCEncoder()), declared_sr(len)
+    (22050, None, None)
+    """
+    get_params = getattr(obj, "get_params", None)
+    if callable(get_params) and isinstance(obj, BaseEncoder):
+        return get_params().get("sr")
+    sr = getattr(obj, "sr", None)
+    return sr if isinstance(sr, int) and not isinstance(sr, bool) else None
+
+
 def as_encoder(obj: Any, *, sr: int | None = None) -> BaseEncoder:
     """Adapt ``obj`` to trustkit's encoder protocol.
 

@@ -24,7 +24,7 @@ import scipy.spatial.distance
 from .._cache import cached_call, in_cache
 from .._meter import Common, Meter, process_pool
 from .._validation import check_audio, check_choice, check_sr
-from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
+from ..encoders import as_encoder, declared_sr, embed, embed_layers, is_layer_profile
 from ..exceptions import TrustkitWarning
 from ..perturbations import (
     GridPoint,
@@ -86,8 +86,9 @@ class SensitivityMeter(Meter):
     perturbations : {"imperceptible", "graver", "all"}, PerturbationGrid or list, default="imperceptible"
         A grid of the robustness study by name, a grid, or a list of
         transformers (or ``(name, transformer)`` pairs).
-    sr : int
-        Sample rate in Hz (required).
+    sr : int or None, default=None
+        Sample rate of ``X`` in Hz. None: the rate the encoder states (e.g.
+        ``MFCCEncoder(sr=22050)``); an error when neither says it.
     metric : str or callable, default="cosine"
         Distance in embedding space, any :func:`scipy.spatial.distance.cdist`
         metric name among "cosine", "euclidean", "sqeuclidean", "cityblock",
@@ -233,7 +234,8 @@ class SensitivityMeter(Meter):
     def _setup(self, X: Any, pool: Any = None) -> _Run:
         """Every parameter and the clips checked, the encoders resolved and the originals embedded."""
         t_start = time.perf_counter()
-        sr = check_sr(self.sr, "SensitivityMeter", example="MFCCEncoder(), 'imperceptible'")
+        sr = self.sr if self.sr is not None else declared_sr(self.encoder)
+        sr = check_sr(sr, "SensitivityMeter", example="MFCCEncoder(), 'imperceptible'")
         if self.encoder is None:
             raise ValueError("SensitivityMeter needs an encoder, e.g. SensitivityMeter(MFCCEncoder(), sr=22050).")
         if isinstance(self.metric, str):
@@ -410,7 +412,7 @@ class SensitivityMeter(Meter):
                      for role in encoders}
         config = {
             "encoder": names["encoder"], "baseline": names.get("baseline"), "n_clips": n,
-            "n_samples": X.shape[1], "sr": self.sr, "n_settings": len(points) - 1,
+            "n_samples": X.shape[1], "sr": run.sr, "n_settings": len(points) - 1,
             "metric": self.metric if isinstance(self.metric, str) else getattr(self.metric, "__name__", "callable"),
             "loudness_match": self.loudness_match,
             "audio_distance": self.audio_distance if isinstance(self.audio_distance, (str, type(None))) else "callable",
