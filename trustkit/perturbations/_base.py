@@ -83,9 +83,9 @@ def holds_gil(step: Any) -> bool:
 
     True for the steps whose libraries never release it: MP3 (LAME through
     fast-mp3-augment) and Signalsmith Stretch's pitch shift and time
-    stretch (two threads take as long as one: measured in
-    ``benchmarks/bench_perturbations.py``), and for any composite that
-    holds one of them. Any other transformer: False.
+    stretch (two threads take as long as one: benchmarks/README.md, "The
+    demo"), and for any composite that holds one of them. Any other
+    transformer: False.
 
     Examples
     --------

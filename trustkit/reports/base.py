@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from ..exceptions import GateError
 from .files import write_text_atomic
 
 __all__ = ["LONG_COLUMNS", "Report", "jsonable", "version"]
@@ -73,7 +74,7 @@ class Report:
         raise NotImplementedError
 
     #: the error a failed gate raises (a subclass of :class:`~trustkit.GateError`)
-    gate_error: ClassVar[type[AssertionError]] = AssertionError
+    gate_error: ClassVar[type[GateError]] = GateError
     #: the legal range of a limit on the headline, ``(low, high)`` (None: unbounded)
     limit_range: ClassVar[tuple[float | None, float | None]] = (None, None)
     #: the limit's name, in messages and as a keyword of :meth:`check` (e.g. ``max_sensitivity``)

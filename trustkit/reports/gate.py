@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_threshold
-from ..exceptions import GateError
 
 __all__ = ["check_limit", "gate"]
 
@@ -61,7 +60,7 @@ def gate(report: Any, limit: float, *, scope: str = "headline", use_interval: bo
     if scope not in scopes:
         raise ValueError(f"scope must be one of {', '.join(map(repr, scopes))} for a {type(report).__name__}; "
                          f"got {scope!r}.")
-    error = report.gate_error if issubclass(report.gate_error, GateError) else GateError
+    error = report.gate_error
     if scope != "headline":
         return report._gate_scope(scope, limit, use_interval, error)
     value, what = float(report), report._measure_name()

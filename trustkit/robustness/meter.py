@@ -48,8 +48,8 @@ GRID_NAMES = ("imperceptible", "graver", "all")
 SILENCE_SHARE = 0.25  # warn when a clip has more exact zeros than this
 #: seconds of audio, summed over the settings that hold the GIL, from which they go to worker processes: a worker
 #: costs about 2.5 CPU-seconds to start (importing scikit-learn, loading the compiled kernels), which less audio
-#: does not repay (benchmarks/bench_sensitivity.py, 2 cores: 0.74x at 760 s, 0.97x at 1,520 s, 1.06x at 3,040 s,
-#: 1.14x at 3,420 s of such audio)
+#: does not repay (`bench_sensitivity.py --workers`, 2 cores: 0.72x at 760 s, 0.95x at 1,520 s, 1.25x at 3,040 s,
+#: 1.37x at 11,400 s of such audio; benchmarks/results/sensitivity_workers.json)
 MIN_WORKER_AUDIO_S = 2000.0
 
 

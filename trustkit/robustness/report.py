@@ -59,7 +59,7 @@ class SensitivityReport(Report):
     baseline_estimate: Any = None
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = False
-    gate_error: ClassVar[type[AssertionError]] = SensitivityGateError
+    gate_error: ClassVar[type[GateError]] = SensitivityGateError
     limit_range: ClassVar[tuple[float | None, float | None]] = (0.0, 1.0)
     limit_name: ClassVar[str] = "max_sensitivity"
     gate_scopes: ClassVar[tuple[str, ...]] = ("per_setting",)
@@ -142,24 +142,24 @@ class SensitivityReport(Report):
         """The encoder's settings in the headline's scope (the imperceptible ones, identity excluded)."""
         return self.table[(self.table["role"] == "encoder") & self.table["in_headline"]]
 
-    def _above(self, limit: float, column: str = "sensitivity") -> str:
-        failing = self._in_scope()
-        failing = failing[~(failing[column] <= limit)]  # NaN fails
-        return ", ".join(f"{n} ({v:.3f})" for n, v in zip(failing["name"], failing[column]))
+    def _above(self, limit: float, column: str = "sensitivity") -> tuple[int, str]:
+        """How many settings in the headline's scope exceed ``limit`` by ``column`` (NaN exceeds), and which."""
+        scope = self._in_scope()
+        failing = scope[~(scope[column] <= limit)]
+        return len(failing), ", ".join(f"{n} ({v:.3f})" for n, v in zip(failing["name"], failing[column]))
 
     def _gate_detail(self, limit: float) -> str:
-        return f"encoder {self.config['encoder']}; settings above it: {self._above(limit) or 'none individually'}"
+        return f"encoder {self.config['encoder']}; settings above it: {self._above(limit)[1] or 'none individually'}"
 
     def _gate_scope(self, scope: str, limit: float, use_interval: bool, error: type[Exception]) -> str:
         # "per_setting": every setting in the headline's scope, by its value or the upper end of its interval
-        column = "sensitivity_high" if use_interval else "sensitivity"
-        scope_rows = self._in_scope()
-        failing = scope_rows[~(scope_rows[column] <= limit)]
+        n_failing, listed = self._above(limit, "sensitivity_high" if use_interval else "sensitivity")
         what = "upper ends of the settings' intervals" if use_interval else "settings"
-        if len(failing):
-            raise error(f"{len(failing)} of {len(scope_rows)} {what} exceed {self.limit_name}={limit:g} "
-                        f"(encoder {self.config['encoder']}); above it: {self._above(limit, column)}.")
-        return f"all {len(scope_rows)} {what} <= {limit:g}"
+        n = len(self._in_scope())
+        if n_failing:
+            raise error(f"{n_failing} of {n} {what} exceed {self.limit_name}={limit:g} "
+                        f"(encoder {self.config['encoder']}); above it: {listed}.")
+        return f"all {n} {what} <= {limit:g}"
 
     def plot(self, ax: Any = None) -> Any:
         """Consistency against severity, one panel per family, with interval bands."""
