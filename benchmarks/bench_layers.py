@@ -67,7 +67,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     alone = [float(SensitivityMeter(MusicnnEncoder(layer=n), grid, **kw).score(X)) for n in names]
     t_loop = time.perf_counter() - t0
-    assert np.allclose(report.profile["value"], alone)
+    assert np.allclose(report.profile["statistic"], alone)
     print(f"SensitivityMeter: profile {t_prof:.2f} s, one meter per layer {t_loop:.2f} s: ratio {t_loop / t_prof:.1f}x "
           "(equal headlines per layer)")
 

@@ -113,7 +113,7 @@ for g in np.unique(groups):
     assert len(set(fold[groups == g])) == 1, "a piece straddles two folds"
 
 # -- training-free estimators ---------------------------------------------------------------------------
-est = report.estimators.set_index("estimator")["value"]
+est = report.estimators.set_index("estimator")["statistic"]
 knn = cross_val_predict(KNeighborsClassifier(5, metric="cosine"), F, codes, groups=groups, cv=LeaveOneGroupOut())
 compare("kNN (leave one piece out)", float(est["knn"]), float(np.mean(knn == codes)))
 compare("kNN by knn_loo_accuracy(groups=)", knn_loo_accuracy(F, y, groups=groups), float(np.mean(knn == codes)))
@@ -148,7 +148,7 @@ if F.shape[1] > len(F):
 step = LowPass(cutoff_hz=1000, sr=SR)
 meter = SensitivityMeter(MFCCEncoder(), [("lowpass", step)], sr=SR, loudness_match=False, random_state=0,
                          n_bootstrap=200).score(X)
-row = meter.table.set_index("name").loc["lowpass"]
+row = meter.wide().set_index("setting").loc["lowpass"]
 Zp = MFCCEncoder(sr=SR).transform(step.fit_transform(X))
 D = scipy.spatial.distance.cdist(Zp, F, "cosine")
 own = np.diag(D).copy()

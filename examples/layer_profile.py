@@ -35,7 +35,7 @@ transfer = compare_encoders({"mfcc": MFCCEncoder(), "musicnn": MusicnnEncoder(la
                             {"timbre": (X, y["timbre"]), "tempo": (X, y["tempo_class"])}, sr=SR, cv=2 if SMOKE else 3,
                             n_bootstrap=200 if SMOKE else 1000, estimators=(), random_state=0)
 print(robust.summary().split("\nIdentity")[0])
-print(transfer.profile[["series", "layer", "value", "low", "high"]].to_string(index=False, float_format="%.3f"))
+print(transfer.profile[["series", "layer", "statistic", "low", "high"]].to_string(index=False, float_format="%.3f"))
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
 robust.plot_profile(axes[0]).set_title("robustness (lower is better)")

@@ -118,7 +118,7 @@ for data_name, (X, source) in datasets.items():
             comp = report.comparison[report.comparison["severity"] != "identity"] if baseline is not None else None
             rows.append({
                 "data": data_name, "grid": grid_name, "encoder": name, "n clips": len(X),
-                "sensitivity": f"{est.value:.3f} [{est.low:.3f}, {est.high:.3f}]",
+                "sensitivity": f"{est.statistic:.3f} [{est.low:.3f}, {est.high:.3f}]",
                 "vs MFCC study: less / more / n.s. consistent": "—" if comp is None else
                 f"{(comp['high'] < 0).sum()} / {(comp['low'] > 0).sum()} / {((comp['high'] >= 0) & (comp['low'] <= 0)).sum()}",
             })

@@ -95,12 +95,13 @@ def test_compare_real_encoders_on_real_tasks(tmp_path):
         encoders["basic_pitch"] = BasicPitchEncoder()
     tasks = {"tune_type": (X_folk, folk["tune_type"]), "kind": (X_ex, ex["kind"], ex["recording"])}
     report = compare_encoders(encoders, tasks, cv=3, n_bootstrap=200, sr=22050, random_state=0)
-    assert len(report.table) == len(encoders) * 2
-    assert (report.table["low"] <= report.table["value"]).all() and (report.table["value"] <= report.table["high"]).all()
+    wide = report.wide()
+    assert len(wide) == len(encoders) * 2
+    assert (wide["low"] <= wide["statistic"]).all() and (wide["statistic"] <= wide["high"]).all()
     assert len(report.pairwise) == 2 * len(encoders) * (len(encoders) - 1) // 2
     assert np.isfinite(report.friedman["critical_difference"])
-    kind = report.table[report.table["task"] == "kind"]
-    assert (kind["value"] > kind["chance"]).any()  # someone tells music from speech from animals
+    kind = wide[wide["task"] == "kind"]
+    assert (kind["statistic"] > kind["chance"]).any()  # someone tells music from speech from animals
 
 
 def test_render_score_plays_every_note_at_its_pitch(tmp_path):

@@ -180,7 +180,7 @@ def test_the_meter_tells_every_encoder_the_audios_rate(make, rate):
     adapted = as_encoder(make(), sr=rate)
     assert adapted.get_params()["sr"] == rate
     report = SensitivityMeter(make(), [("same", Identity())], sr=rate, n_bootstrap=50, random_state=0).score(X)
-    assert (report.table["consistency"] == 1.0).all()
+    assert (report.wide()["consistency"] == 1.0).all()
     with pytest.raises(ValueError, match=rf"sr={rate + 1000}\) was handed audio at sr={rate} Hz"):
         as_encoder(make(sr=rate + 1000), sr=rate)
     with pytest.raises(ValueError, match=rf"was handed audio at sr={rate} Hz"):

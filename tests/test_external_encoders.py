@@ -103,7 +103,7 @@ def test_hear_batch_independent_and_in_a_meter(toy_hear):
         np.testing.assert_array_equal(Z[i], enc.transform(X[i : i + 1])[0])
     report = SensitivityMeter(HearEncoder("toy_hear"), [("same", Identity()), ("quieter", Gain(gain_db=-1))], sr=16000,
                               n_bootstrap=50, random_state=0).score(X)
-    assert (report.table["consistency"] == 1.0).all()
+    assert (report.wide()["consistency"] == 1.0).all()
     assert report.config["encoder"] == "HEAR toy_hear (scene)"
 
 
@@ -286,7 +286,7 @@ def test_real_third_party_hear_modules(module, dim):
     assert Z.shape == (3, dim) and np.isfinite(Z).all()
     report = SensitivityMeter(HearEncoder(module), [("quieter", Gain(gain_db=-1))], sr=22050, n_bootstrap=50,
                               random_state=0).score(X)
-    assert report.table["consistency"].between(0, 1).all()
+    assert report.wide()["consistency"].between(0, 1).all()
 
 
 def test_hearbaseline_naive_fails_inside_the_module_with_its_own_error():

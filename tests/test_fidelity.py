@@ -125,7 +125,7 @@ def test_flipping_every_sign_is_seen_by_the_headline_and_by_compare(linear):
     assert flipped.per_instance["skill_keep"].mean() < 0 < true.per_instance["skill_keep"].mean()
     cmp = true.compare(flipped).table.set_index("measure")
     assert cmp.index[0] == "fidelity"
-    assert cmp.loc["fidelity", "mean_difference"] == pytest.approx(2.0) and cmp.loc["fidelity", "pvalue"] < 1e-6
+    assert cmp.loc["fidelity", "statistic"] == pytest.approx(2.0) and cmp.loc["fidelity", "wilcoxon_p"] < 1e-6
 
 
 def test_random_explanation_is_near_zero_fidelity_and_no_skill(linear):
@@ -144,8 +144,8 @@ def test_random_explanation_is_near_zero_fidelity_and_no_skill(linear):
     worse = s.score(x, reversed_phi)
     assert float(worse) < float(random_report)
     cmp = s.score(x, phi).compare(worse).table.set_index("measure")
-    assert cmp.loc["fidelity", "pvalue"] < 0.01 and cmp.loc["fidelity", "mean_difference"] > 0
-    assert cmp.loc["skill_keep", "mean_difference"] > 0
+    assert cmp.loc["fidelity", "wilcoxon_p"] < 0.01 and cmp.loc["fidelity", "statistic"] > 0
+    assert cmp.loc["skill_keep", "statistic"] > 0
 
 
 def test_near_zero_effects_are_flagged_counted_and_left_out(linear):
@@ -599,7 +599,7 @@ def test_battery_orders_explanations_and_gives_no_information_zero(battery, mode
     assert low < 0 < high and abs(fid["random"]) < 0.15
     assert fid["flipped"] == pytest.approx(-fid["exact"], abs=1e-9)
     # the keep-curve concordance is kept as a secondary measure: it cannot tell an equal split of the right total
-    assert r["constant"].table.set_index("measure").loc["concordance_keep", "mean"] > 0.5
+    assert r["constant"].table.set_index("measure").loc["concordance_keep", "statistic"] > 0.5
 
 
 def test_skill_has_the_sign_of_the_ranking_when_the_effect_is_negative():
@@ -615,7 +615,7 @@ def test_skill_has_the_sign_of_the_ranking_when_the_effect_is_negative():
     assert (exact.per_instance.loc[negative, "skill_keep"] > 0).all()
     assert (flipped.per_instance.loc[negative, "skill_keep"] < 0).all()
     cmp = exact.compare(flipped).table.set_index("measure")
-    assert cmp.loc["skill_keep", "mean_difference"] > 0 and cmp.loc["skill_keep", "pvalue"] < 1e-6
+    assert cmp.loc["skill_keep", "statistic"] > 0 and cmp.loc["skill_keep", "wilcoxon_p"] < 1e-6
 
 
 def test_surrogate_keeps_the_largest_contributions_of_either_sign():
@@ -624,7 +624,7 @@ def test_surrogate_keeps_the_largest_contributions_of_either_sign():
     m = LinearRegression().fit(X, X @ [3, -2, 1.5, 1, -0.5, 0.3])
     s = FidelityComplexityScorer(m, budgets=(3, "all"), random_state=0).fit(X)
     W = (X[:40] - s.baseline_) * m.coef_
-    r2 = s.score(X[:40], W).table.set_index(["measure", "budget"]).loc[("surrogate_r2", 3), "mean"]
+    r2 = s.score(X[:40], W).table.set_index(["measure", "budget"]).loc[("surrogate_r2", "k=3"), "statistic"]
     assert r2 == pytest.approx(0.90, abs=0.02)  # by signed weight it read -0.38
 
 
@@ -688,7 +688,7 @@ def test_deletion_setting_sees_a_flipped_explanation_and_refuses_mixed_compariso
     assert (exact.per_instance["auc_remove"] >= noise.per_instance["auc_remove"] - 1e-12).all()
     cmp = exact.compare(flipped).table.set_index("measure")
     assert list(cmp.index) == ["auc_remove", "concordance_remove", "n_units_90"]
-    assert cmp.loc["auc_remove", "pvalue"] < 1e-5
+    assert cmp.loc["auc_remove", "wilcoxon_p"] < 1e-5
     with pytest.raises(ValueError, match="same measures"):
         exact.compare(scorer(model, X, n_bootstrap=200).score(X[:30], phi))
     with pytest.raises(ValueError, match="measures"):

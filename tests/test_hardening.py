@@ -448,7 +448,7 @@ def test_scorecard_verdicts_are_honest_and_its_text_is_escaped():
     assert _verdict(0.05, 0.2, 0.1, "robust", "sensitive").startswith("undecided")
     assert _verdict(0.6, 0.9, 0.5, "faithful", "not faithful", at_least=True) == "faithful"
     assert _verdict(0.1, 0.4, 0.5, "faithful", "not faithful", at_least=True) == "not faithful"
-    row = SimpleNamespace(value=0.8, low=0.6, high=0.95, chance=0.62, majority=0.75)
+    row = SimpleNamespace(statistic=0.8, low=0.6, high=0.95, chance=0.62, majority=0.75)
     assert _transfer_cell(row)[1] == "not distinguishable from chance"  # 0.80 looks high, but 0.60 <= chance
     row.low = 0.7
     assert _transfer_cell(row)[1] == "above chance, not above majority"

@@ -93,9 +93,9 @@ def test_sensitivity_profile_equals_each_layer_alone(music):
         alone = SensitivityMeter(MusicnnEncoder(model="MTT_vgg", layer=layer), grid, **kw).score(X)
         row = prof.profile[prof.profile["layer"] == layer].iloc[0]
         est = alone.headline_estimate
-        assert (row["value"], row["low"], row["high"]) == (est.value, est.low, est.high)
-        mine = prof.table[prof.table["layer"] == layer].reset_index(drop=True)
-        np.testing.assert_array_equal(mine["consistency"], alone.table["consistency"])
+        assert (row["statistic"], row["low"], row["high"]) == (est.statistic, est.low, est.high)
+        mine = prof.wide()[prof.wide()["layer"] == layer].reset_index(drop=True)
+        np.testing.assert_array_equal(mine["consistency"], alone.wide()["consistency"])
     assert float(prof) == float(SensitivityMeter(MusicnnEncoder(model="MTT_vgg", layer="taggram"), grid, **kw).score(X))
     ax = prof.plot_profile()
     assert [t.get_text() for t in ax.get_xticklabels()] == prof.config["layers"]
@@ -110,11 +110,11 @@ def test_probe_and_comparison_profiles_use_the_same_folds(music):
     for layer in ("pool1", "pool5"):
         alone = TransferabilityProbe(MusicnnEncoder(model="MTT_vgg", layer=layer), **kw).score(X, y["timbre"])
         row = prof.profile[prof.profile["layer"] == layer].iloc[0]
-        assert row["value"] == float(alone)
+        assert row["statistic"] == float(alone)
     cmp = compare_encoders({"mfcc": MFCCEncoder(), "vgg": MusicnnEncoder(model="MTT_vgg", layer="all")},
                            {"timbre": (X, y["timbre"])}, estimators=(), **kw)
-    assert list(cmp.table["encoder"]) == ["mfcc"] + [f"vgg/{n}" for n in prof.profile["layer"]]
-    np.testing.assert_array_equal(cmp.profile["value"].to_numpy(), prof.profile["value"].to_numpy())
+    assert list(cmp.wide()["encoder"]) == ["mfcc"] + [f"vgg/{n}" for n in prof.profile["layer"]]
+    np.testing.assert_array_equal(cmp.profile["statistic"].to_numpy(), prof.profile["statistic"].to_numpy())
     assert set(cmp.profile["series"]) == {"vgg on timbre"}
 
 

@@ -169,7 +169,7 @@ def test_the_meter_returns_a_report_or_a_documented_error(X, metric, loud):
         assert _documented(exc), f"{type(exc).__name__}: {exc}"
         return
     assert 0.0 <= float(report) <= 1.0
-    t = report.table
+    t = report.wide()
     assert ((t["consistency_low"] <= t["consistency"]) & (t["consistency"] <= t["consistency_high"])).all()
 
 
@@ -189,5 +189,5 @@ def test_the_probe_and_estimators_return_numbers_or_a_documented_error(n, d, k, 
         assert _documented(exc), f"{type(exc).__name__}: {exc}"
         return
     assert 0.0 <= float(report) <= 1.0
-    h = report.estimators.set_index("estimator").loc["hscore", "value"]
+    h = report.estimators.set_index("estimator").loc["hscore", "statistic"]
     assert 0.0 <= h <= len(np.unique(y)) - 1 + 1e-9

@@ -82,8 +82,8 @@ def test_mfcc_and_deep_encoders_over_the_imperceptible_grid(real):
         encoders.append(BasicPitchEncoder(sr=SR))
     for enc in encoders:
         report = SensitivityMeter(enc, "imperceptible", sr=SR, random_state=0, n_bootstrap=200).score(X)
-        table = report.table
-        assert table.loc[table["name"] == "identity", "consistency"].item() == 1.0
+        table = report.wide()
+        assert table.loc[table["setting"] == "identity", "consistency"].item() == 1.0
         assert len(table) == 25 and table["consistency"].between(0, 1).all()
         assert 0.0 <= float(report) <= 1.0
         low, high = report.headline_estimate.low, report.headline_estimate.high

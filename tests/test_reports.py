@@ -75,6 +75,10 @@ def test_every_report_shares_the_long_table_gate_repr_and_renderer(trust, tmp_pa
         assert head["scope"] == "headline"
         assert head["statistic"] == pytest.approx(float(rep), nan_ok=True), name
         assert len(long) > 1 or name == "TrustReport"
+        # the one stored shape: the table is the long table without the headline, and wide() pivots it back
+        assert tuple(rep.table.columns[-len(LONG_COLUMNS):]) == LONG_COLUMNS, name
+        assert len(long) == len(rep.table) + 1, name
+        np.testing.assert_array_equal(long["statistic"].to_numpy(float)[1:], rep.table["statistic"].to_numpy(float))
         assert (long["confidence"] > 0).all() and (long["confidence"] < 1).all()
         finite = long[np.isfinite(long["low"].astype(float)) & np.isfinite(long["high"].astype(float))]
         assert (finite["low"] <= finite["high"] + 1e-12).all(), name
@@ -86,6 +90,13 @@ def test_every_report_shares_the_long_table_gate_repr_and_renderer(trust, tmp_pa
         assert len(doc["long"]) == len(long)
         page = rep.to_html(tmp_path / f"{name}.html")
         assert page.startswith(PAGE.template[:40]) and "<script" not in page, name
+    sens = reports["SensitivityReport"]  # wide(): one row per setting and role, a column per measure
+    rows = sens.table[(sens.table["scope"] == "setting") & (sens.table["measure"] == "sensitivity")]
+    np.testing.assert_array_equal(sens.wide()["sensitivity"], rows["statistic"].to_numpy(float))
+    np.testing.assert_array_equal(sens.wide()["sensitivity_high"], rows["high"].to_numpy(float))
+    assert list(sens.wide()["role"]) == ["encoder", "baseline"] * 2  # identity and "g"
+    probe = reports["TransferReport"].wide().set_index("metric").loc["accuracy"]
+    assert probe["statistic"] == float(reports["TransferReport"]) and probe["normalised_low"] < probe["normalised"]
     low, high = reports["ComparisonReport"]._headline_interval()  # the mean of the tasks' normalised bounds
     assert low <= float(reports["ComparisonReport"]) <= high
     # the comparison's headline is the fidelity difference, and the exact explanation wins

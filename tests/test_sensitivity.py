@@ -61,7 +61,7 @@ def test_neighbour_outcomes_known_answer():
 
 def test_identity_encoder_identity_perturbation_is_fully_consistent(clips):
     report = meter(raw, [("quieter", Gain(gain_db=-6))], loudness_match=False).score(clips)
-    ident = report.table[report.table["name"] == "identity"].iloc[0]
+    ident = report.wide()[report.wide()["setting"] == "identity"].iloc[0]
     assert ident["consistency"] == 1.0 and ident["n"] == len(clips)
     # Wilson interval of 12 of 12: [n / (n + z^2), 1], not the collapsed [1, 1] of a percentile bootstrap
     z = 1.959963984540054
@@ -73,22 +73,22 @@ def test_constant_encoder_is_never_consistent(clips):
     const = FunctionEncoder(lambda X: np.ones((len(X), 4)), sr=SR)
     with pytest.warns(TrustkitWarning, match="same embedding"):
         report = meter(const, [("noise", AddNoise(snr_db=20))], metric="euclidean").score(clips)
-    assert (report.table["consistency"] == 0.0).all()
+    assert (report.wide()["consistency"] == 0.0).all()
     assert float(report) == 1.0
 
 
 def test_encoder_blind_to_the_perturbed_part(clips):
     first_half = FunctionEncoder(lambda X: X[:, : X.shape[1] // 2 : 4], sr=SR)
     report = meter(first_half, [("late noise", NoiseOnSecondHalf())], loudness_match=False).score(clips)
-    row = report.table[report.table["name"] == "late noise"].iloc[0]
+    row = report.wide()[report.wide()["setting"] == "late noise"].iloc[0]
     assert row["consistency"] == 1.0 and row["distance_ratio"] == 0.0
     full = meter(raw, [("late noise", NoiseOnSecondHalf())], loudness_match=False).score(clips)
-    assert full.table[full.table["name"] == "late noise"]["distance_ratio"].iloc[0] > 0
+    assert full.wide()[full.wide()["setting"] == "late noise"]["distance_ratio"].iloc[0] > 0
 
 
 def test_loudness_match_makes_gain_invisible(clips):
     report = meter(raw, [("louder", Gain(gain_db=12))]).score(clips)
-    row = report.table[report.table["name"] == "louder"].iloc[0]
+    row = report.wide()[report.wide()["setting"] == "louder"].iloc[0]
     assert row["consistency"] == 1.0 and row["distance_ratio"] < 1e-3
 
 
@@ -146,12 +146,12 @@ def test_settings_that_hold_the_gil_are_perturbed_in_processes_with_the_same_num
 def test_baseline_comparison_and_audio_distance(clips):
     grid = PerturbationGrid(AddNoise(), "snr_db", [20, -10], family="noise")
     report = meter(raw, grid, baseline=MFCCEncoder(sr=SR), audio_distance="dtw").score(clips[:6])
-    assert set(report.table["role"]) == {"encoder", "baseline"}
+    assert set(report.wide()["role"]) == {"encoder", "baseline"}
     assert len(report.comparison) == 3
     for col in ("agreement", "spearman", "audio_consistency"):
-        assert report.table[col].between(-1, 1).all()
+        assert report.wide()[col].between(-1, 1).all()
     # identity: audio distance of a clip to itself is 0, so audio and embedding agree fully
-    ident = report.table[report.table["name"] == "identity"]
+    ident = report.wide()[report.wide()["setting"] == "identity"]
     assert (ident["agreement"] == 1.0).all()
 
 
@@ -160,7 +160,7 @@ def test_custom_audio_distance_and_metric(clips):
         return np.sqrt(((A[:, None, ::16] - B[None, :, ::16]) ** 2).sum(-1))
 
     report = meter(raw, [("n", AddNoise(snr_db=10))], audio_distance=l2, metric=l2).score(clips[:5])
-    row = report.table[report.table["name"] == "n"].iloc[0]
+    row = report.wide()[report.wide()["setting"] == "n"].iloc[0]
     assert row["agreement"] == 1.0  # the same distance in both spaces
 
 
@@ -168,11 +168,11 @@ def test_report_outputs(clips, tmp_path):
     grid = PerturbationGrid(AddNoise(), "snr_db", [10, -10], family="noise", severity="imperceptible")
     report = meter(MFCCEncoder(sr=SR), grid).score(clips)
     assert report.higher_is_better is False
-    scope = report.table[(report.table["in_headline"])]
-    assert set(scope["name"]) == {"noise(snr_db=10)", "noise(snr_db=-10)"}
-    assert float(report) == pytest.approx(1 - report.per_clip[report.per_clip["name"].isin(scope["name"])]["consistent"].mean())
+    scope = report.wide()[(report.wide()["in_headline"])]
+    assert set(scope["setting"]) == {"noise(snr_db=10)", "noise(snr_db=-10)"}
+    assert float(report) == pytest.approx(1 - report.per_clip[report.per_clip["setting"].isin(scope["setting"])]["consistent"].mean())
     data = json.loads(report.to_json(tmp_path / "r.json"))
-    assert data["headline"]["higher_is_better"] is False and len(data["table"]) == 3
+    assert data["headline"]["higher_is_better"] is False and len(data["wide"]) == 3 and data["long"][0]["scope"] == "headline"
     assert (tmp_path / "r.json").exists()
     page = report.to_html(tmp_path / "r.html")
     assert "data:image/png;base64," in page and "noise(snr_db=-10)" in page
@@ -190,7 +190,7 @@ def test_gate(clips):
         report.check(max_sensitivity=0.0)
     assert isinstance(SensitivityGateError("x"), AssertionError)
     # every setting of the headline's scope, by value or by the upper end of its interval
-    scope = report.table[(report.table["role"] == "encoder") & report.table["in_headline"]]
+    scope = report.wide()[(report.wide()["role"] == "encoder") & report.wide()["in_headline"]]
     worst, worst_high = scope["sensitivity"].max(), scope["sensitivity_high"].max()
     assert report.check(worst, scope="per_setting") == "all 2 settings <= " + f"{worst:g}"
     with pytest.raises(SensitivityGateError, match=r"1 of 2 upper ends of the settings' intervals exceed "
@@ -285,7 +285,7 @@ def test_mfcc_consistency_falls_with_noise_on_real_music():
     snrs = [30, 10, 0, -10, -15]
     grid = PerturbationGrid(AddNoise(color="pink"), "snr_db", snrs, family="pink_noise")
     report = meter(MFCCEncoder(sr=SR), grid).score(X)
-    t = report.table[report.table["family"] == "pink_noise"].set_index("value").loc[snrs]
+    t = report.wide()[report.wide()["family"] == "pink_noise"].set_index("param_value").loc[snrs]
     assert scipy.stats.kendalltau(snrs, t["consistency"]).statistic > 0.6
     assert t["consistency_low"].iloc[0] > t["consistency_high"].iloc[-1]  # intervals separate
 
@@ -311,7 +311,7 @@ def quantiles(X):
 
 def test_a_tempo_invariant_encoder_reads_full_consistency_whatever_the_length(clips):
     report = meter(quantiles, [("x2", RepeatSamples(2)), ("x3", RepeatSamples(3))], loudness_match=False).score(clips)
-    t = report.table.set_index("name")
+    t = report.wide().set_index("setting")
     assert t.loc["x2", "length_out"] == 2 * clips.shape[1] and t.loc["x3", "length_out"] == 3 * clips.shape[1]
     np.testing.assert_array_equal(t["consistency"], 1.0)
     np.testing.assert_allclose(t["distance_ratio"], 0.0, atol=1e-12)
@@ -324,7 +324,7 @@ def test_time_stretch_is_measured_on_the_stretched_signal_not_on_padding(clips):
     # a user's grid with the default length="preserve": the meter still embeds the whole stretched clip
     grid = PerturbationGrid(TimeStretch(length="preserve"), "rate", rates, family="time_stretch")
     report = meter(MFCCEncoder(sr=SR), grid).score(clips)
-    t = report.table[report.table["family"] == "time_stretch"].set_index("value").loc[rates]
+    t = report.wide()[report.wide()["family"] == "time_stretch"].set_index("param_value").loc[rates]
     np.testing.assert_array_equal(t["length_out"], [round(clips.shape[1] / r) for r in rates])
     np.testing.assert_array_equal(t["consistency"], 1.0)  # zero padding gave 0.42 at rate 1.3 (audit)
     assert (t["distance_ratio"] < 0.02).all()
@@ -342,7 +342,7 @@ def test_between_space_consistency_pooled_as_in_the_study_and_per_clip(clips):
     X = clips[:8]
     step = LowPass(cutoff_hz=2000, sr=SR)
     report = meter(MFCCEncoder(sr=SR), [("lp", step)], audio_distance=audio_l2, loudness_match=False).score(X)
-    row = report.table.set_index("name").loc["lp"]
+    row = report.wide().set_index("setting").loc["lp"]
     Xp = step.fit_transform(X)
     Da = audio_l2(Xp, X)
     Dz = scipy.spatial.distance.cdist(MFCCEncoder(sr=SR).transform(Xp), MFCCEncoder(sr=SR).transform(X), "cosine")
@@ -358,7 +358,7 @@ def test_between_space_consistency_pooled_as_in_the_study_and_per_clip(clips):
 def test_study_audio_distances_in_the_meter(kind, clips):
     grid = PerturbationGrid(AddNoise(), "snr_db", [30, 0], family="noise")
     report = meter(MFCCEncoder(sr=SR), grid, audio_distance=kind).score(clips[:5])
-    t = report.table.set_index("name")
+    t = report.wide().set_index("setting")
     assert t.loc["identity", "audio_consistency"] == 1.0 and t.loc["identity", "agreement"] == 1.0
     rho = t.loc["noise(snr_db=0)", "spearman"]
     if kind == "mckl":  # a Monte-Carlo estimate from 5-component mixtures of ~40 frames: 0.02-0.33 across seeds
@@ -370,11 +370,11 @@ def test_study_audio_distances_in_the_meter(kind, clips):
 
 def test_sensitivity_intervals_are_wilson_and_headline_never_collapses(clips):
     report = meter(MFCCEncoder(sr=SR), [("quiet", Gain(gain_db=-1))]).score(clips[:6])
-    row = report.table.set_index("name").loc["quiet"]
+    row = report.wide().set_index("setting").loc["quiet"]
     assert row["consistency"] == 1.0 and row["consistency_low"] == pytest.approx(0.6097, abs=1e-4)  # Wilson 6/6
     assert row["sensitivity_high"] == pytest.approx(1 - 0.6097, abs=1e-4)
     e = report.headline_estimate
-    assert e.value == 0.0 and e.low == 0.0 and e.high == pytest.approx(1 - 0.6097, abs=1e-4)
+    assert e.statistic == 0.0 and e.low == 0.0 and e.high == pytest.approx(1 - 0.6097, abs=1e-4)
 
 
 def test_summary_gives_the_baselines_own_headline(clips):
@@ -382,8 +382,8 @@ def test_summary_gives_the_baselines_own_headline(clips):
     assert report.baseline_estimate is not None
     text = report.summary()
     assert f"Baseline MFCCEncoder: sensitivity {report.baseline_estimate:.3f}" in text
-    base = report.per_clip[(report.per_clip["role"] == "baseline") & (report.per_clip["name"] == "n")]
-    assert report.baseline_estimate.value == pytest.approx(1 - base["consistent"].mean())
+    base = report.per_clip[(report.per_clip["role"] == "baseline") & (report.per_clip["setting"] == "n")]
+    assert report.baseline_estimate.statistic == pytest.approx(1 - base["consistent"].mean())
 
 
 def test_meters_sharing_a_cache_perturb_each_setting_once(clips, tmp_path, monkeypatch):
@@ -405,8 +405,8 @@ def test_meters_sharing_a_cache_perturb_each_setting_once(clips, tmp_path, monke
     with pytest.warns(TrustkitWarning, match="is not cached"):  # the lambda encoder cannot be hashed; the rest is
         b = b.score(clips[:6])
     assert n_first == 2 and len(perturbed) == 2  # the second meter perturbed nothing again
-    base_a = a.table[a.table["role"] == "baseline"].reset_index(drop=True)
-    base_b = b.table[b.table["role"] == "baseline"].reset_index(drop=True)
+    base_a = a.wide()[a.wide()["role"] == "baseline"].reset_index(drop=True)
+    base_b = b.wide()[b.wide()["role"] == "baseline"].reset_index(drop=True)
     assert base_a.drop(columns=["encoder"]).equals(base_b.drop(columns=["encoder"]))  # same numbers from the cache
 
 
@@ -420,8 +420,8 @@ def test_an_encoder_reads_the_same_as_encoder_or_as_baseline(clips):
     grid = PerturbationGrid(AddNoise(), "snr_db", [10, 0], family="noise")
     alone = meter(MFCCEncoder(sr=SR), grid).score(clips[:8])
     as_baseline = meter(raw, grid, baseline=MFCCEncoder(sr=SR)).score(clips[:8])
-    a = alone.table[alone.table["role"] == "encoder"].drop(columns=["role"]).reset_index(drop=True)
-    b = as_baseline.table[as_baseline.table["role"] == "baseline"].drop(columns=["role"]).reset_index(drop=True)
+    a = alone.wide()[alone.wide()["role"] == "encoder"].drop(columns=["role"]).reset_index(drop=True)
+    b = as_baseline.wide()[as_baseline.wide()["role"] == "baseline"].drop(columns=["role"]).reset_index(drop=True)
     assert a.equals(b)  # the same numbers and the same intervals
     assert alone.headline_estimate == as_baseline.baseline_estimate
 

@@ -136,12 +136,12 @@ def test_every_metric_and_estimator_ranks_signal_above_noise(informative):
     a = TransferabilityProbe("precomputed", **kw).score(good, y, source_proba=P)
     b = TransferabilityProbe("precomputed", **kw).score(noise, y)
     for metric in ("accuracy", "macro_f1"):
-        ra = a.table.set_index("metric").loc[metric]
-        rb = b.table.set_index("metric").loc[metric]
+        ra = a.wide().set_index("metric").loc[metric]
+        rb = b.wide().set_index("metric").loc[metric]
         assert ra["low"] > rb["high"]
     ea, eb = a.estimators.set_index("estimator"), b.estimators.set_index("estimator")
     for name in eb.index:
-        assert ea.loc[name, "value"] > eb.loc[name, "value"], name
+        assert ea.loc[name, "statistic"] > eb.loc[name, "statistic"], name
     assert {"leep", "nce"} <= set(ea.index)
 
 
@@ -215,7 +215,7 @@ def test_multilabel_and_regression(informative):
     t = 2 * F[:, 0] + 0.1 * rng.standard_normal(120)
     r = TransferabilityProbe("precomputed", cv=4, n_bootstrap=100, random_state=0).score(F, t)
     assert r.config["task"] == "regression" and float(r) > 0.9
-    assert r.table.set_index("metric").loc["r2", "majority"] < 0.05
+    assert r.wide().set_index("metric").loc["r2", "majority"] < 0.05
 
 
 def test_report_outputs(informative, tmp_path):
@@ -228,8 +228,8 @@ def test_report_outputs(informative, tmp_path):
     assert "Nadeau-Bengio" in r.summary()
     assert "data:image/png;base64," in r.to_html(tmp_path / "r.html")
     assert r.to_dict()["headline"]["higher_is_better"] is True
-    acc = r.table.set_index("metric").loc["accuracy"]
-    assert acc["chance"] == pytest.approx(1 / 3) and acc["low"] <= acc["value"] <= acc["high"]
+    acc = r.wide().set_index("metric").loc["accuracy"]
+    assert acc["chance"] == pytest.approx(1 / 3) and acc["low"] <= acc["statistic"] <= acc["high"]
 
 
 @pytest.mark.parametrize(
@@ -261,7 +261,7 @@ def test_grouped_data_gets_the_cluster_bootstrap(informative):
     y = np.repeat(rng.integers(0, 2, 24), 5)  # one label per group
     F = np.c_[y + rng.standard_normal(24)[groups] * 1.2, rng.standard_normal((120, 3))]  # group-level noise
     report = TransferabilityProbe("precomputed", cv=4, n_bootstrap=1000, estimators=(), random_state=0).score(F, y, groups)
-    row = report.table.set_index("metric").loc["accuracy"]
+    row = report.wide().set_index("metric").loc["accuracy"]
     correct = (report.oof["true"] == report.oof["pred"]).to_numpy(dtype=float)
     cluster = bootstrap_estimate(correct, groups=groups, n_bootstrap=1000, random_state=1)
     items = bootstrap_estimate(correct, n_bootstrap=1000, random_state=1)
@@ -276,7 +276,7 @@ def test_concatenations_are_treated_like_every_other_row(informative):
     encs = {"a": lambda X: X[:, :8] * 100.0, "b": lambda X: X[:, 8:]}
     report = compare_encoders(encs, {"task": (X, y)}, cv=3, n_bootstrap=50, concatenations=[("a", "b")],
                               estimators=("logme", "hscore"), random_state=0)
-    est = report.estimators.set_index(["encoder", "estimator"])["value"]
+    est = report.estimators.set_index(["encoder", "estimator"])["statistic"]
     both = np.c_[good * 100.0, noise]
     assert est[("a+b", "logme")] == pytest.approx(logme(both, y), rel=1e-6)  # the blocks as they come, not z-scored
     assert est[("a", "logme")] == pytest.approx(logme(good * 100.0, y), rel=1e-6)
@@ -311,9 +311,9 @@ def test_h_score_never_exceeds_its_bound(d):
     report = TransferabilityProbe("precomputed", cv=4, n_bootstrap=50, estimators=("hscore",), random_state=0).score(F, y)
     row = report.estimators.set_index("estimator").loc["hscore"]
     if d >= 99:  # d >= n - 1: saturated at C - 1, said so, and no interval that cannot vary
-        assert row["value"] == pytest.approx(4.0) and np.isnan(row["low"]) and row["note"].startswith("saturated")
+        assert row["statistic"] == pytest.approx(4.0) and np.isnan(row["low"]) and row["note"].startswith("saturated")
     else:
-        assert 0 <= row["low"] <= row["value"] <= row["high"] <= 4 + 1e-9
+        assert 0 <= row["low"] <= row["statistic"] <= row["high"] <= 4 + 1e-9
 
 
 def test_knn_estimator_and_intervals_respect_groups():
@@ -326,7 +326,7 @@ def test_knn_estimator_and_intervals_respect_groups():
     assert leaky > 0.95 and grouped < 0.6  # the group's own copies no longer vote
     report = TransferabilityProbe("precomputed", cv=5, n_bootstrap=100, estimators=("knn", "logme"), random_state=0).score(F, y, groups)
     est = report.estimators.set_index("estimator")
-    assert est.loc["knn", "value"] == pytest.approx(grouped)
+    assert est.loc["knn", "statistic"] == pytest.approx(grouped)
     assert est["group_aware"].all() and "whole group" in report.summary()
 
 
@@ -339,8 +339,8 @@ def test_probe_and_compare_encoders_use_the_same_folds_and_numbers(informative):
     alone = TransferabilityProbe(enc["good"], cv=4, n_bootstrap=200, estimators=("logme",), random_state=7).score(X, y, groups)
     inside = cmp.reports[("good", "task")]
     np.testing.assert_array_equal(inside.oof["fold"], alone.oof["fold"])
-    cols = ["metric", "value", "low", "high", "fold_mean", "nb_low", "nb_high"]
-    pd_equal = inside.table[cols].equals(alone.table[cols])
+    cols = ["metric", "statistic", "low", "high", "fold_mean", "nb_low", "nb_high"]
+    pd_equal = inside.wide()[cols].equals(alone.wide()[cols])
     assert pd_equal
 
 
@@ -441,10 +441,10 @@ def test_metrics_subset_and_verbose(capsys):
     y = (F[:, 0] > 0).astype(int)
     full = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0).score(F, y)
     only = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0, metrics=["accuracy"]).score(F, y)
-    assert list(full.table["metric"]) == ["accuracy", "macro_f1"] and list(only.table["metric"]) == ["accuracy"]
-    assert float(only) == float(full) and only.table.iloc[0]["low"] == full.table.iloc[0]["low"]
+    assert list(full.wide()["metric"]) == ["accuracy", "macro_f1"] and list(only.wide()["metric"]) == ["accuracy"]
+    assert float(only) == float(full) and only.wide().iloc[0]["low"] == full.wide().iloc[0]["low"]
     assert list(TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, random_state=0,
-                                     metrics=["macro_f1"]).score(F, y).table["metric"]) == ["accuracy", "macro_f1"]
+                                     metrics=["macro_f1"]).score(F, y).wide()["metric"]) == ["accuracy", "macro_f1"]
     with pytest.raises(ValueError, match=r"metrics \['r2'\] are not among those of a multiclass task"):
         TransferabilityProbe("precomputed", cv=3, metrics=["r2"]).score(F, y)
     capsys.readouterr()
@@ -469,7 +469,7 @@ def test_the_public_seam_gives_score_and_compare_encoders_the_same_folds():
     direct = probe.score(F, y)
     seam = probe.score_embeddings(F, y, splits=splits, name="F")
     assert float(seam) == float(direct) and seam.config["encoder"] == "F"
-    pd.testing.assert_frame_equal(seam.table, direct.table)
+    pd.testing.assert_frame_equal(seam.table.drop(columns="encoder"), direct.table.drop(columns="encoder"))
     other = probe.score_embeddings(G, y, splits=splits)  # another representation, the very same folds
     assert (other.oof["fold"].to_numpy() == direct.oof["fold"].to_numpy()).all()
 
@@ -482,7 +482,7 @@ def test_estimators_say_when_d_at_least_n_makes_them_uninformative():
     report = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, estimators=("hscore", "logme", "knn"),
                                   random_state=0).score(F, y)
     est = report.estimators.set_index("estimator")
-    assert est.loc["hscore", "value"] == pytest.approx(2.0)
+    assert est.loc["hscore", "statistic"] == pytest.approx(2.0)
     assert np.isnan(est.loc["hscore", "low"]) and est.loc["hscore", "note"].startswith("saturated at C - 1 = 2")
     assert est.loc["logme", "note"].startswith("uninformative: the centred embeddings have rank 59 >= n - 1 = 59")
     assert "5 constant columns dropped" in est.loc["logme", "note"]
@@ -501,8 +501,8 @@ def test_accuracy_intervals_hold_their_coverage_with_few_groups_and_at_the_bound
     y = np.repeat(np.arange(3), 50)
     F = np.eye(3)[y] + 0.1 * np.random.default_rng(0).standard_normal((150, 3))
     report = TransferabilityProbe("precomputed", cv=5, n_bootstrap=50, estimators=(), random_state=0).score(F, y)
-    acc = report.table.set_index("metric").loc["accuracy"]
-    assert acc["value"] == 1.0 and acc["low"] == pytest.approx(proportion_interval(150, 150).low) and acc["low"] < 0.98
+    acc = report.wide().set_index("metric").loc["accuracy"]
+    assert acc["statistic"] == 1.0 and acc["low"] == pytest.approx(proportion_interval(150, 150).low) and acc["low"] < 0.98
     assert acc["nb_high"] <= 1.0 and acc["interval"] == "Wilson over items"
     assert nadeau_bengio_interval([0.9, 1.0, 0.95, 1.0], n_train=60, n_test=20, bounds=(0, 1)).high == 1.0
     # the cluster-robust interval: closed form on a small case
@@ -516,7 +516,7 @@ def test_accuracy_intervals_hold_their_coverage_with_few_groups_and_at_the_bound
     assert e.low == pytest.approx(v.mean() - scipy.stats.t.ppf(0.975, 3) * se)
     grouped = TransferabilityProbe("precomputed", cv=3, n_bootstrap=50, estimators=(), random_state=0).score(
         F, y, np.arange(150) % 6)
-    row = grouped.table.set_index("metric").loc["accuracy"]
+    row = grouped.wide().set_index("metric").loc["accuracy"]
     assert row["interval"] == "cluster-robust t over groups" and row["low"] == pytest.approx(proportion_interval(6, 6).low)
 
 

@@ -211,6 +211,15 @@ def check_audio(
     ...
     ValueError: X must be 2-D (n_clips, n_samples); got shape (16000,). Reshape your data: use X[np.newaxis, :] for one clip.
     """
+    arr = _float_audio(_clip_matrix(X, name), name)
+    _check_clip_length(arr, name, min_samples, sr, owner)
+    if values:
+        check_audio_values(arr, name=name)
+    return _check_silent(arr, name, owner, allow_silent)
+
+
+def _clip_matrix(X: Any, name: str) -> np.ndarray:
+    """``X`` as a 2-D array, or an error saying how to get one (sparse, ragged, 1-D, multichannel)."""
     if hasattr(X, "tocsr") or hasattr(X, "tocoo"):
         raise TypeError(
             f"{name} is a {type(X).__name__}, but sparse input is not supported: audio "
@@ -243,6 +252,11 @@ def check_audio(
         raise ValueError(
             f"{name} must be 2-D (n_clips, n_samples); got shape {arr.shape}. {fix}"
         )
+    return arr
+
+
+def _float_audio(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` as float32 or float64 audio, or an error naming the dtype and the conversion (PCM, complex, objects)."""
     if arr.dtype.kind in "iu":
         raise InvalidAudioError(
             f"{name} must be floating-point audio in [-1, 1]; got {arr.dtype} "
@@ -267,6 +281,11 @@ def check_audio(
         )
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
+    return arr
+
+
+def _check_clip_length(arr: np.ndarray, name: str, min_samples: int, sr: int | None, owner: str | None) -> None:
+    """At least one clip, each of at least ``min_samples`` samples."""
     n_clips, n_samples = arr.shape
     if n_clips == 0:
         raise ValueError(f"{name} holds no clip (shape {arr.shape}); pass at least one.")
@@ -279,9 +298,6 @@ def check_audio(
             f"(shape={arr.shape}) while a minimum of {max(min_samples, 1)} is required). "
             "Use longer clips or pad them with trustkit.audio.fix_length."
         )
-    if values:
-        check_audio_values(arr, name=name)
-    return _check_silent(arr, name, owner, allow_silent)
 
 
 def check_audio_values(arr: np.ndarray, *, name: str = "X", energy: Any = None) -> None:

@@ -419,6 +419,7 @@ def _rate_and_length_flags(parser: argparse.ArgumentParser, *, builtin_duration:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per job, the analysing ones sharing their flags (``parents=``)."""
     parser = argparse.ArgumentParser(
         prog="trustkit", description="How far can a music-audio model be trusted?",
         epilog="exit codes: 0 done or gate passed, 1 gate failed, 2 usage or input error, 3 internal error (a bug), "
@@ -429,7 +430,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"trustkit {_version()}",
                         help="print trustkit's version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
-    # flags every analysing subcommand shares, defined once (parents=)
+    run_flags, out_flags, labelled = _shared_flags()
+    _add_demo(sub)
+    _add_report(sub)
+    _add_listen(sub)
+    _add_sensitivity(sub, [out_flags, run_flags])
+    _add_transfer(sub, [labelled, out_flags, run_flags])
+    _add_explain(sub, [labelled, out_flags, run_flags])
+    sub.add_parser("versions", help="print versions for bug reports").set_defaults(func=run_versions)
+    return parser
+
+
+
+
+def _shared_flags() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The flags analysing sub-commands share, defined once: running, outputs, and labelled audio."""
     run_flags = argparse.ArgumentParser(add_help=False)
     run_flags.add_argument("--n-jobs", type=int, default=None,
                            help="parallel settings/folds (threads; -1: every core; default: one); the numbers do not depend on it")
@@ -452,6 +467,10 @@ def _parser() -> argparse.ArgumentParser:
                                "of every fold: a regular expression whose first capture group in each file's path is "
                                "its group (e.g. '_([a-z]+)_' for 7_jackson_32.wav), or 'csv' for the --labels CSV's "
                                "group column (used by default when it has one)")
+    return run_flags, out_flags, labelled
+
+
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser(
         "demo",
         help="the full trust report (robustness, transferability, explanations) on built-in data",
@@ -472,11 +491,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                       help="progress bars on stderr: auto (default: when stderr is a terminal), on or off")
     demo.set_defaults(func=run_demo)
+
+
+def _add_report(sub: Any) -> None:
     report = sub.add_parser("report", help="render the HTML trust report from a saved JSON",
                             epilog="example: trustkit report trustkit-demo/trust_report.json --out report.html")
     report.add_argument("json", help="a report JSON written by trustkit (trustkit demo, or any --json)")
     report.add_argument("--out", help="HTML file (default: next to the JSON)")
     report.set_defaults(func=run_report)
+
+
+def _add_listen(sub: Any) -> None:
     listen = sub.add_parser(
         "listen",
         help="perturb built-in music and write audio, spectrograms and an HTML page to listen to",
@@ -489,8 +514,11 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     listen.add_argument("--fast", action="store_true", help="2 clips of 1 s, for smoke tests")
     listen.set_defaults(func=run_listen_command)
+
+
+def _add_sensitivity(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     sens = sub.add_parser(
-        "sensitivity", parents=[out_flags, run_flags],
+        "sensitivity", parents=parents,
         help="how far do perturbations move clips away from their originals in an encoder's space",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
@@ -521,8 +549,10 @@ def _parser() -> argparse.ArgumentParser:
     sens.add_argument("--verbose", action="store_true", help="the same as --progress on")
     sens.set_defaults(func=run_sensitivity)
 
+
+def _add_transfer(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     transfer = sub.add_parser(
-        "transfer", help="probe how well an encoder's embeddings serve a labelled task", parents=[labelled, out_flags, run_flags],
+        "transfer", help="probe how well an encoder's embeddings serve a labelled task", parents=parents,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  trustkit transfer --encoder mfcc\n  trustkit transfer --encoder mypkg.models:encoder --audio genres/ "
                "--fail-below 0.6 --json transfer.json\nexit codes: 0 pass (or no gate), 1 gate failed, 2 usage or input error, 3 internal error, 130 interrupted",
@@ -534,9 +564,12 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("--cv", type=int, default=5, help="outer cross-validation folds (default: 5)")
     transfer.add_argument("--fail-below", type=float, help="gate: exit 1 when the main metric is below this")
     transfer.set_defaults(func=run_transfer)
+
+
+def _add_explain(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     explain = sub.add_parser(
         "explain", help="explain an audio classifier with LIME or SHAP over time segments and score the explanations",
-        parents=[labelled, out_flags, run_flags],
+        parents=parents,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  trustkit explain --explainer shap\n  trustkit explain --model mypkg.models:classifier --audio clips/ "
                "--fail-below 0.1\nwithout --model, a logistic regression on MFCC statistics is trained on the labels.\n"
@@ -550,8 +583,6 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--instances", type=int, default=8, help="clips to explain (default: 8)")
     explain.add_argument("--fail-below", type=float, help="gate: exit 1 when the explanations' fidelity (1 = ranks coalitions as the model does, 0 = no information about which units matter, -1 = reversed) is below this")
     explain.set_defaults(func=run_explain)
-    sub.add_parser("versions", help="print versions for bug reports").set_defaults(func=run_versions)
-    return parser
 
 
 def _check_gates(args: argparse.Namespace) -> None:

@@ -232,28 +232,49 @@ def load_audio_folder(
     InvalidAudioError
         Naming every file that could not be read (none is silently dropped).
     """
-    import warnings
-
-    from .audio import load_audio, sound_file
-    from .exceptions import InvalidAudioError, TrustkitWarning
-
     if sr is not None:
         sr = check_sr(sr, "load_audio_folder")
     root = Path(path)
+    files = _audio_files(root, folder_labels=isinstance(labels, str) and labels == "folders")
+    offset = check_number(offset, "offset", low=0)
+    seconds, rates = _file_info(files)
+    rel = [str(f.relative_to(root)) for f in files]
+    sr = _common_rate(rates, rel, root) if sr is None else sr  # the files' own rate: never resample silently
+    n = _excerpt_samples(seconds, rel, root, sr=sr, offset=offset, duration=duration)
+    # labels and groups are checked before any audio is read (the labels CSV read once)
+    table = None if labels is None or (isinstance(labels, str) and labels == "folders") else _read_labels_csv(labels)
+    lab = _file_labels(rel, labels, table)
+    group = _file_groups(rel, groups, table, labels)
+    X = _read_excerpts(files, rel, sr=sr, offset=offset, n=n)
+    y = pd.DataFrame({"file": rel, "label": lab, "sr": rates})
+    if group is not None:
+        y["group"] = group
+    y.attrs.update(sr=int(sr), duration=n / sr)
+    return X, y
+
+
+def _audio_files(root: Path, *, folder_labels: bool) -> list[Path]:
+    """Every audio file under ``root``, sorted; with labels from folders, none may sit in ``root`` itself."""
     if not root.is_dir():
-        raise ValueError(f"path must be a folder of audio files; {os.fspath(path)!r} is not a folder.")
+        raise ValueError(f"path must be a folder of audio files; {os.fspath(root)!r} is not a folder.")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
     if not files:
-        raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {os.fspath(path)!r}.")
-    if isinstance(labels, str) and labels == "folders":
+        raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {os.fspath(root)!r}.")
+    if folder_labels:
         loose = [f.name for f in files if f.parent == root]
         if loose:
             raise ValueError(
-                f"{len(loose)} audio files sit directly in {os.fspath(path)!r} (e.g. {loose[0]!r}); with labels from "
+                f"{len(loose)} audio files sit directly in {os.fspath(root)!r} (e.g. {loose[0]!r}); with labels from "
                 "folders every file must be inside a label sub-folder. Move them, or pass labels=None or a CSV."
             )
+    return files
 
-    offset = check_number(offset, "offset", low=0)
+
+def _file_info(files: list[Path]) -> tuple[list[float], list[int]]:
+    """Each file's length in seconds and its sample rate, from its header; every unreadable file named at once."""
+    from .audio import sound_file
+    from .exceptions import InvalidAudioError
+
     seconds, rates, failed = [], [], []
     for f in files:
         try:
@@ -264,52 +285,72 @@ def load_audio_folder(
             failed.append(f"Could not read audio file {os.fspath(f)!r}: {exc}")
     if failed:
         raise InvalidAudioError(f"{len(failed)} of {len(files)} files could not be read: " + "; ".join(failed))
-    rel = [str(f.relative_to(root)) for f in files]
-    if sr is None:  # the files' own rate: never resample silently
-        found = sorted(set(rates))
-        if len(found) > 1:
-            where = "; ".join(f"{r} Hz: {', '.join(x for x, q in zip(rel, rates) if q == r)[:120]}" for r in found)
-            raise InvalidAudioError(
-                f"the files under {os.fspath(path)!r} have {len(found)} sample rates ({where}); pass sr=<Hz> "
-                "(--sr on the command line) to resample them all to one rate."
-            )
-        sr = found[0]
-    if duration is None:  # the files' own length: never cut or pad silently
+    return seconds, rates
+
+
+def _common_rate(rates: list[int], rel: list[str], root: Path) -> int:
+    """The one rate every file has, or an error naming the files at each rate."""
+    from .exceptions import InvalidAudioError
+
+    found = sorted(set(rates))
+    if len(found) > 1:
+        where = "; ".join(f"{r} Hz: {', '.join(x for x, q in zip(rel, rates) if q == r)[:120]}" for r in found)
+        raise InvalidAudioError(
+            f"the files under {os.fspath(root)!r} have {len(found)} sample rates ({where}); pass sr=<Hz> "
+            "(--sr on the command line) to resample them all to one rate."
+        )
+    return found[0]
+
+
+def _excerpt_samples(seconds: list[float], rel: list[str], root: Path, *, sr: int, offset: float,
+                     duration: float | None) -> int:
+    """Samples per excerpt: ``duration`` at ``sr``, or the files' one length after ``offset`` (never cut silently)."""
+    from .exceptions import InvalidAudioError
+
+    if duration is None:
         frames = [round((sec - offset) * sr) for sec in seconds]
         if len(set(frames)) > 1:
             short, long = int(np.argmin(frames)), int(np.argmax(frames))
             raise InvalidAudioError(
-                f"the files under {os.fspath(path)!r} differ in length after offset={offset:g} s: from "
+                f"the files under {os.fspath(root)!r} differ in length after offset={offset:g} s: from "
                 f"{frames[short] / sr:.4g} s ({rel[short]}) to {frames[long] / sr:.4g} s ({rel[long]}); pass "
                 "duration=<seconds> (--duration) to cut the longer ones and zero-pad the shorter ones."
             )
-    past = [f.name for f, sec in zip(files, seconds) if sec <= offset]
+    past = [Path(r).name for r, sec in zip(rel, seconds) if sec <= offset]
     if past:
         raise InvalidAudioError(
-            f"offset={offset:g} s is at or past the end of {len(past)} of {len(files)} files (e.g. {past[0]!r}; "
+            f"offset={offset:g} s is at or past the end of {len(past)} of {len(seconds)} files (e.g. {past[0]!r}; "
             f"the longest lasts {max(seconds):.3g} s, the shortest {min(seconds):.3g} s). Choose a smaller offset."
         )
     if duration is None:
-        n = round((min(seconds) - offset) * sr)
-    else:
-        n = round(check_number(duration, "duration", low=0, low_inclusive=False) * sr)
-    # labels and groups are checked before any audio is read (the labels CSV read once)
-    table = None if labels is None or (isinstance(labels, str) and labels == "folders") else _read_labels_csv(labels)
+        return round((min(seconds) - offset) * sr)
+    return round(check_number(duration, "duration", low=0, low_inclusive=False) * sr)
+
+
+def _file_labels(rel: list[str], labels: Any, table: pd.DataFrame | None) -> list[Any]:
+    """Each file's label: none, its sub-folder, or the labels CSV's (every file must have one)."""
     if labels is None:
-        lab = [None] * len(files)
-    elif table is None:
-        lab = [str(Path(r).parent) if str(Path(r).parent) != "." else "" for r in rel]
-    else:
-        if not {"file", "label"} <= set(table.columns):
-            raise ValueError(f"labels CSV {os.fspath(labels)!r} needs columns 'file' and 'label'; has {list(table.columns)}.")
-        mapping = dict(zip(table["file"].astype(str), table["label"]))
-        missing = [r for r in rel if r not in mapping]
-        if missing:
-            raise ValueError(f"labels CSV has no label for {len(missing)} files, e.g. {missing[:3]}.")
-        lab = [mapping[r] for r in rel]
-    group = _file_groups(rel, groups, table, labels)
-    clips = []
-    for f in files:  # only the excerpt is read from disk
+        return [None] * len(rel)
+    if table is None:
+        return [str(Path(r).parent) if str(Path(r).parent) != "." else "" for r in rel]
+    if not {"file", "label"} <= set(table.columns):
+        raise ValueError(f"labels CSV {os.fspath(labels)!r} needs columns 'file' and 'label'; has {list(table.columns)}.")
+    mapping = dict(zip(table["file"].astype(str), table["label"]))
+    missing = [r for r in rel if r not in mapping]
+    if missing:
+        raise ValueError(f"labels CSV has no label for {len(missing)} files, e.g. {missing[:3]}.")
+    return [mapping[r] for r in rel]
+
+
+def _read_excerpts(files: list[Path], rel: list[str], *, sr: int, offset: float, n: int) -> np.ndarray:
+    """Each file's excerpt of ``n`` samples from ``offset`` at ``sr`` (only the excerpt is read; short ones padded, said)."""
+    import warnings
+
+    from .audio import load_audio
+    from .exceptions import InvalidAudioError, TrustkitWarning
+
+    clips, failed = [], []
+    for f in files:
         try:
             clips.append(load_audio(f, sr=sr, offset=offset, duration=(n + 16) / sr))  # a margin for resampling
         except InvalidAudioError as exc:
@@ -322,19 +363,15 @@ def load_audio_folder(
         seg = c[:n]
         X[i, : len(seg)] = seg
         if len(seg) < n:
-            padded.append(str(files[i].relative_to(root)))
+            padded.append(rel[i])
     if padded:
         warnings.warn(
             f"{len(padded)} files are shorter than {n / sr:.3g} s after offset and were zero-padded: "
             + ", ".join(padded[:5]) + (" ..." if len(padded) > 5 else ""),
             TrustkitWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    y = pd.DataFrame({"file": rel, "label": lab, "sr": rates})
-    if group is not None:
-        y["group"] = group
-    y.attrs.update(sr=int(sr), duration=n / sr)
-    return X, y
+    return X
 
 
 def _read_labels_csv(labels: Any) -> pd.DataFrame:
@@ -589,7 +626,7 @@ def load_folk_tunes(
     rng = check_random_state(random_state)
     seed = int(rng.randint(0, 2**31 - 1))
     key = hashlib.sha1(repr((n_clips, duration, sr, tuple(classes), seed, music21.__version__, 1)).encode()).hexdigest()[:16]
-    cache_dir = None
+    path = None
     if cache:
         cache_dir = Path(os.environ.get("TRUSTKIT_CACHE", Path.home() / ".cache" / "trustkit")) if cache is True else Path(cache)
         path = cache_dir / f"folk_{key}.npz"
@@ -597,15 +634,7 @@ def load_folk_tunes(
             with np.load(path, allow_pickle=False) as data:
                 y = pd.DataFrame({str(c): data[f"y_{c}"] for c in data["columns"]})
                 return data["X"], y[[label, *[c for c in y.columns if c != label]]]
-    corpus_dir = Path(music21.__file__).parent / "corpus" / "ryansMammoth"
-    by_class: dict[str, list[Path]] = {c: [] for c in classes}
-    for f in sorted(corpus_dir.glob("*.abc")):
-        r = (_abc_field(f.read_text(errors="replace"), "R") or "").lower().replace("slipjig", "slip jig")
-        if r in by_class:
-            by_class[r].append(f)
-    empty = [c for c, fs in by_class.items() if not fs]
-    if empty:
-        raise ValueError(f"no tunes of type {empty} in Ryan's Mammoth Collection; e.g. reel, hornpipe, jig, strathspey, clog.")
+    by_class = _tunes_by_type(Path(music21.__file__).parent / "corpus" / "ryansMammoth", classes)
     draw = np.random.RandomState(seed)
     order = {c: list(draw.permutation(fs)) for c, fs in by_class.items()}
     n = round(duration * sr)
@@ -617,35 +646,12 @@ def load_folk_tunes(
         if not order[c]:
             continue
         f = Path(order[c].pop())
-        text = f.read_text(errors="replace")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # music21's parser warnings about ABC dialects
-            try:
-                score = music21.converter.parse(f).expandRepeats()
-            except Exception as exc:  # music21 raises several types here
-                skipped.append(f"{f.name} ({type(exc).__name__})")
-                continue
-            notes = [
-                (float(el.offset), float(el.quarterLength), [p.midi for p in el.pitches])
-                for el in score.flatten().notes
-                if not isinstance(el, music21.harmony.ChordSymbol) and el.quarterLength > 0
-            ]
-        if not notes:
-            skipped.append(f"{f.name} (no notes)")
+        rendered = _render_tune(f, c, draw, sr=sr, n=n)
+        if isinstance(rendered, str):
+            skipped.append(f"{f.name} ({rendered})")
             continue
-        program = int(draw.choice(list(FOLK_INSTRUMENTS)))
-        qpm = float(draw.uniform(90, 140))
-        x = _render_notes(notes, seconds_per_quarter=60.0 / qpm, program=program, sr=sr, n=n)
-        peak = np.abs(x).max()
-        if peak == 0:
-            skipped.append(f"{f.name} (silent rendering)")
-            continue
-        X.append(0.5 * x / peak)
-        rows.append({
-            "tune_type": c, "mode": _mode_from_key(_abc_field(text, "K") or ""),
-            "meter": _abc_field(text, "M") or "", "title": _abc_field(text, "T") or f.stem, "file": f.name,
-            "instrument": FOLK_INSTRUMENTS[program], "tempo_qpm": round(qpm, 1),
-        })
+        X.append(rendered[0])
+        rows.append(rendered[1])
     if skipped:
         warnings.warn(
             f"load_folk_tunes skipped {len(skipped)} tunes music21 could not expand or render: " + ", ".join(skipped),
@@ -655,11 +661,61 @@ def load_folk_tunes(
         warnings.warn(f"only {len(X)} of the {n_clips} requested clips could be rendered.", TrustkitWarning, stacklevel=2)
     X = np.vstack(X).astype(np.float32)
     y = pd.DataFrame(rows)
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache_dir / f"folk_{key}.npz", X=X, columns=np.array(list(y.columns), dtype=str),
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, X=X, columns=np.array(list(y.columns), dtype=str),
                             **{f"y_{col}": y[col].to_numpy() if pd.api.types.is_numeric_dtype(y[col]) else y[col].to_numpy(dtype=str) for col in y.columns})
     return X, y[[label, *[col for col in y.columns if col != label]]]
+
+
+def _tunes_by_type(corpus_dir: Path, classes: Any) -> dict[str, list[Path]]:
+    """The collection's ABC files of each wanted tune type (its ``R:`` field); every type must have some."""
+    by_class: dict[str, list[Path]] = {c: [] for c in classes}
+    for f in sorted(corpus_dir.glob("*.abc")):
+        r = (_abc_field(f.read_text(errors="replace"), "R") or "").lower().replace("slipjig", "slip jig")
+        if r in by_class:
+            by_class[r].append(f)
+    empty = [c for c, fs in by_class.items() if not fs]
+    if empty:
+        raise ValueError(f"no tunes of type {empty} in Ryan's Mammoth Collection; e.g. reel, hornpipe, jig, strathspey, clog.")
+    return by_class
+
+
+def _render_tune(f: Path, tune_type: str, draw: np.random.RandomState, *, sr: int, n: int) -> tuple[np.ndarray, dict[str, Any]] | str:
+    """One tune rendered to ``n`` samples (peak 0.5) with its labels, or why it could not be.
+
+    Draws the instrument and the tempo from ``draw`` only for a tune with notes.
+    """
+    import warnings
+
+    import music21
+
+    text = f.read_text(errors="replace")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # music21's parser warnings about ABC dialects
+        try:
+            score = music21.converter.parse(f).expandRepeats()
+        except Exception as exc:  # music21 raises several types here
+            return type(exc).__name__
+        notes = [
+            (float(el.offset), float(el.quarterLength), [p.midi for p in el.pitches])
+            for el in score.flatten().notes
+            if not isinstance(el, music21.harmony.ChordSymbol) and el.quarterLength > 0
+        ]
+    if not notes:
+        return "no notes"
+    program = int(draw.choice(list(FOLK_INSTRUMENTS)))
+    qpm = float(draw.uniform(90, 140))
+    x = _render_notes(notes, seconds_per_quarter=60.0 / qpm, program=program, sr=sr, n=n)
+    peak = np.abs(x).max()
+    if peak == 0:
+        return "silent rendering"
+    labels = {
+        "tune_type": tune_type, "mode": _mode_from_key(_abc_field(text, "K") or ""),
+        "meter": _abc_field(text, "M") or "", "title": _abc_field(text, "T") or f.stem, "file": f.name,
+        "instrument": FOLK_INSTRUMENTS[program], "tempo_qpm": round(qpm, 1),
+    }
+    return 0.5 * x / peak, labels
 
 
 #: librosa's example recordings by kind (keys of ``librosa.ex``)

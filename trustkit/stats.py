@@ -39,13 +39,14 @@ class ConfidenceInterval(NamedTuple):
 class Estimate:
     """A statistic with its bootstrap confidence interval.
 
-    ``statistic`` and ``confidence_interval.low/high`` give the same numbers
-    under scipy's result names.
+    ``confidence_interval.low/high`` gives ``low`` and ``high`` under scipy's
+    result names.
 
     Attributes
     ----------
-    value : float
-        The statistic on the whole sample.
+    statistic : float
+        The statistic on the whole sample (scipy's name for it on a result
+        object; every report's long table calls its column the same).
     low, high : float
         Bounds of the percentile bootstrap interval.
     n : int
@@ -54,19 +55,14 @@ class Estimate:
         Confidence level of the interval.
     """
 
-    value: float
+    statistic: float
     low: float
     high: float
     n: int
     confidence: float
 
     def __float__(self) -> float:
-        return self.value
-
-    @property
-    def statistic(self) -> float:
-        """The statistic (scipy's name for it on a result object)."""
-        return self.value
+        return self.statistic
 
     @property
     def confidence_interval(self) -> ConfidenceInterval:
@@ -87,7 +83,7 @@ class Estimate:
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".3f"
-        return f"{self.value:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
+        return f"{self.statistic:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
 
 
 def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -158,7 +154,7 @@ def bootstrap_statistic(
     --------
     >>> x = np.arange(10.0)
     >>> e = bootstrap_statistic(lambda i: float(np.median(x[i])), 10, random_state=0)
-    >>> e.value, e.low < 4.5 < e.high
+    >>> e.statistic, e.low < 4.5 < e.high
     (4.5, True)
     """
     n_bootstrap = check_number(n_bootstrap, "n_bootstrap", low=10, integer=True)
@@ -210,7 +206,7 @@ def bootstrap_estimate(
     Examples
     --------
     >>> e = bootstrap_estimate([1, 1, 0, 1, 1, 0, 1, 1], random_state=0)
-    >>> e.value, e.low <= e.value <= e.high
+    >>> e.statistic, e.low <= e.statistic <= e.high
     (0.75, True)
     """
     values = np.asarray(values, dtype=np.float64)
@@ -255,7 +251,7 @@ def proportion_interval(k: Any, n: Any, *, confidence: float = 0.95, method: str
     Examples
     --------
     >>> e = proportion_interval(6, 6)
-    >>> e.value, round(e.low, 2), e.high
+    >>> e.statistic, round(e.low, 2), e.high
     (1.0, 0.61, 1.0)
     """
     n = check_number(n, "n", low=0, integer=True)
@@ -300,7 +296,7 @@ def cluster_mean_interval(
     Examples
     --------
     >>> e = cluster_mean_interval([1, 1, 1, 1, 1, 1], ["a", "a", "b", "b", "c", "c"])
-    >>> e.value, round(e.low, 3), e.high
+    >>> e.statistic, round(e.low, 3), e.high
     (1.0, 0.439, 1.0)
     """
     v = np.asarray(values, dtype=np.float64)
@@ -336,7 +332,7 @@ def paired_difference(
     Examples
     --------
     >>> d = paired_difference([1, 1, 1, 0], [0, 1, 0, 0], random_state=0)
-    >>> d.value
+    >>> d.statistic
     0.5
     """
     a = np.asarray(a, dtype=np.float64)
@@ -361,7 +357,7 @@ def nadeau_bengio_interval(
     Examples
     --------
     >>> e = nadeau_bengio_interval([0.8, 0.82, 0.78, 0.81, 0.79], n_train=80, n_test=20)
-    >>> round(e.value, 3), round(e.high - e.value, 3)
+    >>> round(e.statistic, 3), round(e.high - e.statistic, 3)
     (0.8, 0.029)
     """
     s = np.asarray(fold_scores, dtype=np.float64)
@@ -506,7 +502,7 @@ def jackknife_interval(
     --------
     >>> x = np.arange(100.0)
     >>> e = jackknife_interval(lambda i: x[i].mean(), 100, random_state=0)
-    >>> e.value, e.low < 49.5 < e.high
+    >>> e.statistic, e.low < 49.5 < e.high
     (49.5, True)
     """
     value = float(statistic(np.arange(n)))

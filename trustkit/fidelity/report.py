@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.stats
 
 from .._seeds import SeedTree
-from ..reports import Report
+from ..reports import Report, long_table
 from ..stats import paired_difference
 
 __all__ = ["COMPARED", "COMPARED_DELETION", "DELETION_HEADLINE", "FIDELITY_HEADLINE", "ExplanationComparison",
@@ -24,9 +24,11 @@ class ExplanationComparison(Report):
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per compared measure: the mean difference (first explainer
-        minus second) with its paired bootstrap interval, the Wilcoxon
-        statistic and p-value, and n.
+        The long table (:class:`~trustkit.reports.Report`): one row per
+        compared measure, scope ``"first - second, paired"``: the mean
+        difference (first explainer minus second) as ``statistic`` with its
+        paired bootstrap interval, the Wilcoxon statistic and p-value
+        (``wilcoxon_statistic``, ``wilcoxon_p``), and n.
     config : dict
         The two explainers' names, n_bootstrap and confidence.
     """
@@ -41,7 +43,7 @@ class ExplanationComparison(Report):
 
     def __float__(self) -> float:
         row = self.table[self.table["measure"] == "fidelity"]
-        return float(row["mean_difference"].iloc[0]) if len(row) else float("nan")
+        return float(row["statistic"].iloc[0]) if len(row) else float("nan")
 
     def _measure_name(self) -> str:
         return "fidelity difference"
@@ -54,16 +56,13 @@ class ExplanationComparison(Report):
         row = self.table[self.table["measure"] == "fidelity"]
         return float(row["n"].iloc[0]) if len(row) else float("nan")
 
-    def _long(self) -> pd.DataFrame:
-        t = self.table
-        return pd.DataFrame({"scope": "first - second, paired", "measure": t["measure"], "statistic": t["mean_difference"],
-                             "low": t["low"], "high": t["high"], "n": t["n"], "wilcoxon_p": t["pvalue"]})
-
     def summary(self) -> str:
         """The paired differences with intervals and Wilcoxon p-values."""
         c = self.config
         head = f"{c.get('first', 'first')} vs {c.get('second', 'second')} on the same instances (first - second)"
-        return head + "\n" + self.table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        shown = self.table[["measure", "statistic", "low", "high", "wilcoxon_statistic", "wilcoxon_p", "n"]]
+        shown = shown.rename(columns={"statistic": "mean_difference", "wilcoxon_p": "pvalue"})
+        return head + "\n" + shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
     def plot(self, ax: Any = None) -> Any:
         """The mean differences with their intervals, one row per measure."""
@@ -73,7 +72,7 @@ class ExplanationComparison(Report):
             _, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(self.table)), layout="constrained")
         t = self.table
         y = np.arange(len(t))
-        ax.errorbar(t["mean_difference"], y, xerr=[t["mean_difference"] - t["low"], t["high"] - t["mean_difference"]],
+        ax.errorbar(t["statistic"], y, xerr=[t["statistic"] - t["low"], t["high"] - t["statistic"]],
                     fmt="o", capsize=3)
         ax.axvline(0, color="grey", lw=1)
         ax.set_yticks(y, t["measure"])
@@ -107,9 +106,11 @@ class FidelityComplexityReport(Report):
     Attributes
     ----------
     table : pandas.DataFrame
-        Tidy summary: one row per measure (and budget), mean over the scored
-        instances with a bootstrap interval (instances with a near-zero effect
-        are left out and counted in ``config["n_near_zero"]``).
+        The long table (:class:`~trustkit.reports.Report`): one row per
+        measure and budget (``budget`` ``"k=3"``, or ``""`` for measures of
+        the whole ranking), the mean over the scored instances as
+        ``statistic`` with a bootstrap interval (instances with a near-zero
+        effect are left out and counted in ``config["n_near_zero"]``).
     per_instance : pandas.DataFrame
         Fidelity, curve areas, random controls, skill scores, shares, surrogate
         fidelity per budget, complexity, k* (censored at ``d + 1`` when never
@@ -149,7 +150,7 @@ class FidelityComplexityReport(Report):
         return DELETION_HEADLINE if self._deletion_only else FIDELITY_HEADLINE
 
     def __float__(self) -> float:
-        return float(self._row(self._headline_measure)["mean"])
+        return float(self._row(self._headline_measure)["statistic"])
 
     def _measure_name(self) -> str:
         return "deletion area" if self._deletion_only else "fidelity"
@@ -161,13 +162,6 @@ class FidelityComplexityReport(Report):
     def _headline_n(self) -> float:
         return float(self._row(self._headline_measure)["n"])
 
-    def _long(self) -> pd.DataFrame:
-        t = self.table
-        return pd.DataFrame({"scope": "mean over instances",
-                             "budget": t["budget"].map(lambda b: "" if pd.isna(b) else f"k={int(b)}"),
-                             "measure": t["measure"], "statistic": t["mean"], "low": t["low"], "high": t["high"],
-                             "n": t["n"]})
-
     def _undefined_reason(self) -> str:
         c = self.config
         n, near, undefined = c.get("n_instances", 0), c.get("n_near_zero", 0), c.get("n_undefined", 0)
@@ -178,14 +172,13 @@ class FidelityComplexityReport(Report):
                 f"range) and {undefined} {why}, so none is left to score")
 
     def _row(self, measure: str) -> pd.Series:
-        t = self.table[(self.table["measure"] == measure) & self.table["budget"].isna()]
-        return t.iloc[0]
+        return self.row(measure, budget="")
 
     def _fmt(self, measure: str) -> str:
         r = self._row(measure)
-        if not np.isfinite(r["mean"]):
+        if not np.isfinite(r["statistic"]):
             return "undefined"
-        return f"{r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" if np.isfinite(r["low"]) else f"{r['mean']:.3f}"
+        return f"{r['statistic']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" if np.isfinite(r["low"]) else f"{r['statistic']:.3f}"
 
     def summary(self) -> str:
         """A short readable account of the results."""
@@ -212,7 +205,7 @@ class FidelityComplexityReport(Report):
                 f"baseline={c['baseline']}; {c['n_model_calls']} model calls ({c['n_model_rows']} inputs)")
 
     def _deletion_summary(self) -> list[str]:
-        budget_rows = self.table[self.table["budget"].notna() & (self.table["measure"] == "remove_fidelity")]
+        budget_rows = self.table[(self.table["budget"] != "") & (self.table["measure"] == "remove_fidelity")]
         return [
             self._head_line() + "; measures='deletion' (the deletion curve only)",
             f"deletion area {self._fmt('auc_remove')}: share of the full effect destroyed as the top-k units are "
@@ -221,7 +214,7 @@ class FidelityComplexityReport(Report):
             "against 0)",
             f"remove-curve concordance {self._fmt('concordance_remove')}",
             "share destroyed (bounded) by budget: "
-            + ", ".join(f"k={int(r.budget)} {r.mean:.3f}" for r in budget_rows.itertuples()),
+            + ", ".join(f"{r.budget} {r.statistic:.3f}" for r in budget_rows.itertuples()),
         ]
 
     def _full_summary(self, per: pd.DataFrame) -> list[str]:
@@ -241,8 +234,8 @@ class FidelityComplexityReport(Report):
         reached = per["k_star_reached"].mean() if len(per) else np.nan
         lines.append(f"k* (units needed for keep share >= {c['tau']}): median {np.median(per['k_star']) if len(per) else np.nan:.0f} "
                      f"(censored at {c['n_units'] + 1}), reached on {reached:.0%} of instances")
-        budget_rows = self.table[self.table["budget"].notna() & (self.table["measure"] == "surrogate_r2")]
-        lines.append("out-of-sample surrogate R2 by budget: " + ", ".join(f"k={int(r.budget)} {r.mean:.3f}" for r in budget_rows.itertuples()))
+        budget_rows = self.table[(self.table["budget"] != "") & (self.table["measure"] == "surrogate_r2")]
+        lines.append("out-of-sample surrogate R2 by budget: " + ", ".join(f"{r.budget} {r.statistic:.3f}" for r in budget_rows.itertuples()))
         return lines
 
     def compare(self, other: FidelityComplexityReport, *, names: tuple[str, str] = ("first", "second"),
@@ -295,10 +288,11 @@ class FidelityComplexityReport(Report):
                 stat, p = float(res.statistic), float(res.pvalue)
             else:
                 stat, p = 0.0, 1.0
-            rows.append({"measure": m, "mean_difference": d.value if d else np.nan, "low": d.low if d else np.nan,
-                         "high": d.high if d else np.nan, "wilcoxon_statistic": stat, "pvalue": p, "n": int(ok.sum())})
-        return ExplanationComparison(pd.DataFrame(rows), config={"first": names[0], "second": names[1],
-                                                                 "n_bootstrap": n_boot, "confidence": conf})
+            rows.append({"scope": "first - second, paired", "wilcoxon_statistic": stat, "wilcoxon_p": p, "measure": m,
+                         "statistic": d.statistic if d else np.nan, "low": d.low if d else np.nan,
+                         "high": d.high if d else np.nan, "n": int(ok.sum())})
+        return ExplanationComparison(long_table(rows, conf), config={"first": names[0], "second": names[1],
+                                                                     "n_bootstrap": n_boot, "confidence": conf})
 
     def plot(self, ax: Any = None) -> Any:
         """Keep curve (deletion curve with ``measures="deletion"``) with the random control, and the headline against complexity."""

@@ -15,6 +15,7 @@ from .._cache import cached_call
 from .._meter import Common, Meter
 from .._validation import check_choice, check_number
 from ..exceptions import InvalidAudioError, TrustkitWarning
+from ..reports import estimate_row, long_table
 from ..stats import bootstrap_estimate
 from .audio import distinct_missing, unit_responses
 from .explanations import to_attributions
@@ -777,17 +778,19 @@ def _explain(explainer: Any, X: np.ndarray) -> Any:
 
 
 def _summary_table(per: pd.DataFrame, budgets: list[int], common: Common) -> pd.DataFrame:
+    """The report's long table: every measure's mean over instances with its bootstrap interval (per budget too)."""
     rows = []
 
-    def add(measure, values, budget=np.nan):
+    def add(measure, values, budget=""):
         v = np.asarray(values, dtype=float)
         v = v[np.isfinite(v)]
+        ids = {"scope": "mean over instances", "budget": budget}
         if len(v) == 0:
-            rows.append({"measure": measure, "budget": budget, "mean": np.nan, "low": np.nan, "high": np.nan, "n": 0})
+            rows.append({**ids, "measure": measure, "statistic": np.nan, "low": np.nan, "high": np.nan, "n": 0})
             return
         e = bootstrap_estimate(v, n_bootstrap=common.n_bootstrap, confidence=common.confidence,
                                random_state=common.seeds.seed("summary"))
-        rows.append({"measure": measure, "budget": budget, "mean": e.value, "low": e.low, "high": e.high, "n": len(v)})
+        rows.append(estimate_row(measure, e, **ids))
 
     for m in ("fidelity", "concordance_keep", "concordance_remove", "skill_keep", "auc_keep", "auc_keep_random", "skill_remove", "auc_remove",
               "auc_remove_random", "k_star", "k_star_reached", "n_nonzero", "n_units_90", "entropy", "gini"):
@@ -798,5 +801,5 @@ def _summary_table(per: pd.DataFrame, budgets: list[int], common: Common) -> pd.
         for m in ("keep_fidelity", "agree", "remove_fidelity", "surrogate_r2", "surrogate_r2_rescaled", "spearman"):
             col = f"{m}@{k}"
             if col in per:
-                add(m, per[col], k)
-    return pd.DataFrame(rows)
+                add(m, per[col], f"k={k}")
+    return long_table(rows, common.confidence)

@@ -11,8 +11,18 @@ Each meter's report lives beside its meter (``trustkit.robustness.report``,
 ...) and derives from :class:`Report`.
 """
 
-from .base import LONG_COLUMNS, Report, jsonable, version
+from .base import (
+                   LONG_COLUMNS,
+                   Report,
+                   estimate_row,
+                   finish_long,
+                   jsonable,
+                   layer_profile,
+                   long_table,
+                   version,
+                   wide_table,
+)
 from .files import is_stream_target, write_text_atomic, write_texts_atomic
 
-__all__ = ["LONG_COLUMNS", "Report", "is_stream_target", "jsonable", "version", "write_text_atomic",
-           "write_texts_atomic"]
+__all__ = ["LONG_COLUMNS", "Report", "estimate_row", "finish_long", "is_stream_target", "jsonable", "layer_profile", "long_table",
+           "version", "wide_table", "write_text_atomic", "write_texts_atomic"]

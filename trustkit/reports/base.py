@@ -16,7 +16,8 @@ import pandas as pd
 from ..exceptions import GateError
 from .files import write_text_atomic
 
-__all__ = ["LONG_COLUMNS", "Report", "jsonable", "version"]
+__all__ = ["LONG_COLUMNS", "Report", "estimate_row", "finish_long", "jsonable", "layer_profile", "long_table", "version",
+           "wide_table"]
 
 def version() -> str:
     """Trustkit's installed version (``importlib.metadata``; ``"0.0.0"`` when run from a source tree not installed)."""
@@ -57,13 +58,105 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def finish_long(long: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """``long`` in the long table's form: ids first (empty ids as ""), then :data:`LONG_COLUMNS`.
+
+    A missing ``confidence`` (a row without an interval, or a table built without one) is ``confidence``.
+    """
+    long = long.copy()
+    if "confidence" not in long:
+        long["confidence"] = confidence
+    long["confidence"] = long["confidence"].astype(float).fillna(confidence)
+    for column in ("statistic", "low", "high", "n"):
+        long[column] = long[column].astype(float) if column in long else np.nan
+    ids = [c for c in long.columns if c not in LONG_COLUMNS]
+    long[ids] = long[ids].astype(object).where(long[ids].notna(), "")
+    return long[[*ids, *LONG_COLUMNS]].reset_index(drop=True)
+
+
+def long_table(rows: list[dict[str, Any]], confidence: float) -> pd.DataFrame:
+    """A report's stored table from its estimate rows (each: ids, ``measure``, ``statistic``, ``low``, ``high``, ``n``).
+
+    Examples
+    --------
+    >>> long_table([{"scope": "s", "measure": "m", "statistic": 0.5, "low": 0.4, "high": 0.6, "n": 10}], 0.95)
+      scope measure  statistic  low  high     n  confidence
+    0     s       m        0.5  0.4   0.6  10.0        0.95
+    """
+    return finish_long(pd.DataFrame(rows, columns=None if rows else list(LONG_COLUMNS)), confidence)
+
+
+def estimate_row(measure: str, estimate: Any, **ids: Any) -> dict[str, Any]:
+    """One row of a long table from an :class:`~trustkit.stats.Estimate` (ids first)."""
+    return {**ids, "measure": measure, "statistic": estimate.statistic, "low": estimate.low, "high": estimate.high,
+            "n": estimate.n, "confidence": estimate.confidence}
+
+
+def wide_table(long: pd.DataFrame) -> pd.DataFrame:
+    """A long table with a column per measure (``m``, ``m_low``, ``m_high``), one row per combination of ids.
+
+    ``n`` and ``confidence`` are kept when every measure of a row has the same.
+
+    Examples
+    --------
+    >>> long = long_table([{"setting": "a", "measure": m, "statistic": v, "low": v - 1, "high": v + 1, "n": 5}
+    ...                    for m, v in (("x", 1.0), ("y", 2.0))], 0.95)
+    >>> wide_table(long)
+      setting    x  x_low  x_high    y  y_low  y_high    n  confidence
+    0       a  1.0    0.0     2.0  2.0    1.0     3.0  5.0        0.95
+    """
+    ids = [c for c in long.columns if c not in LONG_COLUMNS]
+    if not len(long):
+        return pd.DataFrame(columns=ids)
+    key = long[ids].astype(str).agg("\x1f".join, axis=1) if ids else pd.Series("", index=long.index)
+    out: dict[str, dict[str, Any]] = {}
+    for k, row in zip(key, long.to_dict("records")):
+        rec = out.setdefault(k, {**{c: row[c] for c in ids}, "_n": set(), "_c": set()})
+        m = row["measure"]
+        rec[m], rec[f"{m}_low"], rec[f"{m}_high"] = row["statistic"], row["low"], row["high"]
+        rec["_n"].add(row["n"])
+        rec["_c"].add(row["confidence"])
+    records = []
+    for rec in out.values():
+        n, c = rec.pop("_n"), rec.pop("_c")
+        records.append({**rec, **({"n": n.pop()} if len(n) == 1 else {}), **({"confidence": c.pop()} if len(c) == 1 else {})})
+    frame = pd.DataFrame(records)
+    tail = [c for c in ("n", "confidence") if c in frame]
+    return frame[[c for c in frame.columns if c not in tail] + tail]
+
+
+def layer_profile(rows: dict[str, Any], **ids: Any) -> pd.DataFrame:
+    """A layer profile: one row per layer, shallow to deep (``rows``' order), each a row of a long table.
+
+    Every meter builds its profile here (``layer="all"``): ``ids`` (e.g. the
+    ``series``), then ``layer``, ``depth`` and the long table's columns of
+    the row measured on that layer (a mapping or :class:`pandas.Series` with
+    :data:`LONG_COLUMNS`).
+
+    Examples
+    --------
+    >>> row = {"measure": "sensitivity", "statistic": 0.1, "low": 0.0, "high": 0.3, "n": 20, "confidence": 0.95}
+    >>> layer_profile({"conv1": row, "conv2": row})[["layer", "depth", "statistic"]]
+       layer  depth  statistic
+    0  conv1      0        0.1
+    1  conv2      1        0.1
+    """
+    return pd.DataFrame([{**ids, "layer": layer, "depth": depth, **{c: row[c] for c in LONG_COLUMNS}}
+                         for depth, (layer, row) in enumerate(rows.items())])
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Report:
     """Base of every meter's result.
 
-    Subclasses are frozen dataclasses with a ``table`` field (a tidy
-    DataFrame), a ``config`` dict, ``higher_is_better`` and ``headline``.
-    ``float(report)`` is the headline number.
+    Subclasses are frozen dataclasses with a ``table`` field, a ``config``
+    dict, ``higher_is_better`` and ``headline``; ``float(report)`` is the
+    headline number. ``table`` is the one stored long table, the same shape in
+    every report: what identifies a row (``scope``, ``setting``, ``encoder``,
+    ``task``, ...), then ``measure, statistic, low, high, n, confidence``
+    (:data:`LONG_COLUMNS`; build it with :func:`long_table`). :meth:`to_long`
+    puts the headline on top of it; :meth:`wide` pivots it to a column per
+    measure.
     """
 
     higher_is_better: ClassVar[bool] = True
@@ -175,16 +268,68 @@ class Report:
         return f"<pre>{html.escape(self.summary())}</pre>{head}{more}"
 
     def to_frame(self) -> pd.DataFrame:
-        """The tidy results table (a copy)."""
-        return self.table.copy()
+        """The stored table, wide: one row per thing measured, a column per measure (see :meth:`wide`)."""
+        return self.wide()
+
+    def wide(self) -> pd.DataFrame:
+        """The stored long table with one row per identified thing and three columns per measure.
+
+        Reports may show a narrower view (a probe: one row per metric). The ids (``scope``, ``setting``, ``encoder``, ...) stay as they are;
+        each measure becomes ``<measure>``, ``<measure>_low`` and
+        ``<measure>_high``; ``n`` and ``confidence`` stay when they are the
+        same for every measure of a row. Rows keep the table's order.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from trustkit import TransferabilityProbe
+        >>> rng = np.random.default_rng(0)
+        >>> F = np.eye(2)[np.repeat([0, 1], 20)] + 0.3 * rng.standard_normal((40, 2))
+        >>> report = TransferabilityProbe("precomputed", cv=2, n_bootstrap=50, random_state=0).score(F, np.repeat(["a", "b"], 20))
+        >>> wide = report.wide()  # a probe's: one row per metric
+        >>> str(wide.loc[0, "metric"]), bool(wide.loc[0, "low"] <= wide.loc[0, "statistic"] <= wide.loc[0, "high"])
+        ('accuracy', True)
+        """
+        return wide_table(self.table)
+
+    def row(self, measure: str, **ids: Any) -> pd.Series:
+        """The stored table's one row of ``measure`` whose id columns equal ``ids`` ("" matches an empty id).
+
+        Raises
+        ------
+        KeyError
+            When not exactly one row matches.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from trustkit import TransferabilityProbe
+        >>> rng = np.random.default_rng(0)
+        >>> F = np.eye(2)[np.repeat([0, 1], 20)] + 0.3 * rng.standard_normal((40, 2))
+        >>> report = TransferabilityProbe("precomputed", cv=2, n_bootstrap=50, random_state=0).score(F, np.repeat(["a", "b"], 20))
+        >>> float(report.row("accuracy", scope="probe, out-of-fold")["statistic"]) == float(report)
+        True
+        """
+        t = self.table
+        keep = t["measure"] == measure
+        for column, value in ids.items():
+            keep &= (t[column].fillna("") if t[column].dtype == object else t[column]) == value
+        rows = t[keep]
+        if len(rows) != 1:
+            raise KeyError(f"{type(self).__name__}: {len(rows)} rows of measure {measure!r} with {ids}; expected one.")
+        return rows.iloc[0]
 
     def to_long(self) -> pd.DataFrame:
         """Every number of the report with its interval, in the one long table every report shares.
 
-        Columns: what identifies the row (e.g. ``encoder``, ``task``,
-        ``setting``), then ``measure, statistic, low, high, n, confidence``
-        (scipy's names: the statistic and its confidence interval). The first
-        row is the headline.
+        The stored ``table`` with the headline as its first row. Columns: what
+        identifies the row (e.g. ``encoder``, ``task``, ``setting``), then
+        ``measure, statistic, low, high, n, confidence`` (scipy's names: the
+        statistic and its confidence interval).
 
         Returns
         -------
@@ -207,17 +352,8 @@ class Report:
         interval = self._headline_interval() or (np.nan, np.nan)
         head = {"scope": "headline", "measure": self._measure_name(), "statistic": value,
                 "low": interval[0], "high": interval[1], "n": self._headline_n()}
-        long = pd.concat([pd.DataFrame([head]), self._long()], ignore_index=True)
-        if "confidence" not in long:
-            long["confidence"] = self.config.get("confidence", 0.95)
-        long["confidence"] = long["confidence"].fillna(self.config.get("confidence", 0.95))
-        ids = [c for c in long.columns if c not in LONG_COLUMNS]
-        long[ids] = long[ids].astype(object).where(long[ids].notna(), "")
-        return long[[*ids, *LONG_COLUMNS]]
-
-    def _long(self) -> pd.DataFrame:
-        """The report's rows of the long table, the headline excepted (id columns, then LONG_COLUMNS)."""
-        return pd.DataFrame(columns=list(LONG_COLUMNS))
+        long = pd.concat([pd.DataFrame([head]), self.table], ignore_index=True)
+        return finish_long(long, self.config.get("confidence", 0.95))
 
     def _headline_n(self) -> float:
         """The sample size behind the headline."""
@@ -231,6 +367,7 @@ class Report:
         out["version"] = version()
         out["summary"] = self.summary()
         out["long"] = jsonable(self.to_long())
+        out["wide"] = jsonable(self.wide())
         # what the page needs beyond the fields, so that `trustkit report` rebuilds the page to_html writes
         interval = self._headline_interval()
         out["measure"] = self._measure_name()
@@ -274,7 +411,7 @@ class Report:
         for key, g in (profile.groupby("series", sort=False) if "series" in profile else [(None, profile)]):
             x = g["depth"].to_numpy()
             ax.fill_between(x, g["low"], g["high"], alpha=0.2)
-            ax.plot(x, g["value"], marker="o", label=key)
+            ax.plot(x, g["statistic"], marker="o", label=key)
         if "series" in profile:
             ax.legend(fontsize=8)
         ax.set_xticks(profile["depth"].unique(), profile.drop_duplicates("depth")["layer"], rotation=45, ha="right")

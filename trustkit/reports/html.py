@@ -79,7 +79,7 @@ def check_report_document(data: Any) -> dict[str, Any]:
             "title": kind, "note": str(head.get("meaning", "")), "summary": data.get("summary") or "",
             "measure": str(data.get("measure") or ""), "headline": value, "interval": data.get("interval"),
             "higher_is_better": head.get("higher_is_better", True),
-            "table": data["table"], "compact": data.get("long", []), "plot_png": data.get("plot_png", ""),
+            "table": data.get("wide", data["table"]), "compact": data.get("long", []), "plot_png": data.get("plot_png", ""),
         }]}
     meta = data.get("meta", {})
     _field("meta", meta, (dict,), "an object")

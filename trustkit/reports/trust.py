@@ -46,11 +46,11 @@ def _verdict(low: float, high: float, limit: float, good: str, bad: str, *, at_l
 def _robustness_cell(report: Any) -> dict[str, str]:
     e = report.headline_estimate
     verdict = _verdict(e.low, e.high, MAX_SENSITIVITY, "robust", "sensitive")
-    return {"robustness": _interval(e.value, e.low, e.high), "robustness verdict": verdict}
+    return {"robustness": _interval(e.statistic, e.low, e.high), "robustness verdict": verdict}
 
 
 def _transfer_cell(row: Any) -> tuple[str, str]:
-    text = f"{_interval(row.value, row.low, row.high)} (chance {row.chance:.2f}, majority {row.majority:.2f})"
+    text = f"{_interval(row.statistic, row.low, row.high)} (chance {row.chance:.2f}, majority {row.majority:.2f})"
     if not np.isfinite(row.low):
         return text, "undefined"
     if row.low > max(row.chance, row.majority):
@@ -65,23 +65,24 @@ def scorecard(robustness: dict[str, Any], comparison: Any, explanations: dict[st
     encoders = []
     for name, rep in robustness.items():
         row = {"encoder": name, **_robustness_cell(rep)}
-        for r in comparison.table[comparison.table["encoder"] == name].itertuples():
+        wide = comparison.wide()
+        for r in wide[wide["encoder"] == name].itertuples():
             text, verdict = _transfer_cell(r)
             row[f"{r.task} ({r.metric})"] = text
             row[f"{r.task} verdict"] = verdict
         encoders.append(row)
     explained = []
     for name, rep in explanations.items():
-        t = rep.table.set_index("measure")
+        t = rep.table[rep.table["budget"] == ""].set_index("measure")
         fid = t.loc["fidelity"] if "fidelity" in t.index else None
         units = t.loc["n_units_90"] if "n_units_90" in t.index else None
         low, high = (float(fid["low"]), float(fid["high"])) if fid is not None else (np.nan, np.nan)
         explained.append({
             "explainer": name,
-            "fidelity": _interval(float(fid["mean"]), low, high) if fid is not None else "undefined",
+            "fidelity": _interval(float(fid["statistic"]), low, high) if fid is not None else "undefined",
             "fidelity verdict": _verdict(low, high, MIN_FIDELITY, "faithful", "not faithful", at_least=True),
             "complexity (units for 90 % of the attribution)": (
-                _interval(float(units["mean"]), float(units["low"]), float(units["high"])) if units is not None
+                _interval(float(units["statistic"]), float(units["low"]), float(units["high"])) if units is not None
                 else "undefined") + f" of {rep.config['n_units']}",
         })
     level = f"{next(iter(robustness.values())).config.get('confidence', 0.95):.0%}" if robustness else "95%"
@@ -148,9 +149,6 @@ class TrustReport(Report):
 
     def _headline_n(self) -> float:
         return float(len(self._verdicts()))
-
-    def _long(self) -> pd.DataFrame:
-        return self.table
 
     def to_dict(self) -> dict[str, Any]:
         """The report document: what :func:`render_html` and ``trustkit report`` read (figures as base64 PNG)."""

@@ -36,6 +36,7 @@ from ..perturbations import (
     known_loudness,
     study_grid,
 )
+from ..reports import estimate_row, layer_profile, long_table
 from ..stats import Estimate, bootstrap_estimate, bootstrap_statistic, paired_difference, proportion_interval
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
 from .consistency import neighbour_outcomes, pooled_spearman, row_spearman
@@ -377,39 +378,34 @@ class SensitivityMeter(Meter):
     def _report(self, run: _Run, results: list[dict[str, Any]]) -> SensitivityReport:
         X, points, encoders, layer_of = run.X, run.points, run.encoders, run.layer_of
         seeds, n_boot, conf = run.common.seeds, run.common.n_bootstrap, run.common.confidence
-        rows, clips, comp = [], [], []
+        setting_rows, clips, comp = [], [], []
         has_scope = any(p.severity == "imperceptible" for p in points)
         names = {role: getattr(enc, "display_name", type(enc).__name__) + (f"/{layer_of[role]}" if role in layer_of else "")
                  for role, enc in encoders.items()}
         n = len(X)
+        in_headline = [p.severity != "identity" and (p.severity == "imperceptible" or not has_scope) for p in points]
         for k, (point, res) in enumerate(zip(points, results)):
-            param = point.param if point.param else ""
-            in_headline = point.severity != "identity" and (point.severity == "imperceptible" or not has_scope)
             for role in encoders:
                 o = res[role]
+                ids = {"scope": "setting", "encoder": names[role], "role": role,
+                       **({"layer": layer_of.get(role)} if layer_of else {}), "setting": point.name,
+                       "family": point.family, "severity": point.severity, "param": point.param or "",
+                       "param_value": point.value, "length_out": res["length"], "in_headline": in_headline[k]}
                 # one seed per setting, shared by the roles: an encoder gets the same intervals whether it is
                 # the encoder of one meter or the baseline of another
-                row = {"name": point.name, "family": point.family, "param": param, "value": point.value,
-                       "severity": point.severity, "role": role, "encoder": names[role],
-                       **({"layer": layer_of.get(role)} if layer_of else {}), "n": n, "length_out": res["length"],
-                       **_setting_measures(o, res.get(f"distances_{role}"), n_boot, conf, seeds.seed("bootstrap", k)),
-                       "in_headline": in_headline}
-                rows.append(row)
-                clips.append(pd.DataFrame({
-                    "name": point.name, "role": role, "clip": np.arange(n),
-                    **dict(o.items()),
-                }))
+                figures = _setting_measures(o, res.get(f"distances_{role}"), n_boot, conf, seeds.seed("bootstrap", k))
+                setting_rows += [estimate_row(m, e, **ids) for m, e in figures.items()]
+                clips.append(pd.DataFrame({"setting": point.name, "role": role, "clip": np.arange(n), **dict(o.items())}))
             if "baseline" in encoders:
                 d = paired_difference(
                     res["encoder"]["consistent"].astype(float), res["baseline"]["consistent"].astype(float),
                     n_bootstrap=n_boot, confidence=conf, random_state=seeds.seed("bootstrap", k, 1),
                 )
-                comp.append({"name": point.name, "family": point.family, "severity": point.severity,
-                             "difference": d.value, "low": d.low, "high": d.high})
-        table = pd.DataFrame(rows)
+                comp.append(estimate_row("consistency difference", d, scope="encoder - baseline", setting=point.name,
+                                         family=point.family, severity=point.severity))
         per_clip = pd.concat(clips, ignore_index=True)
-        headlines = {role: self._headline(table, per_clip, role, n_boot, conf, seeds.seed("headline"))
-                     for role in encoders}
+        scope = [p.name for p, inside in zip(points, in_headline) if inside]
+        headlines = {role: self._headline(per_clip, scope, role, n_boot, conf, seeds.seed("headline")) for role in encoders}
         config = {
             "encoder": names["encoder"], "baseline": names.get("baseline"), "n_clips": n,
             "n_samples": X.shape[1], "sr": run.sr, "n_settings": len(points) - 1,
@@ -425,22 +421,19 @@ class SensitivityMeter(Meter):
                                       "(Wilson over clips when every clip has the same rate)",
                           "comparison": "paired percentile bootstrap over clips"},
         }
-        profile = pd.DataFrame([
-            {"layer": layer, "depth": depth, "measure": "sensitivity", "value": headlines[role].value,
-             "low": headlines[role].low, "high": headlines[role].high, "n": n}
-            for depth, (role, layer) in enumerate(layer_of.items())
-        ])
+        baseline = ([estimate_row("sensitivity", headlines["baseline"], scope="headline", encoder=names["baseline"],
+                                  role="baseline")] if "baseline" in headlines else [])
+        table = long_table([*baseline, *setting_rows, *comp], conf)
+        profile = layer_profile({layer: estimate_row("sensitivity", headlines[role]) for role, layer in layer_of.items()})
         if layer_of:
             config["layers"] = list(layer_of.values())
-        return SensitivityReport(table=table, per_clip=per_clip, comparison=pd.DataFrame(comp),
-                                 headline_estimate=headlines["encoder"], config=config,
+        return SensitivityReport(table=table, per_clip=per_clip, headline_estimate=headlines["encoder"], config=config,
                                  baseline_estimate=headlines.get("baseline"), profile=profile)
 
     @staticmethod
-    def _headline(table: pd.DataFrame, per_clip: pd.DataFrame, role: str, n_boot: int, conf: float, seed: int) -> Estimate:
+    def _headline(per_clip: pd.DataFrame, scope: list[str], role: str, n_boot: int, conf: float, seed: int) -> Estimate:
         """Mean over clips of each clip's failure rate across the headline's settings, with its interval."""
-        scope = table[(table["role"] == role) & table["in_headline"]]["name"].tolist()
-        fails = per_clip[(per_clip["role"] == role) & per_clip["name"].isin(scope)]
+        fails = per_clip[(per_clip["role"] == role) & per_clip["setting"].isin(scope)]
         rate = 1.0 - fails.groupby("clip")["consistent"].mean().to_numpy(dtype=float)
         if len(rate) and np.ptp(rate) == 0:
             # every clip fails the same share of settings (typically none or all): a bootstrap would
@@ -451,7 +444,7 @@ class SensitivityMeter(Meter):
 
 
 def _setting_measures(o: dict[str, np.ndarray], distances: tuple[np.ndarray, np.ndarray] | None, n_boot: int,
-                      conf: float, seed: int) -> dict[str, float]:
+                      conf: float, seed: int) -> dict[str, Estimate]:
     """One role's figures on one setting, each with its interval (Wilson for proportions, bootstrap otherwise)."""
 
     def est(values, statistic=None):
@@ -462,7 +455,8 @@ def _setting_measures(o: dict[str, np.ndarray], distances: tuple[np.ndarray, np.
         return proportion_interval(int(np.sum(flags)), len(flags), confidence=conf)
 
     cons = prop(o["consistent"])
-    figures = {"consistency": cons, "mrr": est(o["reciprocal_rank"]),
+    figures = {"sensitivity": Estimate(1 - cons.statistic, 1 - cons.high, 1 - cons.low, cons.n, cons.confidence),
+               "consistency": cons, "mrr": est(o["reciprocal_rank"]),
                "distance_ratio": est(np.where(np.isfinite(o["distance_ratio"]), o["distance_ratio"], np.nan),
                                      statistic=_nanmedian)}
     if "agreement" in o:
@@ -473,12 +467,7 @@ def _setting_measures(o: dict[str, np.ndarray], distances: tuple[np.ndarray, np.
                                          confidence=conf, random_state=seed),
             spearman_per_clip=est(o["spearman_per_clip"]),
         )
-    out = {"consistency": cons.value, "consistency_low": cons.low, "consistency_high": cons.high,
-           "sensitivity": 1 - cons.value, "sensitivity_low": 1 - cons.high, "sensitivity_high": 1 - cons.low}
-    for name, e in figures.items():
-        if name != "consistency":
-            out.update({name: e.value, f"{name}_low": e.low, f"{name}_high": e.high})
-    return out
+    return figures
 
 
 def _warn_silence(X: np.ndarray) -> None:

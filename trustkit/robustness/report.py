@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import GateError
-from ..reports import Report
+from ..reports import Report, wide_table
 
 __all__ = ["SensitivityGateError", "SensitivityReport"]
 
@@ -25,19 +25,23 @@ class SensitivityReport(Report):
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per perturbation setting and encoder: n, the perturbed length
-        ``length_out``, consistency and sensitivity (Wilson intervals), mean
-        reciprocal rank and median distance ratio (bootstrap intervals) and,
-        with an audio distance, ``audio_consistency``, ``agreement`` (share of
-        clips whose outcome is the same in audio and embedding space; Wilson),
-        ``spearman`` (the study's between-space consistency: one Spearman
-        correlation over all perturbed-vs-original pairs of the setting) and
-        ``spearman_per_clip`` (the mean of one correlation per clip).
+        The long table (:class:`~trustkit.reports.Report`). With a baseline,
+        first its headline (scope ``"headline"``, role ``"baseline"``); then,
+        scope ``"setting"``, per setting and encoder (ids ``encoder``,
+        ``role``, ``setting``, ``family``, ``severity``, ``param``,
+        ``param_value``, the perturbed length ``length_out``, ``in_headline``)
+        one row per measure: sensitivity and consistency (Wilson intervals),
+        mean reciprocal rank ``mrr`` and median ``distance_ratio`` (bootstrap
+        intervals) and, with an audio distance, ``audio_consistency``,
+        ``agreement`` (share of clips whose outcome is the same in audio and
+        embedding space; Wilson), ``spearman`` (the study's between-space
+        consistency: one Spearman correlation over all perturbed-vs-original
+        pairs of the setting) and ``spearman_per_clip`` (the mean of one
+        correlation per clip); last, with a baseline, scope ``"encoder -
+        baseline"``: the paired consistency difference per setting.
+        :meth:`wide` gives one row per setting and encoder.
     per_clip : pandas.DataFrame
         One row per clip, setting and encoder.
-    comparison : pandas.DataFrame
-        With a baseline: consistency of encoder minus baseline per setting,
-        with a paired bootstrap interval.
     headline_estimate : Estimate
         ``float(report)`` with its interval over clips.
     config : dict
@@ -45,15 +49,14 @@ class SensitivityReport(Report):
         The baseline's headline, computed the same way.
     profile : pandas.DataFrame
         With an encoder set to ``layer="all"``: one row per layer, shallow to
-        deep (``layer``, ``depth``, ``measure``, ``value``, ``low``, ``high``,
-        ``n``): the headline sensitivity of every layer on the same clips and
+        deep (``layer``, ``depth``, then the long table's columns): the
+        headline sensitivity of every layer on the same clips and
         perturbations. The table's rows carry the layer too, and the headline
         is the deepest layer's. Empty otherwise.
     """
 
     table: pd.DataFrame
     per_clip: pd.DataFrame = field(repr=False)
-    comparison: pd.DataFrame = field(repr=False)
     headline_estimate: Any
     config: dict
     baseline_estimate: Any = None
@@ -66,7 +69,7 @@ class SensitivityReport(Report):
     headline: ClassVar[str] = "mean sensitivity (1 - within-space consistency) over the imperceptible settings, identity excluded"
 
     def __float__(self) -> float:
-        return float(self.headline_estimate.value)
+        return float(self.headline_estimate.statistic)
 
     def _headline_interval(self) -> tuple[float, float]:
         return float(self.headline_estimate.low), float(self.headline_estimate.high)
@@ -74,35 +77,42 @@ class SensitivityReport(Report):
     def _headline_n(self) -> float:
         return float(self.headline_estimate.n)
 
-    def _long(self) -> pd.DataFrame:
-        rows = []
-        if self.baseline_estimate is not None:
-            e = self.baseline_estimate
-            rows.append({"scope": "headline", "encoder": self.config.get("baseline"), "role": "baseline",
-                         "measure": "sensitivity", "statistic": e.value, "low": e.low, "high": e.high, "n": e.n})
-        measures = ("sensitivity", "consistency", "mrr", "distance_ratio", "audio_consistency", "agreement",
-                    "spearman", "spearman_per_clip")
-        for r in self.table.to_dict("records"):
-            for m in measures:
-                if m in r and np.isfinite(r[m]):
-                    rows.append({"scope": "setting", "encoder": r["encoder"], "role": r["role"], "setting": r["name"],
-                                 "family": r["family"], "severity": r["severity"], "measure": m, "statistic": r[m],
-                                 "low": r[f"{m}_low"], "high": r[f"{m}_high"], "n": r["n"]})
-        for r in self.comparison.to_dict("records") if len(self.comparison) else []:
-            rows.append({"scope": "encoder - baseline", "setting": r["name"], "family": r["family"],
-                         "severity": r["severity"], "measure": "consistency difference", "statistic": r["difference"],
-                         "low": r["low"], "high": r["high"], "n": self.config.get("n_clips")})
-        return pd.DataFrame(rows)
+    def wide(self) -> pd.DataFrame:
+        """One row per setting and encoder (the ``"setting"`` rows of :attr:`table`): a column per measure.
+
+        Each measure ``m`` gives ``m``, ``m_low``, ``m_high``, beside the
+        setting's ids and ``n``.
+        """
+        t = wide_table(self.table[self.table["scope"] == "setting"].drop(columns="scope"))
+        if len(t):
+            t["in_headline"] = t["in_headline"].astype(bool)
+            t["param_value"] = pd.to_numeric(t["param_value"].replace("", np.nan))
+            t["length_out"] = t["length_out"].astype(int)
+        return t
+
+    @property
+    def comparison(self) -> pd.DataFrame:
+        """With a baseline: consistency of encoder minus baseline per setting, with a paired bootstrap interval.
+
+        Columns ``setting``, ``family``, ``severity``, ``difference``,
+        ``low``, ``high`` (the ``"encoder - baseline"`` rows of :attr:`table`);
+        empty without a baseline.
+        """
+        rows = self.table[self.table["scope"] == "encoder - baseline"]
+        return (rows[["setting", "family", "severity", "statistic", "low", "high"]]
+                .rename(columns={"statistic": "difference"}).reset_index(drop=True))
 
     def summary_by_family(self) -> pd.DataFrame:
         """Mean sensitivity per encoder, family and severity (identity excluded)."""
-        t = self.table[self.table["severity"] != "identity"]
+        t = self.wide()
+        t = t[t["severity"] != "identity"]
         return t.groupby(["role", "encoder", "severity", "family"], sort=False)["sensitivity"].agg(["mean", "min", "max", "count"]).reset_index()
 
     def summary(self) -> str:
         """A short readable account of the results."""
         c = self.config
-        main = self.table[self.table["role"] == "encoder"]
+        wide = self.wide()
+        main = wide[wide["role"] == "encoder"]
         ident = main[main["severity"] == "identity"].iloc[0]
         lines = [
             f"SensitivityMeter: {c['encoder']} on {c['n_clips']} clips, {c['n_settings']} settings, "
@@ -114,7 +124,7 @@ class SensitivityReport(Report):
             lines.append(f"Baseline {c['baseline']}: sensitivity {self.baseline_estimate:.3f} (same settings and clips)")
         if len(self.profile):
             lines.append("Layer profile (sensitivity of every layer, shallow to deep; the headline is the deepest):")
-            lines += [f"  {r.depth:2d} {r.layer:<14s} {r.value:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]
+            lines += [f"  {r.depth:2d} {r.layer:<14s} {r.statistic:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]
         lines += [
             f"Identity sanity row: consistency {ident['consistency']:.3f} (must be 1.000)",
             "",
@@ -123,13 +133,14 @@ class SensitivityReport(Report):
         fam = self.summary_by_family()
         for _, r in fam.iterrows():
             lines.append(f"  {r['role']:<8s} {r['severity']:<13s} {r['family']:<20s} {r['mean']:.3f}  (range {r['min']:.3f}-{r['max']:.3f}, {int(r['count'])} settings)")
-        if "spearman" in self.table:
-            t = self.table[self.table["severity"] != "identity"]
+        if "spearman" in wide:
+            t = wide[wide["severity"] != "identity"]
             lines += ["", f"Between-space consistency with audio distance {c['audio_distance']!r} (mean over settings):"]
             for (role, enc), g in t.groupby(["role", "encoder"], sort=False):
                 lines.append(f"  {role:<8s} {enc}: Spearman (pooled, as in the study) {g['spearman'].mean():.3f}, "
                              f"per-clip mean {g['spearman_per_clip'].mean():.3f}, outcome agreement {g['agreement'].mean():.3f}")
-        comp = self.comparison[self.comparison["severity"] != "identity"] if len(self.comparison) else self.comparison
+        comp = self.comparison
+        comp = comp[comp["severity"] != "identity"]
         if len(comp):
             worse = comp[comp["high"] < 0]
             better = comp[comp["low"] > 0]
@@ -140,13 +151,14 @@ class SensitivityReport(Report):
 
     def _in_scope(self) -> pd.DataFrame:
         """The encoder's settings in the headline's scope (the imperceptible ones, identity excluded)."""
-        return self.table[(self.table["role"] == "encoder") & self.table["in_headline"]]
+        wide = self.wide()
+        return wide[(wide["role"] == "encoder") & wide["in_headline"]]
 
     def _above(self, limit: float, column: str = "sensitivity") -> tuple[int, str]:
         """How many settings in the headline's scope exceed ``limit`` by ``column`` (NaN exceeds), and which."""
         scope = self._in_scope()
         failing = scope[~(scope[column] <= limit)]
-        return len(failing), ", ".join(f"{n} ({v:.3f})" for n, v in zip(failing["name"], failing[column]))
+        return len(failing), ", ".join(f"{n} ({v:.3f})" for n, v in zip(failing["setting"], failing[column]))
 
     def _gate_detail(self, limit: float) -> str:
         return f"encoder {self.config['encoder']}; settings above it: {self._above(limit)[1] or 'none individually'}"
@@ -165,7 +177,8 @@ class SensitivityReport(Report):
         """Consistency against severity, one panel per family, with interval bands."""
         import matplotlib.pyplot as plt
 
-        t = self.table[self.table["severity"] != "identity"]
+        t = self.wide()
+        t = t[t["severity"] != "identity"]
         families = list(dict.fromkeys(t["family"]))
         if ax is None:
             fig, axes = plt.subplots(1, max(len(families), 1), figsize=(4 * max(len(families), 1), 3.2), squeeze=False)
@@ -176,8 +189,8 @@ class SensitivityReport(Report):
         for a, fam in zip(axes, families):
             sub = t[t["family"] == fam]
             for (role, enc), g in sub.groupby(["role", "encoder"], sort=False):
-                g = g.sort_values("value")
-                x = g["value"].to_numpy(dtype=float) if g["value"].notna().all() else np.arange(len(g))
+                g = g.sort_values("param_value")
+                x = g["param_value"].to_numpy(dtype=float) if g["param_value"].notna().all() else np.arange(len(g))
                 a.plot(x, g["consistency"], marker="o", label=f"{enc} ({role})")
                 a.fill_between(x, g["consistency_low"], g["consistency_high"], alpha=0.2)
             a.set_title(fam)

@@ -13,10 +13,11 @@ import scipy.stats
 from .._seeds import resolve_entropy
 from .._validation import check_audio, check_number
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
+from ..reports import finish_long, layer_profile
 from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
 from .estimators import _features
 from .probe import TransferabilityProbe, TransferReport
-from .report import ComparisonReport, _kendall_min_p
+from .report import ESTIMATOR, OUT_OF_FOLD, ComparisonReport, _kendall_min_p
 
 __all__ = ["ComparisonReport", "compare_encoders"]
 
@@ -91,7 +92,7 @@ def compare_encoders(
     names = base + ["+".join(c) for c in combos]
     t_start = time.perf_counter()
     reports: dict[tuple[str, str], TransferReport] = {}
-    rows, pair_rows, agree_rows, est_rows, score_matrix = [], [], [], [], []
+    tables, pair_rows, agree_rows, score_matrix = [], [], [], []
     embedded: dict[int, tuple[Any, dict[str, np.ndarray]]] = {}  # the array is kept so its id stays unique
     n_groups: dict[str, int | None] = {}
     for task_name, spec in tasks.items():
@@ -104,24 +105,12 @@ def compare_encoders(
         feats = dict(embedded[id(X_given)][1])
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
-        # the probe's public seam: one set of folds, every representation probed on it
-        splits = prober.outer_folds(feats[names[0]], y, groups)
-        task_scores = {}
-        for n in names:
-            rep = prober.score_embeddings(feats[n], y, groups, splits=splits, name=n, source_proba=source_proba)
-            reports[(n, task_name)] = rep
-            main = rep.config["main_metric"]
-            r = rep.table[rep.table["metric"] == main].iloc[0]
-            rows.append({"encoder": n, "task": task_name, "metric": main, "value": r["value"], "low": r["low"],
-                         "high": r["high"], "fold_mean": r["fold_mean"], "nb_low": r["nb_low"], "nb_high": r["nb_high"],
-                         "normalised": r["normalised"], "chance": r["chance"], "majority": r["majority"],
-                         "above_majority": r["above_majority"], "dim": feats[n].shape[1]})
-            task_scores[n] = rep.folds[main].to_numpy()
-            est_rows += [{"encoder": n, "task": task_name, "estimator": e.estimator, "value": e.value, "low": e.low,
-                          "high": e.high, "note": e.note} for e in rep.estimators.itertuples()]
-        score_matrix.append([np.mean(task_scores[n]) for n in names])
-        pair_rows += _pairwise_tests(task_name, names, task_scores, splits, alpha)
-        agree_rows += _estimator_agreement(task_name, names, task_scores, [r for r in est_rows if r["task"] == task_name])
+        task = _probe_task(prober, task_name, names, feats, y, groups, source_proba)
+        reports.update({(n, task_name): rep for n, rep in task["reports"].items()})
+        tables += task["tables"]
+        score_matrix.append([np.mean(task["scores"][n]) for n in names])
+        pair_rows += _pairwise_tests(task_name, names, task["scores"], task["splits"], alpha)
+        agree_rows += _estimator_agreement(task_name, names, task["scores"], task["estimators"])
     friedman = friedman_nemenyi(np.asarray(score_matrix), alpha=alpha)
     friedman["mean_ranks"] = friedman["mean_ranks"].tolist()
     friedman["significant"] = friedman["significant"].tolist()
@@ -130,16 +119,42 @@ def compare_encoders(
               "concatenations": ["+".join(c) for c in combos], "n_groups": n_groups,
               "random_state": random_state if isinstance(random_state, (int, type(None))) else "RandomState",
               "timing": {"total_s": time.perf_counter() - t_start}}
-    table = pd.DataFrame(rows)
-    profile = pd.DataFrame([
-        {"series": f"{n} on {r.task}", "encoder": n, "task": r.task, "layer": layer, "depth": depth, "measure": r.metric,
-         "value": r.value, "low": r.low, "high": r.high}
-        for n, layers in layered.items() for r in table.itertuples() for depth, layer in enumerate(layers)
-        if r.encoder == f"{n}/{layer}"
-    ])
+    table = finish_long(pd.concat(tables, ignore_index=True), confidence)
     return ComparisonReport(table=table, pairwise=pd.DataFrame(pair_rows), friedman=friedman,
                             agreement=pd.DataFrame(agree_rows, columns=["task", "estimator", "kendall_tau", "p", "n_encoders", "min_p"]),
-                            estimators=pd.DataFrame(est_rows), reports=reports, config=config, profile=profile)
+                            reports=reports, config=config, profile=_profiles(reports, layered, list(tasks)))
+
+
+def _probe_task(prober: TransferabilityProbe, task_name: str, names: list[str], feats: dict[str, np.ndarray], y: Any,
+                groups: Any, source_proba: Any) -> dict[str, Any]:
+    """Every representation probed on one task, on one set of folds (the probe's public seam).
+
+    Returns the reports by name, their rows for the comparison's table (the
+    main metric's and the estimators', with the task's name), the fold scores
+    of the main metric by name, the folds, and the estimators' rows.
+    """
+    splits = prober.outer_folds(feats[names[0]], y, groups)
+    reports, tables, scores, estimators = {}, [], {}, []
+    for n in names:
+        rep = prober.score_embeddings(feats[n], y, groups, splits=splits, name=n, source_proba=source_proba)
+        reports[n] = rep
+        main = rep.config["main_metric"]
+        t = rep.table.assign(task=task_name)
+        tables.append(t[(t["measure"] == main) | (t["scope"] == ESTIMATOR)])
+        scores[n] = rep.folds[main].to_numpy()
+        estimators += rep.estimators.assign(task=task_name).to_dict("records")
+    return {"reports": reports, "tables": tables, "scores": scores, "splits": splits, "estimators": estimators}
+
+
+def _profiles(reports: dict[tuple[str, str], TransferReport], layered: dict[str, list[str]], tasks: list[str]) -> pd.DataFrame:
+    """The layer profile of every encoder set to ``layer="all"`` on every task (one series each), or an empty frame."""
+    profiles = []
+    for n, layers in layered.items():
+        for task in tasks:
+            rows = {layer: reports[(f"{n}/{layer}", task)] for layer in layers}
+            profiles.append(layer_profile({layer: rep.row(rep.config["main_metric"], scope=OUT_OF_FOLD)
+                                           for layer, rep in rows.items()}, series=f"{n} on {task}", encoder=n, task=task))
+    return pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
 
 
 def _concatenations(spec: Any, base: list[str]) -> list[tuple[str, ...]]:
@@ -187,7 +202,7 @@ def _estimator_agreement(task_name: str, names: list[str], task_scores: dict[str
     task_est = pd.DataFrame(est_rows)
     rows = []
     for e_name in dict.fromkeys(task_est["estimator"]) if len(task_est) else []:
-        vals = task_est[task_est["estimator"] == e_name].set_index("encoder").loc[names, "value"].to_numpy()
+        vals = task_est[task_est["estimator"] == e_name].set_index("encoder").loc[names, "statistic"].to_numpy()
         res = scipy.stats.kendalltau(vals, probe_values)
         rows.append({"task": task_name, "estimator": e_name, "kendall_tau": float(res.statistic), "p": float(res.pvalue),
                      "n_encoders": len(names), "min_p": _kendall_min_p(len(names))})

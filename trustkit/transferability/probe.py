@@ -29,6 +29,7 @@ from .._meter import Common, Meter, one_blas_thread
 from .._validation import check_audio, check_choice, check_number
 from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
 from ..exceptions import TrustkitWarning
+from ..reports import estimate_row, layer_profile, long_table
 from ..stats import (
     Estimate,
     bootstrap_statistic,
@@ -38,7 +39,7 @@ from ..stats import (
     proportion_interval,
 )
 from .estimators import ESTIMATORS, _features, knn_loo_correct, leep, logme, n_constant_columns, nce
-from .report import TransferReport
+from .report import ESTIMATOR, OUT_OF_FOLD, TransferReport, metric_rows
 
 __all__ = ["TransferReport", "TransferabilityProbe"]
 
@@ -408,14 +409,9 @@ class TransferabilityProbe(Meter):
             return self._evaluate(F, job, common, enc_name, t_embed)
         # a layer profile: every layer on the same folds with the same seeds; the report is the deepest layer's
         reports = {name: self._evaluate(Z, job, common, f"{enc_name}/{name}", t_embed) for name, Z in layers.items()}
-        main = MAIN_METRIC[task]
-        rows = []
-        for depth, (name, rep) in enumerate(reports.items()):
-            r = rep.table[rep.table["metric"] == main].iloc[0]
-            rows.append({"layer": name, "depth": depth, "measure": main, "value": r["value"], "low": r["low"],
-                         "high": r["high"], "n": len(F), "chance": r["chance"], "majority": r["majority"]})
+        profile = layer_profile({name: rep.row(MAIN_METRIC[task], scope=OUT_OF_FOLD) for name, rep in reports.items()})
         deepest = reports[next(reversed(reports))]
-        return dataclasses.replace(deepest, profile=pd.DataFrame(rows), config={**deepest.config, "layers": list(layers)})
+        return dataclasses.replace(deepest, profile=profile, config={**deepest.config, "layers": list(layers)})
 
     def outer_folds(self, F: Any, y: Any, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """The outer folds :meth:`score` uses for these items.
@@ -480,9 +476,10 @@ class TransferabilityProbe(Meter):
                                       for k, (tr, te) in enumerate(job.splits)], desc=f"{enc_name} -> {job.task}: outer folds")
         t_probe = time.perf_counter() - t1
         oof = _out_of_fold(job, folds)
-        table = self._metric_table(job, folds, oof, common)
+        ids = {"encoder": enc_name, "task": job.task}
+        rows = self._metric_rows(job, folds, oof, common, ids)
         t2 = time.perf_counter()
-        est_table = self._estimators(F, job.y, job.task, job.source_proba, common, job.groups)
+        rows += self._estimator_rows(F, job.y, job.task, job.source_proba, common, job.groups, ids)
         t_est = time.perf_counter() - t2
         oof_table, per_class = _item_tables(job, oof)
         n_dup = _near_duplicates_across_folds(F, job.splits)
@@ -507,10 +504,11 @@ class TransferabilityProbe(Meter):
             "n_classes": len(job.classes) if job.classes is not None else None, "dim": F.shape[1],
             **self._record(common, embed_s=t_embed, probe_s=t_probe, estimators_s=t_est),
         }
-        return TransferReport(table=table, folds=folds_table, per_class=per_class, oof=oof_table, estimators=est_table,
-                              config=config)
+        return TransferReport(table=long_table(rows, common.confidence), folds=folds_table, per_class=per_class,
+                              oof=oof_table, config=config)
 
-    def _metric_table(self, job: _Task, folds: list[dict[str, Any]], oof: dict[str, Any], common: Common) -> pd.DataFrame:
+    def _metric_rows(self, job: _Task, folds: list[dict[str, Any]], oof: dict[str, Any], common: Common,
+                     ids: dict[str, Any]) -> list[dict[str, Any]]:
         """Each metric on the out-of-fold predictions, with its bootstrap and Nadeau-Bengio intervals and baselines."""
         covered, pred, scores = oof["covered"], oof["pred"], oof["scores"]
         y, splits = job.y, job.splits
@@ -527,17 +525,13 @@ class TransferabilityProbe(Meter):
             fold_scores = [f["scores_by_metric"][name] for f in folds]
             nb = nadeau_bengio_interval(fold_scores, n_train=n_train, n_test=n_test, confidence=common.confidence,
                                         bounds=METRIC_RANGE[name])
-            ch, mj = chance[name], majority[name]
-            rows.append({
-                "metric": name, "value": value, "low": boot.low, "high": boot.high,
-                "fold_mean": nb.value, "nb_low": nb.low, "nb_high": nb.high, "fold_std": float(np.std(fold_scores, ddof=1)),
-                "chance": ch, "majority": mj, "normalised": (value - ch) / (1 - ch) if ch < 1 else np.nan,
-                "above_majority": value - mj, "main": name == MAIN_METRIC[job.task],
-                "interval": _interval_name(name, job.groups is not None),
-            })
-        return pd.DataFrame(rows)
+            item = Estimate(value, boot.low, boot.high, len(y), common.confidence)
+            rows += metric_rows(ids, name, item, nb, chance[name], majority[name],
+                                _interval_name(name, job.groups is not None))
+        return rows
 
-    def _estimators(self, F, y, task, source_proba, common: Common, groups=None) -> pd.DataFrame:
+    def _estimator_rows(self, F, y, task, source_proba, common: Common, groups, ids: dict[str, Any]) -> list[dict[str, Any]]:
+        """The training-free estimators' rows of the long table, each with its interval, how it was computed and a note."""
         names = list(self.estimators or ())
         for name in names:
             if name not in ESTIMATORS:
@@ -566,16 +560,14 @@ class TransferabilityProbe(Meter):
             note = _estimator_note(name, est, F, n_classes, rank)
             if note.startswith("saturated"):  # an interval that cannot vary is not shown
                 est = dataclasses.replace(est, low=np.nan, high=np.nan)
-            rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
-                         "group_aware": grouped, "interval": interval, "note": note})
+            rows.append(estimate_row(name, est, **ids, scope=ESTIMATOR, group_aware=grouped, interval=interval, note=note))
         if source_proba is not None and task == "multiclass":
             P = np.asarray(source_proba, dtype=np.float64)
             for name, fn in (("leep", lambda G, t: leep(G, t)), ("nce", lambda G, t: nce(G.argmax(axis=1), t))):
                 est = jackknife_interval(lambda i, fn=fn: fn(P[i], y[i]), len(P), groups=groups, confidence=conf,
                                          random_state=seed)
-                rows.append({"estimator": name, "value": est.value, "low": est.low, "high": est.high,
-                             "group_aware": grouped, "interval": jackknife, "note": ""})
-        return pd.DataFrame(rows, columns=["estimator", "value", "low", "high", "group_aware", "interval", "note"])
+                rows.append(estimate_row(name, est, **ids, scope=ESTIMATOR, group_aware=grouped, interval=jackknife, note=""))
+        return rows
 
 
 #: two items whose embeddings are closer than this share of the median distance between items are near-duplicates
@@ -614,7 +606,7 @@ def _estimator_note(name: str, est: Any, F: np.ndarray, n_classes: int | None, r
     dropped = f"; {constant} constant columns dropped" if constant and name == "logme" else ""
     if name not in RANK_SENSITIVE:
         return ""
-    if name == "hscore" and n_classes and (rank >= n - 1 or abs(est.value - (n_classes - 1)) < 1e-9):
+    if name == "hscore" and n_classes and (rank >= n - 1 or abs(est.statistic - (n_classes - 1)) < 1e-9):
         return (f"saturated at C - 1 = {n_classes - 1}: the centred embeddings have rank {rank} for {n} items, so every "
                 "class is linearly separable and H-score takes its maximum whatever the encoder (no interval: it "
                 "cannot vary)")

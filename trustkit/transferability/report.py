@@ -9,11 +9,77 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from ..reports import Report
+from ..reports import Report, jsonable
 
-__all__ = ["FEW_GROUPS", "ComparisonReport", "TransferReport"]
+__all__ = ["CHANCE", "ESTIMATOR", "FEW_GROUPS", "FOLD_MEAN", "MAJORITY", "NORMALISED", "OUT_OF_FOLD", "ComparisonReport",
+           "TransferReport", "by_metric", "metric_rows"]
 
 FEW_GROUPS = 20  # below this many groups the summary leads with the interval over folds
+
+#: the scopes of a transferability report's long table
+OUT_OF_FOLD = "probe, out-of-fold"
+FOLD_MEAN = "probe, fold mean (Nadeau-Bengio)"
+NORMALISED = "probe, normalised against chance"
+CHANCE = "chance"
+MAJORITY = "majority"
+ESTIMATOR = "training-free estimator"
+
+
+def metric_rows(ids: dict[str, Any], metric: str, item: Any, folds: Any, chance: float, majority: float,
+                interval: str) -> list[dict[str, Any]]:
+    """One probe metric as rows of the long table: out-of-fold, fold mean, normalised, chance and majority.
+
+    ``item`` is the estimate over items (out-of-fold predictions), ``folds``
+    the Nadeau-Bengio estimate over folds (:class:`~trustkit.stats.Estimate`).
+    The score normalised against chance, ``(s - chance) / (1 - chance)``, is a
+    fixed increasing map of the item score, so its interval is the map of the
+    item interval (undefined when chance is 1). Chance and majority are what a
+    probe that ignores the embedding scores on these folds (no interval).
+    """
+    scale = 1 - chance if chance < 1 else np.nan
+    row = {**ids, "interval": interval, "measure": metric, "n": item.n, "confidence": item.confidence}
+    return [
+        {**row, "scope": OUT_OF_FOLD, "statistic": item.statistic, "low": item.low, "high": item.high},
+        {**row, "scope": FOLD_MEAN, "interval": "Nadeau-Bengio corrected t over folds", "statistic": folds.statistic,
+         "low": folds.low, "high": folds.high, "n": folds.n},
+        {**row, "scope": NORMALISED, "statistic": (item.statistic - chance) / scale, "low": (item.low - chance) / scale,
+         "high": (item.high - chance) / scale},
+        {**row, "scope": CHANCE, "interval": "", "statistic": chance, "low": np.nan, "high": np.nan},
+        {**row, "scope": MAJORITY, "interval": "", "statistic": majority, "low": np.nan, "high": np.nan},
+    ]
+
+
+def by_metric(table: pd.DataFrame) -> pd.DataFrame:
+    """A transferability long table with one row per (encoder, task,) metric: the probe's figures side by side.
+
+    Columns: the ids (``encoder``, ``task`` when present), ``metric``,
+    ``statistic``, ``low``, ``high``, ``interval`` (out-of-fold, over items),
+    ``fold_mean``, ``nb_low``, ``nb_high`` (over folds), ``normalised``,
+    ``normalised_low``, ``normalised_high``, ``chance``, ``majority``, ``n``.
+    """
+    keys = [c for c in ("encoder", "task") if c in table]
+    probe = table[table["scope"] == OUT_OF_FOLD]
+    out = probe[[*keys, "measure", "statistic", "low", "high", "interval", "n"]].rename(columns={"measure": "metric"})
+
+    def side(scope: str, names: dict[str, str]) -> pd.DataFrame:
+        rows = table[table["scope"] == scope][[*keys, "measure", *names]].rename(columns={"measure": "metric", **names})
+        return rows
+
+    for scope, names in ((FOLD_MEAN, {"statistic": "fold_mean", "low": "nb_low", "high": "nb_high"}),
+                         (NORMALISED, {"statistic": "normalised", "low": "normalised_low", "high": "normalised_high"}),
+                         (CHANCE, {"statistic": "chance"}), (MAJORITY, {"statistic": "majority"})):
+        out = out.merge(side(scope, names), on=[*keys, "metric"], how="left", sort=False)
+    n = out.pop("n")
+    out["n"] = n
+    return out.reset_index(drop=True)
+
+
+def estimator_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The training-free estimators' rows: ids, ``estimator``, ``statistic``, ``low``, ``high``, how, note."""
+    rows = table[table["scope"] == ESTIMATOR]
+    keep = [c for c in ("encoder", "task", "measure", "statistic", "low", "high", "n", "group_aware", "interval", "note")
+            if c in rows]
+    return rows[keep].rename(columns={"measure": "estimator"}).reset_index(drop=True)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -23,10 +89,13 @@ class TransferReport(Report):
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per metric: value on the out-of-fold predictions, bootstrap
-        interval over items, mean over folds with the Nadeau-Bengio corrected
-        interval, chance and majority baselines, and the score normalised
-        against chance.
+        The long table (:class:`~trustkit.reports.Report`). Per metric, five
+        scopes: ``"probe, out-of-fold"`` (the score of the out-of-fold
+        predictions, interval over items, its method in ``interval``),
+        ``"probe, fold mean (Nadeau-Bengio)"`` (mean over folds, corrected
+        interval), ``"probe, normalised against chance"``, ``"chance"`` and
+        ``"majority"``; then one ``"training-free estimator"`` row per
+        estimator (with its ``note``). :meth:`wide` shows one row per metric.
     folds : pandas.DataFrame
         Scores and chosen hyper-parameters per outer fold.
     per_class : pandas.DataFrame
@@ -34,13 +103,11 @@ class TransferReport(Report):
         ROC-AUC / AP per label (multilabel).
     oof : pandas.DataFrame
         Out-of-fold prediction for every item, with its fold.
-    estimators : pandas.DataFrame
-        Training-free estimators with bootstrap intervals.
     config : dict
     profile : pandas.DataFrame
-        With an encoder set to ``layer="all"``: one row per layer, shallow to
-        deep (``layer``, ``depth``, ``measure``, ``value``, ``low``, ``high``,
-        ``n``, ``chance``, ``majority``), every layer probed on the same folds
+        With an encoder set to ``layer="all"``: a long table, one row per
+        layer, shallow to deep (``layer``, ``depth``, then the long table's
+        columns for the main metric), every layer probed on the same folds
         with the same seeds. The other fields describe the deepest layer.
         Empty otherwise.
     """
@@ -49,7 +116,6 @@ class TransferReport(Report):
     folds: pd.DataFrame = field(repr=False)
     per_class: pd.DataFrame = field(repr=False)
     oof: pd.DataFrame = field(repr=False)
-    estimators: pd.DataFrame
     config: dict
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     higher_is_better: ClassVar[bool] = True
@@ -58,30 +124,34 @@ class TransferReport(Report):
     limit_name: ClassVar[str] = "min_score"
 
     def __float__(self) -> float:
-        return float(self.table.loc[self.table["metric"] == self.config["main_metric"], "value"].iloc[0])
+        return float(self.row(self.config["main_metric"], scope=OUT_OF_FOLD)["statistic"])
 
     def _measure_name(self) -> str:
         return str(self.config["main_metric"])
 
     def _headline_interval(self) -> tuple[float, float]:
-        row = self.table.loc[self.table["metric"] == self.config["main_metric"]].iloc[0]
+        row = self.row(self.config["main_metric"], scope=OUT_OF_FOLD)
         return float(row["low"]), float(row["high"])
 
     def _headline_n(self) -> float:
         return float(self.config["n_items"])
 
-    def _long(self) -> pd.DataFrame:
-        n = self.config["n_items"]
-        rows = [{"scope": "probe, out-of-fold", "encoder": self.config["encoder"], "task": self.config["task"],
-                 "measure": r["metric"], "statistic": r["value"], "low": r["low"], "high": r["high"], "n": n}
-                for r in self.table.to_dict("records")]
-        rows += [{"scope": "probe, fold mean (Nadeau-Bengio)", "encoder": self.config["encoder"],
-                  "task": self.config["task"], "measure": r["metric"], "statistic": r["fold_mean"], "low": r["nb_low"],
-                  "high": r["nb_high"], "n": self.config["n_folds"]} for r in self.table.to_dict("records")]
-        rows += [{"scope": "training-free estimator", "encoder": self.config["encoder"], "task": self.config["task"],
-                  "measure": r["estimator"], "statistic": r["value"], "low": r["low"], "high": r["high"], "n": n}
-                 for r in self.estimators.to_dict("records")]
-        return pd.DataFrame(rows)
+    def wide(self) -> pd.DataFrame:
+        """One row per metric: out-of-fold score and interval, fold mean (Nadeau-Bengio), normalised, chance, majority.
+
+        See :func:`by_metric` for the columns; the estimators are in :attr:`estimators`.
+        """
+        return by_metric(self.table)
+
+    @property
+    def estimators(self) -> pd.DataFrame:
+        """The training-free estimators (rows of :attr:`table`), one row each.
+
+        Columns ``estimator``, ``statistic``, ``low``, ``high``, how the
+        interval was computed, and a ``note`` when the estimator says little on
+        these embeddings.
+        """
+        return estimator_view(self.table)
 
     def summary(self) -> str:
         """A short readable account of the results."""
@@ -96,8 +166,8 @@ class TransferReport(Report):
         if few:
             lines += [f"only {c['n_groups']} groups: the Nadeau-Bengio interval over folds, which carries the "
                       "fold-to-fold variation, comes first", ""]
-        for r in self.table.itertuples():
-            b = f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}] {getattr(r, 'interval', 'bootstrap')}"
+        for r in self.wide().itertuples():
+            b = f"{r.statistic:.3f} [{r.low:.3f}, {r.high:.3f}] {r.interval}"
             nb = f"folds {r.fold_mean:.3f} [{r.nb_low:.3f}, {r.nb_high:.3f}] Nadeau-Bengio"
             first, second = (nb, b) if few else (b, nb)
             lines.append(f"{r.metric:<10s} {first}; {second}; chance {r.chance:.3f}, majority {r.majority:.3f}, "
@@ -109,25 +179,26 @@ class TransferReport(Report):
             for r in self.estimators.itertuples():
                 note = f"  ({r.note})" if getattr(r, "note", "") else ""
                 interval = f"[{r.low: .4f}, {r.high: .4f}]" if np.isfinite(r.low) else "[no interval]"
-                lines.append(f"  {r.estimator:<17s} {r.value: .4f} {interval}{note}")
+                lines.append(f"  {r.estimator:<17s} {r.statistic: .4f} {interval}{note}")
         if len(self.profile):
             lines += ["", f"layer profile ({self.profile['measure'].iloc[0]}, same folds; the figures above are the "
                       "deepest layer's):"]
-            lines += [f"  {r.depth:2d} {r.layer:<14s} {r.value:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]
+            lines += [f"  {r.depth:2d} {r.layer:<14s} {r.statistic:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]
         return "\n".join(lines)
 
     def plot(self, ax: Any = None) -> Any:
         """Metrics with bootstrap intervals against chance and majority; fold scores as dots."""
         import matplotlib.pyplot as plt
 
+        t = self.wide()
         if ax is None:
-            fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(self.table), 3.2))
+            fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(t), 3.2))
         else:
             fig = ax.figure
-        x = np.arange(len(self.table))
-        t = self.table
-        ax.bar(x, t["value"], color="#4c72b0", alpha=0.8, label="probe (out-of-fold)")
-        ax.errorbar(x, t["value"], yerr=[t["value"] - t["low"], t["high"] - t["value"]], fmt="none", color="k", capsize=4)
+        x = np.arange(len(t))
+        ax.bar(x, t["statistic"], color="#4c72b0", alpha=0.8, label="probe (out-of-fold)")
+        ax.errorbar(x, t["statistic"], yerr=[t["statistic"] - t["low"], t["high"] - t["statistic"]], fmt="none", color="k",
+                    capsize=4)
         ax.scatter(x - 0.25, t["chance"], marker="_", s=400, color="#c44e52", label="chance")
         ax.scatter(x + 0.25, t["majority"], marker="_", s=400, color="#8172b2", label="majority")
         for i, m in enumerate(t["metric"]):
@@ -149,9 +220,11 @@ class ComparisonReport(Report):
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per encoder and task: the main metric on out-of-fold
-        predictions with its bootstrap interval, the fold mean with its
-        Nadeau-Bengio interval, and the score normalised against chance.
+        The long table (:class:`~trustkit.reports.Report`): per encoder and
+        task, the main metric's rows of that pair's :class:`TransferReport`
+        (out-of-fold, fold mean, normalised, chance, majority) and its
+        training-free estimators. :meth:`wide` shows one row per encoder and
+        task.
     pairwise : pandas.DataFrame
         Per task and pair of encoders: mean fold difference, corrected
         resampled t-test, Holm-adjusted p-value (within the task).
@@ -161,23 +234,20 @@ class ComparisonReport(Report):
     agreement : pandas.DataFrame
         Per task and training-free estimator: Kendall tau between the
         estimator's ranking of the encoders and the probe's.
-    estimators : pandas.DataFrame
-        Every estimator value per encoder and task, with intervals.
     reports : dict
         The full :class:`TransferReport` of every (encoder, task).
     config : dict
     profile : pandas.DataFrame
         For every encoder set to ``layer="all"`` (its layers are rows
         ``"name/layer"`` of every table): one row per task and layer, shallow
-        to deep (``series`` = ``"name on task"``, ``layer``, ``depth``,
-        ``measure``, ``value``, ``low``, ``high``). Empty otherwise.
+        to deep (``series`` = ``"name on task"``, ``layer``, ``depth``, then
+        the long table's columns). Empty otherwise.
     """
 
     table: pd.DataFrame
     pairwise: pd.DataFrame
     friedman: dict
     agreement: pd.DataFrame
-    estimators: pd.DataFrame
     reports: dict = field(repr=False)
     config: dict = field(repr=False)
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
@@ -225,9 +295,19 @@ class ComparisonReport(Report):
             why = "the pairwise tests on the one task do not find it better than every other encoder"
         return f"no encoder is supported as best ({why}); {top} merely ranks first"
 
+    def wide(self) -> pd.DataFrame:
+        """One row per encoder and task: the main metric's figures side by side (see :func:`by_metric`)."""
+        return by_metric(self.table)
+
+    @property
+    def estimators(self) -> pd.DataFrame:
+        """Every training-free estimator per encoder and task, with its interval and note (rows of :attr:`table`)."""
+        return estimator_view(self.table)
+
     def __float__(self) -> float:
         best = self.ranking().index[0]
-        return float(self.table[self.table["encoder"] == best]["normalised"].mean())
+        t = self.wide()
+        return float(t[t["encoder"] == best]["normalised"].mean())
 
     def _headline_interval(self) -> tuple[float, float] | None:
         """The mean over tasks of each task's interval bounds, normalised like the scores.
@@ -235,9 +315,9 @@ class ComparisonReport(Report):
         Conservative: averaging bounds is exact when the tasks' errors move
         together and wider than needed otherwise.
         """
-        rows = self.table[self.table["encoder"] == self.ranking().index[0]]
-        scale = (1 - rows["chance"]).where(rows["chance"] < 1)
-        low, high = ((rows["low"] - rows["chance"]) / scale).mean(), ((rows["high"] - rows["chance"]) / scale).mean()
+        t = self.wide()
+        rows = t[t["encoder"] == self.ranking().index[0]]
+        low, high = rows["normalised_low"].mean(), rows["normalised_high"].mean()
         return (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else None
 
     def _measure_name(self) -> str:
@@ -247,36 +327,26 @@ class ComparisonReport(Report):
         return (f"mean normalised score of the top-ranked encoder, {top}, not shown better than the others "
                 "(0 = chance, 1 = perfect)")
 
-    def _long(self) -> pd.DataFrame:
-        rows = [{"scope": "probe, out-of-fold", "encoder": r["encoder"], "task": r["task"], "measure": r["metric"],
-                 "statistic": r["value"], "low": r["low"], "high": r["high"],
-                 "n": self.reports[(r["encoder"], r["task"])].config["n_items"]} for r in self.table.to_dict("records")]
-        rows += [{"scope": "training-free estimator", "encoder": r["encoder"], "task": r["task"],
-                  "measure": r["estimator"], "statistic": r["value"], "low": r["low"], "high": r["high"],
-                  "n": self.reports[(r["encoder"], r["task"])].config["n_items"]}
-                 for r in self.estimators.to_dict("records")]
-        return pd.DataFrame(rows)
-
     def ranking(self) -> pd.Series:
         """Mean rank of each encoder across tasks (1 = best), best first; ties broken by the mean normalised score."""
         ranks = pd.Series(self.friedman["mean_ranks"], index=self.config["encoders"], dtype=float)
-        score = self.table.groupby("encoder")["normalised"].mean().reindex(ranks.index)
+        score = self.wide().groupby("encoder")["normalised"].mean().reindex(ranks.index)
         order = pd.DataFrame({"rank": ranks, "score": -score}).sort_values(["rank", "score"], kind="stable").index
         return ranks.loc[order]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready results (the per-pair reports summarised by their tables)."""
         out = super().to_dict()
-        out["reports"] = {f"{e} | {t}": r.table.to_dict(orient="records") for (e, t), r in self.reports.items()}
+        out["reports"] = {f"{e} | {t}": jsonable(r.table) for (e, t), r in self.reports.items()}
         return out
 
     def summary(self) -> str:
         """Encoder x task table, tests and estimator agreement, in words."""
-        t = self.table
+        t = self.wide()
         few = {task: n for task, n in self.config.get("n_groups", {}).items() if n is not None and n < FEW_GROUPS}
         cells = []
         for r in t.itertuples():
-            item = f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}]"
+            item = f"{r.statistic:.3f} [{r.low:.3f}, {r.high:.3f}]"
             folds = f"folds {r.fold_mean:.3f} [{r.nb_low:.3f}, {r.nb_high:.3f}]"
             cells.append(f"{folds}; {item}" if r.task in few else item)
         pivot = t.assign(cell=cells).pivot(index="encoder", columns="task", values="cell").loc[self.config["encoders"]]
