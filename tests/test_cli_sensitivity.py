@@ -36,8 +36,11 @@ def test_load_audio_folder_labels_and_lengths(folder):
 
 def test_load_audio_folder_reports_unreadable_files_by_name(folder):
     (folder / "keys" / "broken.wav").write_bytes(b"not audio at all")
-    with pytest.raises(InvalidAudioError, match=r"1 of 7 files could not be read: .*broken\.wav"):
+    with pytest.raises(InvalidAudioError, match=r"1 of 7 files cannot be used: .*broken\.wav \(unreadable: .*Format not"):
         load_audio_folder(folder, sr=SR)
+    X, y = load_audio_folder(folder, sr=SR, on_error="skip")  # left out, and said
+    assert len(X) == 6 and y.attrs["skipped"][0]["file"].endswith("broken.wav")
+    (folder / "keys" / "broken.wav").unlink()
 
 
 def test_load_audio_folder_csv_labels(folder, tmp_path_factory):

@@ -13,9 +13,11 @@ from joblib import Parallel, delayed
 from sklearn.utils import check_random_state
 
 from ._validation import check_choice, check_number, check_sr
+from .corpus import AUDIO_EXTENSIONS, Corpus
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "Corpus",
     "EXAMPLE_RECORDINGS",
     "FOLK_INSTRUMENTS",
     "TIMBRES",
@@ -178,7 +180,6 @@ def make_music(
     return X, pd.DataFrame(rows)
 
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 
 def load_audio_folder(
@@ -189,8 +190,12 @@ def load_audio_folder(
     offset: float = 0.0,
     labels: str | os.PathLike[str] | None = "folders",
     groups: str | None = None,
+    on_error: str = "raise",
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Load every audio file under ``path`` as clips of one length.
+    """Load every audio file under ``path`` as clips of one length (:meth:`Corpus.from_folder`, then read).
+
+    For corpora that do not fit in memory, pass the folder (or a
+    :class:`Corpus`) to a meter instead: it reads the files chunk by chunk.
 
     Parameters
     ----------
@@ -218,6 +223,9 @@ def load_audio_folder(
         the group (e.g. ``r"_([a-z]+)_"`` for ``7_jackson_32.wav``); ``"csv"``
         for the labels CSV's ``group`` column (also used when ``groups`` is
         None and the CSV has one); None: no groups.
+    on_error : {"raise", "skip"}, default="raise"
+        Unreadable or empty files: refuse naming each with its reason, or
+        leave them out (then ``y.attrs["skipped"]`` lists them with the reason).
 
     Returns
     -------
@@ -232,190 +240,14 @@ def load_audio_folder(
     InvalidAudioError
         Naming every file that could not be read (none is silently dropped).
     """
-    if sr is not None:
-        sr = check_sr(sr, "load_audio_folder")
-    root = Path(path)
-    files = _audio_files(root, folder_labels=isinstance(labels, str) and labels == "folders")
-    offset = check_number(offset, "offset", low=0)
-    seconds, rates = _file_info(files)
-    rel = [str(f.relative_to(root)) for f in files]
-    sr = _common_rate(rates, rel, root) if sr is None else sr  # the files' own rate: never resample silently
-    n = _excerpt_samples(seconds, rel, root, sr=sr, offset=offset, duration=duration)
-    # labels and groups are checked before any audio is read (the labels CSV read once)
-    table = None if labels is None or (isinstance(labels, str) and labels == "folders") else _read_labels_csv(labels)
-    lab = _file_labels(rel, labels, table)
-    group = _file_groups(rel, groups, table, labels)
-    X = _read_excerpts(files, rel, sr=sr, offset=offset, n=n)
-    y = pd.DataFrame({"file": rel, "label": lab, "sr": rates})
-    if group is not None:
-        y["group"] = group
-    y.attrs.update(sr=int(sr), duration=n / sr)
+    from .corpus import Corpus
+
+    corpus = Corpus.from_folder(path, sr=sr, duration=duration, offset=offset, labels=labels, groups=groups,
+                                short="pad", on_error=on_error)
+    X, y = corpus.load()
+    if corpus.skipped:
+        y.attrs["skipped"] = [{"file": f, "reason": why} for f, why in corpus.skipped]
     return X, y
-
-
-def _audio_files(root: Path, *, folder_labels: bool) -> list[Path]:
-    """Every audio file under ``root``, sorted; with labels from folders, none may sit in ``root`` itself."""
-    if not root.is_dir():
-        raise ValueError(f"path must be a folder of audio files; {os.fspath(root)!r} is not a folder.")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-    if not files:
-        raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {os.fspath(root)!r}.")
-    if folder_labels:
-        loose = [f.name for f in files if f.parent == root]
-        if loose:
-            raise ValueError(
-                f"{len(loose)} audio files sit directly in {os.fspath(root)!r} (e.g. {loose[0]!r}); with labels from "
-                "folders every file must be inside a label sub-folder. Move them, or pass labels=None or a CSV."
-            )
-    return files
-
-
-def _file_info(files: list[Path]) -> tuple[list[float], list[int]]:
-    """Each file's length in seconds and its sample rate, from its header; every unreadable file named at once."""
-    from .audio import sound_file
-    from .exceptions import InvalidAudioError
-
-    seconds, rates, failed = [], [], []
-    for f in files:
-        try:
-            with sound_file(f) as info:
-                seconds.append(info.frames / info.samplerate)
-                rates.append(int(info.samplerate))
-        except Exception as exc:
-            failed.append(f"Could not read audio file {os.fspath(f)!r}: {exc}")
-    if failed:
-        raise InvalidAudioError(f"{len(failed)} of {len(files)} files could not be read: " + "; ".join(failed))
-    return seconds, rates
-
-
-def _common_rate(rates: list[int], rel: list[str], root: Path) -> int:
-    """The one rate every file has, or an error naming the files at each rate."""
-    from .exceptions import InvalidAudioError
-
-    found = sorted(set(rates))
-    if len(found) > 1:
-        where = "; ".join(f"{r} Hz: {', '.join(x for x, q in zip(rel, rates) if q == r)[:120]}" for r in found)
-        raise InvalidAudioError(
-            f"the files under {os.fspath(root)!r} have {len(found)} sample rates ({where}); pass sr=<Hz> "
-            "(--sr on the command line) to resample them all to one rate."
-        )
-    return found[0]
-
-
-def _excerpt_samples(seconds: list[float], rel: list[str], root: Path, *, sr: int, offset: float,
-                     duration: float | None) -> int:
-    """Samples per excerpt: ``duration`` at ``sr``, or the files' one length after ``offset`` (never cut silently)."""
-    from .exceptions import InvalidAudioError
-
-    if duration is None:
-        frames = [round((sec - offset) * sr) for sec in seconds]
-        if len(set(frames)) > 1:
-            short, long = int(np.argmin(frames)), int(np.argmax(frames))
-            raise InvalidAudioError(
-                f"the files under {os.fspath(root)!r} differ in length after offset={offset:g} s: from "
-                f"{frames[short] / sr:.4g} s ({rel[short]}) to {frames[long] / sr:.4g} s ({rel[long]}); pass "
-                "duration=<seconds> (--duration) to cut the longer ones and zero-pad the shorter ones."
-            )
-    past = [Path(r).name for r, sec in zip(rel, seconds) if sec <= offset]
-    if past:
-        raise InvalidAudioError(
-            f"offset={offset:g} s is at or past the end of {len(past)} of {len(seconds)} files (e.g. {past[0]!r}; "
-            f"the longest lasts {max(seconds):.3g} s, the shortest {min(seconds):.3g} s). Choose a smaller offset."
-        )
-    if duration is None:
-        return round((min(seconds) - offset) * sr)
-    return round(check_number(duration, "duration", low=0, low_inclusive=False) * sr)
-
-
-def _file_labels(rel: list[str], labels: Any, table: pd.DataFrame | None) -> list[Any]:
-    """Each file's label: none, its sub-folder, or the labels CSV's (every file must have one)."""
-    if labels is None:
-        return [None] * len(rel)
-    if table is None:
-        return [str(Path(r).parent) if str(Path(r).parent) != "." else "" for r in rel]
-    if not {"file", "label"} <= set(table.columns):
-        raise ValueError(f"labels CSV {os.fspath(labels)!r} needs columns 'file' and 'label'; has {list(table.columns)}.")
-    mapping = dict(zip(table["file"].astype(str), table["label"]))
-    missing = [r for r in rel if r not in mapping]
-    if missing:
-        raise ValueError(f"labels CSV has no label for {len(missing)} files, e.g. {missing[:3]}.")
-    return [mapping[r] for r in rel]
-
-
-def _read_excerpts(files: list[Path], rel: list[str], *, sr: int, offset: float, n: int) -> np.ndarray:
-    """Each file's excerpt of ``n`` samples from ``offset`` at ``sr`` (only the excerpt is read; short ones padded, said)."""
-    import warnings
-
-    from .audio import load_audio
-    from .exceptions import InvalidAudioError, TrustkitWarning
-
-    clips, failed = [], []
-    for f in files:
-        try:
-            clips.append(load_audio(f, sr=sr, offset=offset, duration=(n + 16) / sr))  # a margin for resampling
-        except InvalidAudioError as exc:
-            failed.append(str(exc))
-    if failed:
-        raise InvalidAudioError(f"{len(failed)} of {len(files)} files could not be read: " + "; ".join(failed))
-    X = np.zeros((len(clips), n), dtype=np.float32)
-    padded = []
-    for i, c in enumerate(clips):
-        seg = c[:n]
-        X[i, : len(seg)] = seg
-        if len(seg) < n:
-            padded.append(rel[i])
-    if padded:
-        warnings.warn(
-            f"{len(padded)} files are shorter than {n / sr:.3g} s after offset and were zero-padded: "
-            + ", ".join(padded[:5]) + (" ..." if len(padded) > 5 else ""),
-            TrustkitWarning,
-            stacklevel=3,
-        )
-    return X
-
-
-def _read_labels_csv(labels: Any) -> pd.DataFrame:
-    """The labels CSV, or an error naming it (binary garbage, another encoding, not a CSV)."""
-    try:
-        return pd.read_csv(labels, dtype={"file": str})
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"labels {os.fspath(labels)!r} is not a UTF-8 CSV with columns file, label (and optionally "
-                         f"group) ({type(exc).__name__}: {str(exc)[:120]}).") from exc
-
-
-def _file_groups(rel: list[str], groups: str | None, table: pd.DataFrame | None, labels: Any) -> list[str] | None:
-    """Each file's group: a regular expression's first capture group over its path, or the labels CSV's column."""
-    import re
-
-    if groups is None or groups == "csv":
-        if table is None:
-            if groups == "csv":
-                raise ValueError("groups='csv' reads the labels CSV's 'group' column; pass labels=<CSV> too.")
-            return None
-        if "group" not in table.columns:
-            if groups == "csv":
-                raise ValueError(f"labels CSV {os.fspath(labels)!r} has no 'group' column; has {list(table.columns)}.")
-            return None
-        mapping = dict(zip(table["file"].astype(str), table["group"].astype(str)))
-        return [mapping[r] for r in rel]
-    try:
-        pattern = re.compile(groups)
-    except re.error as exc:
-        raise ValueError(f"groups must be a regular expression with one capture group, or 'csv'; {groups!r}: {exc}.") from exc
-    if pattern.groups < 1:
-        raise ValueError(f"groups {groups!r} has no capture group: put the part naming the group in parentheses, "
-                         r"e.g. '_([a-z]+)_' for 7_jackson_32.wav.")
-    out, missing = [], []
-    for r in rel:
-        m = pattern.search(r)
-        if m is None or m.group(1) is None:
-            missing.append(r)
-        else:
-            out.append(m.group(1))
-    if missing:
-        raise ValueError(f"groups {groups!r} matches no group in {len(missing)} of {len(rel)} files, e.g. {missing[:3]}; "
-                         "every file needs one.")
-    return out
 
 
 #: General MIDI programs used to render folk tunes (one drawn per clip)

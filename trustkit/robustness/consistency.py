@@ -9,18 +9,26 @@ space with the distances in audio space.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.stats
 
-__all__ = ["neighbour_outcomes", "pooled_spearman", "row_spearman"]
+__all__ = ["BLOCK_BYTES", "blocked_outcomes", "join_outcomes", "neighbour_outcomes", "pooled_spearman", "row_blocks",
+           "row_spearman"]
 
 
-def neighbour_outcomes(D: np.ndarray) -> dict[str, np.ndarray]:
+def neighbour_outcomes(D: np.ndarray, *, first: int = 0) -> dict[str, np.ndarray]:
     """Per-clip outcomes from a distance matrix ``D[i, j] = d(perturbed i, original j)``.
+
+    Every outcome of a row depends on that row alone, so ``D`` may be a block
+    of rows of the whole matrix: rows ``first .. first + len(D)`` (each row's
+    own original is then column ``first + i``). Blocks give the outcomes of
+    the whole matrix bit for bit.
 
     Returns
     -------
-    dict with arrays of shape (n,)
+    dict with arrays of shape (len(D),)
         ``consistent`` (own original strictly nearest; ties fail), ``rank`` of the
         own original (1 = nearest; ties count against), ``reciprocal_rank`` and
         ``distance_ratio`` = own distance / median distance to the other originals.
@@ -31,19 +39,75 @@ def neighbour_outcomes(D: np.ndarray) -> dict[str, np.ndarray]:
     >>> out = neighbour_outcomes(D)
     >>> out["consistent"].tolist(), out["rank"].tolist()
     ([True, False, True], [1, 3, 1])
+    >>> neighbour_outcomes(D[1:], first=1)["rank"].tolist()
+    [3, 1]
     """
     D = np.asarray(D, dtype=np.float64)
-    own = np.diag(D).copy()
+    b, n = D.shape
+    rows = np.arange(b)
+    own = D[rows, first + rows].copy()
     others = D.copy()
-    np.fill_diagonal(others, np.inf)
+    others[rows, first + rows] = np.inf
     consistent = own < others.min(axis=1)
     rank = 1 + np.sum(others <= own[:, None], axis=1)
-    n = len(D)
-    off = others[~np.eye(n, dtype=bool)].reshape(n, n - 1)
+    keep = np.ones((b, n), dtype=bool)
+    keep[rows, first + rows] = False
+    off = others[keep].reshape(b, n - 1)
     med = np.median(off, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(med > 0, own / np.where(med > 0, med, 1.0), np.where(own > 0, np.inf, 1.0))
     return {"consistent": consistent, "rank": rank, "reciprocal_rank": 1.0 / rank, "distance_ratio": ratio}
+
+
+#: rows of the distance matrix measured at once: a block of float64 distances stays under this many bytes
+BLOCK_BYTES = 64 * 2**20
+
+
+def row_blocks(n_rows: int, n_cols: int, *, block_bytes: int = BLOCK_BYTES) -> list[slice]:
+    """Slices of ``n_rows`` rows whose float64 blocks of ``n_cols`` columns hold at most ``block_bytes`` (>= 1 row).
+
+    Examples
+    --------
+    >>> row_blocks(5, 1000, block_bytes=16_000)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    block = max(1, int(block_bytes // (8 * max(n_cols, 1))))
+    return [slice(s, min(s + block, n_rows)) for s in range(0, n_rows, block)]
+
+
+def join_outcomes(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The outcomes of consecutive row blocks as one (:func:`neighbour_outcomes` of each block, in order)."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def blocked_outcomes(perturbed: np.ndarray, originals: np.ndarray, distance: Any, *,
+                     block_bytes: int = BLOCK_BYTES) -> dict[str, np.ndarray]:
+    """:func:`neighbour_outcomes` of ``distance(perturbed, originals)``, computed by blocks of rows.
+
+    Peak memory is O(block x n) instead of n x n: a block holds at most
+    ``block_bytes`` of float64 distances (and at least one row). The outcomes
+    are those of the whole matrix, bit for bit, as long as ``distance``
+    computes each pair on its own (scipy's ``cdist`` does).
+
+    Parameters
+    ----------
+    perturbed, originals : ndarray of shape (n, d)
+    distance : callable
+        ``distance(A, B) -> (len(A), len(B))``, e.g. ``scipy.spatial.distance.cdist``.
+    block_bytes : int, default=64 MiB
+
+    Examples
+    --------
+    >>> from scipy.spatial.distance import cdist
+    >>> rng = np.random.default_rng(0)
+    >>> A, B = rng.standard_normal((7, 3)), rng.standard_normal((7, 3))
+    >>> whole = neighbour_outcomes(cdist(A, B))
+    >>> parts = blocked_outcomes(A, B, cdist, block_bytes=2 * 7 * 8)  # two rows at a time
+    >>> all(np.array_equal(whole[k], parts[k]) for k in whole)
+    True
+    """
+    return join_outcomes([neighbour_outcomes(distance(perturbed[sl], originals), first=sl.start)
+                          for sl in row_blocks(len(perturbed), len(originals), block_bytes=block_bytes)])
 
 
 def row_spearman(A: np.ndarray, B: np.ndarray) -> np.ndarray:

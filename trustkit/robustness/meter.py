@@ -39,7 +39,7 @@ from ..perturbations import (
 from ..reports import estimate_row, layer_profile, long_table
 from ..stats import Estimate, bootstrap_estimate, bootstrap_statistic, paired_difference, proportion_interval
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
-from .consistency import neighbour_outcomes, pooled_spearman, row_spearman
+from .consistency import join_outcomes, neighbour_outcomes, pooled_spearman, row_blocks, row_spearman
 from .report import SensitivityReport
 
 __all__ = ["SensitivityMeter"]
@@ -188,7 +188,14 @@ class SensitivityMeter(Meter):
             raise ValueError(f"perturbation names must be unique and not 'identity'; got {names}.")
         return [GridPoint("identity", "identity", "", np.nan, "identity", Identity()), *points]
 
-    def _distance(self, A: np.ndarray, B: np.ndarray, owner: str) -> np.ndarray:
+    def _outcomes(self, perturbed: np.ndarray, originals: np.ndarray, owner: str) -> dict[str, np.ndarray]:
+        """Each perturbed clip's outcome against every original, from blocks of rows of the distance matrix."""
+        return join_outcomes([neighbour_outcomes(self._distance(perturbed[sl], originals, owner, first=sl.start),
+                                                 first=sl.start)
+                              for sl in row_blocks(len(perturbed), len(originals))])
+
+    def _distance(self, A: np.ndarray, B: np.ndarray, owner: str, first: int = 0) -> np.ndarray:
+        """``metric(A, B)``, checked: the right shape and finite (rows of ``A`` are perturbed clips from ``first``)."""
         if callable(self.metric):
             D = np.asarray(self.metric(A, B), dtype=np.float64)
             if D.shape != (len(A), len(B)):
@@ -199,7 +206,7 @@ class SensitivityMeter(Meter):
             bad = np.argwhere(~np.isfinite(D))[0]
             raise ValueError(
                 f"{owner}: the {self.metric if isinstance(self.metric, str) else 'metric'} distance is undefined "
-                f"between perturbed clip {bad[0]} and original {bad[1]} (e.g. cosine of an all-zero "
+                f"between perturbed clip {first + bad[0]} and original {bad[1]} (e.g. cosine of an all-zero "
                 "embedding). Use metric='euclidean' or fix the encoder."
             )
         return D
@@ -365,8 +372,12 @@ class SensitivityMeter(Meter):
                     "an encoder must give every clip the same dimension, whatever the audio (e.g. pool over time "
                     "instead of flattening frames)."
                 )
-            D = self._distance(embedded[role], originals[role], f"{role} on {point.name}")
-            res = neighbour_outcomes(D)
+            owner = f"{role} on {point.name}"
+            if in_audio is None:  # by blocks of rows: memory O(block x n), never n x n
+                res = self._outcomes(embedded[role], originals[role], owner)
+            else:  # between-space consistency correlates the whole matrices
+                D = self._distance(embedded[role], originals[role], owner)
+                res = neighbour_outcomes(D)
             if in_audio is not None:
                 res["audio_consistent"] = in_audio["consistent"]
                 res["agreement"] = in_audio["consistent"] == res["consistent"]
