@@ -288,34 +288,26 @@ def is_corpus_input(X: Any) -> bool:
     return isinstance(X, (list, tuple)) and len(X) > 0 and all(isinstance(p, (str, os.PathLike)) for p in X)
 
 
-def as_corpus(X: Any, *, sr: int | None = None, fallback_sr: int | None = None, labels: Any = "auto") -> Corpus:
+def as_corpus(X: Any, *, sr: int | None = None, labels: Any = "auto") -> Corpus:
     """``X`` as a :class:`Corpus`: itself, a folder (:meth:`Corpus.from_folder`) or a list of paths.
 
-    The rate: ``sr`` when given (files resampled to it); otherwise the files'
-    own rate; when the files differ, ``fallback_sr`` (e.g. the encoder's
-    declared rate); an error naming the rates only when neither states one.
-    ``labels="auto"`` labels a folder's files by sub-folder when every file
-    sits in one.
+    ``sr``: the rate to work at (a meter's ``sr``, else its encoder's declared
+    rate); files at another rate are resampled to it. None: the files' own
+    rate, which must then be one. ``labels="auto"`` labels a folder's files by
+    sub-folder when every file sits in one.
     """
     if isinstance(X, Corpus):
         if sr is not None and int(sr) != X.sr:
-            raise ValueError(f"the corpus reads its clips at {X.sr} Hz but sr={sr} was given; build the corpus with "
-                             f"sr={sr} (Corpus.from_folder(..., sr={sr})) or leave sr out.")
+            raise ValueError(f"the corpus reads its clips at {X.sr} Hz but they are needed at {sr} Hz (the meter's sr, "
+                             f"or its encoder's); build the corpus with sr={sr} (Corpus.from_folder(..., sr={sr})).")
         return X
-    build = Corpus.from_files if isinstance(X, (list, tuple)) else Corpus.from_folder
-    kw: dict[str, Any] = {}
-    if build is Corpus.from_folder:
-        root = Path(X)
-        if labels == "auto":
-            files = _audio_files(root, folder_labels=False)
-            labels = "folders" if all(f.parent != root for f in files) else None
-        kw["labels"] = labels
-    try:
-        return build(X, sr=sr, **kw)
-    except InvalidAudioError as exc:
-        if sr is not None or fallback_sr is None or "sample rates" not in str(exc):
-            raise
-        return build(X, sr=fallback_sr, **kw)
+    if isinstance(X, (list, tuple)):
+        return Corpus.from_files(X, sr=sr)
+    root = Path(X)
+    if labels == "auto":
+        files = _audio_files(root, folder_labels=False)
+        labels = "folders" if all(f.parent != root for f in files) else None
+    return Corpus.from_folder(root, sr=sr, labels=labels)
 
 
 # -- the steps ---------------------------------------------------------------------------

@@ -23,7 +23,8 @@ import scipy.spatial.distance
 
 from .._cache import cached_call, in_cache
 from .._meter import Common, Meter, process_pool
-from .._validation import check_audio, check_choice, check_sr
+from .._validation import check_audio, check_choice, check_number, check_sr
+from ..corpus import as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_layers, is_layer_profile
 from ..exceptions import TrustkitWarning
 from ..perturbations import (
@@ -58,7 +59,8 @@ MIN_WORKER_AUDIO_S = 2000.0
 class _Run:
     """One call's checked inputs, shared by every setting: what ``_setup`` resolves and the settings read."""
 
-    X: np.ndarray
+    #: the clips in memory, or None when they stream from ``corpus``
+    X: np.ndarray | None
     sr: int
     common: Common
     points: list[GridPoint]
@@ -73,6 +75,16 @@ class _Run:
     #: the audio distance prepared on the originals, or None
     audio: Any = None
     setup_s: float = 0.0
+    #: the files the clips stream from (chunk by chunk), or None
+    corpus: Any = None
+
+    @property
+    def n_clips(self) -> int:
+        return len(self.X) if self.X is not None else len(self.corpus)
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[1] if self.X is not None else self.corpus.n_samples
 
 
 class SensitivityMeter(Meter):
@@ -123,7 +135,14 @@ class SensitivityMeter(Meter):
         setting and its embeddings: meters that share clips, grid and
         ``random_state`` (e.g. one per encoder, each with the same baseline)
         then perturb each setting once and embed each (encoder, setting) once.
-        The cache is made of pickles: use only a folder you trust.
+        The cache is made of pickles: use only a folder you trust. With files,
+        a finished chunk is kept there: a run stopped half-way resumes
+        without redoing it.
+    chunk_size : int, default=256
+        With files (a :class:`~trustkit.datasets.Corpus`, a folder or a list
+        of paths passed to :meth:`score`): clips read, perturbed and embedded
+        per task. Only a chunk's audio is ever in memory; the numbers do not
+        depend on it.
 
     Examples
     --------
@@ -138,7 +157,7 @@ class SensitivityMeter(Meter):
     def __init__(
         self, encoder=None, perturbations="imperceptible", *, sr=None, metric="cosine", baseline=None,
         audio_distance=None, loudness_match=True, n_bootstrap=1000, confidence=0.95, n_jobs=None,
-        random_state=None, verbose=False, memory=None,
+        random_state=None, verbose=False, memory=None, chunk_size=256,
     ):
         self.encoder = encoder
         self.perturbations = perturbations
@@ -153,6 +172,7 @@ class SensitivityMeter(Meter):
         self.random_state = random_state
         self.verbose = verbose
         self.memory = memory
+        self.chunk_size = chunk_size
 
     _fixed_params = ("encoder", "baseline")  # fixed, possibly fitted models: clone keeps them
 
@@ -217,33 +237,58 @@ class SensitivityMeter(Meter):
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_samples)
-            At least 2 distinct clips; originals are never modified.
+        X : array-like of shape (n_clips, n_samples), Corpus, folder or list of paths
+            At least 2 distinct clips; originals are never modified. Files
+            (:class:`~trustkit.datasets.Corpus`, a folder, a list of paths)
+            are read where they are processed, ``chunk_size`` clips at a
+            time, at ``sr`` (else the encoder's declared rate, else the
+            files' own rate; files at another rate are resampled): the same numbers
+            as the clips in one array, with memory bounded by the chunk and
+            O(block x n) distances.
         y : ignored
 
         Returns
         -------
         SensitivityReport
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from trustkit.audio import save_audio
+        >>> from trustkit.datasets import make_music
+        >>> from trustkit.encoders import MFCCEncoder
+        >>> from trustkit.perturbations import AddNoise
+        >>> X, _ = make_music(6, duration=1.0, sr=16000, random_state=0)
+        >>> folder = tempfile.mkdtemp()
+        >>> for i, x in enumerate(X):
+        ...     save_audio(f"{folder}/{i}.wav", x, sr=16000)
+        >>> meter = SensitivityMeter(MFCCEncoder(), [("noise", AddNoise(snr_db=0))], random_state=0, chunk_size=4)
+        >>> from_files = meter.score(folder)  # 16 kHz from the files, two chunks
+        >>> from_files.config["sr"], from_files.config["corpus"]["n_files"]
+        (16000, 6)
         """
         t_start = time.perf_counter()
         # settings whose perturbation holds the GIL (MP3, Signalsmith pitch shift and time stretch) are perturbed
         # in worker processes, block by block, while the map's threads embed other settings
         with process_pool(self.n_jobs) as pool:
-            run = self._setup(X, pool)
-            results = self._measure(run)
+            if is_corpus_input(X):  # files: read, perturbed and embedded chunk by chunk
+                run = self._setup_corpus(X, pool)
+                results = self._measure_corpus(run)
+            else:
+                run = self._setup(X, pool)
+                results = self._measure(run)
         report = self._report(run, results)
         record = self._record(
             run.common, setup_s=run.setup_s, total_s=time.perf_counter() - t_start,
             perturb_s=sum(r["seconds_perturb"] for r in results),
             **{f"encode_{role}_s": sum(r[f"seconds_{role}"] for r in results) for role in run.encoders},
         )
+        if run.corpus is not None:
+            record["corpus"] = {**run.corpus.describe(), "chunk_size": self.chunk_size}
         return dataclasses.replace(report, config={**report.config, **record})  # a new report: none is changed
 
-    def _setup(self, X: Any, pool: Any = None) -> _Run:
-        """Every parameter and the clips checked, the encoders resolved and the originals embedded."""
-        t_start = time.perf_counter()
-        sr = self.sr if self.sr is not None else declared_sr(self.encoder)
-        sr = check_sr(sr, "SensitivityMeter", example="MFCCEncoder(), 'imperceptible'")
+    def _check_params(self) -> None:
+        """The meter's own parameters (the shared ones are ``_check_common``'s)."""
         if self.encoder is None:
             raise ValueError("SensitivityMeter needs an encoder, e.g. SensitivityMeter(MFCCEncoder(), sr=22050).")
         if isinstance(self.metric, str):
@@ -257,14 +302,10 @@ class SensitivityMeter(Meter):
             )
         if not isinstance(self.loudness_match, (bool, np.bool_)):
             raise TypeError(f"loudness_match must be True or False; got {self.loudness_match!r}.")
-        common = self._check_common()
-        X = check_audio(X, sr=sr, owner="SensitivityMeter")
-        if len(X) < 2:
-            raise ValueError(
-                f"SensitivityMeter needs at least 2 clips (a clip is consistent when it stays nearer its own "
-                f"original than any other); got {len(X)}."
-            )
-        _warn_silence(X)
+        check_number(self.chunk_size, "chunk_size", low=1, integer=True)
+
+    def _roles(self, sr: int) -> tuple[dict[str, Any], dict[str, str]]:
+        """Role -> encoder ("encoder", "baseline", one "layer:NAME" per layer of a profile) and role -> layer."""
         encoder = as_encoder(self.encoder, sr=sr)
         # a layer profile: one role per layer (the deepest is "encoder", the headline), one forward pass for all
         layer_of: dict[str, str] = {}
@@ -274,19 +315,24 @@ class SensitivityMeter(Meter):
         encoders = dict.fromkeys(layer_of, encoder) if layer_of else {"encoder": encoder}
         if self.baseline is not None:
             encoders["baseline"] = as_encoder(self.baseline, sr=sr)
+        return encoders, layer_of
+
+    def _setup(self, X: Any, pool: Any = None) -> _Run:
+        """Every parameter and the clips checked, the encoders resolved and the originals embedded."""
+        t_start = time.perf_counter()
+        sr = self.sr if self.sr is not None else declared_sr(self.encoder)
+        sr = check_sr(sr, "SensitivityMeter", example="MFCCEncoder(), 'imperceptible'")
+        self._check_params()
+        common = self._check_common()
+        X = check_audio(X, sr=sr, owner="SensitivityMeter")
+        _check_n_clips(len(X))
+        _warn_silence((X == 0).mean(axis=1))
+        encoders, layer_of = self._roles(sr)
         run = _Run(X=X, sr=sr, common=common, points=self._points(sr), encoders=encoders, layer_of=layer_of)
         if pool is not None and self._start_workers(run, pool):
             run = dataclasses.replace(run, pool=pool)
         originals, _ = self._embed_roles(run, X)
-        for role, Z in originals.items():
-            dup = _duplicate_rows(Z)
-            if dup is not None:
-                warnings.warn(
-                    f"the {role} gives clips {dup[0]} and {dup[1]} the same embedding: they can never be "
-                    "consistent (ties fail). Drop duplicate clips or check the encoder.",
-                    TrustkitWarning,
-                    stacklevel=3,
-                )
+        _warn_duplicates(originals)
         audio = None
         if self.audio_distance is not None:
             audio = AudioDistance(self.audio_distance, sr=sr, seed=common.seeds.seed("audio_distance")).prepare(X)
@@ -336,26 +382,31 @@ class SensitivityMeter(Meter):
         """
         gil_bound = [(k, p) for k, p in enumerate(run.points)
                      if p.severity != "identity" and holds_gil(p.perturbation)]
-        X = run.X
-        if not pool.active or len(gil_bound) * X.size / run.sr < MIN_WORKER_AUDIO_S:
+        if not pool.active or len(gil_bound) * run.n_clips * run.n_samples / run.sr < MIN_WORKER_AUDIO_S:
             return False
         k, point = gil_bound[0]
-        if in_cache(_perturb, self.memory, self._step(run, k, point), X, None, ignore=("pool",)):
+        # (files: not checked, the cache's keys are per chunk; a resumed run starts the workers anyway)
+        if run.X is not None and in_cache(_perturb, self.memory, self._step(run, k, point), run.X, None, ignore=("pool",)):
             return False
         pool.warm(type(p.perturbation).__module__ for _, p in gil_bound)
         return True
+
+    def _perturbed(self, run: _Run, k: int, point: GridPoint, X: np.ndarray) -> np.ndarray:
+        """Setting ``k``'s perturbation of ``X`` (cached with ``memory=``), checked: one clip per clip."""
+        step = self._step(run, k, point)
+        # with memory=, each setting's audio is perturbed once across meters that share clips and seeds
+        Xp = np.asarray(cached_call(_perturb, self.memory, step, X, run.pool, what=f"perturbation {point.name!r}",
+                                    ignore=("pool",)), dtype=X.dtype)
+        if Xp.ndim != 2 or len(Xp) != len(X):
+            raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
+                             "it must return one clip per input clip.")
+        return Xp
 
     def _measure_setting(self, run: _Run, k: int, point: GridPoint) -> dict[str, Any]:
         X = run.X
         t0 = time.perf_counter()
         identity = point.severity == "identity"
-        step = self._step(run, k, point)
-        # with memory=, each setting's audio is perturbed once across meters that share clips and seeds
-        Xp = X if identity else np.asarray(cached_call(_perturb, self.memory, step, X, run.pool, what=f"perturbation {point.name!r}",
-                                                       ignore=("pool",)), dtype=X.dtype)
-        if Xp.ndim != 2 or len(Xp) != len(X):
-            raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
-                             "it must return one clip per input clip.")
+        Xp = X if identity else self._perturbed(run, k, point, X)
         out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0, "length": Xp.shape[1]}
         D_audio = run.audio(Xp) if run.audio is not None else None
         in_audio = neighbour_outcomes(D_audio) if D_audio is not None else None  # once per setting, for every role
@@ -364,14 +415,7 @@ class SensitivityMeter(Meter):
         embedded, seconds = (originals, dict.fromkeys(run.encoders, 0.0)) if identity else self._embed_roles(run, Xp)
         for role in run.encoders:
             out[f"seconds_{role}"] = seconds[role]
-            if embedded[role].shape[1] != originals[role].shape[1]:
-                enc = run.encoders[role]
-                raise ValueError(
-                    f"the {role} ({getattr(enc, 'display_name', type(enc).__name__)}) returned embeddings of shape "
-                    f"{embedded[role].shape} for setting {point.name!r} but {originals[role].shape} for the originals: "
-                    "an encoder must give every clip the same dimension, whatever the audio (e.g. pool over time "
-                    "instead of flattening frames)."
-                )
+            _check_dimension(run, role, point, embedded[role], originals[role])
             owner = f"{role} on {point.name}"
             if in_audio is None:  # by blocks of rows: memory O(block x n), never n x n
                 res = self._outcomes(embedded[role], originals[role], owner)
@@ -386,14 +430,86 @@ class SensitivityMeter(Meter):
             out[role] = res
         return out
 
+    # -- a corpus of files, chunk by chunk ------------------------------------------------------
+    def _setup_corpus(self, X: Any, pool: Any = None) -> _Run:
+        """The parameters checked and the files' corpus built (headers only); nothing is read yet."""
+        t_start = time.perf_counter()
+        self._check_params()
+        if self.audio_distance is not None:
+            raise ValueError(
+                "audio_distance compares every pair of clips' audio, which needs the whole corpus at once; it is not "
+                "available when the clips stream from files. Load them (Corpus.load()) and pass the array, or leave "
+                "audio_distance out.")
+        # the rate: the meter's sr, else the encoder's declared rate, else the files' own
+        corpus = as_corpus(X, sr=self.sr if self.sr is not None else declared_sr(self.encoder), labels=None)
+        common = self._check_common()
+        _check_n_clips(len(corpus))
+        encoders, layer_of = self._roles(corpus.sr)
+        run = _Run(X=None, sr=corpus.sr, common=common, points=self._points(corpus.sr), encoders=encoders,
+                   layer_of=layer_of, corpus=corpus)
+        if pool is not None and self._start_workers(run, pool):
+            run = dataclasses.replace(run, pool=pool)
+        return dataclasses.replace(run, setup_s=time.perf_counter() - t_start)
+
+    def _measure_corpus(self, run: _Run) -> list[dict[str, Any]]:
+        """Every chunk read, perturbed and embedded (one task each); then every setting measured over all clips.
+
+        A chunk's task receives indices into the corpus, not audio, and
+        returns embeddings; clips are seeded by their content, so nothing
+        depends on the chunking. With ``memory=``, a finished chunk's
+        perturbations and embeddings are kept: a run stopped half-way
+        resumes without redoing them.
+        """
+        chunks = run.corpus.chunks(self.chunk_size)
+        parts = self._map(self._embed_chunk, [(run, idx) for idx in chunks], desc="SensitivityMeter chunks")
+        originals = {role: np.concatenate([p["originals"][role] for p in parts]) for role in run.encoders}
+        _warn_silence(np.concatenate([p["silent"] for p in parts]))
+        _warn_duplicates(originals)
+        run = dataclasses.replace(run, originals=originals)
+        return self._map(self._setting_from_chunks, [(run, k, p, parts) for k, p in enumerate(run.points)],
+                         desc="SensitivityMeter settings")
+
+    def _embed_chunk(self, run: _Run, index: np.ndarray) -> dict[str, Any]:
+        """One chunk of the corpus: read, then every setting perturbed and embedded by every role."""
+        X = check_audio(run.corpus.read(index), sr=run.sr, owner="SensitivityMeter")
+        # every setting matches loudness to the same originals: measure them once per chunk
+        with known_loudness(X, run.sr) if self.loudness_match else contextlib.nullcontext():
+            originals, _ = self._embed_roles(run, X)
+            settings = []
+            for k, point in enumerate(run.points):
+                if point.severity == "identity":
+                    settings.append({"length": X.shape[1], "seconds_perturb": 0.0, "embedded": originals,
+                                     "seconds": dict.fromkeys(run.encoders, 0.0)})
+                    continue
+                t0 = time.perf_counter()
+                Xp = self._perturbed(run, k, point, X)
+                seconds_perturb = time.perf_counter() - t0
+                embedded, seconds = self._embed_roles(run, Xp)
+                for role in run.encoders:
+                    _check_dimension(run, role, point, embedded[role], originals[role])
+                settings.append({"length": Xp.shape[1], "seconds_perturb": seconds_perturb, "embedded": embedded,
+                                 "seconds": seconds})
+        return {"originals": originals, "settings": settings, "silent": (X == 0).mean(axis=1)}
+
+    def _setting_from_chunks(self, run: _Run, k: int, point: GridPoint, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Setting ``k`` measured over the whole corpus from its chunks' embeddings, by blocks of rows."""
+        done = [p["settings"][k] for p in parts]
+        out: dict[str, Any] = {"seconds_perturb": sum(d["seconds_perturb"] for d in done), "length": done[0]["length"]}
+        for role in run.encoders:
+            embedded = np.concatenate([d["embedded"][role] for d in done])
+            _check_dimension(run, role, point, embedded, run.originals[role])
+            out[role] = self._outcomes(embedded, run.originals[role], f"{role} on {point.name}")
+            out[f"seconds_{role}"] = sum(d["seconds"][role] for d in done)
+        return out
+
     def _report(self, run: _Run, results: list[dict[str, Any]]) -> SensitivityReport:
-        X, points, encoders, layer_of = run.X, run.points, run.encoders, run.layer_of
+        points, encoders, layer_of = run.points, run.encoders, run.layer_of
         seeds, n_boot, conf = run.common.seeds, run.common.n_bootstrap, run.common.confidence
         setting_rows, clips, comp = [], [], []
         has_scope = any(p.severity == "imperceptible" for p in points)
         names = {role: getattr(enc, "display_name", type(enc).__name__) + (f"/{layer_of[role]}" if role in layer_of else "")
                  for role, enc in encoders.items()}
-        n = len(X)
+        n = run.n_clips
         in_headline = [p.severity != "identity" and (p.severity == "imperceptible" or not has_scope) for p in points]
         for k, (point, res) in enumerate(zip(points, results)):
             for role in encoders:
@@ -419,7 +535,7 @@ class SensitivityMeter(Meter):
         headlines = {role: self._headline(per_clip, scope, role, n_boot, conf, seeds.seed("headline")) for role in encoders}
         config = {
             "encoder": names["encoder"], "baseline": names.get("baseline"), "n_clips": n,
-            "n_samples": X.shape[1], "sr": run.sr, "n_settings": len(points) - 1,
+            "n_samples": run.n_samples, "sr": run.sr, "n_settings": len(points) - 1,
             "metric": self.metric if isinstance(self.metric, str) else getattr(self.metric, "__name__", "callable"),
             "loudness_match": self.loudness_match,
             "audio_distance": self.audio_distance if isinstance(self.audio_distance, (str, type(None))) else "callable",
@@ -481,8 +597,40 @@ def _setting_measures(o: dict[str, np.ndarray], distances: tuple[np.ndarray, np.
     return figures
 
 
-def _warn_silence(X: np.ndarray) -> None:
-    silent = (X == 0).mean(axis=1)
+def _check_n_clips(n: int) -> None:
+    if n < 2:
+        raise ValueError(
+            f"SensitivityMeter needs at least 2 clips (a clip is consistent when it stays nearer its own "
+            f"original than any other); got {n}."
+        )
+
+
+def _check_dimension(run: _Run, role: str, point: GridPoint, embedded: np.ndarray, originals: np.ndarray) -> None:
+    """A perturbed setting's embeddings have the originals' dimension, or an error saying why they must."""
+    if embedded.shape[1] != originals.shape[1]:
+        enc = run.encoders[role]
+        raise ValueError(
+            f"the {role} ({getattr(enc, 'display_name', type(enc).__name__)}) returned embeddings of shape "
+            f"{embedded.shape} for setting {point.name!r} but {originals.shape} for the originals: "
+            "an encoder must give every clip the same dimension, whatever the audio (e.g. pool over time "
+            "instead of flattening frames)."
+        )
+
+
+def _warn_duplicates(originals: dict[str, np.ndarray]) -> None:
+    for role, Z in originals.items():
+        dup = _duplicate_rows(Z)
+        if dup is not None:
+            warnings.warn(
+                f"the {role} gives clips {dup[0]} and {dup[1]} the same embedding: they can never be "
+                "consistent (ties fail). Drop duplicate clips or check the encoder.",
+                TrustkitWarning,
+                stacklevel=4,
+            )
+
+
+def _warn_silence(silent: np.ndarray) -> None:
+    """Warn when clips are mostly digital silence (``silent``: each clip's share of exact zeros)."""
     if (silent > SILENCE_SHARE).any():
         worst = int(np.argmax(silent))
         warnings.warn(

@@ -122,6 +122,11 @@ class SensitivityReport(Report):
         ]
         if self.baseline_estimate is not None:
             lines.append(f"Baseline {c['baseline']}: sensitivity {self.baseline_estimate:.3f} (same settings and clips)")
+        skipped = c.get("corpus", {}).get("skipped", [])
+        if skipped:
+            lines.append(f"{len(skipped)} files left out (on_error='skip'): "
+                         + "; ".join(f"{f['file']} ({f['reason']})" for f in skipped[:10])
+                         + (" ..." if len(skipped) > 10 else ""))
         if len(self.profile):
             lines.append("Layer profile (sensitivity of every layer, shallow to deep; the headline is the deepest):")
             lines += [f"  {r.depth:2d} {r.layer:<14s} {r.statistic:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]

@@ -1,0 +1,153 @@
+"""Audio from files: a corpus read chunk by chunk gives the numbers of the same clips in one array."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from scipy.spatial.distance import cdist
+
+from trustkit import SensitivityMeter
+from trustkit.datasets import Corpus, make_music
+from trustkit.encoders import MFCCEncoder
+from trustkit.exceptions import InvalidAudioError
+from trustkit.perturbations import AddNoise, Gain, PerturbationGrid
+from trustkit.robustness import neighbour_outcomes
+from trustkit.robustness.consistency import blocked_outcomes
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """11 clips of 1 s in two label folders, and two exact copies of clip 0 (ties)."""
+    root = tmp_path_factory.mktemp("corpus")
+    X, y = make_music(11, duration=1.0, sr=SR, random_state=3)
+    for i, x in enumerate(X):
+        (root / y["timbre"][i]).mkdir(exist_ok=True)
+        sf.write(root / y["timbre"][i] / f"{i:02d}.wav", x, SR, subtype="FLOAT")
+    return root
+
+
+def _grid():
+    return PerturbationGrid(AddNoise(), "snr_db", [20, 0], family="noise")
+
+
+def _same_numbers(a, b):
+    pd.testing.assert_frame_equal(a.table, b.table)
+    pd.testing.assert_frame_equal(a.per_clip, b.per_clip)
+    assert a.headline_estimate == b.headline_estimate
+
+
+@pytest.mark.parametrize("chunk_size", [4, 11, 64])  # 11 clips: chunks of 4 leave 3
+def test_a_corpus_in_chunks_gives_the_numbers_of_one_array(folder, chunk_size):
+    corpus = Corpus.from_folder(folder)
+    X, _ = corpus.load()
+    kw = {"baseline": MFCCEncoder(sr=SR, n_mfcc=13), "random_state": 0, "n_bootstrap": 100}
+    in_memory = SensitivityMeter(MFCCEncoder(sr=SR), _grid(), sr=SR, **kw).score(X)
+    streamed = SensitivityMeter(MFCCEncoder(sr=SR), _grid(), chunk_size=chunk_size, n_jobs=2, **kw).score(corpus)
+    _same_numbers(in_memory, streamed)
+    assert streamed.config["corpus"]["n_files"] == 11 and streamed.config["corpus"]["chunk_size"] == chunk_size
+    for m in ("consistency", "mrr", "distance_ratio"):  # every measure, not only the headline
+        np.testing.assert_array_equal(in_memory.wide()[m], streamed.wide()[m])
+
+
+def test_a_folder_and_a_list_of_paths_need_no_rate(folder):
+    paths = sorted(str(p) for p in folder.rglob("*.wav"))
+    a = SensitivityMeter(MFCCEncoder(), _grid(), random_state=0, n_bootstrap=50).score(folder)
+    b = SensitivityMeter(MFCCEncoder(), _grid(), random_state=0, n_bootstrap=50).score(paths)
+    assert a.config["sr"] == SR == b.config["sr"]
+    _same_numbers(a, b)
+
+
+def test_the_rate_is_the_meters_then_the_encoders_then_the_files(tmp_path):
+    X, _ = make_music(3, duration=1.0, sr=SR, random_state=0)
+    for i, x in enumerate(X):
+        sf.write(tmp_path / f"{i}.wav", x, SR)
+    grid = [("g", Gain(gain_db=-1))]
+    assert SensitivityMeter(MFCCEncoder(), grid, n_bootstrap=20).score(tmp_path).config["sr"] == SR  # the files'
+    # the encoder's declared rate: every file resampled to it
+    assert SensitivityMeter(MFCCEncoder(sr=22050), grid, n_bootstrap=20).score(tmp_path).config["sr"] == 22050
+    assert SensitivityMeter(MFCCEncoder(), grid, sr=8000, n_bootstrap=20).score(tmp_path).config["sr"] == 8000
+    sf.write(tmp_path / "3.wav", X[0][:8000], 8000)  # files at two rates, and nobody states one
+    with pytest.raises(InvalidAudioError, match="2 sample rates"):
+        SensitivityMeter(lambda A: A[:, :8], grid).score(tmp_path)
+    with pytest.raises(ValueError, match="reads its clips at 16000 Hz but they are needed at 22050 Hz"):
+        SensitivityMeter(MFCCEncoder(sr=22050), grid).score(Corpus.from_folder(tmp_path, labels=None, sr=SR))
+
+
+def test_bad_files_are_named_and_skipped_only_when_asked(folder, tmp_path):
+    for f in folder.rglob("*.wav"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
+    sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), SR)
+    sf.write(tmp_path / "short.wav", np.zeros(800, dtype=np.float32) + 0.1, SR)
+    (tmp_path / "notes.txt").write_text("not audio")
+    paths = sorted(str(p) for p in tmp_path.iterdir())
+    with pytest.raises(InvalidAudioError) as info:
+        Corpus.from_files(paths, duration=1.0)
+    message = str(info.value)
+    for reason in ("broken.wav (unreadable", "empty.wav (empty)", "short.wav (too short: 0.05 s",
+                   "notes.txt (unreadable: unsupported format '.txt'", "on_error='skip'"):
+        assert reason in message, reason
+    corpus = Corpus.from_files(paths, duration=1.0, on_error="skip")
+    assert len(corpus) == 11 and [f.split("/")[-1] for f, _ in corpus.skipped] == [
+        "broken.wav", "empty.wav", "notes.txt", "short.wav"]
+    report = SensitivityMeter(MFCCEncoder(), _grid(), n_bootstrap=20, random_state=0).score(corpus)
+    assert len(report.config["corpus"]["skipped"]) == 4
+    assert "4 files left out (on_error='skip')" in report.summary() and "empty.wav (empty)" in report.summary()
+
+
+def test_centred_excerpts_and_csv_corpora(folder, tmp_path):
+    corpus = Corpus.from_folder(folder, duration=0.5, excerpt="centre")
+    assert corpus.n_samples == SR // 2 and set(corpus.offsets) == {0.25}
+    X_full, _ = Corpus.from_folder(folder).load()
+    np.testing.assert_array_equal(corpus.read([0]), X_full[:1, SR // 4 : SR // 4 + SR // 2])
+    csv = tmp_path / "items.csv"
+    names = list(Corpus.from_folder(folder).names)
+    pd.DataFrame({"file": [str(folder / n) for n in names[:4]], "label": list("abab"),
+                  "group": ["g1", "g1", "g2", "g2"]}).to_csv(csv, index=False)
+    listed = Corpus.from_csv(csv)
+    assert listed.labels == tuple("abab") and listed.groups == ("g1", "g1", "g2", "g2")
+    with pytest.raises(ValueError, match="pass duration"):
+        Corpus.from_folder(folder, excerpt="centre")
+
+
+def test_between_space_consistency_needs_the_array(folder):
+    with pytest.raises(ValueError, match="audio_distance compares every pair"):
+        SensitivityMeter(MFCCEncoder(), _grid(), audio_distance="dtw").score(folder)
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, 7, 50])
+def test_blocks_of_rows_give_the_whole_matrix_outcomes_with_ties(block_rows):
+    rng = np.random.default_rng(0)
+    originals = rng.standard_normal((50, 6))
+    originals[7] = originals[3]  # a tie: two originals in the same place
+    perturbed = originals + 0.3 * rng.standard_normal((50, 6))
+    perturbed[11] = originals[11]  # distance 0 to its own original
+    whole = neighbour_outcomes(cdist(perturbed, originals, "cosine"))
+    blocks = blocked_outcomes(perturbed, originals, lambda A, B: cdist(A, B, "cosine"),
+                              block_bytes=block_rows * 50 * 8)
+    for k in whole:
+        np.testing.assert_array_equal(whole[k], blocks[k])
+    assert not whole["consistent"][3] and not whole["consistent"][7]  # ties fail
+
+
+def test_memory_keeps_finished_chunks(folder, tmp_path, monkeypatch):
+    from trustkit.robustness import meter as meter_module
+
+    calls = []
+    real = meter_module._perturb
+
+    def counting(step, X, pool=None):
+        calls.append(len(X))
+        return real(step, X, pool)
+
+    monkeypatch.setattr(meter_module, "_perturb", counting)
+    kw = {"random_state": 0, "n_bootstrap": 20, "chunk_size": 4, "memory": str(tmp_path)}
+    first = SensitivityMeter(MFCCEncoder(), _grid(), **kw).score(folder)
+    assert sorted(calls) == sorted([4, 4, 3] * 2)  # 3 chunks x 2 settings
+    again = SensitivityMeter(MFCCEncoder(), _grid(), **kw).score(folder)
+    assert len(calls) == 6  # nothing perturbed again: every chunk came from the cache
+    _same_numbers(first, again)
