@@ -151,3 +151,39 @@ def test_memory_keeps_finished_chunks(folder, tmp_path, monkeypatch):
     again = SensitivityMeter(MFCCEncoder(), _grid(), **kw).score(folder)
     assert len(calls) == 6  # nothing perturbed again: every chunk came from the cache
     _same_numbers(first, again)
+
+
+def test_the_probe_reads_labels_and_embeddings_from_files(folder):
+    from trustkit import TransferabilityProbe
+
+    corpus = Corpus.from_folder(folder)
+    X, y = corpus.load()
+    kw = {"cv": 2, "n_bootstrap": 50, "random_state": 0, "estimators": ("logme", "knn")}
+    in_memory = TransferabilityProbe(MFCCEncoder(sr=SR), **kw).score(X, y["label"])
+    streamed = TransferabilityProbe(MFCCEncoder(), chunk_size=4, n_jobs=2, **kw).score(folder)  # labels: folders
+    pd.testing.assert_frame_equal(in_memory.table.drop(columns="encoder"), streamed.table.drop(columns="encoder"))
+    assert streamed.config["corpus"]["n_files"] == 11
+    with pytest.raises(TypeError, match="needs y"):
+        TransferabilityProbe(MFCCEncoder(), **kw).score(sorted(str(p) for p in folder.rglob("*.wav")))
+
+
+def test_compare_encoders_takes_a_labelled_folder_as_a_task(folder):
+    from trustkit import compare_encoders
+
+    X, y = Corpus.from_folder(folder).load()
+    encoders = {"mfcc": MFCCEncoder(), "small": MFCCEncoder(n_mfcc=8)}
+    kw = {"cv": 2, "n_bootstrap": 50, "random_state": 0, "estimators": ("logme",), "sr": SR}
+    in_memory = compare_encoders(encoders, {"timbre": (X, y["label"])}, **kw)
+    streamed = compare_encoders(encoders, {"timbre": folder}, chunk_size=3, **kw)
+    pd.testing.assert_frame_equal(in_memory.table, streamed.table)
+    with pytest.raises(ValueError, match="chunk_size"):
+        compare_encoders(encoders, {"timbre": folder}, chunk_size=0, **kw)
+
+
+def test_a_bad_chunk_size_is_refused_before_any_file_is_read(folder):
+    from trustkit import TransferabilityProbe
+
+    with pytest.raises(ValueError, match="chunk_size"):
+        SensitivityMeter(MFCCEncoder(), _grid(), chunk_size=0).score(folder / "missing")
+    with pytest.raises(TypeError, match="chunk_size must be an integer, got 2.5"):
+        TransferabilityProbe(MFCCEncoder(), chunk_size=2.5).score(folder)

@@ -19,6 +19,7 @@ __all__ = [
     "TransformerEncoder",
     "as_encoder",
     "embed",
+    "embed_corpus",
     "embed_layers",
     "is_layer_profile",
     "pool_frames",
@@ -544,3 +545,41 @@ def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
     if memory is not None:  # what comes from the cache is checked like what an encoder returns
         Z = check_embeddings(Z, n_clips=len(X), owner=f"the embedding cache of {type(encoder).__name__}")
     return Z
+
+
+def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: Any = None,
+                 parallel_map: Any = None) -> np.ndarray | dict[str, np.ndarray]:
+    """Embed every clip of a :class:`~trustkit.datasets.Corpus`, ``chunk_size`` clips at a time.
+
+    Each chunk is read, embedded and dropped (only embeddings are kept), so
+    memory is bounded by the chunk, not the corpus. A layered encoder
+    (``layer="all"``) gives every layer, as :func:`embed_layers`.
+
+    Parameters
+    ----------
+    encoder : BaseEncoder
+    corpus : Corpus
+    chunk_size : int, default=256
+    memory : str, joblib.Memory or None
+        Cache of each chunk's embeddings: a run stopped half-way keeps its finished chunks.
+    parallel_map : callable or None
+        ``parallel_map(fn, items, desc=...)`` (a meter's map); None runs the chunks in turn.
+
+    Returns
+    -------
+    ndarray of shape (n_clips, dim), or dict of layer -> ndarray for a layered encoder
+    """
+    from .._validation import check_audio
+
+    layered = is_layer_profile(encoder)
+
+    def one(index: np.ndarray) -> Any:
+        X = check_audio(corpus.read(index), sr=corpus.sr, owner=type(encoder).__name__)
+        return embed_layers(encoder, X, memory=memory) if layered else embed(encoder, X, memory=memory)
+
+    chunks = corpus.chunks(chunk_size)
+    parts = parallel_map(one, [(idx,) for idx in chunks], desc="embedding chunks") if parallel_map is not None else \
+        [one(idx) for idx in chunks]
+    if layered:
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    return np.concatenate(parts)

@@ -23,7 +23,7 @@ import scipy.spatial.distance
 
 from .._cache import cached_call, in_cache
 from .._meter import Common, Meter, process_pool
-from .._validation import check_audio, check_choice, check_number, check_sr
+from .._validation import check_audio, check_choice, check_sr
 from ..corpus import as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_layers, is_layer_profile
 from ..exceptions import TrustkitWarning
@@ -302,7 +302,6 @@ class SensitivityMeter(Meter):
             )
         if not isinstance(self.loudness_match, (bool, np.bool_)):
             raise TypeError(f"loudness_match must be True or False; got {self.loudness_match!r}.")
-        check_number(self.chunk_size, "chunk_size", low=1, integer=True)
 
     def _roles(self, sr: int) -> tuple[dict[str, Any], dict[str, str]]:
         """Role -> encoder ("encoder", "baseline", one "layer:NAME" per layer of a profile) and role -> layer."""
@@ -440,9 +439,9 @@ class SensitivityMeter(Meter):
                 "audio_distance compares every pair of clips' audio, which needs the whole corpus at once; it is not "
                 "available when the clips stream from files. Load them (Corpus.load()) and pass the array, or leave "
                 "audio_distance out.")
+        common = self._check_common()
         # the rate: the meter's sr, else the encoder's declared rate, else the files' own
         corpus = as_corpus(X, sr=self.sr if self.sr is not None else declared_sr(self.encoder), labels=None)
-        common = self._check_common()
         _check_n_clips(len(corpus))
         encoders, layer_of = self._roles(corpus.sr)
         run = _Run(X=None, sr=corpus.sr, common=common, points=self._points(corpus.sr), encoders=encoders,

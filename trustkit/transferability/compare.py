@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from typing import Any
 
@@ -12,7 +13,8 @@ import scipy.stats
 
 from .._seeds import resolve_entropy
 from .._validation import check_audio, check_number
-from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
+from ..corpus import Corpus, as_corpus, is_corpus_input
+from ..encoders import as_encoder, embed, embed_corpus, embed_layers, is_layer_profile
 from ..reports import finish_long, layer_profile
 from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
 from .estimators import _features
@@ -23,11 +25,14 @@ __all__ = ["ComparisonReport", "compare_encoders"]
 
 
 def _unpack_task(name: str, spec: Any) -> tuple[Any, Any, Any, Any]:
+    if isinstance(spec, (Corpus, str, os.PathLike)):  # labelled files: a corpus or a folder of label folders
+        return spec, None, None, None
     if isinstance(spec, dict):
         return spec["X"], spec["y"], spec.get("groups"), spec.get("source_proba")
     if isinstance(spec, (tuple, list)) and len(spec) in (2, 3):
         return (*spec, None, None)[:4] if len(spec) == 3 else (spec[0], spec[1], None, None)
-    raise ValueError(f"tasks[{name!r}] must be (X, y), (X, y, groups) or a dict with 'X', 'y' and optional 'groups'.")
+    raise ValueError(f"tasks[{name!r}] must be (X, y), (X, y, groups), a dict with 'X', 'y' and optional 'groups', "
+                     "or labelled files (a Corpus, or a folder with one sub-folder per label).")
 
 
 def compare_encoders(
@@ -46,6 +51,7 @@ def compare_encoders(
     random_state: Any = None,
     verbose: bool = False,
     memory: Any = None,
+    chunk_size: int = 256,
 ) -> ComparisonReport:
     """Compare encoders across tasks, every encoder on the same folds and items.
 
@@ -53,9 +59,13 @@ def compare_encoders(
     ----------
     encoders : dict of name -> encoder
         Anything :func:`trustkit.encoders.as_encoder` adapts.
-    tasks : dict of name -> (X, y) or (X, y, groups)
-        Audio and targets per task.
-    probe, cv, estimators, n_bootstrap, confidence, n_jobs, verbose, memory
+    tasks : dict of name -> (X, y), (X, y, groups), Corpus or folder
+        Audio and targets per task. ``X`` may be files (a
+        :class:`~trustkit.datasets.Corpus`, a folder, a list of paths),
+        embedded ``chunk_size`` clips at a time at ``sr`` (else the files'
+        own rate); a labelled corpus or folder alone brings its labels and
+        groups.
+    probe, cv, estimators, n_bootstrap, confidence, n_jobs, verbose, memory, chunk_size
         As in :class:`TransferabilityProbe` (checked before any encoder runs).
     concatenations : "pairs", list of tuples of names, or None
         Also evaluate concatenated embeddings (the study's multi-source
@@ -83,7 +93,7 @@ def compare_encoders(
     # so the same data, cv, groups and random_state give the same folds, fits and intervals in both
     prober = TransferabilityProbe("precomputed", probe, cv=cv, estimators=estimators, n_bootstrap=n_bootstrap,
                                   confidence=confidence, n_jobs=n_jobs, random_state=resolve_entropy(random_state),
-                                  verbose=verbose).check_params()
+                                  verbose=verbose, chunk_size=chunk_size).check_params()
     adapted = {n: as_encoder(e, sr=sr) for n, e in encoders.items()}
     # an encoder set to layer="all" becomes one row per layer ("name/layer"), all from one forward pass per clip
     layered = {n: enc.layer_names() for n, enc in adapted.items() if is_layer_profile(enc)}
@@ -97,11 +107,19 @@ def compare_encoders(
     n_groups: dict[str, int | None] = {}
     for task_name, spec in tasks.items():
         X_given, y, groups, source_proba = _unpack_task(task_name, spec)
+        if is_corpus_input(X_given):  # files: read and embedded chunk by chunk
+            X = as_corpus(X_given, sr=sr)
+            y, groups = (X.labels if y is None else y), (X.groups if groups is None else groups)
+            if y is None:
+                raise ValueError(f"tasks[{task_name!r}]: the files carry no labels; pass (files, y) or a folder with "
+                                 "one sub-folder per label.")
+            task_encoders: dict[str, Any] = {n: as_encoder(e, sr=X.sr) for n, e in encoders.items()}
+        else:
+            X, task_encoders = check_audio(X_given, owner=f"compare_encoders task {task_name!r}"), adapted
         n_groups[task_name] = None if groups is None else len(np.unique(np.asarray(groups)))
-        X = check_audio(X_given, owner=f"compare_encoders task {task_name!r}")
         # tasks that share their clips (the same array) share the embeddings: each encoder embeds them once
         if id(X_given) not in embedded:
-            embedded[id(X_given)] = (X_given, _embed_all(adapted, layered, X, memory))
+            embedded[id(X_given)] = (X_given, _embed_all(task_encoders, layered, X, memory, chunk_size, prober._map))
         feats = dict(embedded[id(X_given)][1])
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
@@ -169,15 +187,22 @@ def _concatenations(spec: Any, base: list[str]) -> list[tuple[str, ...]]:
     return combos
 
 
-def _embed_all(adapted: dict[str, Any], layered: dict[str, list[str]], X: np.ndarray, memory: Any) -> dict[str, np.ndarray]:
-    """Every encoder's embeddings of ``X`` (one row per layer for a layer profile, from one forward pass)."""
+def _embed_all(adapted: dict[str, Any], layered: dict[str, list[str]], X: Any, memory: Any, chunk_size: int,
+               parallel_map: Any) -> dict[str, np.ndarray]:
+    """Every encoder's embeddings of ``X`` (one row per layer for a layer profile, from one forward pass).
+
+    ``X`` is an array, or a :class:`~trustkit.datasets.Corpus` embedded chunk by chunk.
+    """
     found: dict[str, np.ndarray] = {}
     for n, enc in adapted.items():
-        if n in layered:
-            found.update({f"{n}/{layer}": _features(Z, f"embeddings of {n} layer {layer!r}")
-                          for layer, Z in embed_layers(enc, X, memory=memory).items()})
+        if isinstance(X, Corpus):
+            Z = embed_corpus(enc, X, chunk_size=chunk_size, memory=memory, parallel_map=parallel_map)
         else:
-            found[n] = _features(embed(enc, X, memory=memory), f"embeddings of {n}")
+            Z = embed_layers(enc, X, memory=memory) if n in layered else embed(enc, X, memory=memory)
+        if n in layered:
+            found.update({f"{n}/{layer}": _features(L, f"embeddings of {n} layer {layer!r}") for layer, L in Z.items()})
+        else:
+            found[n] = _features(Z, f"embeddings of {n}")
     return found
 
 

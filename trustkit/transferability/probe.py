@@ -27,7 +27,8 @@ from sklearn.utils.multiclass import type_of_target
 
 from .._meter import Common, Meter, one_blas_thread
 from .._validation import check_audio, check_choice, check_number
-from ..encoders import as_encoder, embed, embed_layers, is_layer_profile
+from ..corpus import Corpus, as_corpus, is_corpus_input
+from ..encoders import as_encoder, declared_sr, embed, embed_corpus, embed_layers, is_layer_profile
 from ..exceptions import TrustkitWarning
 from ..reports import estimate_row, layer_profile, long_table
 from ..stats import (
@@ -219,7 +220,11 @@ class TransferabilityProbe(Meter):
     verbose : bool, default=False
         A progress bar over the outer folds of each probed embedding, on stderr.
     memory : str, joblib.Memory or None, default=None
-        Cache of the embeddings.
+        Cache of the embeddings (with files: of each finished chunk).
+    chunk_size : int, default=256
+        With files (a :class:`~trustkit.datasets.Corpus`, a folder or a list
+        of paths): clips read and embedded per task; only a chunk's audio is
+        ever in memory.
 
     Examples
     --------
@@ -234,7 +239,7 @@ class TransferabilityProbe(Meter):
     def __init__(
         self, encoder=None, probe="logistic", *, task="auto", cv=5, metrics="auto",
         estimators=("logme", "hscore", "knn"), n_bootstrap=1000, confidence=0.95, sr=None, inner_cv=3,
-        n_jobs=None, random_state=None, verbose=False, memory=None,
+        n_jobs=None, random_state=None, verbose=False, memory=None, chunk_size=256,
     ):
         self.encoder = encoder
         self.probe = probe
@@ -250,6 +255,7 @@ class TransferabilityProbe(Meter):
         self.random_state = random_state
         self.verbose = verbose
         self.memory = memory
+        self.chunk_size = chunk_size
 
     _fixed_params = ("encoder",)  # a fixed, possibly fitted model: clone keeps it
 
@@ -271,11 +277,21 @@ class TransferabilityProbe(Meter):
         """
         if enc is None:
             return X, {}, "precomputed"
+        if isinstance(X, Corpus):  # files: chunk by chunk, only embeddings kept
+            Z = embed_corpus(enc, X, chunk_size=self.chunk_size, memory=self.memory, parallel_map=self._map)
+        else:
+            Z = embed_layers(enc, X, memory=self.memory) if is_layer_profile(enc) else embed(enc, X, memory=self.memory)
         if is_layer_profile(enc):
-            layers = {name: _features(Z, f"embeddings of {type(enc).__name__} layer {name!r}")
-                      for name, Z in embed_layers(enc, X, memory=self.memory).items()}
+            layers = {name: _features(L, f"embeddings of {type(enc).__name__} layer {name!r}") for name, L in Z.items()}
             return layers[next(reversed(layers))], layers, getattr(enc, "display_name", type(enc).__name__)
-        return _features(embed(enc, X, memory=self.memory), f"embeddings of {type(enc).__name__}"), {}, type(enc).__name__
+        return _features(Z, f"embeddings of {type(enc).__name__}"), {}, type(enc).__name__
+
+    def _checked_corpus(self, X: Any) -> tuple[Corpus, Any]:
+        """Files as a corpus (headers checked, nothing read) at the probe's rate, and the encoder."""
+        if self.encoder is None:
+            raise ValueError("TransferabilityProbe needs an encoder to embed audio files.")
+        corpus = as_corpus(X, sr=self.sr if self.sr is not None else declared_sr(self.encoder))
+        return corpus, as_encoder(self.encoder, sr=corpus.sr)
 
     def _check_task_params(self, task: str) -> None:
         """The probe, inner CV, metrics and estimators, checked for this task before any fit."""
@@ -375,18 +391,23 @@ class TransferabilityProbe(Meter):
         return list(splitter.split(F, y, groups))
 
     # -- work --------------------------------------------------------------------------------
-    def score(self, X: Any, y: Any, groups: Any = None, *, source_proba: Any = None) -> TransferReport:
+    def score(self, X: Any, y: Any = None, groups: Any = None, *, source_proba: Any = None) -> TransferReport:
         """Embed, probe with nested cross-validation, and estimate transferability.
 
         Parameters
         ----------
-        X : array-like
-            Audio ``(n_clips, n_samples)``, or embeddings with ``encoder="precomputed"``.
-        y : array-like
+        X : array-like, Corpus, folder or list of paths
+            Audio ``(n_clips, n_samples)``, or embeddings with
+            ``encoder="precomputed"``, or files (read and embedded
+            ``chunk_size`` clips at a time, at ``sr``, else the encoder's
+            declared rate, else the files' own).
+        y : array-like or None
             Class labels ``(n,)``, a 0/1 indicator matrix ``(n, n_labels)`` or
-            real targets.
+            real targets. With files, None takes the corpus's labels (a
+            folder's sub-folders).
         groups : array-like of shape (n,) or None
-            E.g. artist: no group is on both sides of any split (outer or inner).
+            E.g. artist: no group is on both sides of any split (outer or
+            inner). With files, None takes the corpus's groups.
         source_proba : array-like of shape (n, n_source_classes) or None
             Source-task class probabilities, for LEEP and NCE.
 
@@ -396,7 +417,17 @@ class TransferabilityProbe(Meter):
         """
         # every parameter, the targets and the folds are checked before the encoder runs
         common = self._check_common()
-        X, enc = self._checked_input(X)
+        corpus = None
+        if is_corpus_input(X) and not (isinstance(self.encoder, str) and self.encoder == "precomputed"):
+            corpus, enc = self._checked_corpus(X)
+            X = corpus
+            y = corpus.labels if y is None else y
+            groups = corpus.groups if groups is None else groups
+        else:
+            X, enc = self._checked_input(X)
+        if y is None:
+            raise TypeError("TransferabilityProbe.score needs y, the targets (one per item); only files labelled "
+                            "by their folders or a CSV bring their own.")
         n = len(X)
         y_arr, task, classes = self._targets(y, n)
         self._check_task_params(task)
@@ -405,13 +436,15 @@ class TransferabilityProbe(Meter):
         t0 = time.perf_counter()
         F, layers, enc_name = self._represent(X, enc)
         t_embed = time.perf_counter() - t0
+        files = {} if corpus is None else {"corpus": {**corpus.describe(), "chunk_size": self.chunk_size}}
         if not layers:
-            return self._evaluate(F, job, common, enc_name, t_embed)
+            report = self._evaluate(F, job, common, enc_name, t_embed)
+            return dataclasses.replace(report, config={**report.config, **files}) if files else report
         # a layer profile: every layer on the same folds with the same seeds; the report is the deepest layer's
         reports = {name: self._evaluate(Z, job, common, f"{enc_name}/{name}", t_embed) for name, Z in layers.items()}
         profile = layer_profile({name: rep.row(MAIN_METRIC[task], scope=OUT_OF_FOLD) for name, rep in reports.items()})
         deepest = reports[next(reversed(reports))]
-        return dataclasses.replace(deepest, profile=profile, config={**deepest.config, "layers": list(layers)})
+        return dataclasses.replace(deepest, profile=profile, config={**deepest.config, "layers": list(layers), **files})
 
     def outer_folds(self, F: Any, y: Any, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """The outer folds :meth:`score` uses for these items.
