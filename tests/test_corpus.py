@@ -187,3 +187,37 @@ def test_a_bad_chunk_size_is_refused_before_any_file_is_read(folder):
         SensitivityMeter(MFCCEncoder(), _grid(), chunk_size=0).score(folder / "missing")
     with pytest.raises(TypeError, match="chunk_size must be an integer, got 2.5"):
         TransferabilityProbe(MFCCEncoder(), chunk_size=2.5).score(folder)
+
+
+def test_the_fidelity_scorer_reads_its_instances_from_files(folder):
+    from trustkit import FidelityComplexityScorer
+    from trustkit.fidelity import TimeSegments, mfcc_classifier
+
+    corpus = Corpus.from_folder(folder)
+    X, y = corpus.load()
+    model = mfcc_classifier(SR).fit(X, y["label"])
+    W = np.random.default_rng(0).standard_normal((3, 4))
+    kw = {"segmenter": TimeSegments(4, baseline="noise"), "budgets": (1, "all"), "n_bootstrap": 50, "random_state": 0}
+    in_memory = FidelityComplexityScorer(model, **kw).fit(X).score(X[:3], W)
+    from_files = FidelityComplexityScorer(model, **kw).fit(folder).score(list(corpus.files[:3]), W)
+    pd.testing.assert_frame_equal(in_memory.table, from_files.table)
+    with pytest.raises(TypeError, match="no segmenter"):
+        FidelityComplexityScorer(model).fit(folder)
+
+
+def test_the_command_line_streams_audio_and_lists_what_it_skipped(folder, tmp_path, capsys):
+    import json
+
+    from trustkit.cli import main
+
+    for f in list(folder.rglob("*.wav"))[:4]:
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    argv = ["sensitivity", "--encoder", "mfcc", "--audio", str(tmp_path), "--perturbations", "imperceptible",
+            "--chunk-size", "3", "--json", str(tmp_path / "out.json")]
+    assert main(argv) == 2 and "broken.wav (unreadable" in capsys.readouterr().err
+    assert main([*argv, "--on-error", "skip"]) == 0
+    out = capsys.readouterr().out
+    assert "1 files left out (on_error='skip'): broken.wav (unreadable" in out
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert doc["config"]["corpus"]["skipped"][0]["file"] == "broken.wav" and doc["config"]["corpus"]["chunk_size"] == 3

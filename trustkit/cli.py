@@ -98,7 +98,7 @@ def resolve_encoder_spec(spec: str, *, flag: str = "--encoder") -> tuple[str, An
 
 def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     """``trustkit sensitivity``: score an encoder, print a summary, gate, write JSON/HTML."""
-    from .datasets import load_audio_folder, make_music
+    from .datasets import Corpus, make_music
     from .robustness import SensitivityMeter
 
     stream = stream or _stream(args)
@@ -106,9 +106,13 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     resolve_encoder_spec(args.encoder)
     if args.baseline:
         resolve_encoder_spec(args.baseline, flag="--baseline")
-    if args.audio:
-        X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset, labels=None)
-        sr, source = y.attrs["sr"], _described(args, y, len(X))
+    if args.audio:  # streamed: the meter reads the files chunk by chunk, never all at once
+        X = Corpus.from_folder(args.audio, sr=args.sr, duration=args.duration, offset=args.offset, labels=None,
+                               short="pad", on_error=args.on_error)
+        y = X.y
+        sr, source = X.sr, _described(args, y, len(X))
+        if X.skipped:
+            source["skipped"] = [{"file": f, "reason": why} for f, why in X.skipped]
         args.files_read = y["file"].tolist()  # an error about "clip i" then names its file
     else:
         sr = args.sr or BUILTIN_SR
@@ -127,7 +131,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     meter = SensitivityMeter(
         encoder, grid, sr=sr, metric=args.metric, baseline=baseline,
         loudness_match=not args.no_loudness_match, n_jobs=args.n_jobs, random_state=args.seed,
-        verbose=_progress(args),
+        verbose=_progress(args), chunk_size=args.chunk_size,
     )
     report = meter.score(X)
     print(report.summary(), file=stream)
@@ -539,6 +543,12 @@ def _add_sensitivity(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
                       help="where the noise settings measure the signal's power: the whole clip (the study's "
                            "definition, default) or its active part (clips with pauses or padding)")
     sens.add_argument("--offset", type=float, default=0.0, help="start of the excerpt in seconds (with --audio)")
+    sens.add_argument("--chunk-size", type=int, default=256,
+                      help="with --audio: files read, perturbed and embedded per task (default: 256); only a chunk's "
+                           "audio is in memory, and the numbers do not depend on it")
+    sens.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                      help="with --audio: a file that cannot be used (unreadable, empty): stop naming it (default) "
+                           "or leave it out, listed in the report")
     sens.add_argument("--perturbations", default="imperceptible", choices=["imperceptible", "graver", "all"],
                       help="the robustness study's grid: imperceptible (default), graver, or all of both")
     sens.add_argument("--metric", default="cosine",

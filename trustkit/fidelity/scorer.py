@@ -14,6 +14,8 @@ import pandas as pd
 from .._cache import cached_call
 from .._meter import Common, Meter
 from .._validation import check_choice, check_number
+from ..corpus import as_corpus, is_corpus_input
+from ..encoders import declared_sr
 from ..exceptions import InvalidAudioError, TrustkitWarning
 from ..reports import estimate_row, long_table
 from ..stats import bootstrap_estimate
@@ -227,12 +229,16 @@ class FidelityComplexityScorer(Meter):
         ----------
         X_background : array-like of shape (n_background, n_features)
             Data the model was trained on, or like it. With a segmenter, audio
-            clips (only validated).
+            clips (only validated), or files (a
+            :class:`~trustkit.datasets.Corpus`, a folder, a list of paths;
+            their headers are checked, one chunk of clips read).
 
         Returns
         -------
         self
         """
+        if is_corpus_input(X_background):
+            X_background = self._read_files(X_background, "X_background", first=256)
         Xb = np.asarray(X_background, dtype=np.float64)
         if Xb.ndim != 2 or len(Xb) == 0:
             raise ValueError(f"X_background must be 2-D (n_rows, n_features) with at least one row; got shape {Xb.shape}.")
@@ -253,6 +259,14 @@ class FidelityComplexityScorer(Meter):
                 raise ValueError(f"baseline must have one value per feature, shape ({Xb.shape[1]},); got {b.shape}.")
             self.baseline_ = b
         return self
+
+    def _read_files(self, X: Any, name: str, first: int | None = None) -> np.ndarray:
+        """Audio files as clips (the first ``first`` only, when given), for a scorer over time segments."""
+        if self.segmenter is None:
+            raise TypeError(f"{name} names audio files, but the scorer has no segmenter: files are audio, scored over "
+                            "time segments (segmenter=TimeSegments(...)); pass a feature array for a tabular model.")
+        corpus = as_corpus(X, sr=declared_sr(self.model), labels=None)
+        return corpus.read(None if first is None else np.arange(min(first, len(corpus))))
 
     def _budgets(self, n_units: int) -> list[int]:
         if not isinstance(self.budgets, (str, list, tuple)):
@@ -295,6 +309,9 @@ class FidelityComplexityScorer(Meter):
         Parameters
         ----------
         X : array-like of shape (n, n_features), or audio (n_clips, n_samples) with a segmenter
+            With a segmenter, also files (a :class:`~trustkit.datasets.Corpus`,
+            a folder, a list of paths): the instances are read (at the model's
+            stated ``sr``, else the files' own rate).
         explanations : array (n, n_units), list of LIME explanations, shap.Explanation, or callable
             A callable is run on ``X`` (and timed; cached with ``memory``) and
             must return one of the others.
@@ -322,6 +339,8 @@ class FidelityComplexityScorer(Meter):
         """Every parameter and input checked (before the first model call), the model's response, the attributions."""
         if not hasattr(self, "n_features_in_"):
             raise ValueError("call fit(X_background) first: the baseline of absent features is learned from data.")
+        if is_corpus_input(X):
+            X = self._read_files(X, "X")
         try:
             X = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError) as exc:
