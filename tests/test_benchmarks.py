@@ -92,3 +92,13 @@ def test_bench_demo(capsys):
     run_benchmark("bench_demo", ["--clips", "20", "--fast"])
     out = capsys.readouterr().out
     assert "share=True" in out and "NaN in the same places: True" in out
+
+
+def test_bench_scale_streams_files_and_blocks_exactly(tmp_path):
+    out = tmp_path / "scale.json"
+    run_benchmark("bench_scale", ["--files", "3", "--seconds", "1", "--chunk-size", "2", "--blocks", "120",
+                                  "--whole-limit", "120", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert [r["n_files"] for r in result["memory"]] == [3, 3, 6, 6]  # streamed == array is asserted inside
+    assert [r["engine"] for r in result["engines"]] == ["one", "threads", "loky"]
+    assert result["blocks"][0]["identical"] is True

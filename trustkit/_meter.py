@@ -311,10 +311,18 @@ def _recording_warnings(fn: Callable[..., Any], *args: Any) -> tuple[Any, list[t
 
 @contextlib.contextmanager
 def process_pool(n_jobs: int | None) -> Iterator[ProcessPool]:
-    """A :class:`ProcessPool` of ``joblib.effective_n_jobs(n_jobs)`` workers for the block, started on first use."""
-    from joblib import effective_n_jobs
+    """A :class:`ProcessPool` of ``joblib.effective_n_jobs(n_jobs)`` workers for the block, started on first use.
 
-    pool = ProcessPool(effective_n_jobs(n_jobs))
+    No workers when the active joblib backend does not run on threads (loky, Dask,
+    Ray): the meter's items then run in processes of their own already, and
+    more processes would only compete with them.
+    """
+    from joblib import effective_n_jobs
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend(prefer="threads")
+    threads = getattr(backend, "uses_threads", False) or type(backend).__name__ == "SequentialBackend"
+    pool = ProcessPool(effective_n_jobs(n_jobs) if threads else 0)
     try:
         yield pool
     except BaseException:

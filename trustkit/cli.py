@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,14 +162,19 @@ def _input_line(source: dict[str, Any]) -> str:
             f"each{groups}{extra}\n")
 
 
-def _labelled_audio(args: argparse.Namespace) -> tuple[np.ndarray, Any, Any, int, dict[str, Any]]:
-    """Clips, labels, groups (or None), the rate, and what was read (for the JSON)."""
-    from .datasets import load_audio_folder, make_music
+def _labelled_audio(args: argparse.Namespace, *, stream: bool = False) -> tuple[Any, Any, Any, int, dict[str, Any]]:
+    """Clips, labels, groups (or None), the rate, and what was read (for the JSON).
+
+    With ``stream``, --audio's files come as a corpus that the meter reads chunk by chunk.
+    """
+    from .datasets import Corpus, make_music
 
     if args.audio:
         try:
-            X, y = load_audio_folder(args.audio, sr=args.sr, duration=args.duration,
-                                     labels=args.labels or "folders", groups=args.groups)
+            corpus = Corpus.from_folder(args.audio, sr=args.sr, duration=args.duration, labels=args.labels or "folders",
+                                        groups=args.groups, short="pad")
+            y = corpus.y
+            X = corpus if stream else corpus.read()
         except ValueError as exc:
             if isinstance(exc, InvalidAudioError):
                 raise
@@ -191,7 +198,7 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
 
     stream = stream or _stream(args)
     resolve_encoder_spec(args.encoder)  # a bad spec is refused before any audio is read
-    X, y, groups, sr, source = _labelled_audio(args)
+    X, y, groups, sr, source = _labelled_audio(args, stream=True)  # the probe reads --audio's files chunk by chunk
     print(_input_line(source), file=stream)
     encoder = load_encoder(args.encoder, sr=sr)
     report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed,
@@ -454,6 +461,11 @@ def _shared_flags() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, a
                            help="parallel settings/folds (threads; -1: every core; default: one); the numbers do not depend on it")
     run_flags.add_argument("--seed", type=int, default=0,
                            help="random seed of every random choice (default: 0): the same seed gives the same report")
+    run_flags.add_argument("--workers", type=int, default=None,
+                           help="run the tasks in N local worker processes (joblib's loky) instead of threads")
+    run_flags.add_argument("--scheduler", default=None,
+                           help="run the tasks on an existing Dask cluster, e.g. tcp://scheduler:8786 (needs "
+                                "trustkit[scale]; the workers must see the --audio files at the same paths)")
     run_flags.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                            help="progress bars on stderr: auto (default: when stderr is a terminal), on or off")
     out_flags = argparse.ArgumentParser(add_help=False)
@@ -747,7 +759,8 @@ def _main(args: argparse.Namespace) -> int:
     try:
         _check_gates(args)
         _check_outputs(args)
-        return args.func(args) or 0  # each subcommand's parser set its function
+        with _engine(args):
+            return args.func(args) or 0  # each subcommand's parser set its function
     except KeyboardInterrupt:
         return _interrupted()
     except (UsageError, ImportError) as exc:
@@ -767,6 +780,39 @@ def _main(args: argparse.Namespace) -> int:
             return _interrupted()
         return _users_failure(exc) or _internal_error(exc, args)
     return 0
+
+
+@contextlib.contextmanager
+def _engine(args: argparse.Namespace) -> Iterator[None]:
+    """Where the meters' tasks run: threads (default), ``--workers N`` local processes, or ``--scheduler`` Dask."""
+    import joblib
+
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    if workers is not None and scheduler:
+        raise UsageError("--workers starts a local pool and --scheduler uses an existing cluster: pass one of them.")
+    if workers is not None:
+        if workers < 1:
+            raise UsageError(f"--workers must be a positive number of processes; got {workers}.")
+        with joblib.parallel_config(backend="loky", n_jobs=workers):
+            yield
+        return
+    if not scheduler:
+        yield
+        return
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise UsageError("--scheduler runs on a Dask cluster and needs dask.distributed: "
+                         "pip install 'trustkit[scale]'.") from exc
+    try:
+        client = Client(scheduler, timeout="15s")
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--scheduler {scheduler!r}: no Dask scheduler answered ({exc}).") from exc
+    try:
+        with joblib.parallel_backend("dask"):
+            yield
+    finally:
+        client.close()
 
 
 def _users_failure(exc: BaseException) -> int | None:

@@ -67,7 +67,7 @@ def compare_encoders(
         groups.
     probe, cv, estimators, n_bootstrap, confidence, n_jobs, verbose, memory, chunk_size
         As in :class:`TransferabilityProbe` (checked before any encoder runs).
-    concatenations : "pairs", list of tuples of names, or None
+    concatenations : "pairs", list of tuples of encoder names, or None
         Also evaluate concatenated embeddings (the study's multi-source
         representations): the blocks side by side, as they come. Every row of
         the table gets the same preprocessing: the probe standardises each

@@ -1,0 +1,166 @@
+"""A corpus from files: memory bounded by the chunk, processes against threads, the distance blocks.
+
+In one run:
+
+1. ``memory``: ``SensitivityMeter(MFCCEncoder(), "imperceptible")`` on N and
+   2N audio files, each run in a fresh process; its peak RSS streamed from the
+   folder (``score(folder)``, ``chunk_size`` clips at a time) against the same
+   clips loaded into one array first (the reference). Streamed, the peak must
+   not grow with the corpus (the issue's bound: < 10 % from N to 2N);
+2. ``engines``: the same streamed meter on N files with one worker, with two
+   threads (the GIL-bound perturbations then go to worker processes), and
+   with joblib's loky backend (every chunk in a worker process): wall time,
+   ratio to one worker, and the tables asserted identical;
+3. ``blocks``: within-space outcomes of n x n synthetic 256-d embeddings
+   (cosine), by row blocks against the whole matrix at once: time and peak
+   traced memory (numpy reports its buffers to tracemalloc). The whole matrix
+   is measured only while it fits; the blocks go on to the largest n asked.
+
+Usage: ``python benchmarks/bench_scale.py [--files 100 --seconds 4 --blocks 2000 5000 10000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from conditions import conditions, finish, header
+
+SR = 16000
+
+
+def write_corpus(folder: Path, n: int, seconds: float) -> None:
+    """``n`` generated clips as float WAV files, 50 at a time (never all in memory)."""
+    import soundfile as sf
+
+    from trustkit.datasets import make_music
+
+    for start in range(0, n, 50):
+        X, _ = make_music(min(50, n - start), duration=seconds, sr=SR, random_state=start)
+        for i, x in enumerate(X):
+            sf.write(folder / f"{start + i:05d}.wav", x, SR, subtype="FLOAT")
+
+
+def child(mode: str, folder: str, n: int, chunk_size: int, engine: str) -> dict:
+    """One meter run in this (fresh) process: wall seconds, peak RSS, the headline and a digest of the table."""
+    import joblib
+
+    from trustkit import SensitivityMeter
+    from trustkit.datasets import Corpus
+    from trustkit.encoders import MFCCEncoder
+
+    paths = sorted(str(p) for p in Path(folder).glob("*.wav"))[:n]
+    corpus = Corpus.from_files(paths)
+    n_jobs = 1 if engine == "one" else 2
+    meter = SensitivityMeter(MFCCEncoder(), "imperceptible", n_bootstrap=200, random_state=0, n_jobs=n_jobs,
+                             chunk_size=chunk_size)
+    t0 = time.perf_counter()
+    if mode == "array":
+        X, _ = corpus.load()
+        report = meter.set_params(sr=corpus.sr).score(X)
+    elif engine == "loky":
+        with joblib.parallel_config(backend="loky", n_jobs=2):
+            report = meter.score(corpus)
+    else:
+        report = meter.score(corpus)
+    wall = time.perf_counter() - t0
+    digest = float(np.nansum(report.table["statistic"].to_numpy(float) * np.arange(1, len(report.table) + 1)))
+    return {"mode": mode, "engine": engine, "n_files": n, "wall_s": round(wall, 2),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # this process only
+            "headline": float(report), "digest": digest}
+
+
+def run_child(*args) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def blocks(sizes: list[int], whole_limit: int) -> list[dict]:
+    from scipy.spatial.distance import cdist
+
+    from trustkit.robustness.consistency import blocked_outcomes, neighbour_outcomes
+
+    rows = []
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        originals = rng.standard_normal((n, 256)).astype(np.float32)
+        perturbed = originals + 0.5 * rng.standard_normal((n, 256)).astype(np.float32)
+        dist = lambda A, B: cdist(A, B, "cosine")  # noqa: E731
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        blocked = blocked_outcomes(perturbed, originals, dist)
+        row = {"n": n, "blocks_s": round(time.perf_counter() - t0, 2),
+               "blocks_peak_mib": round(tracemalloc.get_traced_memory()[1] / 2**20, 1)}
+        tracemalloc.stop()
+        if n <= whole_limit:
+            tracemalloc.start()
+            t0 = time.perf_counter()
+            whole = neighbour_outcomes(dist(perturbed, originals))
+            row.update(whole_s=round(time.perf_counter() - t0, 2),
+                       whole_peak_mib=round(tracemalloc.get_traced_memory()[1] / 2**20, 1))
+            tracemalloc.stop()
+            assert all(np.array_equal(whole[k], blocked[k]) for k in whole), "blocks differ from the whole matrix"
+            row["identical"] = True
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=100, help="N: the memory runs use N and 2N files (default 100)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per file (default 4)")
+    parser.add_argument("--chunk-size", type=int, default=32)
+    parser.add_argument("--blocks", type=int, nargs="*", default=[2000, 5000, 10000],
+                        help="n for the distance blocks (default 2000 5000 10000)")
+    parser.add_argument("--whole-limit", type=int, default=10000, help="largest n measured as one whole matrix")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["memory", "engines", "blocks"])
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "scale.json"))
+    args = parser.parse_args(argv)
+    meta = conditions(files=args.files, seconds=args.seconds, sr=SR, chunk_size=args.chunk_size, blocks=args.blocks)
+    print(header(meta), flush=True)
+    result = {"meta": meta}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if {"memory", "engines"} - set(args.skip):
+            write_corpus(folder, 2 * args.files, args.seconds)
+        if "memory" not in args.skip:
+            rows = []
+            for n in (args.files, 2 * args.files):
+                for mode in ("stream", "array"):
+                    rows.append(run_child(mode, folder, n, args.chunk_size, "threads"))
+                    print(rows[-1], flush=True)
+            s1, s2 = rows[0]["peak_rss_mib"], rows[2]["peak_rss_mib"]
+            print(f"streamed peak RSS {s1} -> {s2} MiB from {args.files} to {2 * args.files} files "
+                  f"(+{100 * (s2 / s1 - 1):.1f} %); in one array {rows[1]['peak_rss_mib']} -> {rows[3]['peak_rss_mib']} MiB")
+            assert rows[0]["digest"] == rows[1]["digest"] and rows[2]["digest"] == rows[3]["digest"], "streamed != array"
+            result["memory"] = rows
+        if "engines" not in args.skip:
+            rows = [run_child("stream", folder, args.files, args.chunk_size, engine) for engine in ("one", "threads", "loky")]
+            for r in rows:
+                r["speedup"] = round(rows[0]["wall_s"] / r["wall_s"], 2)
+                print(r, flush=True)
+            assert len({r["digest"] for r in rows}) == 1, "the engines gave different numbers"
+            result["engines"] = rows
+    if "blocks" not in args.skip:
+        result["blocks"] = blocks(args.blocks, args.whole_limit)
+    Path(args.out).parent.mkdir(exist_ok=True)
+    Path(args.out).write_text(json.dumps({**result, "meta": finish(meta)}, indent=1))
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        mode, folder, n, chunk, engine = sys.argv[2:7]
+        print(json.dumps(child(mode, folder, int(n), int(chunk), engine)))
+    else:
+        main()
