@@ -221,3 +221,27 @@ def test_the_command_line_streams_audio_and_lists_what_it_skipped(folder, tmp_pa
     assert "1 files left out (on_error='skip'): broken.wav (unreadable" in out
     doc = json.loads((tmp_path / "out.json").read_text())
     assert doc["config"]["corpus"]["skipped"][0]["file"] == "broken.wav" and doc["config"]["corpus"]["chunk_size"] == 3
+
+
+def test_the_command_line_resumes_from_its_cache(folder, tmp_path, monkeypatch):
+    import json
+
+    from trustkit.cli import main
+    from trustkit.robustness import meter as meter_module
+
+    calls = []
+    real = meter_module._perturb
+
+    def counting(step, X, pool=None):
+        calls.append(len(X))
+        return real(step, X, pool)
+
+    monkeypatch.setattr(meter_module, "_perturb", counting)
+    argv = ["sensitivity", "--encoder", "mfcc", "--audio", str(folder), "--chunk-size", "6", "--cache",
+            str(tmp_path / "cache"), "--perturbations", "imperceptible"]
+    assert main([*argv, "--json", str(tmp_path / "a.json")]) == 0
+    first = len(calls)
+    assert first > 0 and main([*argv, "--json", str(tmp_path / "b.json")]) == 0
+    assert len(calls) == first  # every chunk came back from the cache
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "ab")
+    assert a["long"] == b["long"]

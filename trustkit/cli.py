@@ -133,7 +133,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     meter = SensitivityMeter(
         encoder, grid, sr=sr, metric=args.metric, baseline=baseline,
         loudness_match=not args.no_loudness_match, n_jobs=args.n_jobs, random_state=args.seed,
-        verbose=_progress(args), chunk_size=args.chunk_size,
+        verbose=_progress(args), chunk_size=args.chunk_size, memory=args.cache,
     )
     report = meter.score(X)
     print(report.summary(), file=stream)
@@ -202,7 +202,7 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     print(_input_line(source), file=stream)
     encoder = load_encoder(args.encoder, sr=sr)
     report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed,
-                                  verbose=_progress(args)).score(X, y, groups)
+                                  verbose=_progress(args), memory=args.cache).score(X, y, groups)
     print(report.summary(), file=stream)
     _write(report, args, stream, source)
     return _gate(report, args.fail_below, stream)
@@ -461,6 +461,10 @@ def _shared_flags() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, a
                            help="parallel settings/folds (threads; -1: every core; default: one); the numbers do not depend on it")
     run_flags.add_argument("--seed", type=int, default=0,
                            help="random seed of every random choice (default: 0): the same seed gives the same report")
+    run_flags.add_argument("--cache", default=None,
+                           help="a folder that keeps perturbed audio and embeddings (each finished chunk of --audio): "
+                                "a run stopped with Ctrl-C, or run again, resumes without redoing them. Pickles: "
+                                "use only a folder you trust")
     run_flags.add_argument("--workers", type=int, default=None,
                            help="run the tasks in N local worker processes (joblib's loky) instead of threads")
     run_flags.add_argument("--scheduler", default=None,

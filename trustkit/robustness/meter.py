@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import time
 import warnings
 from typing import Any
@@ -24,9 +25,10 @@ import scipy.spatial.distance
 from .._cache import cached_call, in_cache
 from .._meter import Common, Meter, process_pool
 from .._validation import check_audio, check_choice, check_sr
+from ..audio import integrated_loudness
 from ..corpus import as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_layers, is_layer_profile
-from ..exceptions import TrustkitWarning
+from ..exceptions import InvalidAudioError, TrustkitWarning
 from ..perturbations import (
     GridPoint,
     Identity,
@@ -462,15 +464,36 @@ class SensitivityMeter(Meter):
         chunks = run.corpus.chunks(self.chunk_size)
         parts = self._map(self._embed_chunk, [(run, idx) for idx in chunks], desc="SensitivityMeter chunks")
         originals = {role: np.concatenate([p["originals"][role] for p in parts]) for role in run.encoders}
-        _warn_silence(np.concatenate([p["silent"] for p in parts]))
         _warn_duplicates(originals)
         run = dataclasses.replace(run, originals=originals)
         return self._map(self._setting_from_chunks, [(run, k, p, parts) for k, p in enumerate(run.points)],
                          desc="SensitivityMeter settings")
 
     def _embed_chunk(self, run: _Run, index: np.ndarray) -> dict[str, Any]:
-        """One chunk of the corpus: read, then every setting perturbed and embedded by every role."""
+        """One chunk of the corpus: read, then every setting perturbed and embedded by every role.
+
+        An error about a clip names it by its place in the corpus, not in the chunk.
+        """
+        try:
+            return self._embed_chunk_clips(run, index)
+        except (InvalidAudioError, ValueError) as exc:
+            renamed = re.sub(r"\b(clip|original) (\d+)\b", lambda m: f"{m.group(1)} {int(index[int(m.group(2))])}",
+                             str(exc)) if len(index) else str(exc)
+            if renamed == str(exc):
+                raise
+            raise type(exc)(renamed) from exc
+
+    def _embed_chunk_clips(self, run: _Run, index: np.ndarray) -> dict[str, Any]:
         X = check_audio(run.corpus.read(index), sr=run.sr, owner="SensitivityMeter")
+        silent = (X == 0).mean(axis=1)
+        _warn_silence(silent, index)  # as the clips in one array would be warned about, by their place in the corpus
+        if self.loudness_match:  # before any work on the chunk: a clip whose loudness is undefined, named
+            quiet = np.flatnonzero(~np.isfinite(integrated_loudness(X, sr=run.sr)))
+            if len(quiet):
+                raise InvalidAudioError(
+                    f"clip {int(quiet[0])} is too quiet for loudness matching (every 400 ms block below BS.1770's "
+                    f"-70 LUFS gate, e.g. digital silence; {len(quiet)} such clips in its chunk): drop it from the "
+                    "corpus, or pass loudness_match=False (--no-loudness-match).")
         # every setting matches loudness to the same originals: measure them once per chunk
         with known_loudness(X, run.sr) if self.loudness_match else contextlib.nullcontext():
             originals, _ = self._embed_roles(run, X)
@@ -488,7 +511,7 @@ class SensitivityMeter(Meter):
                     _check_dimension(run, role, point, embedded[role], originals[role])
                 settings.append({"length": Xp.shape[1], "seconds_perturb": seconds_perturb, "embedded": embedded,
                                  "seconds": seconds})
-        return {"originals": originals, "settings": settings, "silent": (X == 0).mean(axis=1)}
+        return {"originals": originals, "settings": settings}
 
     def _setting_from_chunks(self, run: _Run, k: int, point: GridPoint, parts: list[dict[str, Any]]) -> dict[str, Any]:
         """Setting ``k`` measured over the whole corpus from its chunks' embeddings, by blocks of rows."""
@@ -628,13 +651,17 @@ def _warn_duplicates(originals: dict[str, np.ndarray]) -> None:
             )
 
 
-def _warn_silence(silent: np.ndarray) -> None:
-    """Warn when clips are mostly digital silence (``silent``: each clip's share of exact zeros)."""
+def _warn_silence(silent: np.ndarray, index: np.ndarray | None = None) -> None:
+    """Warn when clips are mostly digital silence.
+
+    ``silent`` holds each clip's share of exact zeros; ``index`` their places in the corpus when they are a chunk of it.
+    """
     if (silent > SILENCE_SHARE).any():
         worst = int(np.argmax(silent))
+        name = worst if index is None else int(index[worst])
         warnings.warn(
             f"{int((silent > SILENCE_SHARE).sum())} clips are more than {SILENCE_SHARE:.0%} digital silence (clip "
-            f"{worst}: {silent[worst]:.0%}, e.g. padding): added noise is audible in digital silence even at an "
+            f"{name}: {silent[worst]:.0%}, e.g. padding): added noise is audible in digital silence even at an "
             "'imperceptible' SNR, and a clip-level SNR averages the pauses in. Crop the clips, or measure the "
             "SNR over the active part "
             "(AddNoise(snr_reference='active'), study_grid(..., snr_reference='active'); on the command line "
