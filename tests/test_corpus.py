@@ -245,3 +245,31 @@ def test_the_command_line_resumes_from_its_cache(folder, tmp_path, monkeypatch):
     assert len(calls) == first  # every chunk came back from the cache
     a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "ab")
     assert a["long"] == b["long"]
+
+
+def test_embeddings_that_would_not_fit_are_memory_mapped_with_the_same_numbers(folder, monkeypatch):
+    from trustkit import corpus as corpus_module
+
+    kw = {"random_state": 0, "n_bootstrap": 50, "chunk_size": 4, "baseline": MFCCEncoder(n_mfcc=8)}
+    in_ram = SensitivityMeter(MFCCEncoder(), _grid(), **kw).score(folder)
+    opened = []
+    real = corpus_module.RowStore.put
+
+    def put(self, key, index, rows):
+        real(self, key, index, rows)
+        opened.append(self.mapped)
+
+    monkeypatch.setattr(corpus_module, "_ram_budget", lambda: 0)  # nothing fits: every array is a file
+    monkeypatch.setattr(corpus_module.RowStore, "put", put)
+    mapped = SensitivityMeter(MFCCEncoder(), _grid(), **kw).score(folder)
+    assert opened and all(opened)
+    _same_numbers(in_ram, mapped)
+
+
+def test_a_store_refuses_chunks_of_another_shape():
+    from trustkit.corpus import RowStore
+
+    with RowStore(4, n_arrays=1) as store:
+        store.put("z", [0, 1], np.zeros((2, 3)))
+        with pytest.raises(ValueError, match=r"rows of shape \(5,\) in one chunk but \(3,\) in an earlier one"):
+            store.put("z", [2, 3], np.zeros((2, 5)))

@@ -126,9 +126,10 @@ class Meter(BaseEstimator):
             "timing": {k: (None if v is None else float(v)) for k, v in seconds.items()},
         }
 
-    def _map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str) -> list[Any]:
+    def _map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str,
+             consume: Callable[[int, Any], None] | None = None) -> list[Any]:
         """:func:`parallel_map` with this meter's ``n_jobs`` and ``verbose``."""
-        return parallel_map(fn, items, n_jobs=self.n_jobs, verbose=bool(self.verbose), desc=desc)
+        return parallel_map(fn, items, n_jobs=self.n_jobs, verbose=bool(self.verbose), desc=desc, consume=consume)
 
 
 #: (number of imported modules, the controller that scanned the process's thread pools then)
@@ -175,7 +176,7 @@ class InContext:
 
 
 def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | None = None, verbose: bool = False,
-                 desc: str = "") -> list[Any]:
+                 desc: str = "", consume: Callable[[int, Any], None] | None = None) -> list[Any]:
     """``[fn(*item) for item in items]`` in parallel, in order: trustkit's one parallel map.
 
     Threads by default (``joblib.parallel_config`` chooses another backend);
@@ -187,6 +188,9 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
     Each item runs in a copy of the caller's :mod:`contextvars` context, so
     a block the caller opened (:func:`~trustkit.fidelity.shared_responses`,
     :func:`~trustkit.perturbations.known_loudness`) holds in the workers.
+    With ``consume``, each result is handed to ``consume(i, result)`` as it
+    arrives, in order, and not kept (the list returned is empty): memory then
+    holds the results in flight, not all of them.
     """
     items = list(items)
     call = InContext(fn)
@@ -196,8 +200,12 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
 
     with one_blas_thread(), tqdm(total=len(items), desc=desc, file=sys.stderr, dynamic_ncols=True,
                                            disable=not verbose) as bar:
-        for res in Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(delayed(call)(*item) for item in items):
-            results.append(res)
+        for i, res in enumerate(Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+                delayed(call)(*item) for item in items)):
+            if consume is None:
+                results.append(res)
+            else:
+                consume(i, res)
             bar.update(1)
     return results
 

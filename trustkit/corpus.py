@@ -27,7 +27,7 @@ import pandas as pd
 from ._validation import check_choice, check_number, check_sr
 from .exceptions import InvalidAudioError, TrustkitWarning
 
-__all__ = ["AUDIO_EXTENSIONS", "Corpus", "as_corpus", "is_corpus_input"]
+__all__ = ["AUDIO_EXTENSIONS", "Corpus", "RowStore", "as_corpus", "is_corpus_input"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 #: what a corpus may do with a file shorter than its excerpt
@@ -277,6 +277,84 @@ class Corpus:
         """What a report's config records about the corpus (files, rate, excerpt, what was left out)."""
         return {"n_files": len(self), "sr": self.sr, "duration": self.duration,
                 "skipped": [{"file": f, "reason": why} for f, why in self.skipped], "padded": list(self.padded)}
+
+
+def _ram_budget() -> int:
+    """The bytes of rows a :class:`RowStore` keeps in memory: a quarter of physical memory, at most 4 GiB."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not a POSIX system
+        physical = 16 * 2**30
+    return int(min(4 * 2**30, physical // 4))
+
+
+class RowStore:
+    """Arrays of ``n_rows`` rows filled chunk by chunk: in memory, or memory-mapped when they would not fit.
+
+    An array is allocated on its first :meth:`put` with that chunk's dtype and
+    row shape (a later chunk must agree). When the ``n_arrays`` arrays
+    expected would take more than ``ram_bytes``, each is a memory-mapped file
+    in a temporary folder (removed by :meth:`close`, or at the end of a
+    ``with`` block); the values are the same either way.
+
+    Examples
+    --------
+    >>> with RowStore(5, n_arrays=1) as store:
+    ...     store.put("a", np.arange(3), np.ones((3, 2)))
+    ...     store.put("a", np.arange(3, 5), np.zeros((2, 2)))
+    ...     store.get("a").sum()
+    np.float64(6.0)
+    """
+
+    def __init__(self, n_rows: int, *, n_arrays: int, ram_bytes: int | None = None) -> None:
+        self.n_rows = int(n_rows)
+        self.n_arrays = int(n_arrays)
+        self.ram_bytes = _ram_budget() if ram_bytes is None else int(ram_bytes)
+        self._arrays: dict[Any, np.ndarray] = {}
+        self._folder: Any = None
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the arrays are memory-mapped files."""
+        return self._folder is not None
+
+    def put(self, key: Any, index: Any, rows: np.ndarray) -> None:
+        """Rows ``index`` of array ``key``."""
+        rows = np.asarray(rows)
+        if key not in self._arrays:
+            shape = (self.n_rows, *rows.shape[1:])
+            size = int(np.prod(shape)) * rows.dtype.itemsize
+            if self._folder is None and not self._arrays and size * self.n_arrays > self.ram_bytes:
+                import tempfile
+
+                self._folder = tempfile.TemporaryDirectory(prefix="trustkit-rows-", ignore_cleanup_errors=True)
+            if self._folder is not None:
+                path = os.path.join(self._folder.name, f"{len(self._arrays)}.dat")
+                self._arrays[key] = np.lib.format.open_memmap(path, mode="w+", dtype=rows.dtype, shape=shape)
+            else:
+                self._arrays[key] = np.empty(shape, dtype=rows.dtype)
+        target = self._arrays[key]
+        if rows.shape[1:] != target.shape[1:]:
+            raise ValueError(f"{key}: rows of shape {rows.shape[1:]} in one chunk but {target.shape[1:]} in an earlier "
+                             "one; every clip must give the same shape (an encoder must not depend on the batch).")
+        target[np.asarray(index)] = rows
+
+    def get(self, key: Any) -> np.ndarray:
+        """The whole array ``key``."""
+        return self._arrays[key]
+
+    def close(self) -> None:
+        """Drop the arrays (and remove the memory-mapped files)."""
+        self._arrays.clear()
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+    def __enter__(self) -> RowStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def is_corpus_input(X: Any) -> bool:

@@ -26,7 +26,7 @@ from .._cache import cached_call, in_cache
 from .._meter import Common, Meter, process_pool
 from .._validation import check_audio, check_choice, check_sr
 from ..audio import integrated_loudness
-from ..corpus import as_corpus, is_corpus_input
+from ..corpus import RowStore, as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_layers, is_layer_profile
 from ..exceptions import InvalidAudioError, TrustkitWarning
 from ..perturbations import (
@@ -462,12 +462,32 @@ class SensitivityMeter(Meter):
         resumes without redoing them.
         """
         chunks = run.corpus.chunks(self.chunk_size)
-        parts = self._map(self._embed_chunk, [(run, idx) for idx in chunks], desc="SensitivityMeter chunks")
-        originals = {role: np.concatenate([p["originals"][role] for p in parts]) for role in run.encoders}
-        _warn_duplicates(originals)
-        run = dataclasses.replace(run, originals=originals)
-        return self._map(self._setting_from_chunks, [(run, k, p, parts) for k, p in enumerate(run.points)],
-                         desc="SensitivityMeter settings")
+        roles, settings = list(run.encoders), [k for k, p in enumerate(run.points) if p.severity != "identity"]
+        seconds = [{"perturb": 0.0, **dict.fromkeys(roles, 0.0)} for _ in run.points]
+        lengths = [run.corpus.n_samples] * len(run.points)
+        # the chunks' embeddings go straight into one array per (setting, role) as they arrive: in memory when they
+        # fit, memory-mapped files otherwise; nothing else of a chunk is kept
+        with RowStore(len(run.corpus), n_arrays=len(roles) * (1 + len(settings))) as store:
+
+            def keep(i: int, part: dict[str, Any]) -> None:
+                for role in roles:
+                    store.put(("originals", role), chunks[i], part["originals"][role])
+                for k in settings:
+                    done = part["settings"][k]
+                    lengths[k] = done["length"]
+                    seconds[k]["perturb"] += done["seconds_perturb"]
+                    for role in roles:
+                        store.put((k, role), chunks[i], done["embedded"][role])
+                        seconds[k][role] += done["seconds"][role]
+
+            self._map(self._embed_chunk, [(run, idx) for idx in chunks], desc="SensitivityMeter chunks", consume=keep)
+            originals = {role: store.get(("originals", role)) for role in roles}
+            _warn_duplicates(originals)
+            run = dataclasses.replace(run, originals=originals)
+            items = [(run, k, p, originals if k not in settings else {role: store.get((k, role)) for role in roles},
+                      seconds[k], lengths[k]) for k, p in enumerate(run.points)]
+            results = self._map(self._setting_over_corpus, items, desc="SensitivityMeter settings")
+        return results
 
     def _embed_chunk(self, run: _Run, index: np.ndarray) -> dict[str, Any]:
         """One chunk of the corpus: read, then every setting perturbed and embedded by every role.
@@ -513,15 +533,14 @@ class SensitivityMeter(Meter):
                                  "seconds": seconds})
         return {"originals": originals, "settings": settings}
 
-    def _setting_from_chunks(self, run: _Run, k: int, point: GridPoint, parts: list[dict[str, Any]]) -> dict[str, Any]:
-        """Setting ``k`` measured over the whole corpus from its chunks' embeddings, by blocks of rows."""
-        done = [p["settings"][k] for p in parts]
-        out: dict[str, Any] = {"seconds_perturb": sum(d["seconds_perturb"] for d in done), "length": done[0]["length"]}
+    def _setting_over_corpus(self, run: _Run, k: int, point: GridPoint, embedded: dict[str, np.ndarray],
+                             seconds: dict[str, float], length: int) -> dict[str, Any]:
+        """Setting ``k`` measured over the whole corpus from every clip's embedding, by blocks of rows."""
+        out: dict[str, Any] = {"seconds_perturb": seconds["perturb"], "length": length}
         for role in run.encoders:
-            embedded = np.concatenate([d["embedded"][role] for d in done])
-            _check_dimension(run, role, point, embedded, run.originals[role])
-            out[role] = self._outcomes(embedded, run.originals[role], f"{role} on {point.name}")
-            out[f"seconds_{role}"] = sum(d["seconds"][role] for d in done)
+            _check_dimension(run, role, point, embedded[role], run.originals[role])
+            out[role] = self._outcomes(embedded[role], run.originals[role], f"{role} on {point.name}")
+            out[f"seconds_{role}"] = seconds[role]
         return out
 
     def _report(self, run: _Run, results: list[dict[str, Any]]) -> SensitivityReport:
