@@ -126,14 +126,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["memory", "engines", "blocks"])
     parser.add_argument("--modes", nargs="*", default=["stream", "array"], choices=["stream", "array"],
                         help="the memory runs: streamed and/or one array (the reference; skip it for big corpora)")
+    parser.add_argument("--folder", default=None,
+                        help="write (or reuse) the generated files here instead of a temporary folder")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "scale.json"))
     args = parser.parse_args(argv)
     meta = conditions(files=args.files, seconds=args.seconds, sr=SR, chunk_size=args.chunk_size, blocks=args.blocks)
     print(header(meta), flush=True)
     result = {"meta": meta}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        if {"memory", "engines"} - set(args.skip):
+        folder = Path(args.folder or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        if {"memory", "engines"} - set(args.skip) and len(list(folder.glob("*.wav"))) < 2 * args.files:
             write_corpus(folder, 2 * args.files, args.seconds)
         if "memory" not in args.skip:
             rows = []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import joblib
@@ -69,12 +70,20 @@ def test_identity_encoder_identity_perturbation_is_fully_consistent(clips):
     assert ident["mrr"] == 1.0 and ident["distance_ratio"] == 0.0
 
 
-def test_constant_encoder_is_never_consistent(clips):
+def test_a_constant_or_random_encoder_is_stopped_before_any_perturbation(clips, monkeypatch):
+    from trustkit import EncoderCheckError
+    from trustkit.robustness import meter as meter_module
+
+    monkeypatch.setattr(meter_module, "_perturb", lambda *a: pytest.fail("perturbed before the preflight"))
     const = FunctionEncoder(lambda X: np.ones((len(X), 4)), sr=SR)
-    with pytest.warns(TrustkitWarning, match="same embedding"):
-        report = meter(const, [("noise", AddNoise(snr_db=20))], metric="euclidean").score(clips)
-    assert (report.wide()["consistency"] == 0.0).all()
-    assert float(report) == 1.0
+    with pytest.raises(EncoderCheckError, match=r"maps the 12 clips onto \(nearly\) one point"):
+        meter(const, [("noise", AddNoise(snr_db=20))], metric="euclidean").score(clips)
+    rng = np.random.default_rng(0)
+    noisy = FunctionEncoder(lambda X: X[:, :16] + 0.01 * rng.standard_normal((len(X), 16)), sr=SR)  # dropout-like
+    with pytest.raises(EncoderCheckError, match="different embeddings when they were embedded again"):
+        meter(noisy, [("noise", AddNoise(snr_db=20))]).score(clips)
+    with pytest.raises(EncoderCheckError, match="baseline"):  # the baseline is checked too
+        meter(MFCCEncoder(sr=SR), [("noise", AddNoise(snr_db=20))], baseline=const).score(clips)
 
 
 def test_encoder_blind_to_the_perturbed_part(clips):
@@ -225,8 +234,10 @@ def test_memory_caches_the_originals_and_every_setting(clips, tmp_path):
     m.score(clips)
     first = list(calls)
     m.score(clips)
-    # originals once, then the one setting: the identity row reuses the originals' embeddings
-    assert first == [12, 12] and calls[2:] == []  # the second run reads the originals and the setting from the cache
+    # originals once, two clips again uncached (the preflight: does the encoder give a clip one embedding?), then the
+    # one setting: the identity row reuses the originals' embeddings
+    assert first == [12, 2, 12]
+    assert calls[3:] == [2]  # the second run reads the originals and the setting from the cache; the preflight reruns
 
 
 @pytest.mark.parametrize(
@@ -258,8 +269,11 @@ def test_bad_encoders_in_the_meter(clips):
         meter(lambda X: X.sum(axis=1), [("g", Gain())]).score(clips)
     with pytest.raises(ValueError, match="one row per clip"):
         meter(FunctionEncoder(lambda X: np.ones((3, 2)), sr=SR, per_clip=False), [("g", Gain())]).score(clips)
-    zero = FunctionEncoder(lambda X: np.zeros((len(X), 2)) if X[0, 0] == 0 else np.ones((len(X), 2)), sr=SR)
-    with pytest.raises(ValueError, match="cosine distance is undefined"), pytest.warns(TrustkitWarning):
+    first = clips[0]  # an all-zero embedding for one clip: the cosine distance to it is undefined
+    zero = FunctionEncoder(lambda X: np.zeros((len(X), 2)) if np.array_equal(X[0], first) else 100 * X[:, 1000:1002],
+                           sr=SR)
+    with pytest.raises(ValueError, match="cosine distance is undefined"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the zero rows are also the same embedding
         meter(zero, [("g", Gain())]).score(clips)
 
 

@@ -430,7 +430,7 @@ def test_compare_encoders_embeds_shared_clips_once():
     tasks = {t: (X, y[t]) for t in ("timbre", "mode")}
     encs = {"a": FunctionEncoder(counting, sr=8000, per_clip=False), "b": lambda A: A[:, 1::400]}
     compare_encoders(encs, tasks, cv=2, n_bootstrap=20, estimators=(), random_state=0)
-    assert calls == [12]  # two tasks on the same clips: embedded once
+    assert calls == [12, 2]  # two tasks on the same clips: embedded once (and two clips again: the preflight)
 
 
 def test_metrics_subset_and_verbose(capsys):

@@ -12,6 +12,7 @@ import sys
 from importlib import metadata
 
 from . import encoders, perturbations
+from .encoders.check import EncoderCheckError, EncoderCheckReport, check_encoder
 from .exceptions import GateError, InvalidAudioError, TrustkitWarning
 from .fidelity import FidelityComplexityReport, FidelityComplexityScorer
 from .reports import version
@@ -22,6 +23,8 @@ __version__ = version()  # the one place that reads it: trustkit.reports.version
 
 __all__ = [
     "ComparisonReport",
+    "EncoderCheckError",
+    "EncoderCheckReport",
     "FidelityComplexityReport",
     "FidelityComplexityScorer",
     "GateError",
@@ -33,6 +36,7 @@ __all__ = [
     "TransferabilityProbe",
     "TrustkitWarning",
     "__version__",
+    "check_encoder",
     "compare_encoders",
     "encoders",
     "perturbations",

@@ -28,6 +28,7 @@ from .._validation import check_audio, check_choice, check_sr
 from ..audio import integrated_loudness
 from ..corpus import RowStore, as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_layers, is_layer_profile
+from ..encoders.check import preflight
 from ..exceptions import InvalidAudioError, TrustkitWarning
 from ..perturbations import (
     GridPoint,
@@ -333,6 +334,7 @@ class SensitivityMeter(Meter):
         if pool is not None and self._start_workers(run, pool):
             run = dataclasses.replace(run, pool=pool)
         originals, _ = self._embed_roles(run, X)
+        self._preflight(run, X[:2], originals)
         _warn_duplicates(originals)
         audio = None
         if self.audio_distance is not None:
@@ -432,6 +434,13 @@ class SensitivityMeter(Meter):
         return out
 
     # -- a corpus of files, chunk by chunk ------------------------------------------------------
+    def _preflight(self, run: _Run, X_few: np.ndarray, originals: dict[str, np.ndarray]) -> None:
+        """Before any perturbation: every encoder gives a clip one embedding and tells the clips apart."""
+        for role, enc in run.encoders.items():
+            if role in run.layer_of:  # a layer profile: its layers come from one pass, checked on the deepest
+                continue
+            preflight(enc, X_few, originals[role][: len(X_few)], originals[role], owner="SensitivityMeter", role=role)
+
     def _setup_corpus(self, X: Any, pool: Any = None) -> _Run:
         """The parameters checked and the files' corpus built (headers only); nothing is read yet."""
         t_start = time.perf_counter()
@@ -448,6 +457,9 @@ class SensitivityMeter(Meter):
         encoders, layer_of = self._roles(corpus.sr)
         run = _Run(X=None, sr=corpus.sr, common=common, points=self._points(corpus.sr), encoders=encoders,
                    layer_of=layer_of, corpus=corpus)
+        # the cheap checks of the encoders on the first clips, before hours of work
+        first = check_audio(corpus.read(np.arange(min(len(corpus), 16))), sr=corpus.sr, owner="SensitivityMeter")
+        self._preflight(run, first[:2], self._embed_roles(run, first)[0])
         if pool is not None and self._start_workers(run, pool):
             run = dataclasses.replace(run, pool=pool)
         return dataclasses.replace(run, setup_s=time.perf_counter() - t_start)

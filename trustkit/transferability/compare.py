@@ -15,6 +15,7 @@ from .._seeds import resolve_entropy
 from .._validation import check_audio, check_number
 from ..corpus import Corpus, as_corpus, is_corpus_input
 from ..encoders import as_encoder, embed, embed_corpus, embed_layers, is_layer_profile
+from ..encoders.check import preflight
 from ..reports import finish_long, layer_profile
 from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
 from .estimators import _features
@@ -203,6 +204,9 @@ def _embed_all(adapted: dict[str, Any], layered: dict[str, list[str]], X: Any, m
             found.update({f"{n}/{layer}": _features(L, f"embeddings of {n} layer {layer!r}") for layer, L in Z.items()})
         else:
             found[n] = _features(Z, f"embeddings of {n}")
+            # before any fit: one embedding per clip, and clips told apart
+            preflight(enc, X.read([0, 1]) if isinstance(X, Corpus) else X[:2], found[n][:2], found[n],
+                      owner="compare_encoders", role=f"encoder {n!r}")
     return found
 
 

@@ -29,6 +29,7 @@ from .._meter import Common, Meter, one_blas_thread
 from .._validation import check_audio, check_choice, check_number
 from ..corpus import Corpus, as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_corpus, embed_layers, is_layer_profile
+from ..encoders.check import preflight
 from ..exceptions import TrustkitWarning
 from ..reports import estimate_row, layer_profile, long_table
 from ..stats import (
@@ -435,6 +436,8 @@ class TransferabilityProbe(Meter):
         job = _Task(y_arr, task, classes, splits, None if groups is None else np.asarray(groups), source_proba)
         t0 = time.perf_counter()
         F, layers, enc_name = self._represent(X, enc)
+        if enc is not None and not layers:  # before any fit: one embedding per clip, and clips told apart
+            preflight(enc, X.read([0, 1]) if isinstance(X, Corpus) else X[:2], F[:2], F, owner="TransferabilityProbe")
         t_embed = time.perf_counter() - t0
         files = {} if corpus is None else {"corpus": {**corpus.describe(), "chunk_size": self.chunk_size}}
         if not layers:
