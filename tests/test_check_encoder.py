@@ -92,4 +92,18 @@ def test_check_encoder_needs_a_rate():
 
 def test_an_embedding_whose_size_follows_the_clip_length_fails_output():
     error = _failed(lambda X: X[:, ::400])
-    assert "output" in error.report.failed and "must not depend on the clip's length" in str(error)
+    assert "fixed_size" in error.report.failed and "must not depend on the clip's length" in str(error)
+
+
+def test_the_preflight_command(tmp_path, capsys):
+    import json
+
+    from trustkit.cli import main
+
+    assert main(["preflight", "--encoder", "mfcc", "--sr", "16000", "--clips", "4",
+                 "--json", str(tmp_path / "ok.json")]) == 0
+    assert "pass distinct" in capsys.readouterr().out
+    assert json.loads((tmp_path / "ok.json").read_text())["report"] == "EncoderCheckReport"
+    assert main(["preflight", "--encoder", "numpy:ones_like", "--clips", "4"]) == 1  # a constant encoder
+    out, err = capsys.readouterr()
+    assert "FAIL distinct" in out and "trustkit: preflight failed: the encoder failed 2 checks: distinct" in err

@@ -373,6 +373,28 @@ def run_listen_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_preflight(args: argparse.Namespace, stream: Any = None) -> int:
+    """``trustkit preflight``: can this encoder be measured at all? Exit 0 when every check passes, 1 otherwise."""
+    from .encoders.check import EncoderCheckError, check_encoder
+
+    stream = stream or _stream(args)
+    resolve_encoder_spec(args.encoder)
+    sr = args.sr or BUILTIN_SR
+    encoder = load_encoder(args.encoder, sr=sr)
+    try:
+        report = check_encoder(encoder, sr=sr, n_clips=args.clips, random_state=args.seed)
+    except EncoderCheckError as exc:
+        if exc.report is None:  # it failed on the first clips: nothing was measured
+            raise UsageError(str(exc)) from exc
+        print(exc.report.summary(), file=stream)
+        print(f"trustkit: preflight failed: {exc}", file=sys.stderr)
+        _write(exc.report, args, stream)
+        return 1
+    print(report.summary(), file=stream)
+    _write(report, args, stream)
+    return 0
+
+
 def run_versions(args: argparse.Namespace) -> int:
     """``trustkit versions``: Python, trustkit and dependency versions, for bug reports."""
     from . import show_versions
@@ -448,6 +470,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_sensitivity(sub, [out_flags, run_flags])
     _add_transfer(sub, [labelled, out_flags, run_flags])
     _add_explain(sub, [labelled, out_flags, run_flags])
+    preflight = sub.add_parser(
+        "preflight", parents=[out_flags], help="check that an encoder can be measured (deterministic, batch-invariant, "
+        "tells clips apart, honours its rate, survives edge inputs)",
+        epilog="example: trustkit preflight --encoder mypkg.models:encoder --sr 16000\nexit codes: 0 every check "
+               "passed, 1 a check failed, 2 usage or input error")
+    preflight.add_argument("--encoder", required=True, help=ENCODER_HELP)
+    preflight.add_argument("--sr", type=int, default=None, help=f"the rate to check at (default: {BUILTIN_SR})")
+    preflight.add_argument("--clips", type=int, default=8, help="distinct generated clips (default: 8)")
+    preflight.add_argument("--seed", type=int, default=0, help="random seed of the generated clips (default: 0)")
+    preflight.set_defaults(func=run_preflight)
     sub.add_parser("versions", help="print versions for bug reports").set_defaults(func=run_versions)
     return parser
 

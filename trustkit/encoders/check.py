@@ -7,7 +7,8 @@ originals are not embedded twice), and an encoder that only hears loudness
 reads as perfectly robust once loudness is matched. :func:`check_encoder`
 runs the checks on generated clips and says, per check, what it measured:
 
-- ``output``: one finite float row per clip, the same dimension for every clip;
+- ``output``: one finite float row per clip; ``fixed_size`` (only when it
+  fails): the dimension does not depend on the clip's length;
 - ``deterministic``: the same clips twice give the same embeddings;
 - ``batch``: a clip alone, inside a batch and in another order gives the same row;
 - ``distinct``: clips of different music at the same loudness are not
@@ -223,7 +224,7 @@ def check_encoder(encoder: Any, sr: int | None = None, *, n_clips: int = 8, dura
     for name, Y, what in (("silence_tail", tail, "0.5 s of silence appended"), ("shift", shift, "a 10-ms shift")):
         W = np.asarray(embed(enc, Y), dtype=np.float64)
         if W.shape[1] != Z.shape[1]:
-            checks.append(_Check("output", False, float(W.shape[1]),
+            checks.append(_Check("fixed_size", False, float(W.shape[1]),
                                  f"{W.shape[1]} dimensions with {what} but {Z.shape[1]} without: the dimension must not "
                                  "depend on the clip's length (pool over time instead of flattening frames)"))
             continue
