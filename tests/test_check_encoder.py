@@ -38,8 +38,8 @@ def test_constant_and_loudness_only_encoders_fail_distinct():
     assert "distinct" in loudness.report.failed
 
 
-def test_a_loudness_only_encoder_no_longer_reads_as_robust():
-    """Loudness-matched perturbations leave an encoder that hears only loudness unmoved: sensitivity 0, "robust"."""
+def test_an_encoder_that_hears_only_loudness_is_stopped_by_the_meter():
+    """On clips at one loudness it maps every clip onto one point: the meter stops before any perturbation."""
     X, _ = make_music(8, duration=1.0, sr=SR, random_state=0)
     X = 0.1 * X / np.sqrt(np.mean(X**2, axis=1, keepdims=True))  # the same loudness
     rms = FunctionEncoder(lambda A: np.sqrt(np.mean(A.astype(np.float64) ** 2, axis=1, keepdims=True)) * [1.0, 2.0],
