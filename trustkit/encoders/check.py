@@ -297,6 +297,10 @@ def preflight(encoder: Any, X_few: np.ndarray, Z_few: np.ndarray, Z: np.ndarray 
     """
     name = getattr(encoder, "display_name", type(encoder).__name__)
     again = np.asarray(embed(encoder, X_few), dtype=np.float64)
+    if again.shape != np.shape(Z_few):
+        raise EncoderCheckError(
+            f"{owner}: the {role} ({name}) returned embeddings of shape {again.shape} for {len(X_few)} clips it had "
+            f"embedded as {np.shape(Z_few)}: an encoder must give every clip the same dimension, every time.")
     diff = _relative(np.asarray(Z_few, dtype=np.float64), again)
     if diff > max(1e-4, DETERMINISM_TOLERANCE):
         raise EncoderCheckError(
