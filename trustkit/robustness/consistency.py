@@ -60,7 +60,7 @@ def neighbour_outcomes(D: np.ndarray, *, first: int = 0) -> dict[str, np.ndarray
 
 
 #: rows of the distance matrix measured at once: a block of float64 distances stays under this many bytes
-BLOCK_BYTES = 64 * 2**20
+BLOCK_BYTES = 16 * 2**20
 
 
 def row_blocks(n_rows: int, n_cols: int, *, block_bytes: int = BLOCK_BYTES) -> list[slice]:
@@ -94,7 +94,7 @@ def blocked_outcomes(perturbed: np.ndarray, originals: np.ndarray, distance: Any
     perturbed, originals : ndarray of shape (n, d)
     distance : callable
         ``distance(A, B) -> (len(A), len(B))``, e.g. ``scipy.spatial.distance.cdist``.
-    block_bytes : int, default=64 MiB
+    block_bytes : int, default=16 MiB
 
     Examples
     --------
