@@ -30,6 +30,22 @@ def folder(tmp_path_factory):
     return root
 
 
+@pytest.fixture
+def perturb_calls(monkeypatch):
+    """The number of clips of every perturbation the meter runs (cache hits run none)."""
+    from trustkit.robustness import meter as meter_module
+
+    calls = []
+    real = meter_module._perturb
+
+    def counting(step, X, pool=None):
+        calls.append(len(X))
+        return real(step, X, pool)
+
+    monkeypatch.setattr(meter_module, "_perturb", counting)
+    return calls
+
+
 def _grid():
     return PerturbationGrid(AddNoise(), "snr_db", [20, 0], family="noise")
 
@@ -134,17 +150,8 @@ def test_blocks_of_rows_give_the_whole_matrix_outcomes_with_ties(block_rows):
     assert not whole["consistent"][3] and not whole["consistent"][7]  # ties fail
 
 
-def test_memory_keeps_finished_chunks(folder, tmp_path, monkeypatch):
-    from trustkit.robustness import meter as meter_module
-
-    calls = []
-    real = meter_module._perturb
-
-    def counting(step, X, pool=None):
-        calls.append(len(X))
-        return real(step, X, pool)
-
-    monkeypatch.setattr(meter_module, "_perturb", counting)
+def test_memory_keeps_finished_chunks(folder, tmp_path, perturb_calls):
+    calls = perturb_calls
     kw = {"random_state": 0, "n_bootstrap": 20, "chunk_size": 4, "memory": str(tmp_path)}
     first = SensitivityMeter(MFCCEncoder(), _grid(), **kw).score(folder)
     assert sorted(calls) == sorted([4, 4, 3] * 2)  # 3 chunks x 2 settings
@@ -223,20 +230,12 @@ def test_the_command_line_streams_audio_and_lists_what_it_skipped(folder, tmp_pa
     assert doc["config"]["corpus"]["skipped"][0]["file"] == "broken.wav" and doc["config"]["corpus"]["chunk_size"] == 3
 
 
-def test_the_command_line_resumes_from_its_cache(folder, tmp_path, monkeypatch):
+def test_the_command_line_resumes_from_its_cache(folder, tmp_path, perturb_calls):
     import json
 
     from trustkit.cli import main
-    from trustkit.robustness import meter as meter_module
 
-    calls = []
-    real = meter_module._perturb
-
-    def counting(step, X, pool=None):
-        calls.append(len(X))
-        return real(step, X, pool)
-
-    monkeypatch.setattr(meter_module, "_perturb", counting)
+    calls = perturb_calls
     argv = ["sensitivity", "--encoder", "mfcc", "--audio", str(folder), "--chunk-size", "6", "--cache",
             str(tmp_path / "cache"), "--perturbations", "imperceptible"]
     assert main([*argv, "--json", str(tmp_path / "a.json")]) == 0

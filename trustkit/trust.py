@@ -113,8 +113,8 @@ def _run_trust_report(X: np.ndarray, labels: pd.DataFrame, plan: _Plan, shared: 
     reports = [*robustness.values(), cmp, *explained.values()]
     long = pd.concat([r.to_long().assign(section=s["title"]) for r, s in zip(reports, sections)], ignore_index=True)
     return TrustReport(sections=sections, meta=meta, scorecard=scorecard(robustness, cmp, explained),
-                       table=finish_long(long[["section", *(c for c in long.columns if c != "section")]],
-                                         robustness[next(iter(robustness))].config.get("confidence", 0.95)))
+                       # every section's rows carry their confidence already
+                       table=finish_long(long[["section", *(c for c in long.columns if c != "section")]], 0.95))
 
 
 def _robustness(X: np.ndarray, plan: _Plan) -> tuple[dict[str, Any], list[dict[str, Any]]]:
