@@ -359,9 +359,48 @@ class Report:
         """The sample size behind the headline."""
         return np.nan
 
+    def paired_outcomes(self) -> dict[str, Any] | None:
+        """What a clip-by-clip comparison with another run needs (JSON-ready); None for a report that has none.
+
+        The content key of every clip (``keys``), what two runs must share to
+        be compared (``design``: settings, the seed tree's entropy, ...;
+        ``per_unit``: folds, labels), and the per-clip outcomes behind the
+        headline and each setting (``comparisons``). Written into the JSON
+        (``"paired"``) so that ``trustkit diff`` compares files; read by
+        :meth:`compare_to`.
+        """
+        return None
+
+    def compare_to(self, old: Any, *, margin: float = 0.02, confidence: float | None = None,
+                   n_bootstrap: int = 2000, random_state: int = 0) -> Any:
+        """Compare with an ``old`` run on the same clips: each headline and setting worse, better, equivalent or undecided.
+
+        ``old`` is a report of the same kind, its JSON document or the path of
+        its JSON file. See :func:`trustkit.reports.diff.compare_runs` for the
+        decision rule (paired tests, Holm, TOST margin); ``confidence``
+        defaults to this report's.
+
+        Returns
+        -------
+        DiffReport
+            ``float(diff)`` is the number of headlines worse; ``diff.check(0)``
+            gates on it.
+
+        Raises
+        ------
+        NotComparableError
+            The runs used other clips, settings, seeds or folds (each named).
+        """
+        from .diff import compare_runs
+
+        conf = self.config.get("confidence", 0.95) if confidence is None else confidence
+        return compare_runs(old, self, margin=margin, confidence=conf, n_bootstrap=n_bootstrap,
+                            random_state=random_state)
+
     def to_dict(self) -> dict[str, Any]:
         """All fields as JSON-ready Python objects, plus the headline, the long table and trustkit's version."""
         out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+        out["paired"] = jsonable(self.paired_outcomes())
         out["headline"] = {"value": jsonable(float(self)), "meaning": self.headline, "higher_is_better": self.higher_is_better}
         out["report"] = type(self).__name__
         out["version"] = version()
@@ -440,6 +479,7 @@ class Report:
             "measure": self._measure_name(), "headline": jsonable(float(self)), "higher_is_better": self.higher_is_better,
             "interval": None if interval is None else jsonable(list(interval)),
             "table": jsonable(self.to_frame()), "compact": jsonable(self.to_long()), "plot_png": self._plot_png(),
+            "paired": jsonable(self.paired_outcomes()),
         }
 
     def to_html(self, path: str | os.PathLike[str] | None = None) -> str:

@@ -25,7 +25,7 @@ import scipy.spatial.distance
 from .._cache import cached_call, in_cache
 from .._meter import Common, Meter, process_pool
 from .._validation import check_audio, check_choice, check_sr
-from ..audio import integrated_loudness
+from ..audio import content_keys, integrated_loudness
 from ..corpus import RowStore, as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_layers, is_layer_profile
 from ..encoders.check import preflight
@@ -276,11 +276,11 @@ class SensitivityMeter(Meter):
         with process_pool(self.n_jobs) as pool:
             if is_corpus_input(X):  # files: read, perturbed and embedded chunk by chunk
                 run = self._setup_corpus(X, pool)
-                results = self._measure_corpus(run)
+                results, keys = self._measure_corpus(run)
             else:
                 run = self._setup(X, pool)
-                results = self._measure(run)
-        report = self._report(run, results)
+                results, keys = self._measure(run), content_keys(run.X)
+        report = dataclasses.replace(self._report(run, results), clip_keys=keys)
         record = self._record(
             run.common, setup_s=run.setup_s, total_s=time.perf_counter() - t_start,
             perturb_s=sum(r["seconds_perturb"] for r in results),
@@ -464,8 +464,10 @@ class SensitivityMeter(Meter):
             run = dataclasses.replace(run, pool=pool)
         return dataclasses.replace(run, setup_s=time.perf_counter() - t_start)
 
-    def _measure_corpus(self, run: _Run) -> list[dict[str, Any]]:
+    def _measure_corpus(self, run: _Run) -> tuple[list[dict[str, Any]], list[str]]:
         """Every chunk read, perturbed and embedded (one task each); then every setting measured over all clips.
+
+        Returns each setting's results and the clips' content keys.
 
         A chunk's task receives indices into the corpus, not audio, and
         returns embeddings; clips are seeded by their content, so nothing
@@ -479,9 +481,12 @@ class SensitivityMeter(Meter):
         lengths = [run.corpus.n_samples] * len(run.points)
         # the chunks' embeddings go straight into one array per (setting, role) as they arrive: in memory when they
         # fit, memory-mapped files otherwise; nothing else of a chunk is kept
+        keys: list[str] = [""] * len(run.corpus)
         with RowStore(len(run.corpus), n_arrays=len(roles) * (1 + len(settings))) as store:
 
             def keep(i: int, part: dict[str, Any]) -> None:
+                for place, key in zip(chunks[i], part["keys"]):
+                    keys[place] = key
                 for role in roles:
                     store.put(("originals", role), chunks[i], part["originals"][role])
                 for k in settings:
@@ -499,7 +504,7 @@ class SensitivityMeter(Meter):
             items = [(run, k, p, originals if k not in settings else {role: store.get((k, role)) for role in roles},
                       seconds[k], lengths[k]) for k, p in enumerate(run.points)]
             results = self._map(self._setting_over_corpus, items, desc="SensitivityMeter settings")
-        return results
+        return results, keys
 
     def _embed_chunk(self, run: _Run, index: np.ndarray) -> dict[str, Any]:
         """One chunk of the corpus: read, then every setting perturbed and embedded by every role.
@@ -543,7 +548,7 @@ class SensitivityMeter(Meter):
                     _check_dimension(run, role, point, embedded[role], originals[role])
                 settings.append({"length": Xp.shape[1], "seconds_perturb": seconds_perturb, "embedded": embedded,
                                  "seconds": seconds})
-        return {"originals": originals, "settings": settings}
+        return {"originals": originals, "settings": settings, "keys": content_keys(X)}
 
     def _setting_over_corpus(self, run: _Run, k: int, point: GridPoint, embedded: dict[str, np.ndarray],
                              seconds: dict[str, float], length: int) -> dict[str, Any]:

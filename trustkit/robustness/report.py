@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..exceptions import GateError
 from ..reports import Report, wide_table
+from ..reports.diff import encode_share
 
 __all__ = ["SensitivityGateError", "SensitivityReport"]
 
@@ -53,6 +54,10 @@ class SensitivityReport(Report):
         headline sensitivity of every layer on the same clips and
         perturbations. The table's rows carry the layer too, and the headline
         is the deepest layer's. Empty otherwise.
+    clip_keys : list of str
+        The content key of every clip (:func:`trustkit.audio.content_keys`),
+        in the clips' order: what pairs this run's clips with another run's
+        (:meth:`compare_to`).
     """
 
     table: pd.DataFrame
@@ -61,6 +66,7 @@ class SensitivityReport(Report):
     config: dict
     baseline_estimate: Any = None
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    clip_keys: list = field(default_factory=list, repr=False)
     higher_is_better: ClassVar[bool] = False
     gate_error: ClassVar[type[GateError]] = SensitivityGateError
     limit_range: ClassVar[tuple[float | None, float | None]] = (0.0, 1.0)
@@ -101,6 +107,39 @@ class SensitivityReport(Report):
         rows = self.table[self.table["scope"] == "encoder - baseline"]
         return (rows[["setting", "family", "severity", "statistic", "low", "high"]]
                 .rename(columns={"statistic": "difference"}).reset_index(drop=True))
+
+    def paired_outcomes(self) -> dict[str, Any]:
+        """Per clip: the headline's failure rate and each setting's outcome (1 = not nearest its original).
+
+        ``design`` holds what two runs must share: the settings (name, family,
+        severity, parameter, in the headline), the seed tree's entropy, the
+        metric, loudness matching, rate and length.
+        """
+        c = self.config
+        clips = self.per_clip[self.per_clip["role"] == "encoder"]
+        settings = self.wide()
+        settings = settings[(settings["role"] == "encoder") & (settings["severity"] != "identity")]
+        failed = {name: 1.0 - g.sort_values("clip")["consistent"].to_numpy(dtype=float)
+                  for name, g in clips.groupby("setting", sort=False)}
+        scope = settings.loc[settings["in_headline"], "setting"].tolist()
+        headline = np.mean([failed[name] for name in scope], axis=0) if scope else np.full(c["n_clips"], np.nan)
+        return {
+            "report": type(self).__name__, "unit": "clip", "n_units": int(c["n_clips"]),
+            "keys": list(self.clip_keys) or None,
+            "describe": {"encoder": c.get("encoder"), "version": c.get("version")},
+            "design": {
+                "settings": [[r.setting, r.family, r.severity, r.param, None if pd.isna(r.param_value) else r.param_value,
+                              bool(r.in_headline)] for r in settings.itertuples()],
+                "seed_entropy": c.get("seed_entropy"), "metric": c.get("metric"),
+                "loudness_match": c.get("loudness_match"), "sr": c.get("sr"), "n_samples": c.get("n_samples"),
+            },
+            "comparisons": [
+                {"name": "sensitivity", "scope": "headline", "measure": "sensitivity", "higher_is_better": False,
+                 "statistic": "mean", "values": headline.tolist()},
+                *({"name": name, "scope": "setting", "measure": "sensitivity", "higher_is_better": False,
+                   "statistic": "share", "values": encode_share(failed[name])} for name in settings["setting"]),
+            ],
+        }
 
     def summary_by_family(self) -> pd.DataFrame:
         """Mean sensitivity per encoder, family and severity (identity excluded)."""

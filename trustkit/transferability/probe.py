@@ -43,7 +43,7 @@ from ..stats import (
 from .estimators import ESTIMATORS, _features, knn_loo_correct, leep, logme, n_constant_columns, nce
 from .report import ESTIMATOR, OUT_OF_FOLD, TransferReport, metric_rows
 
-__all__ = ["TransferReport", "TransferabilityProbe"]
+__all__ = ["TransferReport", "TransferabilityProbe", "metric_score"]
 
 PROBES = ("logistic", "ridge", "svm", "knn", "mlp")
 TASKS = ("auto", "multiclass", "multilabel", "regression")
@@ -154,6 +154,23 @@ def _metric(name: str, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None
         rs = [scipy.stats.pearsonr(Y[:, j], P[:, j]).statistic if np.std(P[:, j]) > 0 else 0.0 for j in range(Y.shape[1])]
         return float(np.mean(rs))
     raise ValueError(name)  # pragma: no cover
+
+
+def metric_score(name: str, y: Any, values: Any) -> float:
+    """A probe metric of out-of-fold outputs: ``values`` are the predictions, or the scores for ranking metrics.
+
+    The function the probe scores with (``"accuracy"``, ``"macro_f1"``,
+    ``"roc_auc"``, ``"map"``, ``"r2"``, ``"pearson_r"``); what a paired
+    comparison of two runs recomputes on its resamples.
+
+    Examples
+    --------
+    >>> metric_score("r2", np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
+    0.5
+    """
+    y, values = np.asarray(y), np.asarray(values)
+    scores = values if name in ("roc_auc", "map") else None
+    return _metric(name, y, values, scores)
 
 
 def _macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
