@@ -137,8 +137,8 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
     )
     report = meter.score(X)
     print(report.summary(), file=stream)
-    _write(report, args, stream, source)
-    return _gate(report, args.fail_above, stream, scope="per_setting" if args.per_setting else "headline")
+    return _finish(report, args, stream, source, limit=args.fail_above, flag="--fail-above",
+                   scope="per_setting" if args.per_setting else "headline")
 
 
 #: the rate of the built-in generated clips when --sr is not given (with --audio the files' own rate is used)
@@ -204,8 +204,7 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed,
                                   verbose=_progress(args), memory=args.cache).score(X, y, groups)
     print(report.summary(), file=stream)
-    _write(report, args, stream, source)
-    return _gate(report, args.fail_below, stream)
+    return _finish(report, args, stream, source, limit=args.fail_below, flag="--fail-below")
 
 
 def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
@@ -242,8 +241,7 @@ def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
         warnings.simplefilter("ignore", TrustkitWarning)
         report = scorer.score(clips, W)
     print(report.summary(), file=stream)
-    _write(report, args, stream, source)
-    return _gate(report, args.fail_below, stream)
+    return _finish(report, args, stream, source, limit=args.fail_below, flag="--fail-below")
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -253,22 +251,28 @@ def _progress(args: argparse.Namespace) -> bool:
     return args.progress == "auto" and sys.stderr.isatty()
 
 
-def _gate(report: Any, limit: float | None, stream: Any, **options: Any) -> int:
-    """Exit code of the report's gate (0 without a limit), said in one line: the one gate, ``Report.check``."""
-    from .exceptions import GateError
+def _finish(report: Any, args: argparse.Namespace, stream: Any, source: dict[str, Any] | None = None, *,
+            limit: float | None = None, flag: str = "", name: str | None = None, **options: Any) -> int:
+    """Gate (the one gate, ``Report.check``), write every output, say the gate's result; the exit code (0 or 1).
 
-    if limit is None:
-        return 0
-    try:
-        passed = report.check(limit, **options)
-    except GateError as exc:
-        print(f"\nGATE FAILED: {exc}", file=stream)
-        return 1
-    print(f"\nGATE PASSED: {passed}", file=stream)
-    return 0
+    The gate is judged first, so that ``--junit`` and ``--markdown`` carry it;
+    on GitHub Actions the Markdown is also appended to the job summary.
+    """
+    from .reports.ci import run_gate
+
+    name = name or (f"{flag} {limit:g}" if limit is not None else "")
+    gate = run_gate(report, limit, name=name, **options)
+    _write(report, args, stream, source, [gate] if gate is not None else [])
+    if gate is not None:
+        print(f"\nGATE {'PASSED' if gate.passed else 'FAILED'}: {gate.message}", file=stream)
+    return 0 if gate is None or gate.passed else 1
 
 
-def _write(report: Any, args: argparse.Namespace, stream: Any, source: dict[str, Any] | None = None) -> None:
+def _write(report: Any, args: argparse.Namespace, stream: Any, source: dict[str, Any] | None = None,
+           gates: list[Any] = ()) -> None:  # type: ignore[assignment]
+    """Every output the flags ask for (``--json``, ``--html``, ``--junit``, ``--markdown``), all or nothing."""
+    from .reports.ci import junit_xml, markdown_summary
+
     texts = {}
     if args.json:
         data = report.to_dict()
@@ -277,9 +281,19 @@ def _write(report: Any, args: argparse.Namespace, stream: Any, source: dict[str,
         texts[Path(args.json)] = json.dumps(data, indent=1, allow_nan=False)
     if args.html:
         texts[Path(args.html)] = report.to_html()
+    if getattr(args, "junit", None):
+        texts[Path(args.junit)] = junit_xml(report, gates, suite=f"trustkit {args.command}")
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if getattr(args, "markdown", None) or summary_file:
+        md = markdown_summary(report, gates, title=f"trustkit {args.command}")
+        if getattr(args, "markdown", None):
+            texts[Path(args.markdown)] = md
     if texts:
         print("", file=stream)
         _write_all(texts, stream)
+    if summary_file:  # GitHub Actions: appended, as the job summary's steps each add theirs
+        with open(summary_file, "a", encoding="utf-8") as fh:
+            fh.write(md + "\n")
 
 
 def _import_object(spec: str, flag: str) -> Any:
@@ -395,6 +409,25 @@ def run_preflight(args: argparse.Namespace, stream: Any = None) -> int:
     return 0
 
 
+def run_diff(args: argparse.Namespace, stream: Any = None) -> int:
+    """``trustkit diff OLD NEW``: paired verdicts per headline and setting; exit 1 when a headline is worse."""
+    from .reports.diff import compare_runs
+
+    stream = stream or _stream(args)
+    for path in (args.old, args.new):
+        if not Path(path).is_file():
+            raise UsageError(f"{path!r} is not a file; pass two report JSONs written with --json.")
+    diff = compare_runs(args.old, args.new, margin=args.margin, confidence=args.confidence, random_state=args.seed)
+    print(diff.summary(), file=stream)
+    return _finish(diff, args, stream, limit=0, name=f"no headline {' or '.join(_FAILING[args.fail_on])} "
+                   f"(--fail-on {args.fail_on}, --margin {args.margin:g})",
+                   scope="undecided" if args.fail_on == "undecided" else "headline")
+
+
+#: the headline verdicts that fail `trustkit diff`, by --fail-on
+_FAILING = {"worse": ("worse",), "undecided": ("worse", "undecided")}
+
+
 def run_versions(args: argparse.Namespace) -> int:
     """``trustkit versions``: Python, trustkit and dependency versions, for bug reports."""
     from . import show_versions
@@ -470,6 +503,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_sensitivity(sub, [out_flags, run_flags])
     _add_transfer(sub, [labelled, out_flags, run_flags])
     _add_explain(sub, [labelled, out_flags, run_flags])
+    _add_diff(sub, [out_flags])
     preflight = sub.add_parser(
         "preflight", parents=[out_flags], help="check that an encoder can be measured (deterministic, batch-invariant, "
         "tells clips apart, honours its rate, survives edge inputs)",
@@ -507,6 +541,10 @@ def _shared_flags() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, a
     out_flags = argparse.ArgumentParser(add_help=False)
     out_flags.add_argument("--json", help="write the report as JSON here")
     out_flags.add_argument("--html", help="write the report as HTML here")
+    out_flags.add_argument("--junit", help="write JUnit XML here: one test case per headline and per gate, a failed "
+                                           "gate a failing case with its figure (CI test views read it)")
+    out_flags.add_argument("--markdown", help="write a Markdown summary here (on GitHub Actions it is also appended "
+                                              "to the job summary, $GITHUB_STEP_SUMMARY)")
     labelled = argparse.ArgumentParser(add_help=False)
     labelled.add_argument("--audio", help=AUDIO_HELP)
     labelled.add_argument("--clips", type=int, default=40, help="number of built-in clips without --audio (default: 40)")
@@ -624,6 +662,28 @@ def _add_transfer(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     transfer.set_defaults(func=run_transfer)
 
 
+def _add_diff(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    diff = sub.add_parser(
+        "diff", parents=parents, formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="compare two runs clip by clip: is the new model worse than the old one? (paired tests, Holm, margin)",
+        epilog="example: trustkit diff released.json candidate.json --margin 0.02 --junit diff.xml\n"
+               "exit codes: 0 no headline worse, 1 a headline worse beyond the margin (or, with --fail-on undecided, "
+               "not shown equivalent), 2 the runs are not comparable (other clips, settings, seeds or folds) or a "
+               "usage error\ndecision rule: docs/ci.md")
+    diff.add_argument("old", help="the JSON of the run to compare against (e.g. the released model's, from --json)")
+    diff.add_argument("new", help="the JSON of the new run (same clips, settings and seed)")
+    diff.add_argument("--margin", type=float, default=0.02,
+                      help="the smallest change that matters, on the headline's scale (default: 0.02, two points of a "
+                           "sensitivity or an accuracy)")
+    diff.add_argument("--confidence", type=float, default=0.95,
+                      help="1 - alpha of the tests (default: 0.95); intervals are at 1 - 2 alpha (TOST)")
+    diff.add_argument("--fail-on", choices=["worse", "undecided"], default="worse",
+                      help="worse (default): exit 1 when a headline is worse beyond the margin; undecided: also when a "
+                           "headline is not shown equivalent (strict)")
+    diff.add_argument("--seed", type=int, default=0, help="random seed of the paired bootstrap (default: 0)")
+    diff.set_defaults(func=run_diff)
+
+
 def _add_explain(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     explain = sub.add_parser(
         "explain", help="explain an audio classifier with LIME or SHAP over time segments and score the explanations",
@@ -732,7 +792,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise UsageError(f"--out {args.out!r} is a file; pass a folder.")
         _check_output(out / "index.html", "--out")
     else:
-        outputs = [(f"--{flag}", getattr(args, flag)) for flag in ("json", "html") if getattr(args, flag, None)]
+        outputs = [(f"--{flag}", getattr(args, flag)) for flag in ("json", "html", "junit", "markdown")
+                   if getattr(args, flag, None)]
         for flag, path in outputs:
             if path != "-":
                 _check_output(path, flag, inputs=_input_files(args))
@@ -760,6 +821,7 @@ def _input_files(args: argparse.Namespace) -> tuple[Path, ...]:
         found += [p for p in Path(audio).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS]
     if getattr(args, "labels", None):
         found.append(Path(args.labels))
+    found += [Path(getattr(args, side)) for side in ("old", "new") if getattr(args, side, None)]  # trustkit diff's inputs
     return tuple(found)
 
 

@@ -548,7 +548,7 @@ def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
 
 
 def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: Any = None,
-                 parallel_map: Any = None) -> np.ndarray | dict[str, np.ndarray]:
+                 parallel_map: Any = None, return_keys: bool = False) -> Any:
     """Embed every clip of a :class:`~trustkit.datasets.Corpus`, ``chunk_size`` clips at a time.
 
     Each chunk is read, embedded and dropped (only embeddings are kept), so
@@ -564,22 +564,31 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: An
         Cache of each chunk's embeddings: a run stopped half-way keeps its finished chunks.
     parallel_map : callable or None
         ``parallel_map(fn, items, desc=...)`` (a meter's map); None runs the chunks in turn.
+    return_keys : bool, default=False
+        Also return the clips' content keys (:func:`trustkit.audio.content_keys`),
+        computed on the audio as it was read.
 
     Returns
     -------
     ndarray of shape (n_clips, dim), or dict of layer -> ndarray for a layered encoder
+        With ``return_keys``, a pair: that and the list of keys.
     """
     from .._validation import check_audio
+    from ..audio import content_keys
 
     layered = is_layer_profile(encoder)
 
     def one(index: np.ndarray) -> Any:
         X = check_audio(corpus.read(index), sr=corpus.sr, owner=type(encoder).__name__)
-        return embed_layers(encoder, X, memory=memory) if layered else embed(encoder, X, memory=memory)
+        Z = embed_layers(encoder, X, memory=memory) if layered else embed(encoder, X, memory=memory)
+        return Z, content_keys(X)
 
     chunks = corpus.chunks(chunk_size)
     parts = parallel_map(one, [(idx,) for idx in chunks], desc="embedding chunks") if parallel_map is not None else \
         [one(idx) for idx in chunks]
+    keys = [k for _, part_keys in parts for k in part_keys]
     if layered:
-        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    return np.concatenate(parts)
+        out: Any = {name: np.concatenate([p[name] for p, _ in parts]) for name in parts[0][0]}
+    else:
+        out = np.concatenate([p for p, _ in parts])
+    return (out, keys) if return_keys else out

@@ -121,12 +121,15 @@ class FidelityComplexityReport(Report):
         random control) per instance and k.
     config : dict
         Includes ``n_model_calls`` and ``n_model_rows``.
+    clip_keys : list of str
+        The content key of every instance (:func:`trustkit.audio.content_keys`).
     """
 
     table: pd.DataFrame
     per_instance: pd.DataFrame = field(repr=False)
     curves: pd.DataFrame = field(repr=False)
     config: dict
+    clip_keys: list = field(default_factory=list, repr=False)
     higher_is_better: ClassVar[bool] = True
     limit_range: ClassVar[tuple[float | None, float | None]] = (-1.0, 1.0)  # fidelity, a correlation
     limit_name: ClassVar[str] = "min_fidelity"
@@ -237,6 +240,21 @@ class FidelityComplexityReport(Report):
         budget_rows = self.table[(self.table["budget"] != "") & (self.table["measure"] == "surrogate_r2")]
         lines.append("out-of-sample surrogate R2 by budget: " + ", ".join(f"{r.budget} {r.statistic:.3f}" for r in budget_rows.itertuples()))
         return lines
+
+    def paired_outcomes(self) -> dict[str, Any]:
+        """Per instance: the headline's measure (NaN for instances with a near-zero effect, left out as in the mean)."""
+        c, m = self.config, self._headline_measure
+        values = self.per_instance[m].to_numpy(dtype=float).copy()
+        values[self.per_instance["near_zero"].to_numpy(dtype=bool)] = np.nan
+        return {
+            "report": type(self).__name__, "unit": "instance", "n_units": len(values),
+            "keys": list(self.clip_keys) or None, "describe": {"response": c.get("response")},
+            "design": {k: c.get(k) for k in ("n_units", "target", "baseline", "budgets", "measures", "modes", "tau",
+                                             "n_neighbourhood", "n_random", "seed_entropy")},
+            "comparisons": [{"name": self._measure_name(), "scope": "headline", "measure": m,
+                             "higher_is_better": self.higher_is_better, "statistic": "mean",
+                             "values": [None if not np.isfinite(v) else float(v) for v in values]}],
+        }
 
     def compare(self, other: FidelityComplexityReport, *, names: tuple[str, str] = ("first", "second"),
                 random_state: Any = 0) -> ExplanationComparison:

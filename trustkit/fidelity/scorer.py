@@ -14,6 +14,7 @@ import pandas as pd
 from .._cache import cached_call
 from .._meter import Common, Meter
 from .._validation import check_choice, check_number
+from ..audio import content_keys
 from ..corpus import as_corpus, is_corpus_input
 from ..encoders import declared_sr
 from ..exceptions import InvalidAudioError, TrustkitWarning
@@ -455,7 +456,8 @@ class FidelityComplexityScorer(Meter):
             **({} if plan.deletion_only else {"surrogate_units": "the k largest |attributions|"}),
             **self._record(common, explainer_s=run.explainer_seconds, score_s=time.perf_counter() - run.t_start),
         }
-        return FidelityComplexityReport(table=table, per_instance=per_instance, curves=curves, config=config)
+        return FidelityComplexityReport(table=table, per_instance=per_instance, curves=curves, config=config,
+                                        clip_keys=content_keys(X))
 
     def _compose(self, x: np.ndarray, masks: np.ndarray, rng: np.random.Generator | None = None) -> tuple[np.ndarray, int]:
         """Model inputs for unit masks; returns the inputs and the replication factor."""

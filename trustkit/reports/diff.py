@@ -136,9 +136,10 @@ def _align(old: dict[str, Any], new: dict[str, Any], part: str) -> tuple[np.ndar
     ko, kn = old.get("keys"), new.get("keys")
     n_old, n_new = int(old["n_units"]), int(new["n_units"])
     what = old.get("unit", "clip")
+    part = "" if part == "run" else f"{part}: "
     if not ko or not kn:
         if n_old != n_new:
-            return np.arange(0), "", [f"{part}: {n_old} {what}s in the old run, {n_new} in the new one"]
+            return np.arange(0), "", [f"{part}{n_old} {what}s in the old run, {n_new} in the new one"]
         return np.arange(n_old), f"{what}s matched by position (a run without content keys: embeddings given)", []
     if ko == kn:
         return np.arange(n_old), "", []
@@ -154,7 +155,7 @@ def _align(old: dict[str, Any], new: dict[str, Any], part: str) -> tuple[np.ndar
     extra = sum(len(v) for v in places.values())
     if missing or extra:
         first = f" (first: old {what} {missing[0]}, key {ko[missing[0]]})" if missing else ""
-        return np.arange(0), "", [f"{part}: {len(missing)} of the old run's {n_old} {what}s are not in the new run"
+        return np.arange(0), "", [f"{part}{len(missing)} of the old run's {n_old} {what}s are not in the new run"
                                   f"{first}, and {extra} of the new run's are not in the old one: the runs measured "
                                   f"other {what}s"]
     return np.array(order), f"{what}s matched by content (the new run has them in another order)", []
@@ -298,7 +299,8 @@ def compare_runs(old: Any, new: Any, *, margin: float = DEFAULT_MARGIN, confiden
         if set(names_o) != set(names_w):
             problems.append(f"{where}measures: old {names_o}, new {sorted(names_w)}")
             continue
-        pending += [(name, c, names_w[c["name"]], order, o.get("groups"), o.get("truth")) for c in o["comparisons"]]
+        truth = o.get("per_unit", {}).get("label")
+        pending += [(name, c, names_w[c["name"]], order, o.get("groups"), truth) for c in o["comparisons"]]
     if problems:
         raise NotComparableError("the two runs are not comparable clip by clip:\n  - " + "\n  - ".join(problems))
     for part, c_old, c_new, order, groups, truth in pending:
@@ -380,6 +382,11 @@ class DiffReport(Report):
         """The verdict of each comparison of ``scope`` (None: every comparison), by name (``part: name`` in a composite run)."""
         t = self.table if scope is None else self.table[self.table["scope"] == scope]
         return {(f"{p}: {n}" if p else n): v for p, n, v in zip(t["part"], t["name"], t["verdict"])}
+
+    def ci_cases(self) -> list[tuple[str, bool, str]]:
+        """One CI test case per headline: it fails when the headline is worse (see :mod:`trustkit.reports.ci`)."""
+        return [(f"{r['part']}: {r['name']}" if r["part"] else r["name"], r["verdict"] != "worse", self._line(r))
+                for _, r in self._headlines().iterrows()]
 
     def _gate_detail(self, limit: float) -> str:
         worse = [k for k, v in self.verdicts().items() if v == "worse"]

@@ -150,11 +150,30 @@ class TrustReport(Report):
     def _headline_n(self) -> float:
         return float(len(self._verdicts()))
 
+    def ci_cases(self) -> list[tuple[str, bool, str]]:
+        """One CI test case per section's headline (failing when undefined), then one per scorecard verdict."""
+        cases = []
+        for s in self.sections:
+            value = s["headline"]
+            ok = value is not None and np.isfinite(value)
+            cases.append((s["title"], bool(ok), f"{s['measure']} {headline_text(value, s.get('interval'))}"))
+        for row in [*self.scorecard.get("encoders", []), *self.scorecard.get("explanations", [])]:
+            who = row.get("encoder") or row.get("explainer")
+            for k, v in row.items():
+                if k.endswith("verdict"):
+                    cases.append((f"{who}: {k.removesuffix(' verdict')}", v in FAVOURABLE, f"{who}: {k} {v}"))
+        return cases
+
+    def paired_outcomes(self) -> dict[str, Any] | None:
+        """Every section's paired outcomes, one part per section title (None when no section has them)."""
+        parts = {s["title"]: s["paired"] for s in self.sections if s.get("paired")}
+        return {"report": "TrustReport", "parts": parts} if parts else None
+
     def to_dict(self) -> dict[str, Any]:
         """The report document: what :func:`render_html` and ``trustkit report`` read (figures as base64 PNG)."""
         return jsonable({
             "report": "TrustReport", "version": self.meta.get("version", ""), "meta": self.meta,
-            "scorecard": self.scorecard, "sections": self.sections,
+            "scorecard": self.scorecard, "sections": self.sections, "paired": self.paired_outcomes(),
             "headline": {"value": float(self), "meaning": self.headline, "higher_is_better": True},
             "summary": self.summary(), "long": self.to_long(),
         })

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -13,6 +14,7 @@ import scipy.stats
 
 from .._seeds import resolve_entropy
 from .._validation import check_audio, check_number
+from ..audio import content_keys
 from ..corpus import Corpus, as_corpus, is_corpus_input
 from ..encoders import as_encoder, embed, embed_corpus, embed_layers, is_layer_profile
 from ..encoders.check import preflight
@@ -120,12 +122,12 @@ def compare_encoders(
         n_groups[task_name] = None if groups is None else len(np.unique(np.asarray(groups)))
         # tasks that share their clips (the same array) share the embeddings: each encoder embeds them once
         if id(X_given) not in embedded:
-            embedded[id(X_given)] = (X_given, _embed_all(task_encoders, layered, X, memory, chunk_size, prober._map))
-        feats = dict(embedded[id(X_given)][1])
+            embedded[id(X_given)] = (X_given, *_embed_all(task_encoders, layered, X, memory, chunk_size, prober._map))
+        feats, keys = dict(embedded[id(X_given)][1]), embedded[id(X_given)][2]
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
         task = _probe_task(prober, task_name, names, feats, y, groups, source_proba)
-        reports.update({(n, task_name): rep for n, rep in task["reports"].items()})
+        reports.update({(n, task_name): dataclasses.replace(rep, clip_keys=keys) for n, rep in task["reports"].items()})
         tables += task["tables"]
         score_matrix.append([np.mean(task["scores"][n]) for n in names])
         pair_rows += _pairwise_tests(task_name, names, task["scores"], task["splits"], alpha)
@@ -189,15 +191,17 @@ def _concatenations(spec: Any, base: list[str]) -> list[tuple[str, ...]]:
 
 
 def _embed_all(adapted: dict[str, Any], layered: dict[str, list[str]], X: Any, memory: Any, chunk_size: int,
-               parallel_map: Any) -> dict[str, np.ndarray]:
-    """Every encoder's embeddings of ``X`` (one row per layer for a layer profile, from one forward pass).
+               parallel_map: Any) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Every encoder's embeddings of ``X`` (one row per layer for a layer profile, from one forward pass), and the clips' content keys.
 
     ``X`` is an array, or a :class:`~trustkit.datasets.Corpus` embedded chunk by chunk.
     """
     found: dict[str, np.ndarray] = {}
+    keys = [] if isinstance(X, Corpus) else content_keys(X)
     for n, enc in adapted.items():
         if isinstance(X, Corpus):
-            Z = embed_corpus(enc, X, chunk_size=chunk_size, memory=memory, parallel_map=parallel_map)
+            Z, keys = embed_corpus(enc, X, chunk_size=chunk_size, memory=memory, parallel_map=parallel_map,
+                                   return_keys=True)
         else:
             Z = embed_layers(enc, X, memory=memory) if n in layered else embed(enc, X, memory=memory)
         if n in layered:
@@ -207,7 +211,7 @@ def _embed_all(adapted: dict[str, Any], layered: dict[str, list[str]], X: Any, m
             # before any fit: one embedding per clip, and clips told apart
             preflight(enc, X.read([0, 1]) if isinstance(X, Corpus) else X[:2], found[n][:2], found[n],
                       owner="compare_encoders", role=f"encoder {n!r}")
-    return found
+    return found, keys
 
 
 def _pairwise_tests(task_name: str, names: list[str], task_scores: dict[str, np.ndarray], splits: list,

@@ -27,6 +27,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from .._meter import Common, Meter, one_blas_thread
 from .._validation import check_audio, check_choice, check_number
+from ..audio import content_keys
 from ..corpus import Corpus, as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_corpus, embed_layers, is_layer_profile
 from ..encoders.check import preflight
@@ -286,23 +287,25 @@ class TransferabilityProbe(Meter):
             raise ValueError("TransferabilityProbe needs an encoder, or encoder='precomputed' with embeddings as X.")
         return check_audio(X, owner="TransferabilityProbe"), as_encoder(self.encoder, sr=self.sr)
 
-    def _represent(self, X: np.ndarray, enc: Any) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
-        """The embeddings to probe, their layers, and the representation's name.
+    def _represent(self, X: np.ndarray, enc: Any) -> tuple[np.ndarray, dict[str, np.ndarray], str, list[str]]:
+        """The embeddings to probe, their layers, the representation's name and the clips' content keys.
 
         ``layers`` holds every layer of an encoder set to ``layer="all"`` (one
         forward pass per clip; the deepest is the embeddings) and is empty
-        otherwise.
+        otherwise. Given embeddings have no content keys (they change with the encoder).
         """
         if enc is None:
-            return X, {}, "precomputed"
+            return X, {}, "precomputed", []
         if isinstance(X, Corpus):  # files: chunk by chunk, only embeddings kept
-            Z = embed_corpus(enc, X, chunk_size=self.chunk_size, memory=self.memory, parallel_map=self._map)
+            Z, keys = embed_corpus(enc, X, chunk_size=self.chunk_size, memory=self.memory, parallel_map=self._map,
+                                   return_keys=True)
         else:
             Z = embed_layers(enc, X, memory=self.memory) if is_layer_profile(enc) else embed(enc, X, memory=self.memory)
+            keys = content_keys(X)
         if is_layer_profile(enc):
             layers = {name: _features(L, f"embeddings of {type(enc).__name__} layer {name!r}") for name, L in Z.items()}
-            return layers[next(reversed(layers))], layers, getattr(enc, "display_name", type(enc).__name__)
-        return _features(Z, f"embeddings of {type(enc).__name__}"), {}, type(enc).__name__
+            return layers[next(reversed(layers))], layers, getattr(enc, "display_name", type(enc).__name__), keys
+        return _features(Z, f"embeddings of {type(enc).__name__}"), {}, type(enc).__name__, keys
 
     def _checked_corpus(self, X: Any) -> tuple[Corpus, Any]:
         """Files as a corpus (headers checked, nothing read) at the probe's rate, and the encoder."""
@@ -452,19 +455,20 @@ class TransferabilityProbe(Meter):
         splits = self._splits(np.zeros((n, 1)), y_arr, task, groups, common.seeds.seed("folds"), classes)
         job = _Task(y_arr, task, classes, splits, None if groups is None else np.asarray(groups), source_proba)
         t0 = time.perf_counter()
-        F, layers, enc_name = self._represent(X, enc)
+        F, layers, enc_name, keys = self._represent(X, enc)
         if enc is not None and not layers:  # before any fit: one embedding per clip, and clips told apart
             preflight(enc, X.read([0, 1]) if isinstance(X, Corpus) else X[:2], F[:2], F, owner="TransferabilityProbe")
         t_embed = time.perf_counter() - t0
         files = {} if corpus is None else {"corpus": {**corpus.describe(), "chunk_size": self.chunk_size}}
         if not layers:
             report = self._evaluate(F, job, common, enc_name, t_embed)
-            return dataclasses.replace(report, config={**report.config, **files}) if files else report
+            return dataclasses.replace(report, config={**report.config, **files}, clip_keys=keys)
         # a layer profile: every layer on the same folds with the same seeds; the report is the deepest layer's
         reports = {name: self._evaluate(Z, job, common, f"{enc_name}/{name}", t_embed) for name, Z in layers.items()}
         profile = layer_profile({name: rep.row(MAIN_METRIC[task], scope=OUT_OF_FOLD) for name, rep in reports.items()})
         deepest = reports[next(reversed(reports))]
-        return dataclasses.replace(deepest, profile=profile, config={**deepest.config, "layers": list(layers), **files})
+        return dataclasses.replace(deepest, profile=profile, config={**deepest.config, "layers": list(layers), **files},
+                                   clip_keys=keys)
 
     def outer_folds(self, F: Any, y: Any, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """The outer folds :meth:`score` uses for these items.
@@ -701,6 +705,8 @@ def _item_tables(job: _Task, oof: dict[str, Any]) -> tuple[pd.DataFrame, pd.Data
     """The out-of-fold table (one row per item) and the per-class (or per-label) table."""
     y, classes, pred, scores, covered = job.y, job.classes, oof["pred"], oof["scores"], oof["covered"]
     table = pd.DataFrame({"item": np.arange(len(y)), "fold": oof["fold_of"]})
+    if job.groups is not None:
+        table["group"] = job.groups
     if job.task == "multiclass":
         table["true"] = classes[y]
         table["pred"] = np.where(covered, classes[np.where(covered, pred, 0)], None)

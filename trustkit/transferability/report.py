@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.stats
 
 from ..reports import Report, jsonable
+from ..reports.diff import encode_share
 
 __all__ = ["CHANCE", "ESTIMATOR", "FEW_GROUPS", "FOLD_MEAN", "MAJORITY", "NORMALISED", "OUT_OF_FOLD", "ComparisonReport",
            "TransferReport", "by_metric", "metric_rows"]
@@ -47,6 +48,34 @@ def metric_rows(ids: dict[str, Any], metric: str, item: Any, folds: Any, chance:
         {**row, "scope": CHANCE, "interval": "", "statistic": chance, "low": np.nan, "high": np.nan},
         {**row, "scope": MAJORITY, "interval": "", "statistic": majority, "low": np.nan, "high": np.nan},
     ]
+
+
+def item_outcomes(oof: pd.DataFrame, config: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """A probe's paired outcomes (:meth:`TransferReport.paired_outcomes`) from its out-of-fold table."""
+    main, task = config["main_metric"], config["task"]
+    covered = oof["fold"].to_numpy() >= 0
+    if task == "multiclass":
+        labels = oof["true"].astype(str).tolist()
+        values: Any = encode_share(np.where(covered, (oof["true"] == oof["pred"]).to_numpy(dtype=float), np.nan))
+        statistic = "share"
+    else:
+        truth = oof[[c for c in oof if c.startswith("true_")]].to_numpy(dtype=float)
+        out = oof[[c for c in oof if c.startswith("score_" if task == "multilabel" else "pred_")]].to_numpy(dtype=float)
+        out[~covered] = np.nan
+        labels, values, statistic = truth.tolist(), out.tolist(), main
+    per_unit = {"fold": oof["fold"].astype(int).tolist(), "label": labels}
+    groups = oof["group"].astype(str).tolist() if "group" in oof else None
+    if groups is not None:
+        per_unit["group"] = groups
+    return {
+        "report": "TransferReport", "unit": "item", "n_units": len(oof), "keys": list(keys) or None,
+        "describe": {"encoder": config.get("encoder")}, "groups": groups,
+        "design": {"task": task, "main_metric": main, "n_folds": config.get("n_folds"),
+                   "seed_entropy": config.get("seed_entropy"), "probe": config.get("probe")},
+        "per_unit": per_unit,
+        "comparisons": [{"name": main, "scope": "headline", "measure": main, "higher_is_better": True,
+                         "statistic": statistic, "values": values}],
+    }
 
 
 def by_metric(table: pd.DataFrame) -> pd.DataFrame:
@@ -110,6 +139,9 @@ class TransferReport(Report):
         columns for the main metric), every layer probed on the same folds
         with the same seeds. The other fields describe the deepest layer.
         Empty otherwise.
+    clip_keys : list of str
+        The content key of every item's audio (:func:`trustkit.audio.content_keys`);
+        empty when the probe was given embeddings.
     """
 
     table: pd.DataFrame
@@ -118,6 +150,7 @@ class TransferReport(Report):
     oof: pd.DataFrame = field(repr=False)
     config: dict
     profile: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    clip_keys: list = field(default_factory=list, repr=False)
     higher_is_better: ClassVar[bool] = True
     headline: ClassVar[str] = "main probe metric on out-of-fold predictions (accuracy, macro ROC-AUC or R2)"
     limit_range: ClassVar[tuple[float | None, float | None]] = (None, 1.0)  # R2 has no lower bound
@@ -152,6 +185,15 @@ class TransferReport(Report):
         these embeddings.
         """
         return estimator_view(self.table)
+
+    def paired_outcomes(self) -> dict[str, Any]:
+        """Per item: correct or not (accuracy), or the out-of-fold scores or predictions the main metric needs.
+
+        ``design`` holds what two runs must share (task, metric, folds' seed,
+        number of folds, probe); ``per_unit`` each item's fold and label (and
+        group), which must be the same item by item.
+        """
+        return item_outcomes(self.oof, self.config, self.clip_keys)
 
     def summary(self) -> str:
         """A short readable account of the results."""
@@ -333,6 +375,11 @@ class ComparisonReport(Report):
         score = self.wide().groupby("encoder")["normalised"].mean().reindex(ranks.index)
         order = pd.DataFrame({"rank": ranks, "score": -score}).sort_values(["rank", "score"], kind="stable").index
         return ranks.loc[order]
+
+    def paired_outcomes(self) -> dict[str, Any]:
+        """Every (encoder, task)'s paired outcomes (:meth:`TransferReport.paired_outcomes`), one part each."""
+        return {"report": type(self).__name__,
+                "parts": {f"{e} on {t}": r.paired_outcomes() for (e, t), r in self.reports.items()}}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready results (the per-pair reports summarised by their tables)."""
