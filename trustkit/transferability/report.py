@@ -60,7 +60,8 @@ def item_outcomes(oof: pd.DataFrame, config: dict[str, Any], keys: list[str]) ->
         statistic = "share"
     else:
         truth = oof[[c for c in oof if c.startswith("true_")]].to_numpy(dtype=float)
-        out = oof[[c for c in oof if c.startswith("score_" if task == "multilabel" else "pred_")]].to_numpy(dtype=float)
+        out = oof[[c for c in oof if c.startswith("score_" if task == "multilabel" else "pred_")]].to_numpy(dtype=float,
+                                                                                                    copy=True)
         out[~covered] = np.nan
         labels, values, statistic = truth.tolist(), out.tolist(), main
     per_unit = {"fold": oof["fold"].astype(int).tolist(), "label": labels}
