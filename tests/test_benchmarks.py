@@ -102,3 +102,10 @@ def test_bench_scale_streams_files_and_blocks_exactly(tmp_path):
     assert [r["n_files"] for r in result["memory"]] == [3, 3, 6, 6]  # streamed == array is asserted inside
     assert [r["engine"] for r in result["engines"]] == ["one", "threads", "loky"]
     assert result["blocks"][0]["identical"] is True
+
+
+def test_bench_diff_weighs_the_json_and_times_the_comparison(tmp_path):
+    out = tmp_path / "diff.json"
+    run_benchmark("bench_diff", ["--clips", "12", "--seconds", "0.5", "--n-bootstrap", "100", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["size"]["by_key_bytes"]["paired"] > 0 and result["time"]["n_comparisons"] == 25

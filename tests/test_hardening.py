@@ -65,11 +65,9 @@ def test_gates_in_the_api_refuse_nan_before_any_work():
 
 
 def test_an_undefined_headline_never_passes_a_gate():
-    import io
-
-    from trustkit.cli import _gate
     from trustkit.exceptions import GateError
     from trustkit.reports import Report
+    from trustkit.reports.ci import junit_xml, run_gate
 
     class Undefined(Report):
         higher_is_better = True
@@ -79,9 +77,9 @@ def test_an_undefined_headline_never_passes_a_gate():
         def __float__(self):
             return float("nan")
 
-    out = io.StringIO()
-    assert _gate(Undefined(), 0.5, out) == 1
-    assert "GATE FAILED: accuracy is undefined, so it cannot pass 0.5" in out.getvalue()
+    outcome = run_gate(Undefined(), 0.5, name="--fail-below 0.5")  # what the command line gates with
+    assert not outcome.passed and "accuracy is undefined, so it cannot pass 0.5" in outcome.message
+    assert junit_xml(Undefined(), [outcome]).count("<failure") == 2  # the headline's case and the gate's
     for higher in (True, False):  # whichever way is better, NaN fails
         Undefined.higher_is_better = higher
         with pytest.raises(GateError):

@@ -26,7 +26,7 @@ from .reports.gate import check_limit
 from .robustness import SensitivityMeter, SensitivityReport
 from .transferability import TransferabilityProbe, TransferReport
 
-__all__ = ["assert_explanations_faithful", "assert_sensitivity_below", "assert_transfer_above"]
+__all__ = ["assert_explanations_faithful", "assert_not_worse", "assert_sensitivity_below", "assert_transfer_above"]
 
 
 def _gate(report: Report, limit: float, **options: Any) -> Report:
@@ -90,3 +90,27 @@ def assert_explanations_faithful(
     check_limit(FidelityComplexityReport, min_fidelity)  # before any work
     scorer = FidelityComplexityScorer(model, random_state=random_state, **scorer_params).fit(X_background)
     return _gate(scorer.score(X, explanations), min_fidelity, use_interval=use_interval)
+
+
+def assert_not_worse(report: Report, released: Any, *, margin: float = 0.02, strict: bool = False) -> Any:
+    """Fail when ``report`` is worse than a ``released`` run on the same clips, clip by clip, beyond ``margin``.
+
+    ``released`` is the report of the model you shipped, or the path of its
+    JSON (``--json`` or ``report.to_json``), kept beside the tests. The runs
+    must share clips, settings and seed (else :class:`~trustkit.reports.diff.NotComparableError`);
+    the decision rule (paired tests, Holm, a TOST margin) is
+    :mod:`trustkit.reports.diff`'s. With ``strict``, a headline not shown
+    equivalent fails too.
+
+    Returns
+    -------
+    DiffReport
+
+    Raises
+    ------
+    RegressionError
+        An ``AssertionError`` naming the headlines found worse, with the
+        comparison's summary as a note.
+    """
+    diff = report.compare_to(released, margin=margin)
+    return _gate(diff, 0, scope="undecided" if strict else "headline")
