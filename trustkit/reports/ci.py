@@ -21,9 +21,9 @@ __all__ = ["GateOutcome", "junit_xml", "markdown_summary", "run_gate"]
 
 @dataclass(frozen=True)
 class GateOutcome:
-    """One gate's result: its name (e.g. ``"--fail-above 0.2"``), whether it passed, and what it said."""
+    """One gate's result: which gate (e.g. ``"--fail-above 0.2"``), whether it passed, and what it said."""
 
-    name: str
+    gate: str
     passed: bool
     message: str
 
@@ -93,7 +93,7 @@ def junit_xml(report: Any, gates: list[GateOutcome] = (), *, suite: str = "trust
     """
     kind = type(report).__name__
     cases = [(f"headline: {name}", ok, message) for name, ok, message in headline_cases(report)]
-    cases += [(f"gate: {g.name}", g.passed, g.message) for g in gates]
+    cases += [(f"gate: {g.gate}", g.passed, g.message) for g in gates]
     root = ET.Element("testsuites", name=suite, tests=str(len(cases)), failures=str(sum(not ok for _, ok, _ in cases)))
     ts = ET.SubElement(root, "testsuite", name=f"{suite}.{kind}", tests=str(len(cases)),
                        failures=str(sum(not ok for _, ok, _ in cases)), errors="0", skipped="0")
@@ -124,7 +124,7 @@ def markdown_summary(report: Any, gates: list[GateOutcome] = (), *, title: str =
     ### trustkit: TransferReport
     """
     cases = [(f"headline: {n}", ok, m) for n, ok, m in headline_cases(report)]
-    cases += [(f"gate: {g.name}", g.passed, g.message) for g in gates]
+    cases += [(f"gate: {g.gate}", g.passed, g.message) for g in gates]
     lines = [f"### {title or 'trustkit: ' + type(report).__name__}", "", "| check | result | figure |", "|---|---|---|"]
     lines += [f"| {_cell(n)} | {'passed' if ok else '**FAILED**'} | {_cell(m)} |" for n, ok, m in cases]
     lines += ["", "<details><summary>summary</summary>", "", "```", report.summary(), "```", "", "</details>", ""]
