@@ -287,3 +287,24 @@ def test_trustkit_diff_exit_codes_junit_and_the_github_summary(tmp_path, runs, m
     bad.write_text(json.dumps({**json.loads(paths["old"].read_text()), "paired": None}))
     assert main(["diff", str(paths["old"]), str(bad)]) == 2
     assert main(["diff", str(paths["old"]), str(tmp_path / "missing.json")]) == 2
+
+
+def test_files_streamed_in_chunks_carry_the_same_keys_and_outcomes_as_the_array(tmp_path, clips, runs):
+    from trustkit.audio import save_audio
+
+    for i, x in enumerate(clips):
+        save_audio(tmp_path / f"{i:03d}.wav", x, sr=SR)
+    streamed = _meter(MFCCEncoder(sr=SR), chunk_size=10).score(tmp_path)  # 48 clips: chunks of 10, the last of 8
+    from_array = _meter(MFCCEncoder(sr=SR)).score(_wav_clips(tmp_path))
+    assert streamed.clip_keys == from_array.clip_keys
+    diff = streamed.compare_to(from_array)
+    assert set(diff.verdicts(None).values()) == {"equivalent"} and diff.table["statistic"].abs().max() == 0
+    probe = TransferabilityProbe(MFCCEncoder(sr=SR), cv=3, n_bootstrap=50, random_state=0, chunk_size=10)
+    y = np.repeat(["x", "y"], 24)
+    assert probe.score(tmp_path, y).clip_keys == streamed.clip_keys
+
+
+def _wav_clips(folder):
+    from trustkit.datasets import Corpus
+
+    return Corpus.from_folder(folder, labels=None).load()[0]

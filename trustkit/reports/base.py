@@ -172,6 +172,8 @@ class Report:
     limit_range: ClassVar[tuple[float | None, float | None]] = (None, None)
     #: the limit's name, in messages and as a keyword of :meth:`check` (e.g. ``max_sensitivity``)
     limit_name: ClassVar[str] = "limit"
+    #: how a gate's message writes the headline (a count: ``"g"``)
+    value_format: ClassVar[str] = ".3f"
     #: what :meth:`check` accepts as ``scope`` besides ``"headline"``
     gate_scopes: ClassVar[tuple[str, ...]] = ()
 

@@ -46,7 +46,7 @@ import pandas as pd
 
 from ..exceptions import GateError
 from ..stats import holm, mcnemar_exact, paired_bootstrap
-from .base import Report, long_table
+from .base import Report, jsonable, long_table
 
 __all__ = ["DEFAULT_MARGIN", "VERDICTS", "DiffReport", "NotComparableError", "RegressionError", "compare_runs",
            "decode_share", "encode_share"]
@@ -99,7 +99,7 @@ def _payload(run: Any, which: str) -> dict[str, Any]:
         except (OSError, json.JSONDecodeError) as exc:
             raise NotComparableError(f"{source}: cannot read a report's JSON ({exc}).") from exc
     if isinstance(run, Report):
-        payload = run.paired_outcomes()
+        payload = jsonable(run.paired_outcomes())  # as its JSON file holds it: a report compares equal to its file
     elif isinstance(run, dict):
         payload = run.get("paired", run if "comparisons" in run or "parts" in run else None)
     else:
@@ -363,6 +363,7 @@ class DiffReport(Report):
     gate_error: ClassVar[type[GateError]] = RegressionError
     limit_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)
     limit_name: ClassVar[str] = "max_worse"
+    value_format: ClassVar[str] = "g"
     gate_scopes: ClassVar[tuple[str, ...]] = ("undecided",)
     headline: ClassVar[str] = "number of headlines worse than in the old run, beyond the margin"
 
@@ -410,7 +411,9 @@ class DiffReport(Report):
     def summary(self) -> str:
         """The headlines' verdicts, then the settings' verdicts counted, the worse and better ones named."""
         c = self.config
-        lines = [f"{c['report']}: new vs old, paired over the same clips; margin {c['margin']:g}, "
+        names = [c[side].get("encoder") or c[side].get("response") for side in ("new", "old")]
+        who = f"new ({names[0]}) vs old ({names[1]})" if all(names) else "new vs old"
+        lines = [f"{c['report']}: {who}, paired over the same clips; margin {c['margin']:g}, "
                  f"alpha {c['alpha']:.2g} (Holm within the headlines and within the rest)."]
         lines += [self._line(r) for _, r in self._headlines().iterrows()]
         rest = self.table[self.table["scope"] != "headline"]

@@ -72,7 +72,7 @@ def gate(report: Any, limit: float, *, scope: str = "headline", use_interval: bo
         what = f"{'lower' if report.higher_is_better else 'upper'} end of the interval of the {what}"
     ok = value >= limit if report.higher_is_better else value <= limit  # NaN fails either way
     sign = (">=" if ok else "<") if report.higher_is_better else ("<=" if ok else ">")
-    message = f"{what} {value:.3f} {sign} {limit:g}"
+    message = f"{what} {value:{report.value_format}} {sign} {limit:g}"
     if not np.isfinite(value):
         reason = report._undefined_reason()
         message = f"{what} is undefined{': ' + reason if reason else ''}, so it cannot pass {limit:g}"
