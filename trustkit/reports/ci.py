@@ -38,7 +38,9 @@ def run_gate(report: Any, limit: float | None, *, name: str, **options: Any) -> 
     >>> rng = np.random.default_rng(0)
     >>> F = np.eye(2)[np.repeat([0, 1], 20)] + 0.3 * rng.standard_normal((40, 2))
     >>> report = TransferabilityProbe("precomputed", cv=2, n_bootstrap=50, random_state=0).score(F, np.repeat(["a", "b"], 20))
-    >>> run_gate(report, 0.99, name="--fail-below 0.99").passed
+    >>> float(report)  # every item right, but 40 items cannot show 0.99: the interval's lower end is 0.91
+    1.0
+    >>> run_gate(report, 0.99, name="--fail-below 0.99", use_interval=True).passed
     False
     """
     if limit is None:
@@ -87,7 +89,7 @@ def junit_xml(report: Any, gates: list[GateOutcome] = (), *, suite: str = "trust
     >>> rng = np.random.default_rng(0)
     >>> F = np.eye(2)[np.repeat([0, 1], 20)] + 0.3 * rng.standard_normal((40, 2))
     >>> report = TransferabilityProbe("precomputed", cv=2, n_bootstrap=50, random_state=0).score(F, np.repeat(["a", "b"], 20))
-    >>> root = ET.fromstring(junit_xml(report, [run_gate(report, 0.99, name="--fail-below 0.99")]))
+    >>> root = ET.fromstring(junit_xml(report, [run_gate(report, 0.99, name="--fail-below 0.99", use_interval=True)]))
     >>> root.get("tests"), root.get("failures"), [c.get("name") for c in root.iter("testcase")]
     ('2', '1', ['headline: accuracy', 'gate: --fail-below 0.99'])
     """

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import GateError
-from ..stats import holm, mcnemar_exact, paired_bootstrap
+from ..stats import holm, mcnemar_exact, paired_bootstrap, score_metric
 from .base import Report, jsonable, long_table
 
 __all__ = ["DEFAULT_MARGIN", "VERDICTS", "DiffReport", "NotComparableError", "RegressionError", "compare_runs",
@@ -182,9 +182,7 @@ def _statistic(kind: str, truth: Any) -> Any:
     """``f(values, index) -> float``: the run's statistic on the clips ``index``."""
     if kind in ("share", "mean"):
         return lambda v, i: float(np.mean(v[i]))
-    from ..transferability.probe import metric_score
-
-    return lambda v, i: metric_score(kind, truth[i], v[i])
+    return lambda v, i: score_metric(kind, truth[i], v[i], v[i] if kind in ("roc_auc", "map") else None)
 
 
 def _judge(old_c: dict[str, Any], new_c: dict[str, Any], order: np.ndarray, groups: Any, truth: Any,

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 from sklearn import metrics as skm
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -40,11 +39,12 @@ from ..stats import (
     jackknife_interval,
     nadeau_bengio_interval,
     proportion_interval,
+    score_metric,
 )
 from .estimators import ESTIMATORS, _features, knn_loo_correct, leep, logme, n_constant_columns, nce
 from .report import ESTIMATOR, OUT_OF_FOLD, TransferReport, metric_rows
 
-__all__ = ["TransferReport", "TransferabilityProbe", "metric_score"]
+__all__ = ["TransferReport", "TransferabilityProbe"]
 
 PROBES = ("logistic", "ridge", "svm", "knn", "mlp")
 TASKS = ("auto", "multiclass", "multilabel", "regression")
@@ -133,68 +133,6 @@ def _scores(est: Any, F: np.ndarray, task: str) -> np.ndarray | None:
         D = np.asarray(est.decision_function(F), dtype=np.float64)
         return D[:, None] if D.ndim == 1 else D
     return None
-
-
-def _metric(name: str, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None) -> float:
-    if name == "accuracy":
-        return float(np.mean(y == pred))
-    if name == "macro_f1":
-        return _macro_f1(y, pred)
-    if name in ("roc_auc", "map"):
-        keep = (y.min(axis=0) != y.max(axis=0))  # labels with both values present
-        if not keep.any():
-            return np.nan
-        s = score if score is not None else pred.astype(float)
-        fn = skm.roc_auc_score if name == "roc_auc" else skm.average_precision_score
-        return float(fn(y[:, keep], s[:, keep], average="macro"))
-    if name == "r2":
-        return float(skm.r2_score(y, pred))
-    if name == "pearson_r":
-        Y = y.reshape(len(y), -1)
-        P = pred.reshape(len(pred), -1)
-        rs = [scipy.stats.pearsonr(Y[:, j], P[:, j]).statistic if np.std(P[:, j]) > 0 else 0.0 for j in range(Y.shape[1])]
-        return float(np.mean(rs))
-    raise ValueError(name)  # pragma: no cover
-
-
-def metric_score(name: str, y: Any, values: Any) -> float:
-    """A probe metric of out-of-fold outputs: ``values`` are the predictions, or the scores for ranking metrics.
-
-    The function the probe scores with (``"accuracy"``, ``"macro_f1"``,
-    ``"roc_auc"``, ``"map"``, ``"r2"``, ``"pearson_r"``); what a paired
-    comparison of two runs recomputes on its resamples.
-
-    Examples
-    --------
-    >>> metric_score("r2", np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
-    0.5
-    """
-    y, values = np.asarray(y), np.asarray(values)
-    scores = values if name in ("roc_auc", "map") else None
-    return _metric(name, y, values, scores)
-
-
-def _macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    """scikit-learn's ``f1_score(y, pred, average="macro", zero_division=0)`` for integer class codes, from counts.
-
-    The classes averaged over are those in ``y`` or ``pred`` (scikit-learn's
-    default labels); a class's F1 is ``2 tp / (n_true + n_pred)``. About 100x
-    faster than the scikit-learn call, whose input checks dominate on the
-    bootstrap's thousand resamples (20 s of the demo's 150 s of CPU).
-
-    Examples
-    --------
-    >>> round(_macro_f1(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1])), 4)  # (2/3 + 2/4 + 0) / 3
-    0.3889
-    """
-    y, pred = np.asarray(y), np.asarray(pred)
-    if y.dtype.kind not in "iu" or pred.dtype.kind not in "iu" or y.ndim != 1 or min(y.min(), pred.min()) < 0:
-        return float(skm.f1_score(y, pred, average="macro", zero_division=0))  # pragma: no cover - codes are ints
-    k = int(max(y.max(), pred.max())) + 1
-    tp = np.bincount(y[y == pred], minlength=k)
-    both = np.bincount(y, minlength=k) + np.bincount(pred, minlength=k)
-    present = both > 0
-    return float(np.mean(2.0 * tp[present] / both[present]))
 
 
 # -- the report ----------------------------------------------------------------------------
@@ -576,7 +514,7 @@ class TransferabilityProbe(Meter):
         sc = None if scores is None else scores[covered]
         rows = []
         for m_i, name in enumerate(self._metric_names(job.task)):
-            value = _metric(name, yc, pc, sc)
+            value = score_metric(name, yc, pc, sc)
             boot = _bootstrap_metric(name, yc, pc, sc, common.n_bootstrap, common.seeds.seed("bootstrap", m_i),
                                      confidence=common.confidence, groups=None if job.groups is None else job.groups[covered])
             fold_scores = [f["scores_by_metric"][name] for f in folds]
@@ -720,7 +658,7 @@ def _item_tables(job: _Task, oof: dict[str, Any]) -> tuple[pd.DataFrame, pd.Data
             table[f"score_{j}"] = scores[:, j] if scores is not None else pred[:, j]
 
         def label_metric(name: str, j: int) -> float:
-            return _metric(name, y[covered][:, [j]], pred[covered][:, [j]], None if scores is None else scores[covered][:, [j]])
+            return score_metric(name, y[covered][:, [j]], pred[covered][:, [j]], None if scores is None else scores[covered][:, [j]])
 
         per_class = pd.DataFrame([{"label": j, "prevalence": float(y[covered, j].mean()),
                                    "roc_auc": label_metric("roc_auc", j), "ap": label_metric("map", j)}
@@ -760,7 +698,7 @@ def _bootstrap_metric(name, y, pred, scores, n_boot, seed, groups=None, confiden
         return _proportion_estimate(y == pred, groups, confidence)
 
     def statistic(i: np.ndarray) -> float:
-        return _metric(name, y[i], pred[i], None if scores is None else scores[i])
+        return score_metric(name, y[i], pred[i], None if scores is None else scores[i])
 
     if groups is not None:
         n_groups = len(np.unique(groups))
@@ -785,7 +723,7 @@ def _baselines(y: np.ndarray, task: str, splits) -> tuple[dict[str, float], dict
         pred = np.empty_like(y)
         for tr, te in splits:  # majority class of each training fold
             pred[te] = np.bincount(y[tr], minlength=len(p)).argmax()
-        majority = {m: _metric(m, y, pred, None) for m in METRICS[task]}
+        majority = {m: score_metric(m, y, pred, None) for m in METRICS[task]}
     elif task == "multilabel":
         prev = y.mean(axis=0)
         chance = {"roc_auc": 0.5, "map": float(prev[(prev > 0) & (prev < 1)].mean())}
@@ -795,12 +733,12 @@ def _baselines(y: np.ndarray, task: str, splits) -> tuple[dict[str, float], dict
         pred = np.empty(y.shape)
         for tr, te in splits:
             pred[te] = y[tr].mean(axis=0)
-        majority = {"r2": _metric("r2", y, pred, None), "pearson_r": 0.0}
+        majority = {"r2": score_metric("r2", y, pred, None), "pearson_r": 0.0}
     return chance, majority
 
 
 def _multilabel_auc_scorer(est: Any, X: np.ndarray, y: np.ndarray) -> float:
-    value = _metric("roc_auc", y, est.predict(X), _scores(est, X, "multilabel"))
+    value = score_metric("roc_auc", y, est.predict(X), _scores(est, X, "multilabel"))
     return value if np.isfinite(value) else 0.5
 
 
@@ -844,7 +782,7 @@ def _fit_fold(probe, F, y, task, tr, te, groups, inner, seed) -> dict[str, Any]:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if task == "multiclass" and scores is not None and scores.shape[1] == 1:
         scores = np.column_stack([-scores[:, 0], scores[:, 0]])
-    by_metric = {m: _metric(m, y[te], np.asarray(pred), scores) for m in METRICS[task]}
+    by_metric = {m: score_metric(m, y[te], np.asarray(pred), scores) for m in METRICS[task]}
     return {"pred": np.asarray(pred), "scores": scores, "best_params": {k: _plain(v) for k, v in best.items()},
             "scores_by_metric": by_metric, "n_warnings": n_warn, "seconds": time.perf_counter() - t0}
 
