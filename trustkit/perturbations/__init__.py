@@ -12,7 +12,7 @@ from .codec import Mp3Compression
 from .compose import Compose, Identity, OneOf, RandomApply, SomeOf
 from .distortion import Bitcrush, Clipping, Downsample
 from .filters import BandPass, Gain, HighPass, LowPass
-from .grid import STUDY_GRIDS, GridPoint, PerturbationGrid, study_grid
+from .grid import GRID_NAMES, STUDY_GRIDS, GridPoint, PerturbationGrid, grid_points, seeded_step, study_grid
 from .loudness import LoudnessMatch, known_loudness
 from .noise import AddBackgroundNoise, AddNoise, colored_noise
 from .pitch_time import PitchShift, SpeedChange, TimeStretch
@@ -20,6 +20,7 @@ from .presets import PRESETS, degradation
 from .reverb import Reverb, measure_rt60, synthetic_rir
 
 __all__ = [
+    "GRID_NAMES",
     "PRESETS",
     "STUDY_GRIDS",
     "AddBackgroundNoise",
@@ -48,10 +49,12 @@ __all__ = [
     "colored_noise",
     "configure_step",
     "degradation",
+    "grid_points",
     "holds_gil",
     "known_loudness",
     "measure_rt60",
     "release_buffers",
+    "seeded_step",
     "study_grid",
     "synthetic_rir",
 ]

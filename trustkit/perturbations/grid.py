@@ -15,7 +15,7 @@ from .codec import Mp3Compression
 from .noise import AddBackgroundNoise, AddNoise
 from .pitch_time import PitchShift, TimeStretch
 
-__all__ = ["STUDY_GRIDS", "GridPoint", "PerturbationGrid", "study_grid"]
+__all__ = ["GRID_NAMES", "STUDY_GRIDS", "GridPoint", "PerturbationGrid", "grid_points", "seeded_step", "study_grid"]
 
 
 @dataclass(frozen=True)
@@ -218,3 +218,73 @@ def study_grid(
         for fam in wanted
     ]
     return PerturbationGrid.concat(parts)
+
+
+#: the study's grids, by name
+GRID_NAMES = ("imperceptible", "graver", "all")
+
+
+def grid_points(spec: Any, sr: int) -> list[GridPoint]:
+    """The settings a meter runs: a grid by name, a :class:`PerturbationGrid`, or a list of transformers.
+
+    A list may hold transformers or ``(name, transformer)`` pairs (unnamed
+    ones are called ``"k:ClassName"``). Every meter that perturbs
+    (:class:`~trustkit.SensitivityMeter`, :class:`~trustkit.TransferabilityProbe`
+    with ``perturbations=``) reads its settings here, so the same spec gives
+    the same settings in the same order.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, an empty grid, or names that repeat (or ``"identity"``).
+    TypeError
+        A list item that is not a transformer.
+
+    Examples
+    --------
+    >>> from trustkit.perturbations import AddNoise
+    >>> [p.name for p in grid_points([("noise", AddNoise(snr_db=20))], sr=16000)]
+    ['noise']
+    >>> len(grid_points("imperceptible", sr=22050))
+    24
+    """
+    if isinstance(spec, str):
+        if spec not in GRID_NAMES:
+            raise ValueError(f"perturbations must be one of {', '.join(map(repr, GRID_NAMES))}, a PerturbationGrid "
+                             f"or a list of transformers; got {spec!r}.")
+        points = list(study_grid(spec, sr=sr))
+    elif isinstance(spec, PerturbationGrid):
+        points = list(spec)
+    elif isinstance(spec, (list, tuple)) and spec:
+        points = []
+        for k, item in enumerate(spec):
+            name, step = item if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) else (f"{k}:{type(item).__name__}", item)
+            if not hasattr(step, "transform"):
+                raise TypeError(f"perturbations[{k}] must be a transformer, got {type(step).__name__}.")
+            points.append(GridPoint(name, type(step).__name__.lower(), "", np.nan, "custom", step))
+    else:
+        raise ValueError("perturbations must be a grid name, a PerturbationGrid or a non-empty list of transformers; "
+                         f"got {spec!r}.")
+    if not points:
+        raise ValueError("perturbations holds no setting (an empty PerturbationGrid): the headline would be "
+                         "undefined. Pass a grid name such as 'imperceptible', or a grid with at least one setting.")
+    names = [p.name for p in points]
+    if len(set(names)) != len(names) or "identity" in names:
+        raise ValueError(f"perturbation names must be unique and not 'identity'; got {names}.")
+    return points
+
+
+def seeded_step(point: GridPoint, *, seed: int, sr: int, loudness_match: bool) -> Any:
+    """A setting's perturbation, ready to run: seeded by ``seed`` (the meter's seed tree), loudness matched if asked.
+
+    ``length="allow"``: a time stretch yields the whole stretched signal, never
+    zero padding that an encoder would then measure instead of the stretch.
+    The same ``point`` and ``seed`` give the same audio in every meter.
+    """
+    from ._base import configure_step
+    from .loudness import LoudnessMatch
+
+    step = configure_step(point.perturbation, entropy=seed, index=0, sr=sr, length="allow")
+    if loudness_match and point.severity != "identity":
+        step = LoudnessMatch(step, sr=sr)
+    return step

@@ -33,12 +33,10 @@ from ..exceptions import InvalidAudioError, TrustkitWarning
 from ..perturbations import (
     GridPoint,
     Identity,
-    LoudnessMatch,
-    PerturbationGrid,
-    configure_step,
+    grid_points,
     holds_gil,
     known_loudness,
-    study_grid,
+    seeded_step,
 )
 from ..reports import estimate_row, layer_profile, long_table
 from ..stats import Estimate, bootstrap_estimate, bootstrap_statistic, paired_difference, proportion_interval
@@ -49,7 +47,6 @@ from .report import SensitivityReport
 __all__ = ["SensitivityMeter"]
 
 METRICS = ("cosine", "euclidean", "sqeuclidean", "cityblock", "correlation", "chebyshev")
-GRID_NAMES = ("imperceptible", "graver", "all")
 SILENCE_SHARE = 0.25  # warn when a clip has more exact zeros than this
 #: seconds of audio, summed over the settings that hold the GIL, from which they go to worker processes: a worker
 #: costs about 2.5 CPU-seconds to start (importing scikit-learn, loading the compiled kernels), which less audio
@@ -181,35 +178,7 @@ class SensitivityMeter(Meter):
 
     # -- resolution -----------------------------------------------------------------
     def _points(self, sr: int) -> list[GridPoint]:
-        spec = self.perturbations
-        if isinstance(spec, str):
-            if spec not in GRID_NAMES:
-                raise ValueError(
-                    f"perturbations must be one of {', '.join(map(repr, GRID_NAMES))}, a PerturbationGrid "
-                    f"or a list of transformers; got {spec!r}."
-                )
-            points = list(study_grid(spec, sr=sr))
-        elif isinstance(spec, PerturbationGrid):
-            points = list(spec)
-        elif isinstance(spec, (list, tuple)) and spec:
-            points = []
-            for k, item in enumerate(spec):
-                name, step = item if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) else (f"{k}:{type(item).__name__}", item)
-                if not hasattr(step, "transform"):
-                    raise TypeError(f"perturbations[{k}] must be a transformer, got {type(step).__name__}.")
-                points.append(GridPoint(name, type(step).__name__.lower(), "", np.nan, "custom", step))
-        else:
-            raise ValueError(
-                "perturbations must be a grid name, a PerturbationGrid or a non-empty list of transformers; "
-                f"got {spec!r}."
-            )
-        if not points:
-            raise ValueError("perturbations holds no setting (an empty PerturbationGrid): the headline would be "
-                             "undefined. Pass a grid name such as 'imperceptible', or a grid with at least one setting.")
-        names = [p.name for p in points]
-        if len(set(names)) != len(names) or "identity" in names:
-            raise ValueError(f"perturbation names must be unique and not 'identity'; got {names}.")
-        return [GridPoint("identity", "identity", "", np.nan, "identity", Identity()), *points]
+        return [GridPoint("identity", "identity", "", np.nan, "identity", Identity()), *grid_points(self.perturbations, sr)]
 
     def _outcomes(self, perturbed: np.ndarray, originals: np.ndarray, owner: str) -> dict[str, np.ndarray]:
         """Each perturbed clip's outcome against every original, from blocks of rows of the distance matrix."""
@@ -365,14 +334,8 @@ class SensitivityMeter(Meter):
 
     def _step(self, run: _Run, k: int, point: GridPoint) -> Any:
         """Setting ``k``'s perturbation, seeded by the call's seed tree (loudness matched unless the identity)."""
-        sr = run.sr
-        # length="allow": a time stretch yields the whole stretched signal, never zero padding that
-        # the encoder would then measure instead of the stretch (the study embeds the whole clip)
-        step = configure_step(point.perturbation, entropy=run.common.seeds.seed("perturbation", k), index=0, sr=sr,
-                              length="allow")
-        if self.loudness_match and point.severity != "identity":
-            step = LoudnessMatch(step, sr=sr)
-        return step
+        return seeded_step(point, seed=run.common.seeds.seed("perturbation", k), sr=run.sr,
+                           loudness_match=self.loudness_match)
 
     def _start_workers(self, run: _Run, pool: Any) -> bool:
         """Whether the settings that hold the GIL go to ``pool``'s workers; if so, start them now.
