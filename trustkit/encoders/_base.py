@@ -548,7 +548,7 @@ def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
 
 
 def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: Any = None,
-                 parallel_map: Any = None, return_keys: bool = False) -> Any:
+                 parallel_map: Any = None, return_keys: bool = False, transform: Any = None) -> Any:
     """Embed every clip of a :class:`~trustkit.datasets.Corpus`, ``chunk_size`` clips at a time.
 
     Each chunk is read, embedded and dropped (only embeddings are kept), so
@@ -567,6 +567,10 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: An
     return_keys : bool, default=False
         Also return the clips' content keys (:func:`trustkit.audio.content_keys`),
         computed on the audio as it was read.
+    transform : transformer or None
+        Applied to each chunk's clips before they are embedded (a seeded
+        perturbation: its draws are keyed by each clip's content, so the
+        chunking changes nothing).
 
     Returns
     -------
@@ -580,8 +584,11 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: An
 
     def one(index: np.ndarray) -> Any:
         X = check_audio(corpus.read(index), sr=corpus.sr, owner=type(encoder).__name__)
+        keys = content_keys(X)
+        if transform is not None:
+            X = np.asarray(transform.fit_transform(X), dtype=X.dtype)
         Z = embed_layers(encoder, X, memory=memory) if layered else embed(encoder, X, memory=memory)
-        return Z, content_keys(X)
+        return Z, keys
 
     chunks = corpus.chunks(chunk_size)
     parts = parallel_map(one, [(idx,) for idx in chunks], desc="embedding chunks") if parallel_map is not None else \

@@ -31,18 +31,21 @@ from ..corpus import Corpus, as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_corpus, embed_layers, is_layer_profile
 from ..encoders.check import preflight
 from ..exceptions import TrustkitWarning
+from ..perturbations import grid_points, seeded_step
 from ..reports import estimate_row, layer_profile, long_table
 from ..stats import (
     Estimate,
     bootstrap_statistic,
     cluster_mean_interval,
     jackknife_interval,
+    mcnemar_exact,
     nadeau_bengio_interval,
+    paired_bootstrap,
     proportion_interval,
     score_metric,
 )
 from .estimators import ESTIMATORS, _features, knn_loo_correct, leep, logme, n_constant_columns, nce
-from .report import ESTIMATOR, OUT_OF_FOLD, TransferReport, metric_rows
+from .report import DROP, ESTIMATOR, OUT_OF_FOLD, PERTURBED, TransferReport, metric_rows
 
 __all__ = ["TransferReport", "TransferabilityProbe"]
 
@@ -182,6 +185,18 @@ class TransferabilityProbe(Meter):
         With files (a :class:`~trustkit.datasets.Corpus`, a folder or a list
         of paths): clips read and embedded per task; only a chunk's audio is
         ever in memory.
+    perturbations : {"imperceptible", "graver", "all"}, PerturbationGrid, list or None, default=None
+        Task-level robustness: the probe of every outer fold, trained on the
+        clean training items, also scores that fold's test items perturbed,
+        setting by setting (the same settings, draws and loudness matching as
+        :class:`~trustkit.SensitivityMeter` with the same ``random_state``).
+        The report then holds, per setting, the main metric on the perturbed
+        test folds and its paired drop from the clean score (scopes
+        ``"probe, perturbed test folds"`` and ``"drop under perturbation"``),
+        each with its interval. Needs audio and an encoder.
+    loudness_match : bool, default=True
+        With ``perturbations``: scale every perturbed clip to its original's
+        loudness, as the robustness meter does.
 
     Examples
     --------
@@ -196,7 +211,8 @@ class TransferabilityProbe(Meter):
     def __init__(
         self, encoder=None, probe="logistic", *, task="auto", cv=5, metrics="auto",
         estimators=("logme", "hscore", "knn"), n_bootstrap=1000, confidence=0.95, sr=None, inner_cv=3,
-        n_jobs=None, random_state=None, verbose=False, memory=None, chunk_size=256,
+        n_jobs=None, random_state=None, verbose=False, memory=None, chunk_size=256, perturbations=None,
+        loudness_match=True,
     ):
         self.encoder = encoder
         self.probe = probe
@@ -213,6 +229,8 @@ class TransferabilityProbe(Meter):
         self.verbose = verbose
         self.memory = memory
         self.chunk_size = chunk_size
+        self.perturbations = perturbations
+        self.loudness_match = loudness_match
 
     _fixed_params = ("encoder",)  # a fixed, possibly fitted model: clone keeps it
 
@@ -393,13 +411,24 @@ class TransferabilityProbe(Meter):
         splits = self._splits(np.zeros((n, 1)), y_arr, task, groups, common.seeds.seed("folds"), classes)
         job = _Task(y_arr, task, classes, splits, None if groups is None else np.asarray(groups), source_proba)
         t0 = time.perf_counter()
+        if self.perturbations is not None:  # checked before the encoder runs
+            if enc is None or is_layer_profile(enc):
+                raise ValueError("perturbations= probes the task on perturbed audio: it needs audio and an encoder "
+                                 "(not 'precomputed' embeddings), and one layer (not layer='all'; score the layer you "
+                                 "want).")
+            p_sr = X.sr if isinstance(X, Corpus) else (self.sr if self.sr is not None else declared_sr(enc))
+            if p_sr is None:
+                raise ValueError("perturbations= needs the audio's sample rate: pass sr= to TransferabilityProbe, or an "
+                                 "encoder that states its rate (e.g. MFCCEncoder(sr=22050)).")
+            points = grid_points(self.perturbations, p_sr)
         F, layers, enc_name, keys = self._represent(X, enc)
         if enc is not None and not layers:  # before any fit: one embedding per clip, and clips told apart
             preflight(enc, X.read([0, 1]) if isinstance(X, Corpus) else X[:2], F[:2], F, owner="TransferabilityProbe")
         t_embed = time.perf_counter() - t0
         files = {} if corpus is None else {"corpus": {**corpus.describe(), "chunk_size": self.chunk_size}}
         if not layers:
-            report = self._evaluate(F, job, common, enc_name, t_embed)
+            perturbed = self._perturbed(X, enc, points, p_sr, common) if self.perturbations is not None else None
+            report = self._evaluate(F, job, common, enc_name, t_embed, perturbed)
             return dataclasses.replace(report, config={**report.config, **files}, clip_keys=keys)
         # a layer profile: every layer on the same folds with the same seeds; the report is the deepest layer's
         reports = {name: self._evaluate(Z, job, common, f"{enc_name}/{name}", t_embed) for name, Z in layers.items()}
@@ -463,7 +492,25 @@ class TransferabilityProbe(Meter):
                     None if groups is None else np.asarray(groups), source_proba)
         return self._evaluate(F, job, common, name)
 
-    def _evaluate(self, F: np.ndarray, job: _Task, common: Common, enc_name: str, t_embed: float = 0.0) -> TransferReport:
+    def _perturbed(self, X: Any, enc: Any, points: list[Any], sr: int, common: Common) -> list[tuple[Any, np.ndarray]]:
+        """Every setting's embeddings of the perturbed clips (files: chunk by chunk), seeded as the robustness meter's."""
+        out = []
+        for k, point in enumerate(points, start=1):  # k as the robustness meter numbers them (0 is its identity)
+            step = seeded_step(point, seed=common.seeds.seed("perturbation", k), sr=sr, loudness_match=self.loudness_match)
+            if isinstance(X, Corpus):
+                Z = embed_corpus(enc, X, chunk_size=self.chunk_size, memory=self.memory, parallel_map=self._map,
+                                 transform=step)
+            else:
+                Xp = np.asarray(step.fit_transform(X), dtype=X.dtype)
+                if Xp.ndim != 2 or len(Xp) != len(X):
+                    raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
+                                     "it must return one clip per input clip.")
+                Z = embed(enc, Xp, memory=self.memory)
+            out.append((point, _features(Z, f"embeddings of {type(enc).__name__} on {point.name}")))
+        return out
+
+    def _evaluate(self, F: np.ndarray, job: _Task, common: Common, enc_name: str, t_embed: float = 0.0,
+                  perturbed: list[tuple[Any, np.ndarray]] | None = None) -> TransferReport:
         """Probe one representation on the task's folds, in three steps: fit the folds, measure, assemble."""
         inner = check_number(self.inner_cv, "inner_cv", low=2, integer=True)
         t1 = time.perf_counter()
@@ -477,6 +524,10 @@ class TransferabilityProbe(Meter):
         rows += self._estimator_rows(F, job.y, job.task, job.source_proba, common, job.groups, ids)
         t_est = time.perf_counter() - t2
         oof_table, per_class = _item_tables(job, oof)
+        if perturbed:
+            robust_rows, columns = _perturbed_rows(job, folds, oof, perturbed, common, ids)
+            rows += robust_rows
+            oof_table = pd.concat([oof_table, pd.DataFrame(columns, index=oof_table.index)], axis=1)
         n_dup = _near_duplicates_across_folds(F, job.splits)
         if n_dup:
             warnings.warn(
@@ -497,6 +548,7 @@ class TransferabilityProbe(Meter):
             "n_folds": len(job.splits), "inner_cv": inner, "groups": job.groups is not None, "main_metric": MAIN_METRIC[job.task],
             "n_groups": None if job.groups is None else len(np.unique(job.groups)), "n_near_duplicates": n_dup,
             "n_classes": len(job.classes) if job.classes is not None else None, "dim": F.shape[1],
+            **({"perturbations": [p.name for p, _ in perturbed], "loudness_match": self.loudness_match} if perturbed else {}),
             **self._record(common, embed_s=t_embed, probe_s=t_probe, estimators_s=t_est),
         }
         return TransferReport(table=long_table(rows, common.confidence), folds=folds_table, per_class=per_class,
@@ -783,8 +835,73 @@ def _fit_fold(probe, F, y, task, tr, te, groups, inner, seed) -> dict[str, Any]:
     if task == "multiclass" and scores is not None and scores.shape[1] == 1:
         scores = np.column_stack([-scores[:, 0], scores[:, 0]])
     by_metric = {m: score_metric(m, y[te], np.asarray(pred), scores) for m in METRICS[task]}
-    return {"pred": np.asarray(pred), "scores": scores, "best_params": {k: _plain(v) for k, v in best.items()},
+    return {"pred": np.asarray(pred), "scores": scores, "model": est, "best_params": {k: _plain(v) for k, v in best.items()},
             "scores_by_metric": by_metric, "n_warnings": n_warn, "seconds": time.perf_counter() - t0}
+
+
+def _fold_outputs(job: _Task, folds: list[dict[str, Any]], F: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every item's prediction (and scores) on embeddings ``F`` by the probe of the fold that held it out."""
+    y = job.y
+    pred = np.empty(y.shape, dtype=np.float64 if job.task == "regression" else int)
+    scores = None
+    for (_, te), res in zip(job.splits, folds):
+        est = res["model"]
+        with one_blas_thread():
+            pred[te] = est.predict(F[te])
+            s = _scores(est, F[te], job.task) if (is_classifier(est) or job.task != "regression") else None
+        if s is not None:
+            if job.task == "multiclass" and s.shape[1] == 1:
+                s = np.column_stack([-s[:, 0], s[:, 0]])
+            scores = np.full((len(y), s.shape[1]), np.nan) if scores is None else scores
+            scores[te] = s
+    return pred, scores
+
+
+def _perturbed_rows(job: _Task, folds: list[dict[str, Any]], oof: dict[str, Any], perturbed: list[tuple[Any, np.ndarray]],
+                    common: Common, ids: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per setting: the main metric on the perturbed test folds, and its paired drop from the clean score.
+
+    Each fold's probe (trained on clean items) predicts its own test items,
+    perturbed; the drop ``clean - perturbed`` is paired item by item (McNemar's
+    exact test for an accuracy without groups; the paired bootstrap, by group
+    with groups, otherwise). Also returns the out-of-fold table's columns of
+    each setting's predictions (``pred@SETTING``, ``score_j@SETTING``, ``pred_j@SETTING``).
+    """
+    main = MAIN_METRIC[job.task]
+    cov = oof["covered"]
+    y = job.y[cov]
+    groups = None if job.groups is None else job.groups[cov]
+    pc, sc = oof["pred"][cov], None if oof["scores"] is None else oof["scores"][cov]
+    rows, columns = [], {}
+    for k, (point, Fp) in enumerate(perturbed):
+        pred, scores = _fold_outputs(job, folds, Fp)
+        pp, sp = pred[cov], None if scores is None else scores[cov]
+        where = {**ids, "setting": point.name, "family": point.family, "severity": point.severity}
+        boot = _bootstrap_metric(main, y, pp, sp, common.n_bootstrap, common.seeds.seed("task_robustness", k, 0),
+                                 confidence=common.confidence, groups=groups)
+        value = score_metric(main, y, pp, sp)
+        rows.append(estimate_row(main, Estimate(value, boot.low, boot.high, len(y), common.confidence), **where,
+                                 scope=PERTURBED, interval=_interval_name(main, groups is not None)))
+        def drop_on(i: np.ndarray, pp: np.ndarray = pp, sp: np.ndarray | None = sp) -> float:
+            return (score_metric(main, y[i], pc[i], None if sc is None else sc[i])
+                    - score_metric(main, y[i], pp[i], None if sp is None else sp[i]))
+
+        drop, p = paired_bootstrap(drop_on, len(y), groups=groups, n_bootstrap=common.n_bootstrap, confidence=common.confidence,
+                                   random_state=common.seeds.seed("task_robustness", k, 1))
+        test = "paired bootstrap" + (" by group" if groups is not None else "")
+        if main == "accuracy" and groups is None:
+            p, test = mcnemar_exact(pc == y, pp == y), "McNemar exact"
+        rows.append(estimate_row(main, drop, **where, scope=DROP, interval=f"paired percentile bootstrap over "
+                                 f"{'groups' if groups is not None else 'items'}", test=test, p=p))
+        if job.task == "multiclass":
+            columns[f"pred@{point.name}"] = np.where(oof["covered"], job.classes[np.where(oof["covered"], pred, 0)], None)
+        elif job.task == "multilabel":
+            out = scores if scores is not None else pred
+            columns.update({f"score_{j}@{point.name}": out[:, j] for j in range(out.shape[1])})
+        else:
+            P = pred.reshape(len(pred), -1)
+            columns.update({f"pred_{j}@{point.name}": P[:, j] for j in range(P.shape[1])})
+    return rows, columns
 
 
 def _plain(v: Any) -> Any:

@@ -12,7 +12,7 @@ import scipy.stats
 from ..reports import Report, jsonable
 from ..reports.diff import encode_share
 
-__all__ = ["CHANCE", "ESTIMATOR", "FEW_GROUPS", "FOLD_MEAN", "MAJORITY", "NORMALISED", "OUT_OF_FOLD", "ComparisonReport",
+__all__ = ["CHANCE", "DROP", "ESTIMATOR", "PERTURBED", "under_perturbation", "FEW_GROUPS", "FOLD_MEAN", "MAJORITY", "NORMALISED", "OUT_OF_FOLD", "ComparisonReport",
            "TransferReport", "by_metric", "metric_rows"]
 
 FEW_GROUPS = 20  # below this many groups the summary leads with the interval over folds
@@ -24,6 +24,8 @@ NORMALISED = "probe, normalised against chance"
 CHANCE = "chance"
 MAJORITY = "majority"
 ESTIMATOR = "training-free estimator"
+PERTURBED = "probe, perturbed test folds"
+DROP = "drop under perturbation (clean - perturbed)"
 
 
 def metric_rows(ids: dict[str, Any], metric: str, item: Any, folds: Any, chance: float, majority: float,
@@ -60,8 +62,8 @@ def item_outcomes(oof: pd.DataFrame, config: dict[str, Any], keys: list[str]) ->
         statistic = "share"
     else:
         truth = oof[[c for c in oof if c.startswith("true_")]].to_numpy(dtype=float)
-        out = oof[[c for c in oof if c.startswith("score_" if task == "multilabel" else "pred_")]].to_numpy(dtype=float,
-                                                                                                    copy=True)
+        clean = [c for c in oof if c.startswith("score_" if task == "multilabel" else "pred_") and "@" not in c]
+        out = oof[clean].to_numpy(dtype=float, copy=True)
         out[~covered] = np.nan
         labels, values, statistic = truth.tolist(), out.tolist(), main
     per_unit = {"fold": oof["fold"].astype(int).tolist(), "label": labels}
@@ -72,11 +74,30 @@ def item_outcomes(oof: pd.DataFrame, config: dict[str, Any], keys: list[str]) ->
         "report": "TransferReport", "unit": "item", "n_units": len(oof), "keys": list(keys) or None,
         "describe": {"encoder": config.get("encoder")}, "groups": groups,
         "design": {"task": task, "main_metric": main, "n_folds": config.get("n_folds"),
-                   "seed_entropy": config.get("seed_entropy"), "probe": config.get("probe")},
+                   "seed_entropy": config.get("seed_entropy"), "probe": config.get("probe"),
+                   "perturbations": config.get("perturbations"), "loudness_match": config.get("loudness_match")},
         "per_unit": per_unit,
         "comparisons": [{"name": main, "scope": "headline", "measure": main, "higher_is_better": True,
-                         "statistic": statistic, "values": values}],
+                         "statistic": statistic, "values": values},
+                        *_perturbed_outcomes(oof, task, main, covered)],
     }
+
+
+def _perturbed_outcomes(oof: pd.DataFrame, task: str, main: str, covered: np.ndarray) -> list[dict[str, Any]]:
+    """With ``perturbations=``: each setting's per-item outcome on its perturbed test fold, as a setting comparison."""
+    settings = list(dict.fromkeys(c.split("@", 1)[1] for c in oof.columns if "@" in c))
+    out = []
+    for name in settings:
+        if task == "multiclass":
+            values: Any = encode_share(np.where(covered, (oof["true"] == oof[f"pred@{name}"]).to_numpy(dtype=float),
+                                                np.nan))
+        else:
+            part = oof[[c for c in oof.columns if c.endswith(f"@{name}")]].to_numpy(dtype=float, copy=True)
+            part[~covered] = np.nan
+            values = part.tolist()
+        out.append({"name": name, "scope": "setting", "measure": main, "higher_is_better": True,
+                    "statistic": "share" if task == "multiclass" else main, "values": values})
+    return out
 
 
 def by_metric(table: pd.DataFrame) -> pd.DataFrame:
@@ -101,6 +122,21 @@ def by_metric(table: pd.DataFrame) -> pd.DataFrame:
         out = out.merge(side(scope, names), on=[*keys, "metric"], how="left", sort=False)
     n = out.pop("n")
     out["n"] = n
+    return out.reset_index(drop=True)
+
+
+def under_perturbation(table: pd.DataFrame) -> pd.DataFrame:
+    """The task-level robustness rows of a transferability long table, one row per (encoder, task,) setting."""
+    keys = [c for c in ("encoder", "task") if c in table]
+    if "setting" not in table or not (table["scope"] == PERTURBED).any():
+        return pd.DataFrame(columns=[*keys, "setting", "family", "severity", "score", "low", "high", "drop", "drop_low",
+                                     "drop_high", "test", "p"])
+    score = table[table["scope"] == PERTURBED][[*keys, "setting", "family", "severity", "statistic", "low", "high"]]
+    drop = table[table["scope"] == DROP][[*keys, "setting", "statistic", "low", "high", "test", "p"]]
+    out = score.rename(columns={"statistic": "score"}).merge(
+        drop.rename(columns={"statistic": "drop", "low": "drop_low", "high": "drop_high"}), on=[*keys, "setting"],
+        how="left", sort=False)
+    out["p"] = pd.to_numeric(out["p"])
     return out.reset_index(drop=True)
 
 
@@ -227,7 +263,25 @@ class TransferReport(Report):
             lines += ["", f"layer profile ({self.profile['measure'].iloc[0]}, same folds; the figures above are the "
                       "deepest layer's):"]
             lines += [f"  {r.depth:2d} {r.layer:<14s} {r.statistic:.3f} [{r.low:.3f}, {r.high:.3f}]" for r in self.profile.itertuples()]
+        robust = self.under_perturbation
+        if len(robust):
+            worst = robust.loc[robust["drop"].idxmax()]
+            lines += ["", f"under perturbation ({c['main_metric']} on the perturbed test folds, probes trained clean; "
+                      f"drop = clean - perturbed, paired over items): worst {worst['setting']}, drop "
+                      f"{worst['drop']:.3f} [{worst['drop_low']:.3f}, {worst['drop_high']:.3f}]"]
+            lines += [f"  {r.setting:<28s} {r.score:.3f} [{r.low:.3f}, {r.high:.3f}]  drop {r.drop:+.3f} "
+                      f"[{r.drop_low:+.3f}, {r.drop_high:+.3f}] ({r.test} p = {r.p:.2g})" for r in robust.itertuples()]
         return "\n".join(lines)
+
+    @property
+    def under_perturbation(self) -> pd.DataFrame:
+        """With ``perturbations=``: per setting, the main metric on the perturbed test folds and its paired drop.
+
+        Columns ``setting``, ``family``, ``severity``, ``score``, ``low``,
+        ``high``, ``drop``, ``drop_low``, ``drop_high``, ``test``, ``p`` (the
+        ``PERTURBED`` and ``DROP`` rows of :attr:`table`); empty otherwise.
+        """
+        return under_perturbation(self.table)
 
     def plot(self, ax: Any = None) -> Any:
         """Metrics with bootstrap intervals against chance and majority; fold scores as dots."""
