@@ -16,13 +16,14 @@ from .._seeds import resolve_entropy
 from .._validation import check_audio, check_number
 from ..audio import content_keys
 from ..corpus import Corpus, as_corpus, is_corpus_input
-from ..encoders import as_encoder, embed, embed_corpus, embed_layers, is_layer_profile
+from ..encoders import as_encoder, declared_sr, embed, embed_corpus, embed_layers, is_layer_profile
 from ..encoders.check import preflight
-from ..reports import finish_long, layer_profile
-from ..stats import corrected_paired_ttest, friedman_nemenyi, holm
+from ..perturbations import grid_points
+from ..reports import estimate_row, finish_long, layer_profile, long_table
+from ..stats import bootstrap_statistic, corrected_paired_ttest, friedman_nemenyi, holm
 from .estimators import _features
 from .probe import TransferabilityProbe, TransferReport
-from .report import ESTIMATOR, OUT_OF_FOLD, ComparisonReport, _kendall_min_p
+from .report import CORRUPTION, ESTIMATOR, OUT_OF_FOLD, ComparisonReport, _kendall_min_p
 
 __all__ = ["ComparisonReport", "compare_encoders"]
 
@@ -55,6 +56,9 @@ def compare_encoders(
     verbose: bool = False,
     memory: Any = None,
     chunk_size: int = 256,
+    perturbations: Any = None,
+    loudness_match: bool = True,
+    corruption_baseline: str | None = None,
 ) -> ComparisonReport:
     """Compare encoders across tasks, every encoder on the same folds and items.
 
@@ -82,6 +86,20 @@ def compare_encoders(
     random_state : int, RandomState or None
         Roots the seed tree: the same as ``TransferabilityProbe(random_state=...)``,
         so the folds, fits and intervals are the probe's.
+    perturbations, loudness_match
+        Task-level robustness, as in :class:`TransferabilityProbe`: every
+        encoder's probes, trained clean, score their test folds perturbed,
+        setting by setting (the same perturbed audio for every encoder).
+        Classification tasks also get each encoder's corruption error against
+        ``corruption_baseline`` (Hendrycks and Dietterich 2019): per family,
+        the encoder's errors summed over its settings divided by the
+        baseline's (``CE``); ``mCE`` their mean over families, and the
+        relative mCE of the errors' rise above each one's clean error; with
+        a bootstrap interval over items (scope ``"corruption error"``).
+    corruption_baseline : str or None
+        The encoder the corruption errors are relative to; None: the first
+        :class:`~trustkit.encoders.MFCCEncoder` (the study's baseline), else
+        the first encoder.
 
     Returns
     -------
@@ -96,7 +114,8 @@ def compare_encoders(
     # so the same data, cv, groups and random_state give the same folds, fits and intervals in both
     prober = TransferabilityProbe("precomputed", probe, cv=cv, estimators=estimators, n_bootstrap=n_bootstrap,
                                   confidence=confidence, n_jobs=n_jobs, random_state=resolve_entropy(random_state),
-                                  verbose=verbose, chunk_size=chunk_size).check_params()
+                                  verbose=verbose, chunk_size=chunk_size, memory=memory,
+                                  loudness_match=loudness_match).check_params()
     adapted = {n: as_encoder(e, sr=sr) for n, e in encoders.items()}
     # an encoder set to layer="all" becomes one row per layer ("name/layer"), all from one forward pass per clip
     layered = {n: enc.layer_names() for n, enc in adapted.items() if is_layer_profile(enc)}
@@ -126,7 +145,10 @@ def compare_encoders(
         feats, keys = dict(embedded[id(X_given)][1]), embedded[id(X_given)][2]
         for c in combos:
             feats["+".join(c)] = np.hstack([feats[m] for m in c])
-        task = _probe_task(prober, task_name, names, feats, y, groups, source_proba)
+        perturbed = _perturbed_all(prober, task_encoders, X, perturbations, sr, combos) if perturbations is not None else {}
+        task = _probe_task(prober, task_name, names, feats, y, groups, source_proba, perturbed)
+        if perturbed:
+            tables.append(_corruption_rows(task_name, task["reports"], base, adapted, corruption_baseline, prober))
         reports.update({(n, task_name): dataclasses.replace(rep, clip_keys=keys) for n, rep in task["reports"].items()})
         tables += task["tables"]
         score_matrix.append([np.mean(task["scores"][n]) for n in names])
@@ -138,6 +160,8 @@ def compare_encoders(
     config = {"encoders": names, "tasks": list(tasks), "probe": probe if isinstance(probe, str) else type(probe).__name__,
               "cv": cv, "alpha": alpha, "n_bootstrap": n_bootstrap, "confidence": confidence,
               "concatenations": ["+".join(c) for c in combos], "n_groups": n_groups,
+              **({"perturbations": perturbations if isinstance(perturbations, str) else "custom",
+                  "corruption_baseline": _baseline_name(base, adapted, corruption_baseline)} if perturbations is not None else {}),
               "random_state": random_state if isinstance(random_state, (int, type(None))) else "RandomState",
               "timing": {"total_s": time.perf_counter() - t_start}}
     table = finish_long(pd.concat(tables, ignore_index=True), confidence)
@@ -147,7 +171,7 @@ def compare_encoders(
 
 
 def _probe_task(prober: TransferabilityProbe, task_name: str, names: list[str], feats: dict[str, np.ndarray], y: Any,
-                groups: Any, source_proba: Any) -> dict[str, Any]:
+                groups: Any, source_proba: Any, perturbed: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every representation probed on one task, on one set of folds (the probe's public seam).
 
     Returns the reports by name, their rows for the comparison's table (the
@@ -157,11 +181,12 @@ def _probe_task(prober: TransferabilityProbe, task_name: str, names: list[str], 
     splits = prober.outer_folds(feats[names[0]], y, groups)
     reports, tables, scores, estimators = {}, [], {}, []
     for n in names:
-        rep = prober.score_embeddings(feats[n], y, groups, splits=splits, name=n, source_proba=source_proba)
+        rep = prober.score_embeddings(feats[n], y, groups, splits=splits, name=n, source_proba=source_proba,
+                                      perturbed=(perturbed or {}).get(n))
         reports[n] = rep
         main = rep.config["main_metric"]
         t = rep.table.assign(task=task_name)
-        tables.append(t[(t["measure"] == main) | (t["scope"] == ESTIMATOR)])
+        tables.append(t[(t["measure"] == main) | (t["scope"] == ESTIMATOR)])  # with the settings' rows, if any
         scores[n] = rep.folds[main].to_numpy()
         estimators += rep.estimators.assign(task=task_name).to_dict("records")
     return {"reports": reports, "tables": tables, "scores": scores, "splits": splits, "estimators": estimators}
@@ -176,6 +201,75 @@ def _profiles(reports: dict[tuple[str, str], TransferReport], layered: dict[str,
             profiles.append(layer_profile({layer: rep.row(rep.config["main_metric"], scope=OUT_OF_FOLD)
                                            for layer, rep in rows.items()}, series=f"{n} on {task}", encoder=n, task=task))
     return pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
+
+
+def _perturbed_all(prober: TransferabilityProbe, encoders: dict[str, Any], X: Any, spec: Any, sr: int | None,
+                   combos: list[tuple[str, ...]]) -> dict[str, list[tuple[Any, np.ndarray]]]:
+    """Every encoder's embeddings of every perturbed setting of ``X`` (the same perturbed audio for each), and the concatenations'."""
+    if any(is_layer_profile(enc) for enc in encoders.values()):
+        raise ValueError("perturbations= probes one layer per encoder: set the encoders to one layer (not layer='all').")
+    rate = X.sr if isinstance(X, Corpus) else (sr or next((declared_sr(e) for e in encoders.values() if declared_sr(e)), None))
+    if rate is None:
+        raise ValueError("perturbations= needs the audio's sample rate: pass sr= to compare_encoders, or encoders that "
+                         "state their rate.")
+    points, common = grid_points(spec, rate), prober._check_common()
+    out = {n: prober._perturbed(X, enc, points, rate, common) for n, enc in encoders.items()}
+    for c in combos:
+        out["+".join(c)] = [(p, np.hstack([out[m][k][1] for m in c]))
+                            for k, (p, _) in enumerate(out[c[0]])]
+    return out
+
+
+def _baseline_name(base: list[str], adapted: dict[str, Any], given: str | None) -> str:
+    """The encoder corruption errors are relative to: ``given``, else the first MFCC encoder, else the first."""
+    if given is not None:
+        if given not in base:
+            raise ValueError(f"corruption_baseline must be one of the encoders {base}; got {given!r}.")
+        return given
+    from ..encoders import MFCCEncoder
+
+    return next((n for n in base if isinstance(adapted.get(n), MFCCEncoder)), base[0])
+
+
+def _corruption_rows(task_name: str, reports: dict[str, TransferReport], base: list[str], adapted: dict[str, Any],
+                     given: str | None, prober: TransferabilityProbe) -> pd.DataFrame:
+    """Each encoder's mCE and relative mCE against the baseline on one classification task, with a bootstrap interval over items."""
+    baseline = _baseline_name(base, adapted, given)
+    first = reports[baseline]
+    if first.config["task"] != "multiclass":
+        return pd.DataFrame()
+    settings = [(r.setting, r.family) for r in first.under_perturbation.itertuples()]
+    families = list(dict.fromkeys(f for _, f in settings))
+
+    def errors(rep: TransferReport) -> tuple[np.ndarray, np.ndarray]:
+        oof = rep.oof[rep.oof["fold"] >= 0]
+        clean = (oof["pred"] != oof["true"]).to_numpy(dtype=float)
+        return clean, np.column_stack([(oof[f"pred@{s}"] != oof["true"]).to_numpy(dtype=float) for s, _ in settings])
+
+    def mce(e: tuple, b: tuple, i: np.ndarray, relative: bool) -> float:
+        ratios = []
+        for fam in families:
+            cols = [k for k, (_, f) in enumerate(settings) if f == fam]
+            num = (e[1][i][:, cols].mean(axis=0) - (e[0][i].mean() if relative else 0)).sum()
+            den = (b[1][i][:, cols].mean(axis=0) - (b[0][i].mean() if relative else 0)).sum()
+            ratios.append(num / den if den != 0 else np.nan)
+        ratios = np.asarray(ratios, dtype=float)  # a family the baseline does not suffer from (0 / 0) is left out
+        return float(np.nanmean(ratios)) if np.isfinite(ratios).any() else np.nan
+
+    b_err = errors(first)
+    common = prober._check_common()
+    groups = first.oof.loc[first.oof["fold"] >= 0, "group"].to_numpy() if "group" in first.oof else None
+    rows = []
+    for j, (name, rep) in enumerate(reports.items()):
+        e_err = errors(rep)
+        n = len(e_err[0])
+        for relative, measure in ((False, "mCE"), (True, "relative mCE")):
+            est = bootstrap_statistic(lambda i, e=e_err, rel=relative: mce(e, b_err, i, rel), n, groups=groups,
+                                      n_bootstrap=common.n_bootstrap, confidence=common.confidence,
+                                      random_state=common.seeds.seed("task_robustness", 1000 + j, int(relative)))
+            rows.append(estimate_row(measure, est, scope=CORRUPTION, encoder=name, task=task_name, baseline=baseline,
+                                     interval="percentile bootstrap over " + ("groups" if groups is not None else "items")))
+    return long_table(rows, common.confidence)
 
 
 def _concatenations(spec: Any, base: list[str]) -> list[tuple[str, ...]]:

@@ -460,7 +460,7 @@ class TransferabilityProbe(Meter):
 
     def score_embeddings(
         self, F: Any, y: Any, groups: Any = None, *, splits: Any = None, name: str = "precomputed",
-        source_proba: Any = None,
+        source_proba: Any = None, perturbed: Any = None,
     ) -> TransferReport:
         """Probe given embeddings, on given folds: the seam :func:`compare_encoders` uses.
 
@@ -477,6 +477,9 @@ class TransferabilityProbe(Meter):
             Outer folds; None: :meth:`outer_folds`'s.
         name : str, default="precomputed"
             The representation's name in the report.
+        perturbed : list of (GridPoint, array) or None
+            Task-level robustness on given embeddings: each setting with the
+            embeddings of the perturbed items (see ``perturbations=``).
 
         Returns
         -------
@@ -490,7 +493,7 @@ class TransferabilityProbe(Meter):
             splits = self._splits(F, y_arr, task, groups, common.seeds.seed("folds"), classes)
         job = _Task(y_arr, task, classes, [(np.asarray(tr), np.asarray(te)) for tr, te in splits],
                     None if groups is None else np.asarray(groups), source_proba)
-        return self._evaluate(F, job, common, name)
+        return self._evaluate(F, job, common, name, perturbed=perturbed)
 
     def _perturbed(self, X: Any, enc: Any, points: list[Any], sr: int, common: Common) -> list[tuple[Any, np.ndarray]]:
         """Every setting's embeddings of the perturbed clips (files: chunk by chunk), seeded as the robustness meter's."""

@@ -12,7 +12,7 @@ import scipy.stats
 from ..reports import Report, jsonable
 from ..reports.diff import encode_share
 
-__all__ = ["CHANCE", "DROP", "ESTIMATOR", "PERTURBED", "under_perturbation", "FEW_GROUPS", "FOLD_MEAN", "MAJORITY", "NORMALISED", "OUT_OF_FOLD", "ComparisonReport",
+__all__ = ["CHANCE", "CORRUPTION", "DROP", "ESTIMATOR", "PERTURBED", "under_perturbation", "FEW_GROUPS", "FOLD_MEAN", "MAJORITY", "NORMALISED", "OUT_OF_FOLD", "ComparisonReport",
            "TransferReport", "by_metric", "metric_rows"]
 
 FEW_GROUPS = 20  # below this many groups the summary leads with the interval over folds
@@ -26,6 +26,7 @@ MAJORITY = "majority"
 ESTIMATOR = "training-free estimator"
 PERTURBED = "probe, perturbed test folds"
 DROP = "drop under perturbation (clean - perturbed)"
+CORRUPTION = "corruption error"
 
 
 def metric_rows(ids: dict[str, Any], metric: str, item: Any, folds: Any, chance: float, majority: float,
@@ -491,6 +492,22 @@ class ComparisonReport(Report):
             if p_min >= self.config["alpha"]:
                 lines.append(f"  with {n_enc} encoders Kendall's tau cannot reach p < {self.config['alpha']:g} even at "
                              f"tau = 1 (smallest p = {p_min:.3g}): these agreements are descriptive, not evidence")
+        robust = under_perturbation(self.table)
+        if len(robust):
+            lines.append("under perturbation (probes trained clean; drop = clean - perturbed): worst setting per "
+                         "encoder and task")
+            for (enc, task), rows in robust.groupby(["encoder", "task"], sort=False):
+                w = rows.loc[rows["drop"].idxmax()]
+                lines.append(f"  {enc} on {task}: {w['setting']} drop {w['drop']:+.3f} [{w['drop_low']:+.3f}, "
+                             f"{w['drop_high']:+.3f}]")
+        ce = self.table[self.table["scope"] == CORRUPTION]
+        if len(ce):
+            lines.append(f"corruption error against {ce['baseline'].iloc[0]} (Hendrycks & Dietterich 2019; 1 = as the "
+                         "baseline, lower is more robust):")
+            for (enc, task), rows in ce.groupby(["encoder", "task"], sort=False):
+                m = rows.set_index("measure")
+                lines.append(f"  {enc} on {task}: " + ", ".join(
+                    f"{k} {m.loc[k, 'statistic']:.3f} [{m.loc[k, 'low']:.3f}, {m.loc[k, 'high']:.3f}]" for k in m.index))
         return "\n".join(lines)
 
     def plot(self, ax: Any = None) -> Any:
