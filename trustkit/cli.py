@@ -201,10 +201,15 @@ def run_transfer(args: argparse.Namespace, stream: Any = None) -> int:
     X, y, groups, sr, source = _labelled_audio(args, stream=True)  # the probe reads --audio's files chunk by chunk
     print(_input_line(source), file=stream)
     encoder = load_encoder(args.encoder, sr=sr)
+    if args.per_setting and not args.perturbations:
+        raise UsageError("--per-setting gates the score under each perturbation: add --perturbations imperceptible "
+                         "(or graver, all).")
     report = TransferabilityProbe(encoder, args.probe, cv=args.cv, n_jobs=args.n_jobs, random_state=args.seed,
-                                  verbose=_progress(args), memory=args.cache).score(X, y, groups)
+                                  verbose=_progress(args), memory=args.cache, sr=sr, perturbations=args.perturbations,
+                                  loudness_match=not args.no_loudness_match).score(X, y, groups)
     print(report.summary(), file=stream)
-    return _finish(report, args, stream, source, limit=args.fail_below, flag="--fail-below")
+    return _finish(report, args, stream, source, limit=args.fail_below, flag="--fail-below",
+                   scope="per_setting" if args.per_setting else "headline")
 
 
 def run_explain(args: argparse.Namespace, stream: Any = None) -> int:
@@ -659,6 +664,14 @@ def _add_transfer(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
                           help="the probe trained on the frozen embeddings, tuned by an inner CV (default: logistic)")
     transfer.add_argument("--cv", type=int, default=5, help="outer cross-validation folds (default: 5)")
     transfer.add_argument("--fail-below", type=float, help="gate: exit 1 when the main metric is below this")
+    transfer.add_argument("--perturbations", choices=["imperceptible", "graver", "all"], default=None,
+                          help="task-level robustness: also score each fold's clean-trained probe on its test clips "
+                               "perturbed, setting by setting of the study's grid (the score and its paired drop)")
+    transfer.add_argument("--no-loudness-match", action="store_true",
+                          help="with --perturbations: do not match each perturbed clip's loudness to its original's")
+    transfer.add_argument("--per-setting", action="store_true",
+                          help="with --perturbations and --fail-below: gate the score under every setting, not the "
+                               "clean score")
     transfer.set_defaults(func=run_transfer)
 
 

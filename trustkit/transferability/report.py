@@ -193,9 +193,25 @@ class TransferReport(Report):
     headline: ClassVar[str] = "main probe metric on out-of-fold predictions (accuracy, macro ROC-AUC or R2)"
     limit_range: ClassVar[tuple[float | None, float | None]] = (None, 1.0)  # R2 has no lower bound
     limit_name: ClassVar[str] = "min_score"
+    gate_scopes: ClassVar[tuple[str, ...]] = ("per_setting",)
 
     def __float__(self) -> float:
         return float(self.row(self.config["main_metric"], scope=OUT_OF_FOLD)["statistic"])
+
+    def _gate_scope(self, scope: str, limit: float, use_interval: bool, error: type[Exception]) -> str:
+        # "per_setting": the main metric under every perturbation (perturbations=) must reach the limit
+        robust = self.under_perturbation
+        if not len(robust):
+            raise ValueError("scope='per_setting' gates the score under each perturbation: probe with perturbations= "
+                             "(--perturbations on the command line).")
+        column = "low" if use_interval else "score"
+        failing = robust[~(robust[column] >= limit)]
+        what = "lower ends of the settings' intervals" if use_interval else "settings' scores"
+        if len(failing):
+            listed = ", ".join(f"{r.setting} {getattr(r, column):.3f}" for r in failing.itertuples())
+            raise error(f"{len(failing)} of {len(robust)} {what} under perturbation are below {self.limit_name}="
+                        f"{limit:g} (encoder {self.config['encoder']}): {listed}.")
+        return f"all {len(robust)} {what} under perturbation >= {limit:g}"
 
     def _measure_name(self) -> str:
         return str(self.config["main_metric"])
