@@ -36,13 +36,13 @@ def perturb_calls(monkeypatch):
     from trustkit.robustness import meter as meter_module
 
     calls = []
-    real = meter_module._perturb
+    real = meter_module.perturb
 
     def counting(step, X, pool=None):
         calls.append(len(X))
         return real(step, X, pool)
 
-    monkeypatch.setattr(meter_module, "_perturb", counting)
+    monkeypatch.setattr(meter_module, "perturb", counting)
     return calls
 
 

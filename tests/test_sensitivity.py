@@ -74,7 +74,7 @@ def test_a_constant_or_random_encoder_is_stopped_before_any_perturbation(clips, 
     from trustkit import EncoderCheckError
     from trustkit.robustness import meter as meter_module
 
-    monkeypatch.setattr(meter_module, "_perturb", lambda *a: pytest.fail("perturbed before the preflight"))
+    monkeypatch.setattr(meter_module, "perturb", lambda *a: pytest.fail("perturbed before the preflight"))
     const = FunctionEncoder(lambda X: np.ones((len(X), 4)), sr=SR)
     with pytest.raises(EncoderCheckError, match=r"maps the 12 clips onto \(nearly\) one point"):
         meter(const, [("noise", AddNoise(snr_db=20))], metric="euclidean").score(clips)
@@ -404,13 +404,13 @@ def test_meters_sharing_a_cache_perturb_each_setting_once(clips, tmp_path, monke
     import trustkit.robustness.meter as sensitivity
 
     perturbed = []
-    original = sensitivity._perturb
+    original = sensitivity.perturb
 
     def counting(step, X, pool=None):
         perturbed.append(type(step).__name__)
         return original(step, X, pool)
 
-    monkeypatch.setattr(sensitivity, "_perturb", counting)
+    monkeypatch.setattr(sensitivity, "perturb", counting)
     memory = joblib.Memory(tmp_path, verbose=0)
     grid = PerturbationGrid(AddNoise(), "snr_db", [10, 0], family="noise")
     a = meter(raw, grid, baseline=MFCCEncoder(sr=SR), memory=memory).score(clips[:6])

@@ -125,3 +125,32 @@ def test_corruption_error_is_1_for_the_baseline_and_measured_for_the_others(timb
     expected = np.mean([err["deaf"] / err["mfcc"], lowpass["deaf"] / lowpass["mfcc"]])
     assert deaf["statistic"] == pytest.approx(expected) and deaf["low"] <= deaf["statistic"] <= deaf["high"]
     assert report.config["corruption_baseline"] == "mfcc" and "corruption error against mfcc" in report.summary()
+
+
+def test_after_the_robustness_meter_the_probe_perturbs_and_embeds_nothing_again(timbre, tmp_path, monkeypatch):
+    """With one cache (as the trust report shares it), the probe finds every perturbed setting and embedding there."""
+    import joblib
+
+    import trustkit.robustness.meter as meter_module
+    import trustkit.transferability.probe as probe_module
+    from trustkit.perturbations import perturb
+
+    calls = []
+
+    def counting(step, X, pool=None):
+        calls.append(len(X))
+        return perturb(step, X, pool)
+
+    monkeypatch.setattr(meter_module, "perturb", counting)
+    monkeypatch.setattr(probe_module, "perturb", counting)
+    memory = joblib.Memory(tmp_path, verbose=0)
+    X, y = timbre
+    grid = [PINK0, ("noise 20 dB", AddNoise(snr_db=20))]
+    SensitivityMeter(MFCCEncoder(sr=SR), grid, sr=SR, random_state=0, n_bootstrap=50, memory=memory).score(X)
+    assert calls == [len(X), len(X)]
+    embedded = []
+    real_transform = MFCCEncoder.transform
+    monkeypatch.setattr(MFCCEncoder, "transform", lambda self, A: embedded.append(len(A)) or real_transform(self, A))
+    _probe(MFCCEncoder(sr=SR), grid, memory=memory).score(X, y)
+    assert calls == [len(X), len(X)]  # no setting perturbed again
+    assert embedded == [2]  # nor any clip embedded again: only the preflight's two clips (determinism, uncached)

@@ -120,14 +120,12 @@ def _run_trust_report(X: np.ndarray, labels: pd.DataFrame, plan: _Plan, shared: 
 def _robustness(X: np.ndarray, plan: _Plan) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Every encoder's sensitivity on the study's imperceptible grid (MFCC as baseline), with its section."""
     from .encoders import MFCCEncoder
-    from .perturbations import study_grid
     from .robustness import SensitivityMeter
 
     sr, fast = plan.sr, plan.fast
     robustness: dict[str, Any] = {}
     sections = []
-    grid = study_grid("imperceptible", sr=sr, families=["pink_noise", "mp3"] if fast else None,
-                      random_state=plan.random_state)
+    grid = _grid(plan)
     for name, enc in plan.encoders.items():
         plan.step(f"robustness: {name} over {len(grid)} imperceptible settings")
         baseline = None if isinstance(enc, MFCCEncoder) else MFCCEncoder(sr=sr)
@@ -138,6 +136,14 @@ def _robustness(X: np.ndarray, plan: _Plan) -> tuple[dict[str, Any], list[dict[s
                                     "Share of clips that a barely audible change moves away from their own original "
                                     "(within-space consistency, Kim et al. 2019)."))
     return robustness, sections
+
+
+def _grid(plan: _Plan) -> Any:
+    """The study's imperceptible grid (two families when fast): what the robustness meter and the probes perturb."""
+    from .perturbations import study_grid
+
+    return study_grid("imperceptible", sr=plan.sr, families=["pink_noise", "mp3"] if plan.fast else None,
+                      random_state=plan.random_state)
 
 
 def _transferability(X: np.ndarray, labels: pd.DataFrame, plan: _Plan) -> Any:
@@ -154,8 +160,11 @@ def _transferability(X: np.ndarray, labels: pd.DataFrame, plan: _Plan) -> Any:
     if not tasks:
         raise ValueError("no label column has at least two classes with 4 or more clips each; use more clips.")
     plan.step(f"transferability: {len(plan.encoders)} encoders on {len(tasks)} tasks")
+    # the task under the robustness meter's perturbations: the same perturbed clips (with the shared cache, perturbed
+    # and embedded once), scored by each fold's clean-trained probe
     return compare_encoders(plan.encoders, tasks, cv=3, n_bootstrap=200 if plan.fast else 1000,
-                            random_state=plan.random_state, n_jobs=plan.n_jobs, memory=plan.memory, verbose=plan.verbose)
+                            random_state=plan.random_state, n_jobs=plan.n_jobs, memory=plan.memory, verbose=plan.verbose,
+                            perturbations=_grid(plan))
 
 
 def _explanations(X: np.ndarray, labels: pd.DataFrame, plan: _Plan, shared: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -12,7 +12,16 @@ from .codec import Mp3Compression
 from .compose import Compose, Identity, OneOf, RandomApply, SomeOf
 from .distortion import Bitcrush, Clipping, Downsample
 from .filters import BandPass, Gain, HighPass, LowPass
-from .grid import GRID_NAMES, STUDY_GRIDS, GridPoint, PerturbationGrid, grid_points, seeded_step, study_grid
+from .grid import (
+    GRID_NAMES,
+    STUDY_GRIDS,
+    GridPoint,
+    PerturbationGrid,
+    grid_points,
+    perturb,
+    seeded_step,
+    study_grid,
+)
 from .loudness import LoudnessMatch, known_loudness
 from .noise import AddBackgroundNoise, AddNoise, colored_noise
 from .pitch_time import PitchShift, SpeedChange, TimeStretch
@@ -53,6 +62,7 @@ __all__ = [
     "holds_gil",
     "known_loudness",
     "measure_rt60",
+    "perturb",
     "release_buffers",
     "seeded_step",
     "study_grid",

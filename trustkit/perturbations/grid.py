@@ -15,7 +15,7 @@ from .codec import Mp3Compression
 from .noise import AddBackgroundNoise, AddNoise
 from .pitch_time import PitchShift, TimeStretch
 
-__all__ = ["GRID_NAMES", "STUDY_GRIDS", "GridPoint", "PerturbationGrid", "grid_points", "seeded_step", "study_grid"]
+__all__ = ["GRID_NAMES", "STUDY_GRIDS", "GridPoint", "PerturbationGrid", "grid_points", "perturb", "seeded_step", "study_grid"]
 
 
 @dataclass(frozen=True)
@@ -288,3 +288,18 @@ def seeded_step(point: GridPoint, *, seed: int, sr: int, loudness_match: bool) -
     if loudness_match and point.severity != "identity":
         step = LoudnessMatch(step, sr=sr)
     return step
+
+
+def perturb(step: Any, X: np.ndarray, pool: Any = None) -> np.ndarray:
+    """``step.fit_transform(X)``; in ``pool``'s processes, block by block, when the step holds the GIL.
+
+    Clips are seeded by their content, so blocks give the same clips as one
+    batch. Every meter perturbs through this function (cached with
+    ``memory=``, ``pool`` ignored), so meters that share clips, settings and
+    seeds perturb each setting once.
+    """
+    from ._base import holds_gil
+
+    if pool is not None and pool.active and holds_gil(step):
+        return pool.map_rows(step.fit_transform, X)
+    return step.fit_transform(X)

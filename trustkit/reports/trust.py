@@ -66,10 +66,15 @@ def scorecard(robustness: dict[str, Any], comparison: Any, explanations: dict[st
     for name, rep in robustness.items():
         row = {"encoder": name, **_robustness_cell(rep)}
         wide = comparison.wide()
+        robust = comparison.under_perturbation
         for r in wide[wide["encoder"] == name].itertuples():
             text, verdict = _transfer_cell(r)
             row[f"{r.task} ({r.metric})"] = text
             row[f"{r.task} verdict"] = verdict
+            drops = robust[(robust["encoder"] == name) & (robust["task"] == r.task)]
+            if len(drops):  # the task under the imperceptible settings: the worst one, with its paired interval
+                w = drops.loc[drops["drop"].idxmax()]
+                row[f"{r.task} worst drop"] = f"{_interval(w['drop'], w['drop_low'], w['drop_high'])} ({w['setting']})"
         encoders.append(row)
     explained = []
     for name, rep in explanations.items():
@@ -94,7 +99,9 @@ def scorecard(robustness: dict[str, Any], comparison: Any, explanations: dict[st
             f"clip than their own original (lower is better); robust if the whole {level} interval is at most "
             f"{MAX_SENSITIVITY:g}, sensitive if it is all above.",
             f"transferability: probe score on held-out folds with its {level} interval; the verdict compares the "
-            "interval's lower end with chance and with always answering the majority class.",
+            "interval's lower end with chance and with always answering the majority class. Worst drop: the largest "
+            "loss of that score when each fold's probe, trained on clean clips, scores its test clips under one of "
+            "the imperceptible settings (clean - perturbed, paired over clips).",
             "explanations: fidelity = the correlation, between random sets of units of equal size, of the model's "
             "response change and the one the explanation predicts (1 = exact ordering, 0 = no information about which "
             f"units matter, -1 = reversed); faithful if the interval's lower end is at least {MIN_FIDELITY:g}. Complexity: "

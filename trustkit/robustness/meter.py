@@ -36,6 +36,7 @@ from ..perturbations import (
     grid_points,
     holds_gil,
     known_loudness,
+    perturb,
     seeded_step,
 )
 from ..reports import estimate_row, layer_profile, long_table
@@ -352,7 +353,7 @@ class SensitivityMeter(Meter):
             return False
         k, point = gil_bound[0]
         # (files: not checked, the cache's keys are per chunk; a resumed run starts the workers anyway)
-        if run.X is not None and in_cache(_perturb, self.memory, self._step(run, k, point), run.X, None, ignore=("pool",)):
+        if run.X is not None and in_cache(perturb, self.memory, self._step(run, k, point), run.X, None, ignore=("pool",)):
             return False
         pool.warm(type(p.perturbation).__module__ for _, p in gil_bound)
         return True
@@ -361,7 +362,7 @@ class SensitivityMeter(Meter):
         """Setting ``k``'s perturbation of ``X`` (cached with ``memory=``), checked: one clip per clip."""
         step = self._step(run, k, point)
         # with memory=, each setting's audio is perturbed once across meters that share clips and seeds
-        Xp = np.asarray(cached_call(_perturb, self.memory, step, X, run.pool, what=f"perturbation {point.name!r}",
+        Xp = np.asarray(cached_call(perturb, self.memory, step, X, run.pool, what=f"perturbation {point.name!r}",
                                     ignore=("pool",)), dtype=X.dtype)
         if Xp.ndim != 2 or len(Xp) != len(X):
             raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
@@ -667,16 +668,6 @@ def _warn_silence(silent: np.ndarray, index: np.ndarray | None = None) -> None:
             "--snr-reference active).",
             TrustkitWarning, stacklevel=4,
         )
-
-
-def _perturb(step: Any, X: np.ndarray, pool: Any = None) -> np.ndarray:
-    """``step.fit_transform(X)``; in ``pool``'s processes, block by block, when the step holds the GIL.
-
-    Clips are seeded by their content, so blocks give the same clips as one batch.
-    """
-    if pool is not None and pool.active and holds_gil(step):
-        return pool.map_rows(step.fit_transform, X)
-    return step.fit_transform(X)
 
 
 def _nanmedian(x: np.ndarray, axis: int = -1) -> np.ndarray:

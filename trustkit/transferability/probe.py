@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
 
+from .._cache import cached_call
 from .._meter import Common, Meter, one_blas_thread
 from .._validation import check_audio, check_choice, check_number
 from ..audio import content_keys
@@ -31,7 +32,7 @@ from ..corpus import Corpus, as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_corpus, embed_layers, is_layer_profile
 from ..encoders.check import preflight
 from ..exceptions import TrustkitWarning
-from ..perturbations import grid_points, seeded_step
+from ..perturbations import grid_points, perturb, seeded_step
 from ..reports import estimate_row, layer_profile, long_table
 from ..stats import (
     Estimate,
@@ -504,7 +505,9 @@ class TransferabilityProbe(Meter):
                 Z = embed_corpus(enc, X, chunk_size=self.chunk_size, memory=self.memory, parallel_map=self._map,
                                  transform=step)
             else:
-                Xp = np.asarray(step.fit_transform(X), dtype=X.dtype)
+                # through the robustness meter's cache: a meter on the same clips and seeds perturbed them already
+                Xp = np.asarray(cached_call(perturb, self.memory, step, X, None, what=f"perturbation {point.name!r}",
+                                            ignore=("pool",)), dtype=X.dtype)
                 if Xp.ndim != 2 or len(Xp) != len(X):
                     raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
                                      "it must return one clip per input clip.")

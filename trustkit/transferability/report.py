@@ -448,6 +448,14 @@ class ComparisonReport(Report):
         order = pd.DataFrame({"rank": ranks, "score": -score}).sort_values(["rank", "score"], kind="stable").index
         return ranks.loc[order]
 
+    @property
+    def under_perturbation(self) -> pd.DataFrame:
+        """With ``perturbations=``: per encoder, task and setting, the score on the perturbed test folds and its drop.
+
+        As :attr:`TransferReport.under_perturbation`, with ``encoder`` and ``task``; empty otherwise.
+        """
+        return under_perturbation(self.table)
+
     def paired_outcomes(self) -> dict[str, Any]:
         """Every (encoder, task)'s paired outcomes (:meth:`TransferReport.paired_outcomes`), one part each."""
         return {"report": type(self).__name__,
