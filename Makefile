@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,bench,crepe,basicpitch,folk,scale,hf]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench,crepe,basicpitch,folk,scale,hf,quality]"
 	$(BIN)/python -m pip install --quiet --no-deps "basic-pitch==0.4.0" "tinysoundfont==0.3.7" "hearbaseline==2021.1.1"
 	touch $(STAMP)
 

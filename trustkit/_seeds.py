@@ -31,7 +31,8 @@ PURPOSES: dict[str, int] = {
     "instance": 8,  # an explained instance's neighbourhood and random orders (index: instance)
     "summary": 9,  # the explanation table's bootstrap
     "background": 10,  # the marginal baseline's background rows
-    "task_robustness": 11,  # a perturbed setting's interval and paired drop in a probe (index: setting, 0 or 1)
+    "task_robustness": 11,
+    "quality": 12,  # a setting's quality interval (index: setting)  # a perturbed setting's interval and paired drop in a probe (index: setting, 0 or 1)
 }
 
 

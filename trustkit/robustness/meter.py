@@ -24,7 +24,7 @@ import scipy.spatial.distance
 
 from .._cache import cached_call, in_cache
 from .._meter import Common, Meter, process_pool
-from .._validation import check_audio, check_choice, check_sr
+from .._validation import check_audio, check_choice, check_number, check_sr
 from ..audio import content_keys, integrated_loudness
 from ..corpus import RowStore, as_corpus, is_corpus_input
 from ..encoders import as_encoder, declared_sr, embed, embed_layers, is_layer_profile
@@ -39,6 +39,7 @@ from ..perturbations import (
     perturb,
     seeded_step,
 )
+from ..perturbations.quality import IMPERCEPTIBLE_MOS, quality_estimates, quality_table
 from ..reports import estimate_row, layer_profile, long_table
 from ..stats import Estimate, bootstrap_estimate, bootstrap_statistic, paired_difference, proportion_interval
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
@@ -144,6 +145,19 @@ class SensitivityMeter(Meter):
         of paths passed to :meth:`score`): clips read, perturbed and embedded
         per task. Only a chunk's audio is ever in memory; the numbers do not
         depend on it.
+    quality : bool or {"mos", "signal"}, default=False
+        Measure how audible every setting is (:mod:`trustkit.perturbations.quality`):
+        on ``quality_clips`` clips, each original against its perturbed copy
+        (as embedded: loudness matched), ViSQOL v3's MOS-LQO (the ``quality``
+        extra; ``True`` or ``"mos"``) and SNR, segmental SNR and log-spectral
+        distance (always; ``"signal"``: those alone). The report's table gets
+        them per setting (scope ``"quality"``, a bootstrap interval over the
+        clips) and :attr:`SensitivityReport.quality` says, per setting,
+        whether the data support "imperceptible" (ITU-R BS.1116-3: the
+        MOS-LQO interval at or above 4.5).
+    quality_clips : int, default=8
+        At most this many clips, evenly spaced through ``X`` (MOS-LQO costs
+        about 0.1 s per second of audio per setting).
 
     Examples
     --------
@@ -158,7 +172,7 @@ class SensitivityMeter(Meter):
     def __init__(
         self, encoder=None, perturbations="imperceptible", *, sr=None, metric="cosine", baseline=None,
         audio_distance=None, loudness_match=True, n_bootstrap=1000, confidence=0.95, n_jobs=None,
-        random_state=None, verbose=False, memory=None, chunk_size=256,
+        random_state=None, verbose=False, memory=None, chunk_size=256, quality=False, quality_clips=8,
     ):
         self.encoder = encoder
         self.perturbations = perturbations
@@ -174,6 +188,8 @@ class SensitivityMeter(Meter):
         self.verbose = verbose
         self.memory = memory
         self.chunk_size = chunk_size
+        self.quality = quality
+        self.quality_clips = quality_clips
 
     _fixed_params = ("encoder", "baseline")  # fixed, possibly fitted models: clone keeps them
 
@@ -264,6 +280,17 @@ class SensitivityMeter(Meter):
         """The meter's own parameters (the shared ones are ``_check_common``'s)."""
         if self.encoder is None:
             raise ValueError("SensitivityMeter needs an encoder, e.g. SensitivityMeter(MFCCEncoder(), sr=22050).")
+        if not (isinstance(self.quality, bool) or self.quality in ("mos", "signal")):
+            raise ValueError(f"quality must be False, True (or 'mos': ViSQOL MOS-LQO and the signal measures) or "
+                             f"'signal' (SNR, segmental SNR, LSD only); got {self.quality!r}.")
+        if self.quality:
+            check_number(self.quality_clips, "quality_clips", low=1, integer=True)
+        if self.quality and self.quality != "signal":
+            try:  # before any work: the extra is missing, not half a run
+                import visqol.api  # noqa: F401
+            except ImportError as exc:
+                raise ImportError("quality=True measures ViSQOL's MOS-LQO: pip install 'trustkit[quality]' "
+                                  "(visqol-python), or pass quality='signal' for SNR, segmental SNR and LSD alone.") from exc
         if isinstance(self.metric, str):
             check_choice(self.metric, "metric", METRICS)
         elif not callable(self.metric):
@@ -333,6 +360,10 @@ class SensitivityMeter(Meter):
             return self._map(self._measure_setting, [(run, k, p) for k, p in enumerate(run.points)],
                              desc="SensitivityMeter settings")
 
+    def _quality_clips(self, n: int) -> np.ndarray:
+        """The clips whose audibility is measured: at most ``quality_clips``, evenly spaced (no draw: any chunking agrees)."""
+        return np.unique(np.linspace(0, n - 1, min(int(self.quality_clips), n)).round().astype(int))
+
     def _step(self, run: _Run, k: int, point: GridPoint) -> Any:
         """Setting ``k``'s perturbation, seeded by the call's seed tree (loudness matched unless the identity)."""
         return seeded_step(point, seed=run.common.seeds.seed("perturbation", k), sr=run.sr,
@@ -375,6 +406,9 @@ class SensitivityMeter(Meter):
         identity = point.severity == "identity"
         Xp = X if identity else self._perturbed(run, k, point, X)
         out: dict[str, Any] = {"seconds_perturb": time.perf_counter() - t0, "length": Xp.shape[1]}
+        if self.quality and not identity:  # how audible the setting is, on a few clips
+            idx = self._quality_clips(run.n_clips)
+            out["quality"] = quality_table(X[idx], Xp[idx], run.sr, mos=self.quality != "signal", clips=idx)
         D_audio = run.audio(Xp) if run.audio is not None else None
         in_audio = neighbour_outcomes(D_audio) if D_audio is not None else None  # once per setting, for every role
         # the originals are never embedded twice; with memory=, neither is a perturbed setting
@@ -446,6 +480,7 @@ class SensitivityMeter(Meter):
         # the chunks' embeddings go straight into one array per (setting, role) as they arrive: in memory when they
         # fit, memory-mapped files otherwise; nothing else of a chunk is kept
         keys: list[str] = [""] * len(run.corpus)
+        quality: dict[int, list[pd.DataFrame]] = {k: [] for k in settings}
         with RowStore(len(run.corpus), n_arrays=len(roles) * (1 + len(settings))) as store:
 
             def keep(i: int, part: dict[str, Any]) -> None:
@@ -460,6 +495,8 @@ class SensitivityMeter(Meter):
                     for role in roles:
                         store.put((k, role), chunks[i], done["embedded"][role])
                         seconds[k][role] += done["seconds"][role]
+                    if done.get("quality") is not None:
+                        quality[k].append(done["quality"])
 
             self._map(self._embed_chunk, [(run, idx) for idx in chunks], desc="SensitivityMeter chunks", consume=keep)
             originals = {role: store.get(("originals", role)) for role in roles}
@@ -468,6 +505,9 @@ class SensitivityMeter(Meter):
             items = [(run, k, p, originals if k not in settings else {role: store.get((k, role)) for role in roles},
                       seconds[k], lengths[k]) for k, p in enumerate(run.points)]
             results = self._map(self._setting_over_corpus, items, desc="SensitivityMeter settings")
+        for k, parts in quality.items():
+            if parts:
+                results[k]["quality"] = pd.concat(parts, ignore_index=True).sort_values("clip", ignore_index=True)
         return results, keys
 
     def _embed_chunk(self, run: _Run, index: np.ndarray) -> dict[str, Any]:
@@ -510,8 +550,12 @@ class SensitivityMeter(Meter):
                 embedded, seconds = self._embed_roles(run, Xp)
                 for role in run.encoders:
                     _check_dimension(run, role, point, embedded[role], originals[role])
+                quality = None
+                if self.quality:  # the chunk's clips among the few whose audibility is measured
+                    mine = np.flatnonzero(np.isin(index, self._quality_clips(len(run.corpus))))
+                    quality = quality_table(X[mine], Xp[mine], run.sr, mos=self.quality != "signal", clips=index[mine])
                 settings.append({"length": Xp.shape[1], "seconds_perturb": seconds_perturb, "embedded": embedded,
-                                 "seconds": seconds})
+                                 "seconds": seconds, "quality": quality})
         return {"originals": originals, "settings": settings, "keys": content_keys(X)}
 
     def _setting_over_corpus(self, run: _Run, k: int, point: GridPoint, embedded: dict[str, np.ndarray],
@@ -545,6 +589,12 @@ class SensitivityMeter(Meter):
                 figures = _setting_measures(o, res.get(f"distances_{role}"), n_boot, conf, seeds.seed("bootstrap", k))
                 setting_rows += [estimate_row(m, e, **ids) for m, e in figures.items()]
                 clips.append(pd.DataFrame({"setting": point.name, "role": role, "clip": np.arange(n), **dict(o.items())}))
+            if res.get("quality") is not None:  # the setting's audibility: one row per measure, no encoder
+                q_ids = {"scope": "quality", "setting": point.name, "family": point.family, "severity": point.severity,
+                         "param": point.param or "", "param_value": point.value}
+                q_est = quality_estimates(res["quality"], n_bootstrap=n_boot, confidence=conf,
+                                          random_state=seeds.seed("quality", k))
+                setting_rows += [estimate_row(m, e, **q_ids) for m, e in q_est.items()]
             if "baseline" in encoders:
                 d = paired_difference(
                     res["encoder"]["consistent"].astype(float), res["baseline"]["consistent"].astype(float),
@@ -570,6 +620,12 @@ class SensitivityMeter(Meter):
                                       "(Wilson over clips when every clip has the same rate)",
                           "comparison": "paired percentile bootstrap over clips"},
         }
+        if self.quality:
+            config["quality"] = {"measures": "ViSQOL v3 MOS-LQO (audio mode, 48 kHz), SNR, segmental SNR, LSD"
+                                 if self.quality != "signal" else "SNR, segmental SNR, LSD (no MOS-LQO)",
+                                 "mos": self.quality != "signal",
+                                 "clips": self._quality_clips(n).tolist(), "threshold": IMPERCEPTIBLE_MOS,
+                                 "interval": "percentile bootstrap over the measured clips"}
         baseline = ([estimate_row("sensitivity", headlines["baseline"], scope="headline", encoder=names["baseline"],
                                   role="baseline")] if "baseline" in headlines else [])
         table = long_table([*baseline, *setting_rows, *comp], conf)

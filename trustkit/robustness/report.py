@@ -141,6 +141,31 @@ class SensitivityReport(Report):
             ],
         }
 
+    @property
+    def quality(self) -> pd.DataFrame:
+        """With ``quality=``: per setting, how audible it is, and whether the data support "imperceptible".
+
+        Columns ``setting``, ``family``, ``severity``, then each measure of
+        :data:`~trustkit.perturbations.quality.QUALITY_MEASURES` with
+        ``_low``/``_high`` (the mean over the measured clips and its
+        interval), ``n`` (clips), and ``verdict``: ``"imperceptible"`` when
+        the MOS-LQO interval is at or above the threshold (ITU-R BS.1116-3's
+        4.5), ``"perceptible"`` below it, else undecided (empty without
+        quality).
+        """
+        from ..perturbations.quality import quality_verdict
+
+        rows = self.table[self.table["scope"] == "quality"]
+        if not len(rows):
+            return pd.DataFrame()
+        t = wide_table(rows.drop(columns=[c for c in ("scope", "encoder", "role", "length_out", "in_headline", "layer")
+                                          if c in rows]))
+        q = self.config.get("quality", {})
+        t["n"] = len(q.get("clips", []))  # the clips measured (a measure undefined on some, e.g. SNR of a copy, has fewer)
+        t["verdict"] = [quality_verdict(lo, hi, q.get("threshold", 4.5)) if q.get("mos") else
+                        "not measured (quality='signal')" for lo, hi in zip(t["mos_lqo_low"], t["mos_lqo_high"])]
+        return t
+
     def summary_by_family(self) -> pd.DataFrame:
         """Mean sensitivity per encoder, family and severity (identity excluded)."""
         t = self.wide()
@@ -191,6 +216,15 @@ class SensitivityReport(Report):
             lines += ["", f"Encoder vs baseline ({c['baseline']}), paired bootstrap over clips: consistency "
                       f"lower on {len(worse)}, higher on {len(better)}, not distinguishable on "
                       f"{len(comp) - len(worse) - len(better)} of {len(comp)} settings."]
+        q = self.quality
+        if len(q):
+            counts = q["verdict"].str.split(" ").str[0].value_counts()
+            lines += ["", f"Audibility on {int(q['n'].max())} clips (ViSQOL v3 MOS-LQO, ceiling 4.73; imperceptible when "
+                      f"the interval is >= {c['quality']['threshold']:g}, ITU-R BS.1116-3): " + ", ".join(
+                          f"{counts[v]} {v}" for v in counts.index) + f" of {len(q)} settings."]
+            lines += [f"  {r.setting:<28s} MOS-LQO {r.mos_lqo:.2f} [{r.mos_lqo_low:.2f}, {r.mos_lqo_high:.2f}], "
+                      f"segmental SNR {r.segmental_snr_db:.1f} dB, LSD {r.lsd_db:.1f} dB: {r.verdict}"
+                      for r in q.itertuples() if not r.verdict.startswith("imperceptible")]
         return "\n".join(lines)
 
     def _in_scope(self) -> pd.DataFrame:
