@@ -100,3 +100,27 @@ def test_bad_quality_settings_are_refused_before_any_work(clips, monkeypatch):
     monkeypatch.setitem(sys.modules, "visqol.api", None)  # the extra not installed
     with pytest.raises(ImportError, match=r"pip install 'trustkit\[quality\]'"):
         SensitivityMeter(MFCCEncoder(sr=SR), [("n", AddNoise(snr_db=10))], quality=True).score(clips)
+
+
+def test_the_command_line_measures_audibility(tmp_path, capsys):
+    from trustkit.cli import main
+
+    out = tmp_path / "q.json"
+    assert main(["sensitivity", "--encoder", "mfcc", "--clips", "4", "--duration", "1", "--sr", "16000",
+                 "--perturbations", "imperceptible", "--quality", "signal", "--quality-clips", "2", "--json", str(out),
+                 "--progress", "off"]) == 0
+    assert "Audibility on 2 clips" in capsys.readouterr().out
+    import json
+
+    rows = [r for r in json.loads(out.read_text())["table"] if r["scope"] == "quality"]
+    assert len(rows) == 24 * 4  # every setting, four measures
+    assert main(["sensitivity", "--encoder", "mfcc", "--clips", "4", "--quality", "signal", "--quality-clips", "0"]) == 2
+
+
+def test_settings_measured_in_threads_neither_crash_nor_change_a_number(clips):
+    """ViSQOL runs on numba's parallel layer, which aborts the process when two threads enter it at once."""
+    grid = [("noise 10 dB", AddNoise(snr_db=10)), ("noise 20 dB", AddNoise(snr_db=20)), ("pitch +1", PitchShift(n_steps=1.0))]
+    kw = {"sr": SR, "random_state": 0, "n_bootstrap": 100, "quality": True, "quality_clips": 2}
+    one = SensitivityMeter(MFCCEncoder(sr=SR), grid, n_jobs=1, **kw).score(clips).quality
+    two = SensitivityMeter(MFCCEncoder(sr=SR), grid, n_jobs=2, **kw).score(clips).quality
+    np.testing.assert_array_equal(one["mos_lqo"], two["mos_lqo"])

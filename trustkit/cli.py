@@ -134,6 +134,7 @@ def run_sensitivity(args: argparse.Namespace, stream: Any = None) -> int:
         encoder, grid, sr=sr, metric=args.metric, baseline=baseline,
         loudness_match=not args.no_loudness_match, n_jobs=args.n_jobs, random_state=args.seed,
         verbose=_progress(args), chunk_size=args.chunk_size, memory=args.cache,
+        quality=args.quality or False, quality_clips=args.quality_clips,
     )
     report = meter.score(X)
     print(report.summary(), file=stream)
@@ -647,6 +648,12 @@ def _add_sensitivity(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     sens.add_argument("--no-loudness-match", action="store_true", help="do not match loudness after each perturbation")
     sens.add_argument("--fail-above", type=float, help="gate: exit 1 when the sensitivity exceeds this")
     sens.add_argument("--per-setting", action="store_true", help="gate every setting, not the mean")
+    sens.add_argument("--quality", choices=["mos", "signal"], default=None,
+                      help="measure how audible every setting is on a few clips: mos = ViSQOL v3 MOS-LQO (needs "
+                           "trustkit[quality]) and the signal measures; signal = SNR, segmental SNR and LSD alone")
+    sens.add_argument("--quality-clips", type=int, default=8,
+                      help="with --quality: clips measured, evenly spaced (default: 8; MOS-LQO costs ~0.1 s per "
+                           "second of audio and setting)")
     sens.add_argument("--verbose", action="store_true", help="the same as --progress on")
     sens.set_defaults(func=run_sensitivity)
 
@@ -736,7 +743,7 @@ def _gated_report(command: str) -> type:
 
 
 #: the legal range of every numeric flag (checked before any work or allocation)
-NUMBER_FLAGS = {"clips": (1, 1_000_000), "instances": (1, 1_000_000), "segments": (1, 4096), "cv": (2, 1000),
+NUMBER_FLAGS = {"clips": (1, 1_000_000), "quality_clips": (1, 100_000), "instances": (1, 1_000_000), "segments": (1, 4096), "cv": (2, 1000),
                 "seed": (0, 2**32 - 1), "sr": (1, 768_000), "n_jobs": (-64, 1024)}
 #: the most audio a command may hold in memory, as a share of the machine's memory
 MEMORY_SHARE = 0.5

@@ -31,6 +31,7 @@ signals itself.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,9 @@ def lsd_db(ref: Any, deg: Any, sr: int, *, n_fft: int = 2048) -> float:
 
 
 _VISQOL: dict[str, Any] = {}
+#: ViSQOL's kernels run on numba's parallel layer, whose default (workqueue) aborts the process when two threads enter
+#: it at once (a meter with n_jobs > 1 measures settings in threads): one measurement at a time per process
+_VISQOL_LOCK = threading.Lock()
 
 
 def _visqol() -> Any:
@@ -149,13 +153,14 @@ def mos_lqo(ref: Any, deg: Any, sr: int) -> float:
     r, d = (np.asarray(a, dtype=np.float64) for a in (ref, deg))
     if sr != VISQOL_SR:
         r, d = (soxr.resample(a, sr, VISQOL_SR, quality="HQ") for a in (r, d))
-    api = _visqol()
-    level = logging.getLogger("visqol").level
-    logging.getLogger("visqol").setLevel(logging.ERROR)  # its notes on short or misaligned clips are not errors here
-    try:
-        return float(api.measure_from_arrays(r, d, VISQOL_SR).moslqo)
-    finally:
-        logging.getLogger("visqol").setLevel(level)
+    with _VISQOL_LOCK:
+        api = _visqol()
+        level = logging.getLogger("visqol").level
+        logging.getLogger("visqol").setLevel(logging.ERROR)  # its notes on short or misaligned clips are not errors here
+        try:
+            return float(api.measure_from_arrays(r, d, VISQOL_SR).moslqo)
+        finally:
+            logging.getLogger("visqol").setLevel(level)
 
 
 def quality_table(X: np.ndarray, Xp: np.ndarray, sr: int, *, mos: bool = True, clips: Any = None) -> pd.DataFrame:
