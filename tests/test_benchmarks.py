@@ -109,3 +109,12 @@ def test_bench_diff_weighs_the_json_and_times_the_comparison(tmp_path):
     run_benchmark("bench_diff", ["--clips", "12", "--seconds", "0.5", "--n-bootstrap", "100", "--out", str(out)])
     result = json.loads(out.read_text())
     assert result["size"]["by_key_bytes"]["paired"] > 0 and result["time"]["n_comparisons"] == 25
+
+
+def test_bench_quality_runs(tmp_path):
+    pytest.importorskip("visqol")
+    out = tmp_path / "q.json"
+    run_benchmark("bench_quality", ["--clips", "9", "--seconds", "1", "--quality-clips", "2", "--lengths", "0.5",
+                                    "--grid", "imperceptible", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["probe"]["ratio"] > 0 and result["meter"]["ratio"] > 0 and len(result["mos"]) == 1

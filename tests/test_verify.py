@@ -53,3 +53,22 @@ def test_the_shift_estimate_is_exact_on_harmonic_tones():
     tone = lambda f: sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3, 4))  # noqa: E731
     for k in (-2.0, -0.5, 0.25, 1.0):
         assert estimated_shift(tone(220.0), tone(220.0 * 2 ** (k / 12)), SR) == k
+
+
+def test_the_meter_verifies_its_settings_and_warns_about_one_that_did_not_happen(tonal):
+    from trustkit import SensitivityMeter, TrustkitWarning
+    from trustkit.encoders import MFCCEncoder
+
+    class Silent(PitchShift):
+        def _perturb(self, x, sr, rng, params):
+            return np.array(x, copy=True), {"n_steps": 0.0}
+
+    grid = [("up 1", PitchShift(n_steps=1.0)), ("broken +2", Silent(n_steps=2.0)), ("mp3", Mp3Compression(bitrate=128))]
+    meter = SensitivityMeter(MFCCEncoder(sr=SR), grid, sr=SR, random_state=0, n_bootstrap=100, verify=True,
+                             quality_clips=4)
+    with pytest.warns(TrustkitWarning, match="'broken \\+2' claims pitch \\+2 semitones but measured 0"):
+        report = meter.score(tonal)
+    v = report.verification.set_index("setting")
+    assert list(v.index) == ["up 1", "broken +2"]  # MP3 makes no directional claim
+    assert v.loc["up 1", "verdict"] == "happened" and v.loc["broken +2", "verdict"] == "did not happen"
+    assert "broken +2" in report.summary() and report.config["verification"]["clips"] == [0, 2, 5, 7]

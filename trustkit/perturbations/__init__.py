@@ -26,7 +26,9 @@ from .loudness import LoudnessMatch, known_loudness
 from .noise import AddBackgroundNoise, AddNoise, colored_noise
 from .pitch_time import PitchShift, SpeedChange, TimeStretch
 from .presets import PRESETS, degradation
+from .quality import measure_quality
 from .reverb import Reverb, measure_rt60, synthetic_rir
+from .verify import verify_perturbations
 
 __all__ = [
     "GRID_NAMES",
@@ -61,10 +63,12 @@ __all__ = [
     "grid_points",
     "holds_gil",
     "known_loudness",
+    "measure_quality",
     "measure_rt60",
     "perturb",
     "release_buffers",
     "seeded_step",
     "study_grid",
     "synthetic_rir",
+    "verify_perturbations",
 ]

@@ -157,7 +157,16 @@ class SensitivityMeter(Meter):
         MOS-LQO interval at or above 4.5).
     quality_clips : int, default=8
         At most this many clips, evenly spaced through ``X`` (MOS-LQO costs
-        about 0.1 s per second of audio per setting).
+        about 0.1 s per second of audio per setting); also the clips ``verify``
+        checks.
+    verify : bool, default=False
+        Check on those clips that every setting did what it claims
+        (:func:`~trustkit.perturbations.verify_perturbations`: a pitch shift
+        moves the spectrum by its semitones, a time stretch the tempo by its
+        rate, noise sits at its SNR), with the same draws. The table gets the
+        share of clips where it happened (scope ``"verification"``), and a
+        setting that did not happen is warned about: its sensitivity measures
+        a change that was not made.
 
     Examples
     --------
@@ -172,7 +181,7 @@ class SensitivityMeter(Meter):
     def __init__(
         self, encoder=None, perturbations="imperceptible", *, sr=None, metric="cosine", baseline=None,
         audio_distance=None, loudness_match=True, n_bootstrap=1000, confidence=0.95, n_jobs=None,
-        random_state=None, verbose=False, memory=None, chunk_size=256, quality=False, quality_clips=8,
+        random_state=None, verbose=False, memory=None, chunk_size=256, quality=False, quality_clips=8, verify=False,
     ):
         self.encoder = encoder
         self.perturbations = perturbations
@@ -190,6 +199,7 @@ class SensitivityMeter(Meter):
         self.chunk_size = chunk_size
         self.quality = quality
         self.quality_clips = quality_clips
+        self.verify = verify
 
     _fixed_params = ("encoder", "baseline")  # fixed, possibly fitted models: clone keeps them
 
@@ -266,7 +276,7 @@ class SensitivityMeter(Meter):
             else:
                 run = self._setup(X, pool)
                 results, keys = self._measure(run), content_keys(run.X)
-        report = dataclasses.replace(self._report(run, results), clip_keys=keys)
+        report = dataclasses.replace(self._report(run, results, self._verified(run)), clip_keys=keys)
         record = self._record(
             run.common, setup_s=run.setup_s, total_s=time.perf_counter() - t_start,
             perturb_s=sum(r["seconds_perturb"] for r in results),
@@ -283,7 +293,9 @@ class SensitivityMeter(Meter):
         if not (isinstance(self.quality, bool) or self.quality in ("mos", "signal")):
             raise ValueError(f"quality must be False, True (or 'mos': ViSQOL MOS-LQO and the signal measures) or "
                              f"'signal' (SNR, segmental SNR, LSD only); got {self.quality!r}.")
-        if self.quality:
+        if not isinstance(self.verify, bool):
+            raise TypeError(f"verify must be True or False; got {self.verify!r}.")
+        if self.quality or self.verify:
             check_number(self.quality_clips, "quality_clips", low=1, integer=True)
         if self.quality and self.quality != "signal":
             try:  # before any work: the extra is missing, not half a run
@@ -568,7 +580,23 @@ class SensitivityMeter(Meter):
             out[f"seconds_{role}"] = seconds[role]
         return out
 
-    def _report(self, run: _Run, results: list[dict[str, Any]]) -> SensitivityReport:
+    def _verified(self, run: _Run) -> pd.DataFrame | None:
+        """With ``verify``: each setting's directional check on the quality clips, with the meter's own draws."""
+        if not self.verify:
+            return None
+        from ..perturbations import verify_perturbations
+
+        idx = self._quality_clips(run.n_clips)
+        X = run.X[idx] if run.X is not None else check_audio(run.corpus.read(idx), sr=run.sr, owner="SensitivityMeter")
+        table = verify_perturbations(self.perturbations, X, sr=run.sr, clips=len(idx),
+                                     random_state=run.common.seeds.entropy, confidence=run.common.confidence)
+        for r in table[table["verdict"] == "did not happen"].itertuples():
+            warnings.warn(f"setting {r.setting!r} claims {r.claim} but measured {r.measured:.3g} (as claimed on "
+                          f"{r.share:.0%} of {r.n} clips): its sensitivity measures a change that was not made. Check "
+                          "the perturbation (its backend, its parameters, the rate).", TrustkitWarning, stacklevel=4)
+        return table
+
+    def _report(self, run: _Run, results: list[dict[str, Any]], verified: pd.DataFrame | None = None) -> SensitivityReport:
         points, encoders, layer_of = run.points, run.encoders, run.layer_of
         seeds, n_boot, conf = run.common.seeds, run.common.n_bootstrap, run.common.confidence
         setting_rows, clips, comp = [], [], []
@@ -626,6 +654,12 @@ class SensitivityMeter(Meter):
                                  "mos": self.quality != "signal",
                                  "clips": self._quality_clips(n).tolist(), "threshold": IMPERCEPTIBLE_MOS,
                                  "interval": "percentile bootstrap over the measured clips"}
+        if verified is not None:  # did each setting do what it claims: the share of clips, with its interval
+            config["verification"] = {"clips": self._quality_clips(n).tolist(),
+                                       "interval": "Wilson over the checked clips"}
+            setting_rows += [estimate_row("happened", Estimate(r.share, r.low, r.high, r.n, conf), scope="verification",
+                                          setting=r.setting, family=r.family, claim=r.claim, measured=r.measured,
+                                          verdict=r.verdict) for r in verified.itertuples() if r.verdict != "no claim"]
         baseline = ([estimate_row("sensitivity", headlines["baseline"], scope="headline", encoder=names["baseline"],
                                   role="baseline")] if "baseline" in headlines else [])
         table = long_table([*baseline, *setting_rows, *comp], conf)

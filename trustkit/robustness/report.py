@@ -166,6 +166,20 @@ class SensitivityReport(Report):
                         "not measured (quality='signal')" for lo, hi in zip(t["mos_lqo_low"], t["mos_lqo_high"])]
         return t
 
+    @property
+    def verification(self) -> pd.DataFrame:
+        """With ``verify=True``: per setting that makes a claim, what was measured and the share of clips where it happened.
+
+        Columns ``setting``, ``family``, ``claim``, ``measured`` (median over
+        the clips), ``share``, ``low``, ``high`` (Wilson), ``n``, ``verdict``;
+        empty otherwise.
+        """
+        rows = self.table[self.table["scope"] == "verification"]
+        if not len(rows):
+            return pd.DataFrame()
+        out = rows[["setting", "family", "claim", "measured", "statistic", "low", "high", "n", "verdict"]]
+        return out.rename(columns={"statistic": "share"}).reset_index(drop=True)
+
     def summary_by_family(self) -> pd.DataFrame:
         """Mean sensitivity per encoder, family and severity (identity excluded)."""
         t = self.wide()
@@ -216,6 +230,13 @@ class SensitivityReport(Report):
             lines += ["", f"Encoder vs baseline ({c['baseline']}), paired bootstrap over clips: consistency "
                       f"lower on {len(worse)}, higher on {len(better)}, not distinguishable on "
                       f"{len(comp) - len(worse) - len(better)} of {len(comp)} settings."]
+        v = self.verification
+        if len(v):
+            failed = v[v["verdict"] != "happened"]
+            lines += ["", f"Did each setting do what it claims (on {int(v['n'].max())} clips): {len(v) - len(failed)} of "
+                      f"{len(v)} happened" + (":" if len(failed) else ".")]
+            lines += [f"  {r.setting:<28s} claims {r.claim}, measured {r.measured:.3g}: {r.verdict} (as claimed on "
+                      f"{r.share:.0%} [{r.low:.0%}, {r.high:.0%}])" for r in failed.itertuples()]
         q = self.quality
         if len(q):
             counts = q["verdict"].str.split(" ").str[0].value_counts()
