@@ -97,6 +97,11 @@ def test_bad_quality_settings_are_refused_before_any_work(clips, monkeypatch):
         SensitivityMeter(MFCCEncoder(sr=SR), [("n", AddNoise(snr_db=10))], quality="yes").score(clips)
     with pytest.raises(ValueError, match="quality_clips"):
         SensitivityMeter(MFCCEncoder(sr=SR), [("n", AddNoise(snr_db=10))], quality=True, quality_clips=0).score(clips)
+    short, _ = make_music(3, duration=0.5, sr=SR, random_state=0)
+    with pytest.raises(ValueError, match=r"ViSQOL scores clips of at least 1 s .* the clips are 0.5 s"):
+        SensitivityMeter(MFCCEncoder(sr=SR), [("n", AddNoise(snr_db=10))], quality=True).score(short)
+    with pytest.raises(ValueError, match="quality='signal'"):
+        measure_quality(AddNoise(snr_db=10), short, sr=SR)
     monkeypatch.setitem(sys.modules, "visqol.api", None)  # the extra not installed
     with pytest.raises(ImportError, match=r"pip install 'trustkit\[quality\]'"):
         SensitivityMeter(MFCCEncoder(sr=SR), [("n", AddNoise(snr_db=10))], quality=True).score(clips)

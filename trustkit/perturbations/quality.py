@@ -40,7 +40,7 @@ import pandas as pd
 from .._validation import check_audio, check_number
 from ..stats import Estimate, bootstrap_estimate
 
-__all__ = ["IMPERCEPTIBLE_MOS", "QUALITY_MEASURES", "lsd_db", "measure_quality", "mos_lqo", "quality_table",
+__all__ = ["IMPERCEPTIBLE_MOS", "MIN_MOS_SECONDS", "QUALITY_MEASURES", "check_mos_length", "lsd_db", "measure_quality", "mos_lqo", "quality_table",
            "quality_verdict", "segmental_snr_db", "snr_db"]
 
 #: ITU-R BS.1116-3's boundary between "imperceptible" (5) and "perceptible, but not annoying" (4)
@@ -48,6 +48,8 @@ IMPERCEPTIBLE_MOS = 4.5
 #: the per-clip measures, in the order reports list them
 QUALITY_MEASURES = ("mos_lqo", "snr_db", "segmental_snr_db", "lsd_db")
 VISQOL_SR = 48000
+#: the shortest reference ViSQOL scores: one patch of its spectrogram (measured: 0.95 s fails, 1.0 s scores)
+MIN_MOS_SECONDS = 1.0
 _EPS = 1e-12
 
 
@@ -140,6 +142,14 @@ def _visqol() -> Any:
     return _VISQOL["api"]
 
 
+def check_mos_length(n_samples: int, sr: int, *, owner: str = "mos_lqo") -> None:
+    """Refuse clips too short for ViSQOL, naming the length and the fix (its own error is an index deep inside)."""
+    if n_samples / sr < MIN_MOS_SECONDS:
+        raise ValueError(f"{owner}: ViSQOL scores clips of at least {MIN_MOS_SECONDS:g} s (one patch of its "
+                         f"spectrogram); the clips are {n_samples / sr:.3g} s. Use longer clips, or the signal measures "
+                         "alone (quality='signal', mos=False).")
+
+
 def mos_lqo(ref: Any, deg: Any, sr: int) -> float:
     """ViSQOL v3 audio-mode MOS-LQO of ``deg`` against ``ref`` (1 to about 4.73), both resampled to 48 kHz (soxr).
 
@@ -151,15 +161,22 @@ def mos_lqo(ref: Any, deg: Any, sr: int) -> float:
     import soxr
 
     r, d = (np.asarray(a, dtype=np.float64) for a in (ref, deg))
+    check_mos_length(len(r), sr)
     if sr != VISQOL_SR:
         r, d = (soxr.resample(a, sr, VISQOL_SR, quality="HQ") for a in (r, d))
+    import numba
+
     with _VISQOL_LOCK:
         api = _visqol()
-        level = logging.getLogger("visqol").level
+        level, threads = logging.getLogger("visqol").level, numba.get_num_threads()
         logging.getLogger("visqol").setLevel(logging.ERROR)  # its notes on short or misaligned clips are not errors here
+        # one numba thread: its parallel reductions sum in an order that depends on the thread count, and the same
+        # clips must score the same whatever n_jobs (1e-14 apart otherwise, measured)
+        numba.set_num_threads(1)
         try:
             return float(api.measure_from_arrays(r, d, VISQOL_SR).moslqo)
         finally:
+            numba.set_num_threads(threads)
             logging.getLogger("visqol").setLevel(level)
 
 
@@ -245,6 +262,8 @@ def measure_quality(step: Any, X: Any, *, sr: int, clips: int = 8, mos: bool = T
 
     X = check_audio(X, sr=sr, owner="measure_quality")
     clips = check_number(clips, "clips", low=1, integer=True)
+    if mos:
+        check_mos_length(X.shape[1], sr, owner="measure_quality")
     idx = np.unique(np.linspace(0, len(X) - 1, min(clips, len(X))).round().astype(int))
     s = clone(step)
     if "random_state" in s.get_params():

@@ -39,7 +39,7 @@ from ..perturbations import (
     perturb,
     seeded_step,
 )
-from ..perturbations.quality import IMPERCEPTIBLE_MOS, quality_estimates, quality_table
+from ..perturbations.quality import IMPERCEPTIBLE_MOS, check_mos_length, quality_estimates, quality_table
 from ..reports import estimate_row, layer_profile, long_table
 from ..stats import Estimate, bootstrap_estimate, bootstrap_statistic, paired_difference, proportion_interval
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
@@ -340,6 +340,7 @@ class SensitivityMeter(Meter):
         _warn_silence((X == 0).mean(axis=1))
         encoders, layer_of = self._roles(sr)
         run = _Run(X=X, sr=sr, common=common, points=self._points(sr), encoders=encoders, layer_of=layer_of)
+        self._check_quality_length(run)
         if pool is not None and self._start_workers(run, pool):
             run = dataclasses.replace(run, pool=pool)
         originals, _ = self._embed_roles(run, X)
@@ -371,6 +372,11 @@ class SensitivityMeter(Meter):
         with originals_loudness:
             return self._map(self._measure_setting, [(run, k, p) for k, p in enumerate(run.points)],
                              desc="SensitivityMeter settings")
+
+    def _check_quality_length(self, run: _Run) -> None:
+        """Before any work: ViSQOL cannot score clips shorter than a second."""
+        if self.quality and self.quality != "signal":
+            check_mos_length(run.n_samples, run.sr, owner="SensitivityMeter(quality=True)")
 
     def _quality_clips(self, n: int) -> np.ndarray:
         """The clips whose audibility is measured: at most ``quality_clips``, evenly spaced (no draw: any chunking agrees)."""
@@ -467,6 +473,7 @@ class SensitivityMeter(Meter):
         encoders, layer_of = self._roles(corpus.sr)
         run = _Run(X=None, sr=corpus.sr, common=common, points=self._points(corpus.sr), encoders=encoders,
                    layer_of=layer_of, corpus=corpus)
+        self._check_quality_length(run)
         # the cheap checks of the encoders on the first clips, before hours of work
         first = check_audio(corpus.read(np.arange(min(len(corpus), 16))), sr=corpus.sr, owner="SensitivityMeter")
         self._preflight(run, first[:2], self._embed_roles(run, first)[0])
