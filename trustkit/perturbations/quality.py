@@ -153,8 +153,10 @@ def check_mos_length(n_samples: int, sr: int, *, owner: str = "mos_lqo") -> None
 def mos_lqo(ref: Any, deg: Any, sr: int) -> float:
     """ViSQOL v3 audio-mode MOS-LQO of ``deg`` against ``ref`` (1 to about 4.73), both resampled to 48 kHz (soxr).
 
-    Needs the ``quality`` extra (visqol-python). About 0.1 s per second of
-    audio after its first call (which compiles its kernels).
+    Needs the ``quality`` extra (visqol-python). About 0.1-0.14 s per second
+    of audio after its first call (which compiles its kernels); one call at a
+    time per process, on one numba thread (the same clips score the same
+    whatever the caller's threads).
     """
     import logging
 
