@@ -114,7 +114,7 @@ def test_bench_diff_weighs_the_json_and_times_the_comparison(tmp_path):
 def test_bench_quality_runs(tmp_path):
     pytest.importorskip("visqol")
     out = tmp_path / "q.json"
-    run_benchmark("bench_quality", ["--clips", "9", "--seconds", "1", "--quality-clips", "2", "--lengths", "1",
+    run_benchmark("bench_quality", ["--clips", "15", "--seconds", "1", "--quality-clips", "2", "--lengths", "1",
                                     "--grid", "imperceptible", "--out", str(out)])
     result = json.loads(out.read_text())
     assert result["probe"]["ratio"] > 0 and result["meter"]["ratio"] > 0 and len(result["mos"]) == 1
