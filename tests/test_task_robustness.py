@@ -154,3 +154,17 @@ def test_after_the_robustness_meter_the_probe_perturbs_and_embeds_nothing_again(
     _probe(MFCCEncoder(sr=SR), grid, memory=memory).score(X, y)
     assert calls == [len(X), len(X)]  # no setting perturbed again
     assert embedded == [2]  # nor any clip embedded again: only the preflight's two clips (determinism, uncached)
+
+
+def test_compare_encoders_refuses_a_bad_grid_before_any_encoder_runs(timbre):
+    X, y = timbre
+    calls = []
+
+    def spy(A):
+        calls.append(len(A))
+        return A[:, :4]
+
+    encoders = {"spy": FunctionEncoder(spy, sr=SR, per_clip=False), "mfcc": MFCCEncoder(sr=SR)}
+    with pytest.raises(ValueError, match="perturbations must be one of"):
+        compare_encoders(encoders, {"t": (X, y)}, perturbations="imperceptibel")
+    assert calls == []

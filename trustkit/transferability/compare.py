@@ -119,6 +119,11 @@ def compare_encoders(
     adapted = {n: as_encoder(e, sr=sr) for n, e in encoders.items()}
     # an encoder set to layer="all" becomes one row per layer ("name/layer"), all from one forward pass per clip
     layered = {n: enc.layer_names() for n, enc in adapted.items() if is_layer_profile(enc)}
+    if perturbations is not None:  # before any encoder runs: a grid that resolves, encoders of one layer
+        if layered:
+            raise ValueError("perturbations= probes one layer per encoder: set the encoders to one layer (not "
+                             f"layer='all': {sorted(layered)}).")
+        grid_points(perturbations, sr or 22050)
     base = [row for n in encoders for row in ([f"{n}/{layer}" for layer in layered[n]] if n in layered else [n])]
     combos = _concatenations(concatenations, base)
     names = base + ["+".join(c) for c in combos]
@@ -206,8 +211,6 @@ def _profiles(reports: dict[tuple[str, str], TransferReport], layered: dict[str,
 def _perturbed_all(prober: TransferabilityProbe, encoders: dict[str, Any], X: Any, spec: Any, sr: int | None,
                    combos: list[tuple[str, ...]]) -> dict[str, list[tuple[Any, np.ndarray]]]:
     """Every encoder's embeddings of every perturbed setting of ``X`` (the same perturbed audio for each), and the concatenations'."""
-    if any(is_layer_profile(enc) for enc in encoders.values()):
-        raise ValueError("perturbations= probes one layer per encoder: set the encoders to one layer (not layer='all').")
     rate = X.sr if isinstance(X, Corpus) else (sr or next((declared_sr(e) for e in encoders.values() if declared_sr(e)), None))
     if rate is None:
         raise ValueError("perturbations= needs the audio's sample rate: pass sr= to compare_encoders, or encoders that "
