@@ -197,7 +197,8 @@ class TrustReport(Report):
         lines = []
         for row in self.scorecard.get("encoders", []):
             verdicts = [f"{k.removesuffix(' verdict')}: {v}" for k, v in row.items() if k.endswith("verdict")]
-            lines.append(f"{row['encoder']}: robustness {row['robustness']}; " + "; ".join(verdicts))
+            drops = [f"{k} {v}" for k, v in row.items() if k.endswith("worst drop")]
+            lines.append(f"{row['encoder']}: robustness {row['robustness']}; " + "; ".join(verdicts + drops))
         for row in self.scorecard.get("explanations", []):
             lines.append(f"{row['explainer']}: fidelity {row['fidelity']} ({row['fidelity verdict']})")
         return "\n".join(lines + [
