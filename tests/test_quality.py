@@ -122,10 +122,13 @@ def test_the_command_line_measures_audibility(tmp_path, capsys):
     assert main(["sensitivity", "--encoder", "mfcc", "--clips", "4", "--quality", "signal", "--quality-clips", "0"]) == 2
 
 
-def test_settings_measured_in_threads_neither_crash_nor_change_a_number(clips):
+def test_settings_measured_in_threads_neither_crash_nor_change_a_figure(clips):
     """ViSQOL runs on numba's parallel layer, which aborts the process when two threads enter it at once."""
     grid = [("noise 10 dB", AddNoise(snr_db=10)), ("noise 20 dB", AddNoise(snr_db=20)), ("pitch +1", PitchShift(n_steps=1.0))]
     kw = {"sr": SR, "random_state": 0, "n_bootstrap": 100, "quality": True, "quality_clips": 2}
     one = SensitivityMeter(MFCCEncoder(sr=SR), grid, n_jobs=1, **kw).score(clips).quality
     two = SensitivityMeter(MFCCEncoder(sr=SR), grid, n_jobs=2, **kw).score(clips).quality
-    np.testing.assert_array_equal(one["mos_lqo"], two["mos_lqo"])
+    # ViSQOL's numba kernels may differ in the last bits from one call to the next (measured up to 3e-14 MOS on a
+    # fresh numba cache; one numba thread, which the meter pins, repeats exactly in most runs): equal to 1e-12
+    np.testing.assert_allclose(one["mos_lqo"], two["mos_lqo"], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(one["segmental_snr_db"], two["segmental_snr_db"])  # ours: exact

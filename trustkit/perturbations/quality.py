@@ -155,8 +155,8 @@ def mos_lqo(ref: Any, deg: Any, sr: int) -> float:
 
     Needs the ``quality`` extra (visqol-python). About 0.1-0.14 s per second
     of audio after its first call (which compiles its kernels); one call at a
-    time per process, on one numba thread (the same clips score the same
-    whatever the caller's threads).
+    time per process, on one numba thread. Reproducible to about 1e-13 MOS,
+    not bit for bit: ViSQOL's numba kernels may differ in the last bits.
     """
     import logging
 
@@ -172,8 +172,8 @@ def mos_lqo(ref: Any, deg: Any, sr: int) -> float:
         api = _visqol()
         level, threads = logging.getLogger("visqol").level, numba.get_num_threads()
         logging.getLogger("visqol").setLevel(logging.ERROR)  # its notes on short or misaligned clips are not errors here
-        # one numba thread: its parallel reductions sum in an order that depends on the thread count, and the same
-        # clips must score the same whatever n_jobs (1e-14 apart otherwise, measured)
+        # one numba thread: its parallel kernels give results 1e-14 apart from call to call with two threads
+        # (measured); with one they repeat in most runs (a fresh numba cache gave 3e-14 once: not bit for bit)
         numba.set_num_threads(1)
         try:
             return float(api.measure_from_arrays(r, d, VISQOL_SR).moslqo)
