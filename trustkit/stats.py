@@ -138,6 +138,16 @@ def bootstrap_indices(
     return [np.concatenate([members[g] for g in row]) for row in draws]
 
 
+def _resampled(statistic: Callable[[np.ndarray], float], n: int, groups: Any, n_bootstrap: int,
+               random_state: Any) -> np.ndarray:
+    """``statistic`` on every resample of :func:`bootstrap_indices`, the non-finite values dropped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        vals = np.array([statistic(i) for i in bootstrap_indices(n, groups=groups, n_bootstrap=n_bootstrap,
+                                                                 random_state=random_state)], dtype=np.float64)
+    return vals[np.isfinite(vals)]
+
+
 def bootstrap_statistic(
     statistic: Callable[[np.ndarray], float],
     n: int,
@@ -167,11 +177,7 @@ def bootstrap_statistic(
     value = float(statistic(np.arange(n)))
     if n < 2:
         return Estimate(value, np.nan, np.nan, n, confidence)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        vals = np.array([statistic(i) for i in bootstrap_indices(n, groups=groups, n_bootstrap=n_bootstrap,
-                                                                 random_state=random_state)], dtype=np.float64)
-    vals = vals[np.isfinite(vals)]
+    vals = _resampled(statistic, n, groups, n_bootstrap, random_state)
     if len(vals) == 0:
         return Estimate(value, np.nan, np.nan, n, confidence)
     low, high = np.percentile(vals, [50 * (1 - confidence), 50 * (1 + confidence)])
@@ -408,11 +414,7 @@ def paired_bootstrap(
     value = float(difference(np.arange(n)))
     if n < 2 or (groups is not None and len(np.unique(np.asarray(groups))) < 2):
         return Estimate(value, np.nan, np.nan, n, confidence), np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        vals = np.array([difference(i) for i in bootstrap_indices(n, groups=groups, n_bootstrap=n_bootstrap,
-                                                                  random_state=random_state)], dtype=np.float64)
-    vals = vals[np.isfinite(vals)]
+    vals = _resampled(difference, n, groups, n_bootstrap, random_state)
     if len(vals) == 0:
         return Estimate(value, np.nan, np.nan, n, confidence), np.nan
     low, high = np.percentile(vals, [50 * (1 - confidence), 50 * (1 + confidence)])

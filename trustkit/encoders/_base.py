@@ -548,7 +548,7 @@ def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
 
 
 def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: Any = None,
-                 parallel_map: Any = None, return_keys: bool = False, transform: Any = None) -> Any:
+                 parallel_map: Any = None, return_keys: bool = False, transforms: Any = None) -> Any:
     """Embed every clip of a :class:`~trustkit.datasets.Corpus`, ``chunk_size`` clips at a time.
 
     Each chunk is read, embedded and dropped (only embeddings are kept), so
@@ -567,15 +567,17 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: An
     return_keys : bool, default=False
         Also return the clips' content keys (:func:`trustkit.audio.content_keys`),
         computed on the audio as it was read.
-    transform : transformer or None
-        Applied to each chunk's clips before they are embedded (a seeded
-        perturbation: its draws are keyed by each clip's content, so the
-        chunking changes nothing).
+    transforms : list of transformers or None
+        Embed each chunk's clips as each transform leaves them (seeded
+        perturbations: their draws are keyed by each clip's content, so the
+        chunking changes nothing), from one read of the chunk, instead of
+        the clips themselves.
 
     Returns
     -------
     ndarray of shape (n_clips, dim), or dict of layer -> ndarray for a layered encoder
-        With ``return_keys``, a pair: that and the list of keys.
+        With ``transforms``, a list of those, one per transform. With
+        ``return_keys``, a pair: that and the list of keys.
     """
     from .._validation import check_audio
     from ..audio import content_keys
@@ -585,17 +587,22 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: An
     def one(index: np.ndarray) -> Any:
         X = check_audio(corpus.read(index), sr=corpus.sr, owner=type(encoder).__name__)
         keys = content_keys(X)
-        if transform is not None:
-            X = np.asarray(transform.fit_transform(X), dtype=X.dtype)
-        Z = embed_layers(encoder, X, memory=memory) if layered else embed(encoder, X, memory=memory)
-        return Z, keys
+
+        def embedded(A: np.ndarray) -> Any:
+            return embed_layers(encoder, A, memory=memory) if layered else embed(encoder, A, memory=memory)
+
+        if transforms is None:
+            return embedded(X), keys
+        return [embedded(np.asarray(t.fit_transform(X), dtype=X.dtype)) for t in transforms], keys
 
     chunks = corpus.chunks(chunk_size)
     parts = parallel_map(one, [(idx,) for idx in chunks], desc="embedding chunks") if parallel_map is not None else \
         [one(idx) for idx in chunks]
     keys = [k for _, part_keys in parts for k in part_keys]
-    if layered:
-        out: Any = {name: np.concatenate([p[name] for p, _ in parts]) for name in parts[0][0]}
-    else:
-        out = np.concatenate([p for p, _ in parts])
+
+    def joined(pieces: list[Any]) -> Any:
+        return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]} if layered else np.concatenate(pieces)
+
+    out = joined([p for p, _ in parts]) if transforms is None else \
+        [joined([p[t] for p, _ in parts]) for t in range(len(transforms))]
     return (out, keys) if return_keys else out

@@ -253,7 +253,7 @@ class FidelityComplexityReport(Report):
                                              "n_neighbourhood", "n_random", "seed_entropy")},
             "comparisons": [{"name": self._measure_name(), "scope": "headline", "measure": m,
                              "higher_is_better": self.higher_is_better, "statistic": "mean",
-                             "values": [None if not np.isfinite(v) else float(v) for v in values]}],
+                             "values": values.tolist()}],  # NaN -> null in the JSON
         }
 
     def compare(self, other: FidelityComplexityReport, *, names: tuple[str, str] = ("first", "second"),

@@ -40,8 +40,8 @@ import pandas as pd
 from .._validation import check_audio, check_number
 from ..stats import Estimate, bootstrap_estimate
 
-__all__ = ["IMPERCEPTIBLE_MOS", "MIN_MOS_SECONDS", "QUALITY_MEASURES", "check_mos_length", "lsd_db", "measure_quality", "mos_lqo", "quality_table",
-           "quality_verdict", "segmental_snr_db", "snr_db"]
+__all__ = ["IMPERCEPTIBLE_MOS", "MIN_MOS_SECONDS", "QUALITY_MEASURES", "check_mos_length", "evenly_spaced", "lsd_db", "measure_quality", "mos_lqo",
+           "quality_estimates", "quality_table", "quality_verdict", "segmental_snr_db", "snr_db"]
 
 #: ITU-R BS.1116-3's boundary between "imperceptible" (5) and "perceptible, but not annoying" (4)
 IMPERCEPTIBLE_MOS = 4.5
@@ -51,6 +51,17 @@ VISQOL_SR = 48000
 #: the shortest reference ViSQOL scores: one patch of its spectrogram (measured: 0.95 s fails, 1.0 s scores)
 MIN_MOS_SECONDS = 1.0
 _EPS = 1e-12
+
+
+def evenly_spaced(n: int, k: int) -> np.ndarray:
+    """At most ``k`` of ``n`` clips' indices, evenly spaced from first to last (no draw: any chunking agrees).
+
+    Examples
+    --------
+    >>> evenly_spaced(6, 3).tolist(), evenly_spaced(2, 8).tolist()
+    ([0, 2, 5], [0, 1])
+    """
+    return np.unique(np.linspace(0, n - 1, min(int(k), n)).round().astype(int))
 
 
 def _pair(ref: np.ndarray, deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -260,19 +271,17 @@ def measure_quality(step: Any, X: Any, *, sr: int, clips: int = 8, mos: bool = T
     >>> float(q.set_index("measure").loc["lsd_db", "statistic"].round(2))  # 6 dB quieter in every bin
     6.0
     """
-    from sklearn.base import clone
+    from .._seeds import resolve_entropy
+    from ._base import configure_step
 
     X = check_audio(X, sr=sr, owner="measure_quality")
     clips = check_number(clips, "clips", low=1, integer=True)
     if mos:
         check_mos_length(X.shape[1], sr, owner="measure_quality")
-    idx = np.unique(np.linspace(0, len(X) - 1, min(clips, len(X))).round().astype(int))
-    s = clone(step)
-    if "random_state" in s.get_params():
-        s.set_params(random_state=random_state)
-    if "sr" in s.get_params() and s.get_params()["sr"] is None:
-        s.set_params(sr=sr)
-    Xp = np.asarray(s.fit_transform(X[idx]))
+    idx = evenly_spaced(len(X), clips)
+    # seeded and given the rate as every meter configures its steps
+    step = configure_step(step, entropy=None if random_state is None else resolve_entropy(random_state), index=0, sr=sr)
+    Xp = np.asarray(step.fit_transform(X[idx]))
     per_clip = quality_table(X[idx], Xp, sr, mos=mos, clips=idx)
     est = quality_estimates(per_clip, n_bootstrap=n_bootstrap, confidence=confidence, random_state=random_state)
     out = pd.DataFrame([{"measure": m, "statistic": e.statistic, "low": e.low, "high": e.high, "n": e.n,

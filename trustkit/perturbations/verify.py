@@ -146,10 +146,11 @@ def verify_perturbations(perturbations: Any, X: Any, *, sr: int, clips: int = 8,
     """
     from .._seeds import SeedTree
     from .grid import grid_points, seeded_step
+    from .quality import evenly_spaced
 
     X = check_audio(X, sr=sr, owner="verify_perturbations")
     clips = check_number(clips, "clips", low=1, integer=True)
-    idx = np.unique(np.linspace(0, len(X) - 1, min(clips, len(X))).round().astype(int))
+    idx = evenly_spaced(len(X), clips)
     Xs = X[idx]
     seeds = SeedTree(random_state)
     rows = []

@@ -174,8 +174,7 @@ def _flatten(payload: dict[str, Any], prefix: str = "") -> dict[str, dict[str, A
 def _values(comparison: dict[str, Any]) -> Any:
     if comparison["statistic"] == "share":
         return decode_share(comparison["values"])
-    return np.array([np.nan if v is None else v for v in comparison["values"]], dtype=float) \
-        if comparison["statistic"] == "mean" else np.asarray(comparison["values"], dtype=float)
+    return np.asarray(comparison["values"], dtype=float)  # JSON's nulls (NaN) become NaN
 
 
 def _statistic(kind: str, truth: Any) -> Any:
@@ -302,7 +301,8 @@ def compare_runs(old: Any, new: Any, *, margin: float = DEFAULT_MARGIN, confiden
     if problems:
         raise NotComparableError("the two runs are not comparable clip by clip:\n  - " + "\n  - ".join(problems))
     for part, c_old, c_new, order, groups, truth in pending:
-        truth_arr = None if truth is None else np.asarray(truth, dtype=float if c_old["statistic"] != "share" else object)
+        # the targets matter only to a metric recomputed on resamples (ROC-AUC, R2), not to a share or a mean
+        truth_arr = None if truth is None or c_old["statistic"] in ("share", "mean") else np.asarray(truth, dtype=float)
         res = _judge(c_old, c_new, order, groups, truth_arr, 1 - 2 * alpha, n_bootstrap, random_state)
         est = res["estimate"]
         rows.append({"part": "" if part == "run" else part, "name": c_old["name"], "scope": c_old["scope"],

@@ -39,7 +39,13 @@ from ..perturbations import (
     perturb,
     seeded_step,
 )
-from ..perturbations.quality import IMPERCEPTIBLE_MOS, check_mos_length, quality_estimates, quality_table
+from ..perturbations.quality import (
+    IMPERCEPTIBLE_MOS,
+    check_mos_length,
+    evenly_spaced,
+    quality_estimates,
+    quality_table,
+)
 from ..reports import estimate_row, layer_profile, long_table
 from ..stats import Estimate, bootstrap_estimate, bootstrap_statistic, paired_difference, proportion_interval
 from .audio_distances import AUDIO_DISTANCES, AudioDistance
@@ -380,7 +386,7 @@ class SensitivityMeter(Meter):
 
     def _quality_clips(self, n: int) -> np.ndarray:
         """The clips whose audibility is measured: at most ``quality_clips``, evenly spaced (no draw: any chunking agrees)."""
-        return np.unique(np.linspace(0, n - 1, min(int(self.quality_clips), n)).round().astype(int))
+        return evenly_spaced(n, self.quality_clips)
 
     def _step(self, run: _Run, k: int, point: GridPoint) -> Any:
         """Setting ``k``'s perturbation, seeded by the call's seed tree (loudness matched unless the identity)."""

@@ -498,20 +498,23 @@ class TransferabilityProbe(Meter):
 
     def _perturbed(self, X: Any, enc: Any, points: list[Any], sr: int, common: Common) -> list[tuple[Any, np.ndarray]]:
         """Every setting's embeddings of the perturbed clips (files: chunk by chunk), seeded as the robustness meter's."""
+        # k as the robustness meter numbers them (0 is its identity)
+        steps = [seeded_step(point, seed=common.seeds.seed("perturbation", k), sr=sr, loudness_match=self.loudness_match)
+                 for k, point in enumerate(points, start=1)]
+        if isinstance(X, Corpus):  # files: each chunk read once, every setting perturbed and embedded from it
+            Zs = embed_corpus(enc, X, chunk_size=self.chunk_size, memory=self.memory, parallel_map=self._map,
+                              transforms=steps)
+            return [(point, _features(Z, f"embeddings of {type(enc).__name__} on {point.name}"))
+                    for point, Z in zip(points, Zs)]
         out = []
-        for k, point in enumerate(points, start=1):  # k as the robustness meter numbers them (0 is its identity)
-            step = seeded_step(point, seed=common.seeds.seed("perturbation", k), sr=sr, loudness_match=self.loudness_match)
-            if isinstance(X, Corpus):
-                Z = embed_corpus(enc, X, chunk_size=self.chunk_size, memory=self.memory, parallel_map=self._map,
-                                 transform=step)
-            else:
-                # through the robustness meter's cache: a meter on the same clips and seeds perturbed them already
-                Xp = np.asarray(cached_call(perturb, self.memory, step, X, None, what=f"perturbation {point.name!r}",
-                                            ignore=("pool",)), dtype=X.dtype)
-                if Xp.ndim != 2 or len(Xp) != len(X):
-                    raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
-                                     "it must return one clip per input clip.")
-                Z = embed(enc, Xp, memory=self.memory)
+        for point, step in zip(points, steps):
+            # through the robustness meter's cache: a meter on the same clips and seeds perturbed them already
+            Xp = np.asarray(cached_call(perturb, self.memory, step, X, None, what=f"perturbation {point.name!r}",
+                                        ignore=("pool",)), dtype=X.dtype)
+            if Xp.ndim != 2 or len(Xp) != len(X):
+                raise ValueError(f"perturbation {point.name!r} returned shape {Xp.shape} for {len(X)} clips; "
+                                 "it must return one clip per input clip.")
+            Z = embed(enc, Xp, memory=self.memory)
             out.append((point, _features(Z, f"embeddings of {type(enc).__name__} on {point.name}")))
         return out
 
