@@ -60,6 +60,24 @@ def test_neighbour_outcomes_known_answer():
     np.testing.assert_allclose(out["distance_ratio"], [0.0, 1 / 2, 4.5 / 4.5])
 
 
+@pytest.mark.parametrize("n", [2, 3, 8, 9])
+def test_neighbour_outcomes_equal_the_textbook_definition_in_place_or_not(n):
+    """Row by row with np.median over the other originals; the in-place path gives the same bits, the input is kept."""
+    rng = np.random.default_rng(n)
+    D = rng.integers(0, 4, size=(n, n)).astype(float) * 0.25  # many ties, zeros included
+    kept = D.copy()
+    for overwrite in (False, True):
+        out = neighbour_outcomes(D if not overwrite else D.copy(), overwrite=overwrite)
+        for i in range(n):
+            others = np.delete(D[i], i)
+            assert out["consistent"][i] == (D[i, i] < others.min())
+            assert out["rank"][i] == 1 + np.sum(others <= D[i, i])
+            med = np.median(others)
+            expected = D[i, i] / med if med > 0 else (np.inf if D[i, i] > 0 else 1.0)
+            assert out["distance_ratio"][i] == expected  # bit for bit: the same (a + b) / 2 as np.median
+    np.testing.assert_array_equal(D, kept)  # overwrite=False never touches the caller's matrix
+
+
 def test_identity_encoder_identity_perturbation_is_fully_consistent(clips):
     report = meter(raw, [("quieter", Gain(gain_db=-6))], loudness_match=False).score(clips)
     ident = report.wide()[report.wide()["setting"] == "identity"].iloc[0]

@@ -18,13 +18,15 @@ __all__ = ["BLOCK_BYTES", "blocked_outcomes", "join_outcomes", "neighbour_outcom
            "row_spearman"]
 
 
-def neighbour_outcomes(D: np.ndarray, *, first: int = 0) -> dict[str, np.ndarray]:
+def neighbour_outcomes(D: np.ndarray, *, first: int = 0, overwrite: bool = False) -> dict[str, np.ndarray]:
     """Per-clip outcomes from a distance matrix ``D[i, j] = d(perturbed i, original j)``.
 
     Every outcome of a row depends on that row alone, so ``D`` may be a block
     of rows of the whole matrix: rows ``first .. first + len(D)`` (each row's
     own original is then column ``first + i``). Blocks give the outcomes of
-    the whole matrix bit for bit.
+    the whole matrix bit for bit. With ``overwrite=True`` a float64 ``D`` is
+    used as working memory (its values are left in any order): the peak is
+    then one block, not a copy of it.
 
     Returns
     -------
@@ -42,25 +44,33 @@ def neighbour_outcomes(D: np.ndarray, *, first: int = 0) -> dict[str, np.ndarray
     >>> neighbour_outcomes(D[1:], first=1)["rank"].tolist()
     [3, 1]
     """
-    D = np.asarray(D, dtype=np.float64)
+    D = np.array(D, dtype=np.float64, copy=not overwrite)  # worked on in place: one block of memory, not five
     b, n = D.shape
     rows = np.arange(b)
-    own = D[rows, first + rows].copy()
-    others = D.copy()
-    others[rows, first + rows] = np.inf
-    consistent = own < others.min(axis=1)
-    rank = 1 + np.sum(others <= own[:, None], axis=1)
-    keep = np.ones((b, n), dtype=bool)
-    keep[rows, first + rows] = False
-    off = others[keep].reshape(b, n - 1)
-    med = np.median(off, axis=1)
+    cols = first + rows
+    own = D[rows, cols].copy()
+    undefined = np.isnan(D).any(axis=1)
+    D[rows, cols] = np.inf
+    consistent = own < D.min(axis=1)
+    rank = 1 + np.count_nonzero(own[:, None] >= D, axis=1)
+    # the median of the n - 1 other distances, as np.median takes it: the own distance set to -inf sorts first, the
+    # middle one or two of the rest are found by one partition in place and the two averaged as (a + b) / 2
+    D[rows, cols] = -np.inf
+    m = n - 1
+    if m == 0:
+        med = np.full(b, np.nan)
+    else:
+        lo, hi = 1 + (m - 1) // 2, 1 + m // 2
+        D.partition((lo, hi), axis=1)
+        med = D[:, lo] if lo == hi else (D[:, lo] + D[:, hi]) / 2
+        med = np.where(undefined, np.nan, med)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(med > 0, own / np.where(med > 0, med, 1.0), np.where(own > 0, np.inf, 1.0))
     return {"consistent": consistent, "rank": rank, "reciprocal_rank": 1.0 / rank, "distance_ratio": ratio}
 
 
 #: rows of the distance matrix measured at once: a block of float64 distances stays under this many bytes
-BLOCK_BYTES = 16 * 2**20
+BLOCK_BYTES = 4 * 2**20
 
 
 def row_blocks(n_rows: int, n_cols: int, *, block_bytes: int = BLOCK_BYTES) -> list[slice]:
@@ -94,7 +104,7 @@ def blocked_outcomes(perturbed: np.ndarray, originals: np.ndarray, distance: Any
     perturbed, originals : ndarray of shape (n, d)
     distance : callable
         ``distance(A, B) -> (len(A), len(B))``, e.g. ``scipy.spatial.distance.cdist``.
-    block_bytes : int, default=16 MiB
+    block_bytes : int, default=4 MiB
 
     Examples
     --------
@@ -106,7 +116,7 @@ def blocked_outcomes(perturbed: np.ndarray, originals: np.ndarray, distance: Any
     >>> all(np.array_equal(whole[k], parts[k]) for k in whole)
     True
     """
-    return join_outcomes([neighbour_outcomes(distance(perturbed[sl], originals), first=sl.start)
+    return join_outcomes([neighbour_outcomes(distance(perturbed[sl], originals), first=sl.start, overwrite=True)
                           for sl in row_blocks(len(perturbed), len(originals), block_bytes=block_bytes)])
 
 

@@ -216,13 +216,13 @@ class SensitivityMeter(Meter):
     def _outcomes(self, perturbed: np.ndarray, originals: np.ndarray, owner: str) -> dict[str, np.ndarray]:
         """Each perturbed clip's outcome against every original, from blocks of rows of the distance matrix."""
         return join_outcomes([neighbour_outcomes(self._distance(perturbed[sl], originals, owner, first=sl.start),
-                                                 first=sl.start)
+                                                 first=sl.start, overwrite=True)
                               for sl in row_blocks(len(perturbed), len(originals))])
 
     def _distance(self, A: np.ndarray, B: np.ndarray, owner: str, first: int = 0) -> np.ndarray:
         """``metric(A, B)``, checked: the right shape and finite (rows of ``A`` are perturbed clips from ``first``)."""
         if callable(self.metric):
-            D = np.asarray(self.metric(A, B), dtype=np.float64)
+            D = np.array(self.metric(A, B), dtype=np.float64)  # ours: the outcomes work in it in place
             if D.shape != (len(A), len(B)):
                 raise ValueError(f"metric returned shape {D.shape}; expected ({len(A)}, {len(B)}).")
         else:
