@@ -97,7 +97,9 @@ def blocked_outcomes(perturbed: np.ndarray, originals: np.ndarray, distance: Any
     Peak memory is O(block x n) instead of n x n: a block holds at most
     ``block_bytes`` of float64 distances (and at least one row). The outcomes
     are those of the whole matrix, bit for bit, as long as ``distance``
-    computes each pair on its own (scipy's ``cdist`` does).
+    computes each pair on its own (scipy's ``cdist`` does). ``distance``
+    receives every block with the same ``originals``: give them in the dtype
+    it computes in (float64 for ``cdist``) or it converts them once per block.
 
     Parameters
     ----------

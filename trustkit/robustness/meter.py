@@ -215,6 +215,8 @@ class SensitivityMeter(Meter):
 
     def _outcomes(self, perturbed: np.ndarray, originals: np.ndarray, owner: str) -> dict[str, np.ndarray]:
         """Each perturbed clip's outcome against every original, from blocks of rows of the distance matrix."""
+        if not callable(self.metric):  # cdist computes in float64: the originals converted once, not once per block
+            originals = np.asarray(originals, dtype=np.float64)
         return join_outcomes([neighbour_outcomes(self._distance(perturbed[sl], originals, owner, first=sl.start),
                                                  first=sl.start, overwrite=True)
                               for sl in row_blocks(len(perturbed), len(originals))])
