@@ -272,3 +272,46 @@ def test_a_store_refuses_chunks_of_another_shape():
         store.put("z", [0, 1], np.zeros((2, 3)))
         with pytest.raises(ValueError, match=r"rows of shape \(5,\) in one chunk but \(3,\) in an earlier one"):
             store.put("z", [2, 3], np.zeros((2, 5)))
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_streamed_run_keeps_its_finished_chunks(tmp_path):
+    """SIGINT half-way: exit 130 and nothing written; run again, the finished chunks come from the cache, same numbers."""
+    import json
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from trustkit.cli import main
+
+    X, _ = make_music(48, duration=2.0, sr=SR, random_state=5)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i, x in enumerate(X):
+        sf.write(audio / f"{i:02d}.wav", x, SR, subtype="FLOAT")
+    cache = tmp_path / "cache"
+    argv = ["sensitivity", "--encoder", "mfcc", "--audio", str(audio), "--chunk-size", "4", "--n-jobs", "1",
+            "--cache", str(cache), "--perturbations", "imperceptible"]
+    exe = shutil.which("trustkit") or str(Path(sys.executable).parent / "trustkit")
+    proc = subprocess.Popen([exe, *argv, "--json", str(tmp_path / "stopped.json")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and len(list(cache.rglob("output.pkl"))) < 2 * 24:
+        time.sleep(0.05)  # until two chunks' perturbations are in the cache
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and not (tmp_path / "stopped.json").exists()
+    kept = {p: p.stat().st_mtime_ns for p in cache.rglob("output.pkl")}
+    assert len(kept) >= 2 * 24  # nothing finished was lost
+
+    assert main([*argv, "--json", str(tmp_path / "resumed.json")]) == 0
+    after = {p: p.stat().st_mtime_ns for p in cache.rglob("output.pkl")}
+    assert len(after) > len(kept) and all(after[p] == t for p, t in kept.items())  # the rest added, nothing redone
+    clean = [a for a in argv if a not in ("--cache", str(cache))]
+    assert main([*clean, "--json", str(tmp_path / "clean.json")]) == 0
+    resumed, fresh = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("resumed", "clean"))
+    assert resumed["long"] == fresh["long"]
