@@ -56,7 +56,7 @@ def _same_numbers(a, b):
     assert a.headline_estimate == b.headline_estimate
 
 
-@pytest.mark.parametrize("chunk_size", [4, 11, 64])  # 11 clips: chunks of 4 leave 3
+@pytest.mark.parametrize("chunk_size", [4, 11, 64, None])  # 11 clips: chunks of 4 leave 3; None: 11 chunks of 1
 def test_a_corpus_in_chunks_gives_the_numbers_of_one_array(folder, chunk_size):
     corpus = Corpus.from_folder(folder)
     X, _ = corpus.load()

@@ -106,7 +106,7 @@ class Meter(BaseEstimator):
         if self.memory is not None and not isinstance(self.memory, (str, os.PathLike)) and not hasattr(self.memory, "cache"):
             raise ValueError(f"memory must be None, a folder (str or path) or a joblib.Memory; got {self.memory!r}.")
         check_memory_folder(self.memory)
-        if hasattr(self, "chunk_size"):  # the meters that read files
+        if getattr(self, "chunk_size", None) is not None:  # the meters that read files
             check_number(self.chunk_size, "chunk_size", low=1, integer=True)
         return Common(n_bootstrap=n_boot, confidence=conf, seeds=SeedTree(self.random_state), verbose=bool(self.verbose))
 

@@ -268,15 +268,44 @@ class Corpus:
         """Every clip in memory with its labels: ``(X, y)`` as :func:`trustkit.datasets.load_audio_folder` returns."""
         return self.read(), self.y
 
-    def chunks(self, size: int) -> list[np.ndarray]:
-        """The clips' indices in consecutive chunks of at most ``size``."""
-        size = check_number(size, "chunk_size", low=1, integer=True)
-        return [np.arange(s, min(s + size, len(self))) for s in range(0, len(self), size)]
+    def chunks(self, size: int | None = None) -> list[np.ndarray]:
+        """The clips' indices in consecutive chunks of at most ``size``.
 
-    def describe(self) -> dict[str, Any]:
-        """What a report's config records about the corpus (files, rate, excerpt, what was left out)."""
+        ``None`` (the meters' default): chunks of at most :data:`AUTO_CHUNK`
+        clips and at least :data:`MIN_CHUNKS` of them (fewer only when the
+        corpus has fewer clips), sizes within one of each other, so that
+        every worker gets several equal tasks and none waits on a last,
+        lone chunk. The cut depends on the corpus and ``size`` alone, never
+        on the workers: a run resumed with another ``n_jobs`` finds its
+        finished chunks in the cache.
+
+        Examples
+        --------
+        >>> names = tuple(f"{i}.wav" for i in range(40))
+        >>> corpus = Corpus(names, names, sr=16000, n_samples=16000, offsets=(0.0,) * 40)
+        >>> [len(c) for c in corpus.chunks(16)]
+        [16, 16, 8]
+        >>> sizes = [len(c) for c in corpus.chunks()]
+        >>> len(sizes), min(sizes), max(sizes)
+        (16, 2, 3)
+        """
+        n = len(self)
+        if size is None:
+            return np.array_split(np.arange(n), min(n, max(MIN_CHUNKS, -(-n // AUTO_CHUNK))))
+        size = check_number(size, "chunk_size", low=1, integer=True)
+        return [np.arange(s, min(s + size, n)) for s in range(0, n, size)]
+
+    def describe(self, chunk_size: int | None = None) -> dict[str, Any]:
+        """What a report's config records about the corpus (files, rate, excerpt, what was left out, the chunks)."""
         return {"n_files": len(self), "sr": self.sr, "duration": self.duration,
-                "skipped": [{"file": f, "reason": why} for f, why in self.skipped], "padded": list(self.padded)}
+                "skipped": [{"file": f, "reason": why} for f, why in self.skipped], "padded": list(self.padded),
+                "chunk_size": "auto" if chunk_size is None else chunk_size, "n_chunks": len(self.chunks(chunk_size))}
+
+
+#: the most clips of a chunk when the meter is given no ``chunk_size``
+AUTO_CHUNK = 256
+#: the fewest chunks a corpus is cut into when the meter is given no ``chunk_size`` (2 workers: 8 tasks each)
+MIN_CHUNKS = 16
 
 
 def _ram_budget() -> int:

@@ -547,7 +547,7 @@ def embed(encoder: Any, X: np.ndarray, *, memory: Any = None) -> np.ndarray:
     return Z
 
 
-def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: Any = None,
+def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int | None = None, memory: Any = None,
                  parallel_map: Any = None, return_keys: bool = False, transforms: Any = None) -> Any:
     """Embed every clip of a :class:`~trustkit.datasets.Corpus`, ``chunk_size`` clips at a time.
 
@@ -559,7 +559,9 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int = 256, memory: An
     ----------
     encoder : BaseEncoder
     corpus : Corpus
-    chunk_size : int, default=256
+    chunk_size : int or None, default=None
+        Clips per chunk; None: :meth:`~trustkit.datasets.Corpus.chunks`' own cut
+        (at most 256, at least 16 chunks).
     memory : str, joblib.Memory or None
         Cache of each chunk's embeddings: a run stopped half-way keeps its finished chunks.
     parallel_map : callable or None

@@ -146,11 +146,12 @@ class SensitivityMeter(Meter):
         The cache is made of pickles: use only a folder you trust. With files,
         a finished chunk is kept there: a run stopped half-way resumes
         without redoing it.
-    chunk_size : int, default=256
+    chunk_size : int or None, default=None
         With files (a :class:`~trustkit.datasets.Corpus`, a folder or a list
         of paths passed to :meth:`score`): clips read, perturbed and embedded
         per task. Only a chunk's audio is ever in memory; the numbers do not
-        depend on it.
+        depend on it. None: at most 256 clips, and at least 16 chunks of
+        equal size (so that two or more workers share the work evenly).
     quality : bool or {"mos", "signal"}, default=False
         Measure how audible every setting is (:mod:`trustkit.perturbations.quality`):
         on ``quality_clips`` clips, each original against its perturbed copy
@@ -187,7 +188,7 @@ class SensitivityMeter(Meter):
     def __init__(
         self, encoder=None, perturbations="imperceptible", *, sr=None, metric="cosine", baseline=None,
         audio_distance=None, loudness_match=True, n_bootstrap=1000, confidence=0.95, n_jobs=None,
-        random_state=None, verbose=False, memory=None, chunk_size=256, quality=False, quality_clips=8, verify=False,
+        random_state=None, verbose=False, memory=None, chunk_size=None, quality=False, quality_clips=8, verify=False,
     ):
         self.encoder = encoder
         self.perturbations = perturbations
@@ -291,7 +292,7 @@ class SensitivityMeter(Meter):
             **{f"encode_{role}_s": sum(r[f"seconds_{role}"] for r in results) for role in run.encoders},
         )
         if run.corpus is not None:
-            record["corpus"] = {**run.corpus.describe(), "chunk_size": self.chunk_size}
+            record["corpus"] = run.corpus.describe(self.chunk_size)
         return dataclasses.replace(report, config={**report.config, **record})  # a new report: none is changed
 
     def _check_params(self) -> None:

@@ -55,7 +55,7 @@ def compare_encoders(
     random_state: Any = None,
     verbose: bool = False,
     memory: Any = None,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
     perturbations: Any = None,
     loudness_match: bool = True,
     corruption_baseline: str | None = None,

@@ -182,10 +182,11 @@ class TransferabilityProbe(Meter):
         A progress bar over the outer folds of each probed embedding, on stderr.
     memory : str, joblib.Memory or None, default=None
         Cache of the embeddings (with files: of each finished chunk).
-    chunk_size : int, default=256
+    chunk_size : int or None, default=None
         With files (a :class:`~trustkit.datasets.Corpus`, a folder or a list
         of paths): clips read and embedded per task; only a chunk's audio is
-        ever in memory.
+        ever in memory. None: at most 256 clips, and at least 16 chunks of
+        equal size (so that the workers share the work evenly).
     perturbations : {"imperceptible", "graver", "all"}, PerturbationGrid, list or None, default=None
         Task-level robustness: the probe of every outer fold, trained on the
         clean training items, also scores that fold's test items perturbed,
@@ -212,7 +213,7 @@ class TransferabilityProbe(Meter):
     def __init__(
         self, encoder=None, probe="logistic", *, task="auto", cv=5, metrics="auto",
         estimators=("logme", "hscore", "knn"), n_bootstrap=1000, confidence=0.95, sr=None, inner_cv=3,
-        n_jobs=None, random_state=None, verbose=False, memory=None, chunk_size=256, perturbations=None,
+        n_jobs=None, random_state=None, verbose=False, memory=None, chunk_size=None, perturbations=None,
         loudness_match=True,
     ):
         self.encoder = encoder
@@ -426,7 +427,7 @@ class TransferabilityProbe(Meter):
         if enc is not None and not layers:  # before any fit: one embedding per clip, and clips told apart
             preflight(enc, X.read([0, 1]) if isinstance(X, Corpus) else X[:2], F[:2], F, owner="TransferabilityProbe")
         t_embed = time.perf_counter() - t0
-        files = {} if corpus is None else {"corpus": {**corpus.describe(), "chunk_size": self.chunk_size}}
+        files = {} if corpus is None else {"corpus": corpus.describe(self.chunk_size)}
         if not layers:
             perturbed = self._perturbed(X, enc, points, p_sr, common) if self.perturbations is not None else None
             report = self._evaluate(F, job, common, enc_name, t_embed, perturbed)
