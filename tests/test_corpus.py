@@ -64,7 +64,9 @@ def test_a_corpus_in_chunks_gives_the_numbers_of_one_array(folder, chunk_size):
     in_memory = SensitivityMeter(MFCCEncoder(sr=SR), _grid(), sr=SR, **kw).score(X)
     streamed = SensitivityMeter(MFCCEncoder(sr=SR), _grid(), chunk_size=chunk_size, n_jobs=2, **kw).score(corpus)
     _same_numbers(in_memory, streamed)
-    assert streamed.config["corpus"]["n_files"] == 11 and streamed.config["corpus"]["chunk_size"] == chunk_size
+    cut = streamed.config["corpus"]
+    assert cut["n_files"] == 11 and cut["chunk_size"] == (chunk_size or "auto")
+    assert cut["n_chunks"] == {4: 3, 11: 1, 64: 1, None: 11}[chunk_size]
     for m in ("consistency", "mrr", "distance_ratio"):  # every measure, not only the headline
         np.testing.assert_array_equal(in_memory.wide()[m], streamed.wide()[m])
 
