@@ -49,7 +49,7 @@ def write_corpus(folder: Path, n: int, seconds: float) -> None:
             sf.write(folder / f"{start + i:05d}.wav", x, SR, subtype="FLOAT")
 
 
-def child(mode: str, folder: str, n: int, chunk_size: int, engine: str) -> dict:
+def child(mode: str, folder: str, n: int, chunk_size: int | None, engine: str) -> dict:
     """One meter run in this (fresh) process: wall seconds, peak RSS, the headline and a digest of the table."""
     import joblib
 
@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=100, help="N: the memory runs use N and 2N files (default 100)")
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds per file (default 4)")
-    parser.add_argument("--chunk-size", type=int, default=32)
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="clips per chunk (default: the meter's own cut, at least 16 equal chunks)")
     parser.add_argument("--blocks", type=int, nargs="*", default=[2000, 5000, 10000],
                         help="n for the distance blocks (default 2000 5000 10000)")
     parser.add_argument("--whole-limit", type=int, default=10000, help="largest n measured as one whole matrix")
@@ -167,6 +168,6 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         mode, folder, n, chunk, engine = sys.argv[2:7]
-        print(json.dumps(child(mode, folder, int(n), int(chunk), engine)))
+        print(json.dumps(child(mode, folder, int(n), None if chunk == "None" else int(chunk), engine)))
     else:
         main()

@@ -277,7 +277,8 @@ def test_a_store_refuses_chunks_of_another_shape():
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_a_streamed_run_keeps_its_finished_chunks(tmp_path):
+@pytest.mark.parametrize("n_jobs", ["1", "2"])  # 2: the chunks in worker processes
+def test_ctrl_c_on_a_streamed_run_keeps_its_finished_chunks(tmp_path, n_jobs):
     """SIGINT half-way: exit 130 and nothing written; run again, the finished chunks come from the cache, same numbers."""
     import json
     import shutil
@@ -295,7 +296,7 @@ def test_ctrl_c_on_a_streamed_run_keeps_its_finished_chunks(tmp_path):
     for i, x in enumerate(X):
         sf.write(audio / f"{i:02d}.wav", x, SR, subtype="FLOAT")
     cache = tmp_path / "cache"
-    argv = ["sensitivity", "--encoder", "mfcc", "--audio", str(audio), "--chunk-size", "4", "--n-jobs", "1",
+    argv = ["sensitivity", "--encoder", "mfcc", "--audio", str(audio), "--chunk-size", "4", "--n-jobs", n_jobs,
             "--cache", str(cache), "--perturbations", "imperceptible"]
     exe = shutil.which("trustkit") or str(Path(sys.executable).parent / "trustkit")
     proc = subprocess.Popen([exe, *argv, "--json", str(tmp_path / "stopped.json")], stdout=subprocess.PIPE,
@@ -306,7 +307,9 @@ def test_ctrl_c_on_a_streamed_run_keeps_its_finished_chunks(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert "interrupted" in err and not (tmp_path / "stopped.json").exists()
+    lines = [line for line in err.splitlines() if line.startswith("trustkit:") or "Traceback" in line or "terminate" in line]
+    assert lines == ["trustkit: interrupted; nothing was written."], err[-2000:]
+    assert not (tmp_path / "stopped.json").exists()
     kept = {p: p.stat().st_mtime_ns for p in cache.rglob("output.pkl")}
     assert len(kept) >= 2 * 24  # nothing finished was lost
 
@@ -317,3 +320,40 @@ def test_ctrl_c_on_a_streamed_run_keeps_its_finished_chunks(tmp_path):
     assert main([*clean, "--json", str(tmp_path / "clean.json")]) == 0
     resumed, fresh = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("resumed", "clean"))
     assert resumed["long"] == fresh["long"]
+
+
+def test_chunks_in_worker_processes_send_back_their_warnings_and_errors(tmp_path):
+    """Files on two workers run each chunk in a loky process: what it warns or refuses reaches the caller as in one."""
+    from trustkit import TrustkitWarning
+
+    X, _ = make_music(6, duration=1.0, sr=SR, random_state=1)
+    X[4, : SR * 3 // 4] = 0.0  # three quarters digital silence
+    for i, x in enumerate(X):
+        sf.write(tmp_path / f"{i}.wav", x, SR, subtype="FLOAT")
+    kw = {"random_state": 0, "n_bootstrap": 20, "chunk_size": 2}
+    with pytest.warns(TrustkitWarning, match=r"digital silence \(clip 4: 75%"):
+        alone = SensitivityMeter(MFCCEncoder(), _grid(), **kw).score(tmp_path)
+    with pytest.warns(TrustkitWarning, match=r"digital silence \(clip 4: 75%"):
+        two = SensitivityMeter(MFCCEncoder(), _grid(), n_jobs=2, **kw).score(tmp_path)
+    _same_numbers(alone, two)
+    sf.write(tmp_path / "5.wav", np.zeros(SR, dtype=np.float32), SR, subtype="FLOAT")  # clip 5: silent throughout
+    with pytest.warns(TrustkitWarning), pytest.raises(InvalidAudioError, match="clip 5 .*too quiet for loudness"):
+        SensitivityMeter(MFCCEncoder(), _grid(), n_jobs=2, **kw).score(tmp_path)
+
+
+def test_an_encoder_that_cannot_be_sent_to_a_process_runs_its_chunks_on_threads(folder):
+    import threading
+
+    lock = threading.Lock()  # cannot be pickled: the chunks stay in this process
+
+    class Locked(MFCCEncoder):
+        def _embed(self, x, sr):
+            with lock:
+                return super()._embed(x, sr)
+
+    meter = SensitivityMeter(Locked(), _grid(), random_state=0, n_bootstrap=20, n_jobs=2, chunk_size=4)
+    assert not meter._pickles() and SensitivityMeter(MFCCEncoder(), _grid())._pickles()
+    locked = meter.score(folder)
+    sent = SensitivityMeter(MFCCEncoder(), _grid(), random_state=0, n_bootstrap=20, n_jobs=2, chunk_size=4).score(folder)
+    for col in ("statistic", "low", "high"):
+        np.testing.assert_array_equal(locked.table[col], sent.table[col])

@@ -127,9 +127,10 @@ class Meter(BaseEstimator):
         }
 
     def _map(self, fn: Callable[..., Any], items: Iterable[Any], *, desc: str,
-             consume: Callable[[int, Any], None] | None = None) -> list[Any]:
+             consume: Callable[[int, Any], None] | None = None, prefer: str = "threads") -> list[Any]:
         """:func:`parallel_map` with this meter's ``n_jobs`` and ``verbose``."""
-        return parallel_map(fn, items, n_jobs=self.n_jobs, verbose=bool(self.verbose), desc=desc, consume=consume)
+        return parallel_map(fn, items, n_jobs=self.n_jobs, verbose=bool(self.verbose), desc=desc, consume=consume,
+                            prefer=prefer)
 
 
 #: (number of imported modules, the controller that scanned the process's thread pools then)
@@ -176,7 +177,8 @@ class InContext:
 
 
 def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | None = None, verbose: bool = False,
-                 desc: str = "", consume: Callable[[int, Any], None] | None = None) -> list[Any]:
+                 desc: str = "", consume: Callable[[int, Any], None] | None = None,
+                 prefer: str = "threads") -> list[Any]:
     """``[fn(*item) for item in items]`` in parallel, in order: trustkit's one parallel map.
 
     Threads by default (``joblib.parallel_config`` chooses another backend);
@@ -190,7 +192,9 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
     :func:`~trustkit.perturbations.known_loudness`) holds in the workers.
     With ``consume``, each result is handed to ``consume(i, result)`` as it
     arrives, in order, and not kept (the list returned is empty): memory then
-    holds the results in flight, not all of them.
+    holds the results in flight, not all of them. ``prefer="processes"``:
+    joblib's loky worker processes unless ``joblib.parallel_config`` chose
+    a backend (for work that holds the GIL; its items and ``fn`` must pickle).
     """
     items = list(items)
     call = InContext(fn)
@@ -200,7 +204,7 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
 
     with one_blas_thread(), tqdm(total=len(items), desc=desc, file=sys.stderr, dynamic_ncols=True,
                                            disable=not verbose) as bar:
-        for i, res in enumerate(Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+        for i, res in enumerate(Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(
                 delayed(call)(*item) for item in items)):
             if consume is None:
                 results.append(res)
@@ -318,17 +322,18 @@ def _recording_warnings(fn: Callable[..., Any], *args: Any) -> tuple[Any, list[t
 
 
 @contextlib.contextmanager
-def process_pool(n_jobs: int | None) -> Iterator[ProcessPool]:
+def process_pool(n_jobs: int | None, *, prefer: str = "threads") -> Iterator[ProcessPool]:
     """A :class:`ProcessPool` of ``joblib.effective_n_jobs(n_jobs)`` workers for the block, started on first use.
 
-    No workers when the active joblib backend does not run on threads (loky, Dask,
-    Ray): the meter's items then run in processes of their own already, and
-    more processes would only compete with them.
+    No workers when the backend the meter's map will use (the active joblib
+    backend, else ``prefer``'s) does not run on threads (loky, Dask, Ray):
+    the meter's items then run in processes of their own already, and more
+    processes would only compete with them.
     """
     from joblib import effective_n_jobs
     from joblib.parallel import get_active_backend
 
-    backend, _ = get_active_backend(prefer="threads")
+    backend, _ = get_active_backend(prefer=prefer)
     threads = getattr(backend, "uses_threads", False) or type(backend).__name__ == "SequentialBackend"
     pool = ProcessPool(effective_n_jobs(n_jobs) if threads else 0)
     try:
