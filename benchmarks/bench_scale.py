@@ -6,10 +6,12 @@ In one run:
    2N audio files, each run in a fresh process; its peak RSS streamed from the
    folder (``score(folder)``, ``chunk_size`` clips at a time) against the same
    clips loaded into one array first (the reference). Streamed, the peak must
-   not grow with the corpus (the issue's bound: < 10 % from N to 2N);
+   not grow with the corpus (the issue's bound: < 10 % from N to 2N). Peak
+   RSS of the process itself and of the process with its workers (sampled);
 2. ``engines``: the same streamed meter on N files with one worker, with two
-   threads (the GIL-bound perturbations then go to worker processes), and
-   with joblib's loky backend (every chunk in a worker process): wall time,
+   threads (``joblib.parallel_config(backend="threading")``: the GIL-bound
+   perturbations then go to worker processes), and with two worker processes
+   (the meter's default for files: every chunk a loky task): wall time,
    ratio to one worker, and the tables asserted identical;
 3. ``blocks``: within-space outcomes of n x n synthetic 256-d embeddings
    (cosine), by row blocks against the whole matrix at once: time and peak
@@ -49,8 +51,50 @@ def write_corpus(folder: Path, n: int, seconds: float) -> None:
             sf.write(folder / f"{start + i:05d}.wav", x, SR, subtype="FLOAT")
 
 
+class TreeRss:
+    """Peak resident memory of this process and every process it started (its workers), sampled every 20 ms."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import contextlib
+
+        try:
+            import psutil
+        except ImportError:  # without psutil: this process only (getrusage, below)
+            return
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):  # a worker that ended between the listing and the reading
+                    total += p.memory_info().rss
+            self.peak = max(self.peak, total / 2**20)
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def child(mode: str, folder: str, n: int, chunk_size: int | None, engine: str) -> dict:
-    """One meter run in this (fresh) process: wall seconds, peak RSS, the headline and a digest of the table."""
+    """One meter run in this (fresh) process: wall seconds, peak RSS, the headline and a digest of the table.
+
+    ``engine``: ``one`` (n_jobs=1), ``processes`` (n_jobs=2, the meter's default for files: each chunk in a worker
+    process), ``threads`` (n_jobs=2 under ``joblib.parallel_config(backend="threading")``: the chunks on threads,
+    the GIL-bound settings in worker processes).
+    """
+    import contextlib
+
     import joblib
 
     from trustkit import SensitivityMeter
@@ -62,19 +106,19 @@ def child(mode: str, folder: str, n: int, chunk_size: int | None, engine: str) -
     n_jobs = 1 if engine == "one" else 2
     meter = SensitivityMeter(MFCCEncoder(), "imperceptible", n_bootstrap=200, random_state=0, n_jobs=n_jobs,
                              chunk_size=chunk_size)
+    config = joblib.parallel_config(backend="threading") if engine == "threads" else contextlib.nullcontext()
     t0 = time.perf_counter()
-    if mode == "array":
-        X, _ = corpus.load()
-        report = meter.set_params(sr=corpus.sr).score(X)
-    elif engine == "loky":
-        with joblib.parallel_config(backend="loky", n_jobs=2):
+    with TreeRss() as tree, config:
+        if mode == "array":
+            X, _ = corpus.load()
+            report = meter.set_params(sr=corpus.sr).score(X)
+        else:
             report = meter.score(corpus)
-    else:
-        report = meter.score(corpus)
     wall = time.perf_counter() - t0
     digest = float(np.nansum(report.table["statistic"].to_numpy(float) * np.arange(1, len(report.table) + 1)))
     return {"mode": mode, "engine": engine, "n_files": n, "wall_s": round(wall, 2),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # this process only
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # this process
+            "peak_tree_mib": round(tree.peak, 1),  # this process and its workers, at the same moment
             "headline": float(report), "digest": digest}
 
 
@@ -124,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blocks", type=int, nargs="*", default=[2000, 5000, 10000],
                         help="n for the distance blocks (default 2000 5000 10000)")
     parser.add_argument("--whole-limit", type=int, default=10000, help="largest n measured as one whole matrix")
+    parser.add_argument("--engine", default="processes", choices=["one", "threads", "processes"],
+                        help="the memory runs' engine (default: processes, the meter's default for files on 2 workers)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["memory", "engines", "blocks"])
     parser.add_argument("--modes", nargs="*", default=["stream", "array"], choices=["stream", "array"],
                         help="the memory runs: streamed and/or one array (the reference; skip it for big corpora)")
@@ -143,16 +189,19 @@ def main(argv: list[str] | None = None) -> None:
             rows = []
             for n in (args.files, 2 * args.files):
                 for mode in args.modes:
-                    rows.append(run_child(mode, folder, n, args.chunk_size, "threads"))
+                    rows.append(run_child(mode, folder, n, args.chunk_size, args.engine))
                     print(rows[-1], flush=True)
             for mode in args.modes:
-                a, b = (r["peak_rss_mib"] for r in rows if r["mode"] == mode)
-                print(f"{mode}: peak RSS {a} -> {b} MiB from {args.files} to {2 * args.files} files (+{100 * (b / a - 1):.1f} %)")
+                for key in ("peak_rss_mib", "peak_tree_mib"):
+                    a, b = (r[key] for r in rows if r["mode"] == mode)
+                    print(f"{mode}: {key} {a} -> {b} MiB from {args.files} to {2 * args.files} files "
+                          f"(+{100 * (b / a - 1):.1f} %)")
             for n in (args.files, 2 * args.files):
                 assert len({r["digest"] for r in rows if r["n_files"] == n}) == 1, "streamed != array"
             result["memory"] = rows
         if "engines" not in args.skip:
-            rows = [run_child("stream", folder, args.files, args.chunk_size, engine) for engine in ("one", "threads", "loky")]
+            rows = [run_child("stream", folder, args.files, args.chunk_size, engine)
+                    for engine in ("one", "threads", "processes")]
             for r in rows:
                 r["speedup"] = round(rows[0]["wall_s"] / r["wall_s"], 2)
                 print(r, flush=True)
