@@ -636,7 +636,7 @@ def _add_sensitivity(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
                            "definition, default) or its active part (clips with pauses or padding)")
     sens.add_argument("--offset", type=float, default=0.0, help="start of the excerpt in seconds (with --audio)")
     sens.add_argument("--chunk-size", type=int, default=None,
-                      help="with --audio: files read, perturbed and embedded per task (default: at most 256, and at "
+                      help="with --audio: files read, perturbed and embedded per task (default: at most 64, and at "
                            "least 16 equal chunks so that the workers share the work); only a chunk's "
                            "audio is in memory, and the numbers do not depend on it")
     sens.add_argument("--on-error", choices=["raise", "skip"], default="raise",

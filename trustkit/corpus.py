@@ -302,8 +302,8 @@ class Corpus:
                 "chunk_size": "auto" if chunk_size is None else chunk_size, "n_chunks": len(self.chunks(chunk_size))}
 
 
-#: the most clips of a chunk when the meter is given no ``chunk_size``
-AUTO_CHUNK = 256
+#: the most clips of a chunk when the meter is given no ``chunk_size`` (30-s clips at 22.05 kHz: 170 MB of audio)
+AUTO_CHUNK = 64
 #: the fewest chunks a corpus is cut into when the meter is given no ``chunk_size`` (2 workers: 8 tasks each)
 MIN_CHUNKS = 16
 

@@ -561,7 +561,7 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int | None = None, me
     corpus : Corpus
     chunk_size : int or None, default=None
         Clips per chunk; None: :meth:`~trustkit.datasets.Corpus.chunks`' own cut
-        (at most 256, at least 16 chunks).
+        (at most 64, at least 16 chunks).
     memory : str, joblib.Memory or None
         Cache of each chunk's embeddings: a run stopped half-way keeps its finished chunks.
     parallel_map : callable or None

@@ -155,7 +155,7 @@ class SensitivityMeter(Meter):
         With files (a :class:`~trustkit.datasets.Corpus`, a folder or a list
         of paths passed to :meth:`score`): clips read, perturbed and embedded
         per task. Only a chunk's audio is ever in memory; the numbers do not
-        depend on it. None: at most 256 clips, and at least 16 chunks of
+        depend on it. None: at most 64 clips, and at least 16 chunks of
         equal size (so that two or more workers share the work evenly).
     quality : bool or {"mos", "signal"}, default=False
         Measure how audible every setting is (:mod:`trustkit.perturbations.quality`):

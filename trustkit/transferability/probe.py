@@ -185,7 +185,7 @@ class TransferabilityProbe(Meter):
     chunk_size : int or None, default=None
         With files (a :class:`~trustkit.datasets.Corpus`, a folder or a list
         of paths): clips read and embedded per task; only a chunk's audio is
-        ever in memory. None: at most 256 clips, and at least 16 chunks of
+        ever in memory. None: at most 64 clips, and at least 16 chunks of
         equal size (so that the workers share the work evenly).
     perturbations : {"imperceptible", "graver", "all"}, PerturbationGrid, list or None, default=None
         Task-level robustness: the probe of every outer fold, trained on the
