@@ -86,9 +86,11 @@ def test_files_give_the_numbers_of_the_array(tmp_path, timbre):
         save_audio(tmp_path / f"{i:02d}.wav", x, sr=SR)
     corpus = Corpus.from_folder(tmp_path, labels=None)
     from_files = _probe(MFCCEncoder(sr=SR), [PINK0], chunk_size=7).score(corpus, y[:30])
+    on_processes = _probe(MFCCEncoder(sr=SR), [PINK0], n_jobs=2).score(corpus, y[:30])  # auto chunks, loky workers
     from_array = _probe(MFCCEncoder(sr=SR), [PINK0]).score(corpus.load()[0], y[:30])
-    np.testing.assert_array_equal(from_files.table["statistic"].to_numpy(float),
-                                  from_array.table["statistic"].to_numpy(float))
+    for report in (from_files, on_processes):
+        np.testing.assert_array_equal(report.table["statistic"].to_numpy(float),
+                                      from_array.table["statistic"].to_numpy(float))
 
 
 def test_what_cannot_be_perturbed_is_refused_before_any_work(timbre):

@@ -46,7 +46,7 @@ from ._interrupt import check as check_interrupt
 from ._seeds import SeedTree
 from ._validation import check_number
 
-__all__ = ["Common", "InContext", "Meter", "ProcessPool", "parallel_map", "process_pool"]
+__all__ = ["Common", "InContext", "Meter", "ProcessPool", "can_pickle", "parallel_map", "process_pool"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +159,9 @@ class InContext:
     :mod:`contextvars` variable) holds in each of them, and none leaks
     between them. A pickled copy (a process or cluster backend) arrives
     without the context -- contexts do not cross processes -- and calls
-    ``fn`` as it is.
+    ``fn`` as it is, recording its warnings: they travel back with the
+    result (:class:`Relayed`) or attached to the error, and
+    :func:`parallel_map` raises them again in the caller.
     """
 
     def __init__(self, fn: Callable[..., Any], inherit: bool = True) -> None:
@@ -168,12 +170,55 @@ class InContext:
 
     def __call__(self, *args: Any) -> Any:
         check_interrupt()
-        if self.context is None:
-            return self.fn(*args)
-        return self.context.copy().run(self.fn, *args)
+        if self.context is not None:
+            return self.context.copy().run(self.fn, *args)
+        with warnings.catch_warnings(record=True) as caught:  # in another process: nobody would see them here
+            warnings.simplefilter("always")
+            try:
+                result = self.fn(*args)
+            except Exception as exc:
+                exc.trustkit_warnings = _as_pairs(caught)  # pickled with the error
+                raise
+        return Relayed(result, _as_pairs(caught)) if caught else result
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (InContext, (self.fn, False))
+
+
+@dataclasses.dataclass
+class Relayed:
+    """A result computed in another process, with the warnings it raised there."""
+
+    result: Any
+    warnings: list[tuple[type[Warning], str]]
+
+
+def _as_pairs(caught: list[warnings.WarningMessage]) -> list[tuple[type[Warning], str]]:
+    return [(w.category, str(w.message)) for w in caught]
+
+
+def _warn_again(pairs: Iterable[tuple[type[Warning], str]]) -> None:
+    for category, message in pairs:
+        warnings.warn(message, category, stacklevel=4)
+
+
+def can_pickle(obj: Any) -> bool:
+    """Whether ``obj`` can be sent to a worker process (as loky sends it: cloudpickle).
+
+    Examples
+    --------
+    >>> can_pickle(len), can_pickle(threading.Lock())
+    (True, False)
+    """
+    try:
+        import cloudpickle  # joblib >= 1.6 depends on it
+    except ImportError:  # pragma: no cover - joblib < 1.6 carries its own copy
+        from joblib.externals import cloudpickle
+    try:
+        cloudpickle.dumps(obj)
+    except Exception:  # any reason it cannot be sent
+        return False
+    return True
 
 
 def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | None = None, verbose: bool = False,
@@ -195,6 +240,8 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
     holds the results in flight, not all of them. ``prefer="processes"``:
     joblib's loky worker processes unless ``joblib.parallel_config`` chose
     a backend (for work that holds the GIL; its items and ``fn`` must pickle).
+    Warnings raised in a worker process are raised again here, with its
+    result or before its error.
     """
     items = list(items)
     call = InContext(fn)
@@ -204,13 +251,20 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
 
     with one_blas_thread(), tqdm(total=len(items), desc=desc, file=sys.stderr, dynamic_ncols=True,
                                            disable=not verbose) as bar:
-        for i, res in enumerate(Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(
-                delayed(call)(*item) for item in items)):
-            if consume is None:
-                results.append(res)
-            else:
-                consume(i, res)
-            bar.update(1)
+        try:
+            for i, res in enumerate(Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(
+                    delayed(call)(*item) for item in items)):
+                if isinstance(res, Relayed):
+                    _warn_again(res.warnings)
+                    res = res.result
+                if consume is None:
+                    results.append(res)
+                else:
+                    consume(i, res)
+                bar.update(1)
+        except Exception as exc:
+            _warn_again(getattr(exc, "trustkit_warnings", ()))
+            raise
     return results
 
 

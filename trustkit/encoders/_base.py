@@ -565,7 +565,7 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int | None = None, me
     memory : str, joblib.Memory or None
         Cache of each chunk's embeddings: a run stopped half-way keeps its finished chunks.
     parallel_map : callable or None
-        ``parallel_map(fn, items, desc=...)`` (a meter's map); None runs the chunks in turn.
+        ``parallel_map(fn, items, desc=..., prefer=...)`` (a meter's map); None runs the chunks in turn.
     return_keys : bool, default=False
         Also return the clips' content keys (:func:`trustkit.audio.content_keys`),
         computed on the audio as it was read.
@@ -597,8 +597,13 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int | None = None, me
             return embedded(X), keys
         return [embedded(np.asarray(t.fit_transform(X), dtype=X.dtype)) for t in transforms], keys
 
+    from .._meter import can_pickle
+
     chunks = corpus.chunks(chunk_size)
-    parts = parallel_map(one, [(idx,) for idx in chunks], desc="embedding chunks") if parallel_map is not None else \
+    # each chunk in a worker process when the encoder (and transforms) can be sent to one: reading, resampling and
+    # most perturbations hold the GIL, so threads would take turns
+    parts = parallel_map(one, [(idx,) for idx in chunks], desc="embedding chunks",
+                         prefer="processes" if can_pickle(one) else "threads") if parallel_map is not None else \
         [one(idx) for idx in chunks]
     keys = [k for _, part_keys in parts for k in part_keys]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import re
 import time
 import warnings
@@ -24,7 +23,7 @@ import pandas as pd
 import scipy.spatial.distance
 
 from .._cache import cached_call, in_cache
-from .._meter import Common, Meter, process_pool
+from .._meter import Common, Meter, can_pickle, process_pool
 from .._validation import check_audio, check_choice, check_number, check_sr
 from ..audio import content_keys, integrated_loudness
 from ..corpus import RowStore, as_corpus, is_corpus_input
@@ -88,8 +87,6 @@ class _Run:
     corpus: Any = None
     #: where the chunks run: "processes" (loky's, unless a joblib backend is configured) or "threads"
     prefer: str = "threads"
-    #: the process that called score(): a chunk that runs elsewhere sends its warnings back to it
-    caller: int = 0
 
     @property
     def n_clips(self) -> int:
@@ -286,7 +283,7 @@ class SensitivityMeter(Meter):
         # chunk is a task of its own in a worker process (nothing holds the GIL for the others), unless the encoders
         # cannot be sent to one
         files = is_corpus_input(X)
-        prefer = "processes" if files and self._pickles() else "threads"
+        prefer = "processes" if files and can_pickle(self) else "threads"
         with process_pool(self.n_jobs, prefer=prefer) as pool:
             if files:  # read, perturbed and embedded chunk by chunk
                 run = self._setup_corpus(X, pool, prefer)
@@ -475,18 +472,6 @@ class SensitivityMeter(Meter):
                 continue
             preflight(enc, X_few, originals[role][: len(X_few)], originals[role], owner="SensitivityMeter", role=role)
 
-    def _pickles(self) -> bool:
-        """Whether this meter (its encoders) can be sent to worker processes."""
-        try:
-            import cloudpickle  # what loky sends with (joblib >= 1.6 depends on it)
-        except ImportError:  # pragma: no cover - joblib < 1.6 carries its own copy
-            from joblib.externals import cloudpickle
-        try:
-            cloudpickle.dumps(self)
-        except Exception:  # any reason it cannot be sent: the chunks then run on threads
-            return False
-        return True
-
     def _setup_corpus(self, X: Any, pool: Any = None, prefer: str = "threads") -> _Run:
         """The parameters checked and the files' corpus built (headers only); nothing is read yet."""
         t_start = time.perf_counter()
@@ -502,7 +487,7 @@ class SensitivityMeter(Meter):
         _check_n_clips(len(corpus))
         encoders, layer_of = self._roles(corpus.sr)
         run = _Run(X=None, sr=corpus.sr, common=common, points=self._points(corpus.sr), encoders=encoders,
-                   layer_of=layer_of, corpus=corpus, prefer=prefer, caller=os.getpid())
+                   layer_of=layer_of, corpus=corpus, prefer=prefer)
         self._check_quality_length(run)
         # the cheap checks of the encoders on the first clips, before hours of work
         first = check_audio(corpus.read(np.arange(min(len(corpus), 16))), sr=corpus.sr, owner="SensitivityMeter")
@@ -533,8 +518,6 @@ class SensitivityMeter(Meter):
         with RowStore(len(run.corpus), n_arrays=len(roles) * (1 + len(settings))) as store:
 
             def keep(i: int, part: dict[str, Any]) -> None:
-                for category, message in part.get("warnings", ()):  # raised in a worker process: raised here again
-                    warnings.warn(message, category, stacklevel=2)
                 for place, key in zip(chunks[i], part["keys"]):
                     keys[place] = key
                 for role in roles:
@@ -549,13 +532,8 @@ class SensitivityMeter(Meter):
                     if done.get("quality") is not None:
                         quality[k].append(done["quality"])
 
-            try:
-                self._map(self._embed_chunk, [(run, idx) for idx in chunks], desc="SensitivityMeter chunks",
-                          consume=keep, prefer=run.prefer)
-            except Exception as exc:  # a chunk refused in a worker process: what it warned before, raised here too
-                for category, message in getattr(exc, "_trustkit_warnings", ()):
-                    warnings.warn(message, category, stacklevel=2)
-                raise
+            self._map(self._embed_chunk, [(run, idx) for idx in chunks], desc="SensitivityMeter chunks", consume=keep,
+                      prefer=run.prefer)
             originals = {role: store.get(("originals", role)) for role in roles}
             _warn_duplicates(originals)
             run = dataclasses.replace(run, originals=originals)
@@ -570,23 +548,8 @@ class SensitivityMeter(Meter):
     def _embed_chunk(self, run: _Run, index: np.ndarray) -> dict[str, Any]:
         """One chunk of the corpus: read, then every setting perturbed and embedded by every role.
 
-        An error about a clip names it by its place in the corpus, not in the
-        chunk. In a worker process, the chunk's warnings are sent back with
-        its result (or its error) to be raised again in the caller.
+        An error about a clip names it by its place in the corpus, not in the chunk.
         """
-        if os.getpid() == run.caller:
-            return self._embed_chunk_named(run, index)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                part = self._embed_chunk_named(run, index)
-            except Exception as exc:
-                exc._trustkit_warnings = [(w.category, str(w.message)) for w in caught]  # pickled with the error
-                raise
-        return {**part, "warnings": [(w.category, str(w.message)) for w in caught]}
-
-    def _embed_chunk_named(self, run: _Run, index: np.ndarray) -> dict[str, Any]:
-        """:meth:`_embed_chunk_clips`, its errors naming clips by their place in the corpus."""
         try:
             return self._embed_chunk_clips(run, index)
         except (InvalidAudioError, ValueError) as exc:
