@@ -340,13 +340,12 @@ class ProcessPool:
         size = math.ceil(len(X) / n_blocks)
         executor = self._start()
         check_interrupt()
-        futures = [executor.submit(_recording_warnings, fn, X[i : i + size]) for i in range(0, len(X), size)]
+        relaying = InContext(fn, inherit=False)  # as a process backend runs it: its warnings come back with it
+        futures = [executor.submit(relaying, X[i : i + size]) for i in range(0, len(X), size)]
         Y = None
         try:
             for i, future in enumerate(futures):
-                block, caught = future.result()
-                for category, message in caught:
-                    warnings.warn(message, category, stacklevel=2)
+                block = _unrelayed(future)
                 block = np.asarray(block)
                 if Y is None:
                     Y = empty_batch((len(X), *block.shape[1:]), block.dtype)
@@ -367,12 +366,17 @@ class ProcessPool:
             executor.shutdown(wait=True, kill_workers=kill)
 
 
-def _recording_warnings(fn: Callable[..., Any], *args: Any) -> tuple[Any, list[tuple[type[Warning], str]]]:
-    """``fn(*args)`` and the warnings it raised, to be raised again in the process that asked."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = fn(*args)
-    return result, [(w.category, str(w.message)) for w in caught]
+def _unrelayed(future: Any) -> Any:
+    """The result of a future running :class:`InContext` in a worker process, its warnings raised again here."""
+    try:
+        res = future.result()
+    except Exception as exc:
+        _warn_again(getattr(exc, "trustkit_warnings", ()))
+        raise
+    if isinstance(res, Relayed):
+        _warn_again(res.warnings)
+        return res.result
+    return res
 
 
 @contextlib.contextmanager
