@@ -359,3 +359,17 @@ def test_an_encoder_that_cannot_be_sent_to_a_process_runs_its_chunks_on_threads(
     sent = SensitivityMeter(MFCCEncoder(), _grid(), random_state=0, n_bootstrap=20, n_jobs=2, chunk_size=4).score(folder)
     for col in ("statistic", "low", "high"):
         np.testing.assert_array_equal(locked.table[col], sent.table[col])
+
+
+def test_an_encoder_that_cannot_be_sent_once_used_runs_its_chunks_on_threads(folder):
+    import threading
+
+    class LockedOnUse(MFCCEncoder):  # pickles until its first embedding, as a lazily opened session would not
+        def _embed(self, x, sr):
+            self.lock_ = getattr(self, "lock_", None) or threading.Lock()
+            return super()._embed(x, sr)
+
+    kw = {"random_state": 0, "n_bootstrap": 20, "n_jobs": 2, "chunk_size": 4}
+    used = SensitivityMeter(LockedOnUse(), _grid(), **kw).score(folder)
+    sent = SensitivityMeter(MFCCEncoder(), _grid(), **kw).score(folder)
+    np.testing.assert_array_equal(used.table["statistic"], sent.table["statistic"])

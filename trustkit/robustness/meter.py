@@ -492,6 +492,8 @@ class SensitivityMeter(Meter):
         # the cheap checks of the encoders on the first clips, before hours of work
         first = check_audio(corpus.read(np.arange(min(len(corpus), 16))), sr=corpus.sr, owner="SensitivityMeter")
         self._preflight(run, first[:2], self._embed_roles(run, first)[0])
+        if run.prefer == "processes" and not can_pickle(run.encoders):  # an encoder that took on, in use, what
+            run = dataclasses.replace(run, prefer="threads")            # cannot be sent (a session, a lock)
         if pool is not None and self._start_workers(run, pool):
             run = dataclasses.replace(run, pool=pool)
         return dataclasses.replace(run, setup_s=time.perf_counter() - t_start)
