@@ -101,7 +101,7 @@ def test_bench_scale_streams_files_and_blocks_exactly(tmp_path):
     result = json.loads(out.read_text())
     assert [r["n_files"] for r in result["memory"]] == [3, 3, 6, 6]  # streamed == array is asserted inside
     assert [r["engine"] for r in result["engines"]] == ["one", "threads", "processes"]
-    assert all(r["peak_tree_mib"] >= r["peak_rss_mib"] * 0.9 for r in result["memory"])  # workers counted
+    assert all(r["peak_tree_mib"] > r["peak_rss_mib"] for r in result["memory"] if r["mode"] == "stream")  # + workers
     assert result["blocks"][0]["identical"] is True
 
 
