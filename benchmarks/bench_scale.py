@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="n for the distance blocks (default 2000 5000 10000)")
     parser.add_argument("--whole-limit", type=int, default=10000, help="largest n measured as one whole matrix")
     parser.add_argument("--repeats", type=int, default=1, help="engine runs per engine, interleaved (median reported)")
+    parser.add_argument("--engines", nargs="+", default=["one", "threads", "processes"],
+                        choices=["one", "threads", "processes"], help="the engines compared (the first is the reference)")
     parser.add_argument("--engine", default="processes", choices=["one", "threads", "processes"],
                         help="the memory runs' engine (default: processes, the meter's default for files on 2 workers)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["memory", "engines", "blocks"])
@@ -232,12 +234,12 @@ def main(argv: list[str] | None = None) -> None:
         if "engines" not in args.skip:
             runs = []
             for _ in range(args.repeats):  # interleaved, so that a slow spell of the machine hits every engine
-                for engine in ("one", "threads", "processes"):
+                for engine in args.engines:
                     runs.append(run_child("stream", folder, args.files, args.chunk_size, engine))
                     print(runs[-1], flush=True)
             assert len({r["digest"] for r in runs}) == 1, "the engines gave different numbers"
             rows = []
-            for engine in ("one", "threads", "processes"):
+            for engine in args.engines:
                 walls = [r["wall_s"] for r in runs if r["engine"] == engine]
                 rows.append({**next(r for r in runs if r["engine"] == engine), "wall_s": float(np.median(walls)),
                              "walls_s": walls})
