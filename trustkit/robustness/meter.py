@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.spatial.distance
+from joblib import effective_n_jobs
 
 from .._cache import cached_call, in_cache
 from .._meter import Common, Meter, can_pickle, process_pool
@@ -283,7 +284,7 @@ class SensitivityMeter(Meter):
         # chunk is a task of its own in a worker process (nothing holds the GIL for the others), unless the encoders
         # cannot be sent to one
         files = is_corpus_input(X)
-        prefer = "processes" if files and can_pickle(self) else "threads"
+        prefer = "processes" if files and effective_n_jobs(self.n_jobs) > 1 and can_pickle(self) else "threads"
         with process_pool(self.n_jobs, prefer=prefer) as pool:
             if files:  # read, perturbed and embedded chunk by chunk
                 run = self._setup_corpus(X, pool, prefer)
