@@ -221,6 +221,21 @@ def can_pickle(obj: Any) -> bool:
     return True
 
 
+def _can_send(n_jobs: int | None, call: InContext, item: Any) -> bool:
+    """Whether a map on loky's processes could send ``call`` and its items (the first stands for all).
+
+    Pickled only when the map would run on loky: not on one worker, nor under
+    a configured backend (the configuration decides there).
+    """
+    from joblib import effective_n_jobs
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend(prefer="processes")
+    if type(backend).__name__ != "LokyBackend" or effective_n_jobs(n_jobs) < 2:
+        return True
+    return can_pickle((call, item))
+
+
 def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | None = None, verbose: bool = False,
                  desc: str = "", consume: Callable[[int, Any], None] | None = None,
                  prefer: str = "threads") -> list[Any]:
@@ -239,12 +254,15 @@ def parallel_map(fn: Callable[..., Any], items: Iterable[Any], *, n_jobs: int | 
     arrives, in order, and not kept (the list returned is empty): memory then
     holds the results in flight, not all of them. ``prefer="processes"``:
     joblib's loky worker processes unless ``joblib.parallel_config`` chose
-    a backend (for work that holds the GIL; its items and ``fn`` must pickle).
+    a backend (for work that holds the GIL); when ``fn`` or an item cannot
+    be pickled (an encoder holding a lock or a session), threads instead.
     Warnings raised in a worker process are raised again here, with its
     result or before its error.
     """
     items = list(items)
     call = InContext(fn)
+    if prefer == "processes" and items and not _can_send(n_jobs, call, items[0]):
+        prefer = "threads"
 
     results = []
     from tqdm import tqdm

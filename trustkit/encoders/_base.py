@@ -597,13 +597,11 @@ def embed_corpus(encoder: Any, corpus: Any, *, chunk_size: int | None = None, me
             return embedded(X), keys
         return [embedded(np.asarray(t.fit_transform(X), dtype=X.dtype)) for t in transforms], keys
 
-    from .._meter import can_pickle
-
     chunks = corpus.chunks(chunk_size)
-    # each chunk in a worker process when the encoder (and transforms) can be sent to one: reading, resampling and
+    # each chunk in a worker process (when the encoder and transforms can be sent to one): reading, resampling and
     # most perturbations hold the GIL, so threads would take turns
-    parts = parallel_map(one, [(idx,) for idx in chunks], desc="embedding chunks",
-                         prefer="processes" if can_pickle(one) else "threads") if parallel_map is not None else \
+    parts = parallel_map(one, [(idx,) for idx in chunks], desc="embedding chunks", prefer="processes") \
+        if parallel_map is not None else \
         [one(idx) for idx in chunks]
     keys = [k for _, part_keys in parts for k in part_keys]
 

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.spatial.distance
-from joblib import effective_n_jobs
 
 from .._cache import cached_call, in_cache
-from .._meter import Common, Meter, can_pickle, process_pool
+from .._meter import Common, Meter, process_pool
 from .._validation import check_audio, check_choice, check_number, check_sr
 from ..audio import content_keys, integrated_loudness
 from ..corpus import RowStore, as_corpus, is_corpus_input
@@ -282,9 +281,9 @@ class SensitivityMeter(Meter):
         # in memory: settings whose perturbation holds the GIL (MP3, Signalsmith pitch shift and time stretch) are
         # perturbed in worker processes, block by block, while the map's threads embed other settings; files: each
         # chunk is a task of its own in a worker process (nothing holds the GIL for the others), unless the encoders
-        # cannot be sent to one
+        # cannot be sent to one (parallel_map then keeps them on threads)
         files = is_corpus_input(X)
-        prefer = "processes" if files and effective_n_jobs(self.n_jobs) > 1 and can_pickle(self) else "threads"
+        prefer = "processes" if files else "threads"
         with process_pool(self.n_jobs, prefer=prefer) as pool:
             if files:  # read, perturbed and embedded chunk by chunk
                 run = self._setup_corpus(X, pool, prefer)
@@ -493,8 +492,6 @@ class SensitivityMeter(Meter):
         # the cheap checks of the encoders on the first clips, before hours of work
         first = check_audio(corpus.read(np.arange(min(len(corpus), 16))), sr=corpus.sr, owner="SensitivityMeter")
         self._preflight(run, first[:2], self._embed_roles(run, first)[0])
-        if run.prefer == "processes" and not can_pickle(run.encoders):  # an encoder that took on, in use, what
-            run = dataclasses.replace(run, prefer="threads")            # cannot be sent (a session, a lock)
         if pool is not None and self._start_workers(run, pool):
             run = dataclasses.replace(run, pool=pool)
         return dataclasses.replace(run, setup_s=time.perf_counter() - t_start)
